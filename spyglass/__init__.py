@@ -1,0 +1,1 @@
+"""SpyGlass: long-running background tasks, watched live by browsers, scripts and terminals."""

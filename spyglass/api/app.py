@@ -1,0 +1,29 @@
+"""The FastAPI app with SpyGlass's HTTP and WebSocket routes (Reflex is mounted under it)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from spyglass.api import direct, health, sockets
+from spyglass.api.errors import install_error_handlers
+
+DESCRIPTION = """
+SpyGlass runs long background tasks and streams their progress.
+
+* **Direct endpoints** (no token): start a direct job with
+  `POST /api/{state_name}/task/start/{task_name}` and a JSON body that fits the job's input
+  model; read it with `GET /api/{state_name}/task/result/{task_id}`.
+* **WebSocket** `ws://HOST/ws/{state_name}/task/ws/{task_id}`: one JSON object per change,
+  the current state first; closes 1000 after the final message, 1008 for an unknown task.
+"""
+
+
+def create_api() -> FastAPI:
+    """Build the API; call after the states that declare jobs have been imported."""
+    api = FastAPI(title="SpyGlass", version="0.1.0", description=DESCRIPTION)
+    install_error_handlers(api)
+    api.include_router(health.build_router())
+    api.include_router(direct.build_router())
+    api.include_router(sockets.build_router())
+    direct.add_job_schemas(api)
+    return api

@@ -1,0 +1,184 @@
+"""The token-free SpyGlass endpoints (S004): start a direct job, read a task's result.
+
+Every direct job gets its own documented route (its input model in /docs);
+a catch-all route after them answers 404 for unknown jobs and 403 for jobs
+that are not direct. Only tasks without an owner are visible here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from spyglass.api.errors import ApiError
+from spyglass.tasks.engine import get_engine
+from spyglass.tasks.messages import direct_view
+from spyglass.tasks.registry import JobInputError, JobSpec, UnknownJob, registry
+
+
+class TaskResponse(BaseModel):
+    task_id: str
+    state_name: str
+    task_name: str
+    status: str
+    progress: float
+    message: str | None = None
+    result: Any = None
+    error_code: str | None = None
+    error_message: str | None = None
+    timestamp: str | None = None
+
+
+async def read_json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise JobInputError(
+            [{"type": "json_invalid", "loc": ["body"], "msg": f"JSON decode error: {exc}"}],
+            "the body is not valid JSON",
+        ) from None
+
+
+def validation_response(exc: JobInputError) -> JSONResponse:
+    return JSONResponse({"detail": exc.errors, "error_code": "VALIDATION_ERROR"}, status_code=422)
+
+
+def find_job(state_name: str, task_name: str) -> JobSpec:
+    try:
+        return registry.get(state_name, task_name)
+    except UnknownJob:
+        raise ApiError(
+            404, f"No job '{task_name}' on state '{state_name}'", "JOB_NOT_FOUND"
+        ) from None
+
+
+async def start_direct(spec: JobSpec, request: Request) -> Any:
+    if not spec.direct:
+        raise ApiError(
+            403,
+            f"Job '{spec.task_name}' of state '{spec.state_name}' is not exposed to the "
+            "direct API; start it from its page or with a client token",
+            "JOB_NOT_DIRECT",
+        )
+    try:
+        body = await read_json_body(request)
+        row = await get_engine().start_job(spec, body, origin="direct")
+    except JobInputError as exc:
+        return validation_response(exc)
+    return direct_view(row)
+
+
+def _documented_start(spec: JobSpec) -> Any:
+    async def start(request: Request) -> Any:
+        return await start_direct(spec, request)
+
+    return start
+
+
+def _request_body_doc(spec: JobSpec) -> dict[str, Any]:
+    if spec.input_model is not None:
+        schema: dict[str, Any] = {"$ref": f"#/components/schemas/{spec.input_model.__name__}"}
+        example = spec.default_args.model_dump(mode="json") if spec.default_args else None
+    else:
+        schema = {"type": "object", "additionalProperties": spec.takes_kwargs}
+        example = {}
+    content: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {
+        "requestBody": {
+            "required": spec.input_model is not None and spec.default_args is None,
+            "content": {"application/json": content},
+        }
+    }
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+    for spec in registry.all():
+        if not spec.direct:
+            continue
+        for name in (spec.state_name, *spec.aliases):
+            summary = f"Start {name}.{spec.task_name}"
+            router.add_api_route(
+                f"/api/{name}/task/start/{spec.task_name}",
+                _documented_start(spec),
+                methods=["POST"],
+                response_model=TaskResponse,
+                summary=summary,
+                description=(spec.doc or summary)
+                + "\n\nAn empty body takes the job's default arguments.",
+                tags=[f"job: {spec.state_name}"],
+                operation_id=f"start__{name}__{spec.task_name}",
+                openapi_extra=_request_body_doc(spec),
+                responses={422: {"description": "The body does not fit the job's input model"}},
+            )
+
+    @router.post(
+        "/api/{state_name}/task/start/{task_name}",
+        response_model=TaskResponse,
+        tags=["direct"],
+        summary="Start any direct job by name",
+        responses={
+            403: {"description": "The job is not direct"},
+            404: {"description": "No such state or job"},
+            422: {"description": "The body does not fit the job's input model"},
+        },
+    )
+    async def start_any(state_name: str, task_name: str, request: Request) -> Any:
+        return await start_direct(find_job(state_name, task_name), request)
+
+    @router.get(
+        "/api/{state_name}/task/result/{task_id}",
+        response_model=TaskResponse,
+        tags=["direct"],
+        summary="Current status, progress and result of a task",
+        responses={404: {"description": "No such task on that state"}},
+    )
+    async def task_result(state_name: str, task_id: str) -> Any:
+        row = await get_engine().get_row(task_id)
+        if row is None or not visible_without_token(row, state_name):
+            raise ApiError(404, f"Task '{task_id}' not found", "TASK_NOT_FOUND")
+        return direct_view(row)
+
+    @router.get("/api/jobs", tags=["direct"], summary="Every declared job and its input schema")
+    async def list_jobs() -> list[dict[str, Any]]:
+        return [spec.describe() for spec in registry.all()]
+
+    return router
+
+
+def visible_without_token(row: dict[str, Any], state_name: str) -> bool:
+    """Token-free paths see only ownerless tasks of the state they name."""
+    return row["owner_id"] is None and registry.canonical_state(state_name) == row["state_name"]
+
+
+def add_job_schemas(api: FastAPI) -> None:
+    """Put every job's input model in /openapi.json's components, for the $refs above."""
+    base = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema:
+            return api.openapi_schema
+        schema = base()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for spec in registry.all():
+            if spec.input_model is None:
+                continue
+            model_schema = spec.input_model.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            for name, sub in model_schema.pop("$defs", {}).items():
+                components.setdefault(name, sub)
+            components[spec.input_model.__name__] = model_schema
+        api.openapi_schema = schema
+        return schema
+
+    api.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,38 @@
+"""`GET /api/health`: is the database reachable, the data folder writable, the bus up."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from spyglass.tasks.engine import get_engine
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/api/health", tags=["system"], summary="Health of the database, storage and bus")
+    async def health() -> Any:
+        engine = get_engine()
+        report = await engine.health()
+        data_dir = engine.settings.data_dir
+        storage = {
+            "status": "ok" if os.access(data_dir, os.W_OK) else "error",
+            "backend": "local",
+        }
+        ok = report["database"]["status"] == "ok" and storage["status"] == "ok"
+        body = {
+            "status": "ok" if ok else "degraded",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "database": report["database"],
+            "storage": storage,
+            "bus": report["bus"],
+            "running_tasks": report["running_tasks"],
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    return router

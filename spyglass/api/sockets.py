@@ -1,0 +1,99 @@
+"""Progress sockets (S004): the current state first, then every change, one JSON object per message.
+
+A late subscriber misses nothing: the socket subscribes to the bus before it
+reads the snapshot, and skips buffered changes the snapshot already contains.
+A single-task socket closes 1000 after the terminal message; an unknown task
+gets an error message and close 1008, with nothing else disclosed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from spyglass.api.direct import visible_without_token
+from spyglass.tasks.bus import Subscription, Topic
+from spyglass.tasks.engine import get_engine
+from spyglass.tasks.status import TaskStatus
+
+POLICY_VIOLATION = 1008
+NORMAL_CLOSURE = 1000
+
+
+async def reject(ws: WebSocket, detail: str, error_code: str) -> None:
+    await ws.send_text(json.dumps({"type": "error", "detail": detail, "error_code": error_code}))
+    await ws.close(POLICY_VIOLATION)
+
+
+async def _wait_disconnect(ws: WebSocket) -> None:
+    """Read (and ignore) what the client sends until it goes away."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+
+async def stream_task(ws: WebSocket, sub: Subscription, snapshot_version: int) -> None:
+    """Send every change newer than the snapshot; stop after the terminal message."""
+    while True:
+        batch = await sub.get_batch()
+        for msg in batch:
+            if msg.version <= snapshot_version:
+                continue
+            await ws.send_text(msg.json())
+            if msg.terminal:
+                return
+
+
+async def serve_until_done(ws: WebSocket, streamer: Any) -> None:
+    """Run the streamer until it ends (then close 1000) or the client leaves."""
+    pump = asyncio.create_task(streamer)
+    gone = asyncio.create_task(_wait_disconnect(ws))
+    try:
+        done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if pump in done and pump.exception() is None:
+            await ws.close(NORMAL_CLOSURE)
+    finally:
+        for task in (pump, gone):
+            task.cancel()
+        await asyncio.gather(pump, gone, return_exceptions=True)
+
+
+async def serve_single_task(ws: WebSocket, task_id: str, visible: Any) -> None:
+    """Snapshot then stream one task; `visible(row)` decides if this socket may see it."""
+    engine = get_engine()
+    with engine.bus.subscribe(Topic(task_id=task_id)) as sub:
+        version = engine.live_version(task_id)
+        row = await engine.get_row(task_id)
+        if row is None or not visible(row):
+            await reject(ws, "Task not found", "TASK_NOT_FOUND")
+            return
+        await ws.send_text(json.dumps(engine.snapshot_message(row), default=str))
+        if TaskStatus(row["status"]).is_terminal:
+            await ws.close(NORMAL_CLOSURE)
+            return
+        await serve_until_done(ws, stream_task(ws, sub, version))
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.websocket("/ws/{state_name}/task/ws/{task_id}")
+    async def direct_task_socket(ws: WebSocket, state_name: str, task_id: str) -> None:
+        await ws.accept()
+        try:
+            await serve_single_task(ws, task_id, lambda row: visible_without_token(row, state_name))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            if ws.application_state is not WebSocketState.DISCONNECTED:
+                with contextlib.suppress(RuntimeError):
+                    await ws.close(NORMAL_CLOSURE)
+
+    return router

@@ -1,0 +1,24 @@
+"""The frame shared by every page: a top bar and a centred column."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+
+def layout(*children: rx.Component, title: str) -> rx.Component:
+    return rx.box(
+        rx.hstack(
+            rx.link(rx.heading("SpyGlass", size="5"), href="/tasks", underline="none"),
+            rx.spacer(),
+            rx.link("Tasks", href="/tasks"),
+            rx.link("API docs", href="/docs", is_external=True),
+            align="center",
+            padding="12px 24px",
+            border_bottom="1px solid var(--gray-5)",
+        ),
+        rx.container(
+            rx.vstack(rx.heading(title, size="7"), *children, spacing="4", width="100%"),
+            size="4",
+            padding_y="24px",
+        ),
+    )

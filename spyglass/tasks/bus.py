@@ -1,0 +1,189 @@
+"""Pub/sub of task changes: every change reaches its subscribers at once, in order.
+
+`Bus` is the interface; `LocalBus` fans out inside one process. A subscriber
+gets messages through its own bounded buffer: a slow reader loses only
+intermediate progress updates, never a status change or a terminal message,
+and never slows the publisher or the other readers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class TaskMessage:
+    """One change of one task; `payload` is what sockets send (routing fields stay private)."""
+
+    task_id: str
+    state_name: str
+    owner_id: int | None
+    client_id: str | None
+    version: int
+    terminal: bool
+    droppable: bool
+    payload: dict[str, Any]
+    _json: str | None = field(default=None, repr=False)
+
+    def json(self) -> str:
+        """Encoded once, however many subscribers send it."""
+        if self._json is None:
+            self._json = json.dumps(self.payload, default=str, separators=(",", ":"))
+        return self._json
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """What a subscriber wants: one task, or every task matching the other fields."""
+
+    task_id: str | None = None
+    state_name: str | None = None
+    client_id: str | None = None
+    owner_id: int | None = None
+
+    def matches(self, msg: TaskMessage) -> bool:
+        return (
+            (self.task_id is None or msg.task_id == self.task_id)
+            and (self.state_name is None or msg.state_name == self.state_name)
+            and (self.client_id is None or msg.client_id == self.client_id)
+            and (self.owner_id is None or msg.owner_id == self.owner_id)
+        )
+
+
+class SubscriptionClosed(Exception):
+    """The subscription was closed while waiting for a message."""
+
+
+class Subscription:
+    def __init__(self, bus: Bus, topic: Topic, maxsize: int = 4096) -> None:
+        self.bus = bus
+        self.topic = topic
+        self.maxsize = maxsize
+        self.dropped = 0
+        self.closed = False
+        self._buffer: deque[TaskMessage] = deque()
+        self._ready = asyncio.Event()
+
+    def deliver(self, msg: TaskMessage) -> None:
+        if self.closed:
+            return
+        self._buffer.append(msg)
+        if len(self._buffer) > self.maxsize:
+            self._drop_one()
+        self._ready.set()
+
+    def _drop_one(self) -> None:
+        for i, old in enumerate(self._buffer):
+            if old.droppable:
+                del self._buffer[i]
+                self.dropped += 1
+                return
+
+    async def get(self) -> TaskMessage:
+        while not self._buffer:
+            if self.closed:
+                raise SubscriptionClosed
+            self._ready.clear()
+            await self._ready.wait()
+        return self._buffer.popleft()
+
+    async def get_batch(self, max_items: int = 1000) -> list[TaskMessage]:
+        """Wait for at least one message, then take what is buffered (up to max_items)."""
+        first = await self.get()
+        batch = [first]
+        while self._buffer and len(batch) < max_items:
+            batch.append(self._buffer.popleft())
+        return batch
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.bus.unsubscribe(self)
+            self._ready.set()
+
+    def __aiter__(self) -> AsyncIterator[TaskMessage]:
+        return self
+
+    async def __anext__(self) -> TaskMessage:
+        try:
+            return await self.get()
+        except SubscriptionClosed:
+            raise StopAsyncIteration from None
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Bus(ABC):
+    @abstractmethod
+    def publish(self, msg: TaskMessage) -> None: ...
+
+    @abstractmethod
+    def subscribe(self, topic: Topic) -> Subscription: ...
+
+    @abstractmethod
+    def unsubscribe(self, sub: Subscription) -> None: ...
+
+    @property
+    @abstractmethod
+    def subscriber_count(self) -> int: ...
+
+    async def start(self) -> None:  # noqa: B027 (optional hook)
+        """Connect to whatever carries messages between processes."""
+
+    async def close(self) -> None:  # noqa: B027 (optional hook)
+        """Close every subscription."""
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "kind": type(self).__name__, "subscribers": self.subscriber_count}
+
+
+class LocalBus(Bus):
+    """In-process fan-out: subscribers of one task are found by id, the rest by filter."""
+
+    def __init__(self) -> None:
+        self._by_task: dict[str, set[Subscription]] = {}
+        self._wide: set[Subscription] = set()
+
+    def publish(self, msg: TaskMessage) -> None:
+        for sub in tuple(self._by_task.get(msg.task_id, ())):
+            sub.deliver(msg)
+        for sub in tuple(self._wide):
+            if sub.topic.matches(msg):
+                sub.deliver(msg)
+
+    def subscribe(self, topic: Topic) -> Subscription:
+        sub = Subscription(self, topic)
+        if topic.task_id is not None:
+            self._by_task.setdefault(topic.task_id, set()).add(sub)
+        else:
+            self._wide.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        task_id = sub.topic.task_id
+        if task_id is not None:
+            subs = self._by_task.get(task_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._by_task[task_id]
+        else:
+            self._wide.discard(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._wide) + sum(len(s) for s in self._by_task.values())
+
+    async def close(self) -> None:
+        for sub in [*self._wide, *(s for subs in self._by_task.values() for s in subs)]:
+            sub.close()

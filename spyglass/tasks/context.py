@@ -1,0 +1,111 @@
+"""`TaskContext`: what a running job holds to report progress, log, and notice cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from spyglass.tasks.status import TaskStatus
+
+if TYPE_CHECKING:
+    from spyglass.tasks.runner import LiveTask, Runner
+
+R = TypeVar("R")
+LOG_LEVELS = ("debug", "info", "success", "warning", "error")
+_process_pool: ProcessPoolExecutor | None = None
+
+
+def _get_process_pool() -> ProcessPoolExecutor:
+    global _process_pool
+    if _process_pool is None:
+        _process_pool = ProcessPoolExecutor()
+    return _process_pool
+
+
+class TaskContext:
+    def __init__(self, runner: Runner, live: LiveTask) -> None:
+        self._runner = runner
+        self._live = live
+
+    @property
+    def task_id(self) -> str:
+        return self._live.id
+
+    @property
+    def args(self) -> Any:
+        """The validated input (a Pydantic model, a dict for `**kwargs` jobs, or None)."""
+        return self._live.args
+
+    @property
+    def attempt(self) -> int:
+        return self._live.row["attempt"]
+
+    @property
+    def progress(self) -> float:
+        return self._live.row["progress"]
+
+    @property
+    def cancelled(self) -> bool:
+        return self._live.cancel_requested
+
+    async def check_cancelled(self) -> None:
+        """Stop here if the task was cancelled (raises `asyncio.CancelledError`)."""
+        if self._live.cancel_requested:
+            raise asyncio.CancelledError("task cancelled")
+        await asyncio.sleep(0)
+
+    async def update(
+        self,
+        progress: float | None = None,
+        status: TaskStatus | str | None = None,
+        message: str | None = None,
+        data: Any = None,
+    ) -> None:
+        """Report progress (0–100, never going back), a status word, a message, extra data.
+
+        Subscribers see it at once; the database gets it coalesced. A job may only
+        set PROCESSING: it completes by returning and fails by raising.
+        """
+        if self._live.cancel_requested:
+            raise asyncio.CancelledError("task cancelled")
+        if progress is not None:
+            if isinstance(progress, bool) or not isinstance(progress, int | float):
+                raise TypeError(f"progress must be a number from 0 to 100, got {progress!r}")
+            if math.isnan(progress):
+                raise ValueError("progress must be a number from 0 to 100, got NaN")
+        if status is not None:
+            parsed = TaskStatus.parse(status)
+            if parsed is not TaskStatus.PROCESSING:
+                raise ValueError(
+                    f"a job cannot set status {parsed.value}: return a value to complete, "
+                    "raise an exception to fail"
+                )
+        if message is not None and not isinstance(message, str):
+            message = str(message)
+        self._runner.report_progress(self._live, progress, message, data)
+        await asyncio.sleep(0)  # a cooperative point: other jobs run, cancellation lands
+
+    async def log(self, message: str, level: str = "info", data: Any = None) -> None:
+        """Add a line to the task's timeline (`level`: debug, info, success, warning, error)."""
+        if level not in LOG_LEVELS:
+            raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+        self._runner.record_event(self._live, level, str(message), data)
+        await asyncio.sleep(0)
+
+    async def run_sync(
+        self, fn: Callable[..., R], *args: Any, process: bool = False, **kwargs: Any
+    ) -> R:
+        """Run CPU-bound `fn` off the event loop (a thread, or a process with `process=True`).
+
+        If the task is cancelled meanwhile, the job stops waiting at once; a thread cannot
+        be killed, so long thread work should look at `task.cancelled` now and then.
+        """
+        loop = asyncio.get_running_loop()
+        call = functools.partial(fn, *args, **kwargs)
+        if process:
+            return await loop.run_in_executor(_get_process_pool(), call)
+        return await loop.run_in_executor(None, call)

@@ -1,0 +1,114 @@
+"""The engine: one store, one bus, one runner per process, started and stopped with the server."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from spyglass.config import Settings, get_settings
+from spyglass.tasks.bus import Bus, LocalBus, Subscription, Topic
+from spyglass.tasks.messages import row_of, socket_payload
+from spyglass.tasks.registry import JobSpec, Registry, registry
+from spyglass.tasks.runner import Runner
+from spyglass.tasks.status import TaskStatus
+from spyglass.tasks.store import TaskStore
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, settings: Settings, jobs: Registry = registry, bus: Bus | None = None):
+        self.settings = settings
+        self.registry = jobs
+        self.store = TaskStore(settings.db_url, settings.progress_flush_interval)
+        self.bus = bus or LocalBus()
+        self.runner = Runner(self.store, self.bus)
+        self.started = False
+        self.interrupted_at_start: list[str] = []
+
+    async def start(self) -> None:
+        if self.started:
+            return
+        self.store.migrate()
+        self.interrupted_at_start = self.store.fail_interrupted()
+        if self.interrupted_at_start:
+            log.warning(
+                "marked %d task(s) left running by a stopped server as FAILED/INTERRUPTED",
+                len(self.interrupted_at_start),
+            )
+        await self.store.start()
+        await self.bus.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        await self.runner.shutdown()
+        await self.bus.close()
+        await self.store.close()
+        self.started = False
+
+    # -- the operations pages and routes use ----------------------------
+    async def start_job(self, spec: JobSpec, raw_args: Any, **who: Any) -> dict[str, Any]:
+        """Validate the input (raises JobInputError) and start the job; returns the new row."""
+        args = spec.parse_args(raw_args)
+        return await self.runner.submit(spec, args, **who)
+
+    async def get_row(self, task_id: str) -> dict[str, Any] | None:
+        """The freshest view of a task: the live one if it runs here, else the stored one."""
+        live = self.runner.live.get(task_id)
+        if live is not None:
+            return dict(live.row)
+        task = await self.store.get_task(task_id)
+        return row_of(task) if task is not None else None
+
+    async def cancel(self, task_id: str) -> bool:
+        return self.runner.cancel(task_id)
+
+    async def watch(self, topic: Topic) -> Subscription:
+        return self.bus.subscribe(topic)
+
+    def snapshot_message(self, row: dict[str, Any]) -> dict[str, Any]:
+        return socket_payload("snapshot", row)
+
+    def live_version(self, task_id: str) -> int:
+        live = self.runner.live.get(task_id)
+        return live.version if live is not None else -1
+
+    async def health(self) -> dict[str, Any]:
+        import asyncio
+
+        import sqlalchemy as sa
+
+        def ping() -> None:
+            with self.store.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+        try:
+            await asyncio.wait_for(asyncio.to_thread(ping), timeout=5)
+            database: dict[str, Any] = {"status": "ok", "dialect": self.store.engine.dialect.name}
+        except Exception as exc:
+            database = {"status": "error", "detail": type(exc).__name__}
+        return {
+            "database": database,
+            "bus": self.bus.health(),
+            "running_tasks": sum(
+                1 for lv in self.runner.live.values() if lv.status is TaskStatus.PROCESSING
+            ),
+        }
+
+
+_engine: Engine | None = None
+
+
+def get_engine() -> Engine:
+    """The process's engine (created on first use, started by the app's lifespan)."""
+    global _engine
+    if _engine is None:
+        _engine = Engine(get_settings())
+    return _engine
+
+
+def set_engine(engine: Engine | None) -> None:
+    global _engine
+    _engine = engine

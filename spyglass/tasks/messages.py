@@ -1,0 +1,73 @@
+"""The JSON shapes of a task: what sockets stream and what the direct API answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from spyglass.tasks.models import Task
+
+TASK_COLUMNS = tuple(Task.model_fields)
+
+
+def row_of(task: Task) -> dict[str, Any]:
+    return {name: getattr(task, name) for name in TASK_COLUMNS}
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def socket_payload(
+    kind: str,
+    row: dict[str, Any],
+    *,
+    eta_seconds: float | None = None,
+    rate: float | None = None,
+    event: dict[str, Any] | None = None,
+    data: Any = None,
+) -> dict[str, Any]:
+    """One socket message: `snapshot` on connect, then `update` (status/progress) or `event`."""
+    payload: dict[str, Any] = {
+        "type": kind,
+        "task_id": row["id"],
+        "state_name": row["state_name"],
+        "task_name": row["task_name"],
+        "status": row["status"],
+        "progress": row["progress"],
+        "message": row.get("message"),
+        "result": row.get("result"),
+        "error_code": row.get("error_code"),
+        "error_message": row.get("error_message"),
+        "timestamp": iso(row.get("updated_at")),
+    }
+    if eta_seconds is not None or rate is not None:
+        payload["eta_seconds"] = eta_seconds
+        payload["rate"] = rate
+    if data is not None:
+        payload["data"] = data
+    if event is not None:
+        payload["event"] = {
+            "seq": event["seq"],
+            "event_type": event["event_type"],
+            "message": event.get("message"),
+            "data": event.get("data"),
+            "timestamp": iso(event.get("timestamp")),
+        }
+    return payload
+
+
+def direct_view(row: dict[str, Any]) -> dict[str, Any]:
+    """The seed's response shape `{task_id, status, progress, result, timestamp}`, plus errors."""
+    return {
+        "task_id": row["id"],
+        "state_name": row["state_name"],
+        "task_name": row["task_name"],
+        "status": row["status"],
+        "progress": row["progress"],
+        "message": row.get("message"),
+        "result": row.get("result"),
+        "error_code": row.get("error_code"),
+        "error_message": row.get("error_message"),
+        "timestamp": iso(row.get("updated_at")),
+    }

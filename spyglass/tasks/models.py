@@ -1,0 +1,99 @@
+"""SQLModel tables of the task engine: a task and its ordered event timeline."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Column, Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_task_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC (portable across SQLite and PostgreSQL), returns aware UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+def _json() -> Any:
+    return Field(default=None, sa_column=Column(sa.JSON(), nullable=True))
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "task"
+    __table_args__ = (
+        sa.Index("ix_task_owner_created", "owner_id", sa.text("created_at DESC")),
+        sa.Index("ix_task_status", "status"),
+        sa.Index("ix_task_state_job", "state_name", "task_name"),
+    )
+
+    id: str = Field(default_factory=new_task_id, primary_key=True, max_length=36)
+    state_name: str = Field(max_length=200)
+    task_name: str = Field(max_length=200)
+    tool_id: str | None = Field(default=None, max_length=100)
+    agents: list[str] | None = _json()
+    status: str = Field(max_length=20)
+    progress: float = 0.0
+    message: str | None = None
+    input_args: dict[str, Any] | None = _json()
+    result: Any = _json()
+    error_code: str | None = Field(default=None, max_length=50)
+    error_message: str | None = None
+    origin: str = Field(default="direct", max_length=20)
+    owner_id: int | None = None
+    client_id: str | None = Field(default=None, max_length=64)
+    retry_of: str | None = Field(default=None, max_length=36)
+    attempt: int = 1
+    cost: int = 0
+    created_at: datetime = _ts(nullable=False)
+    upload_started_at: datetime | None = _ts()
+    processing_started_at: datetime | None = _ts()
+    completed_at: datetime | None = _ts()
+    failed_at: datetime | None = _ts()
+    cancelled_at: datetime | None = _ts()
+    updated_at: datetime = _ts(nullable=False)
+    execution_time_ms: int | None = None
+
+
+class TaskEvent(SQLModel, table=True):
+    __tablename__ = "task_event"
+    __table_args__ = (sa.UniqueConstraint("task_id", "seq", name="uq_task_event_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str = Field(
+        sa_column=Column(
+            sa.String(36), sa.ForeignKey("task.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    seq: int
+    timestamp: datetime = _ts(nullable=False)
+    event_type: str = Field(max_length=30)
+    message: str | None = None
+    data: dict[str, Any] | None = _json()

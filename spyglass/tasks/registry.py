@@ -1,0 +1,196 @@
+"""Every declared job, found by `(state_name, task_name)`, with its input schema and options."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    timeout: float | None = None
+    max_concurrency: int | None = None
+    #: Reachable by the token-free direct API; None means "static methods only".
+    direct: bool | None = None
+    retries: int = 0
+    retry_backoff: float = 1.0
+    cost: int = 0
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError("timeout must be a positive number of seconds")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        if self.retries < 0:
+            raise ValueError("retries must be 0 or more")
+        if self.cost < 0:
+            raise ValueError("cost must be 0 or more")
+
+
+class JobInputError(ValueError):
+    """The arguments given to a job do not fit its input model."""
+
+    def __init__(self, errors: list[dict[str, Any]], message: str) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+@dataclass
+class JobSpec:
+    state_name: str
+    task_name: str
+    fn: Callable[..., Any]
+    is_static: bool
+    options: JobOptions
+    input_model: type[BaseModel] | None
+    default_args: BaseModel | None
+    takes_kwargs: bool
+    doc: str
+    aliases: tuple[str, ...] = ()
+    state_cls: Any = field(default=None, repr=False)
+
+    @property
+    def direct(self) -> bool:
+        return self.is_static if self.options.direct is None else self.options.direct
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.state_name, self.task_name)
+
+    def parse_args(self, raw: Any) -> BaseModel | dict[str, Any] | None:
+        """Validate raw JSON input; an empty body takes the declared default."""
+        empty = raw is None or raw == {}
+        if self.input_model is None:
+            if empty:
+                return {} if self.takes_kwargs else None
+            if not isinstance(raw, dict):
+                raise JobInputError(
+                    [{"type": "dict_type", "loc": ["body"], "msg": "Input should be an object"}],
+                    "arguments must be a JSON object",
+                )
+            if not self.takes_kwargs:
+                raise JobInputError(
+                    [
+                        {
+                            "type": "extra_forbidden",
+                            "loc": ["body"],
+                            "msg": "This job takes no input",
+                        }
+                    ],
+                    f"{self.task_name} takes no arguments",
+                )
+            return dict(raw)
+        if empty and self.default_args is not None:
+            return self.default_args.model_copy(deep=True)
+        try:
+            return self.input_model.model_validate({} if raw is None else raw)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False)
+            for err in errors:
+                err["loc"] = ["body", *err.get("loc", ())]
+                err.pop("input", None)
+            raise JobInputError(errors, str(exc)) from None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "state_name": self.state_name,
+            "aliases": list(self.aliases),
+            "task_name": self.task_name,
+            "doc": self.doc,
+            "static": self.is_static,
+            "direct": self.direct,
+            "input_schema": self.input_model.model_json_schema() if self.input_model else None,
+            "default_args": self.default_args.model_dump(mode="json")
+            if self.default_args
+            else None,
+            "options": {
+                "timeout": self.options.timeout,
+                "max_concurrency": self.options.max_concurrency,
+                "retries": self.options.retries,
+                "cost": self.options.cost,
+            },
+        }
+
+
+def analyse_signature(fn: Callable[..., Any], is_static: bool) -> dict[str, Any]:
+    """Find the input model: the annotation of the parameter after `task`."""
+    params = list(inspect.signature(fn, eval_str=True).parameters.values())
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    skip = 1 if is_static else 2  # (task, ...) or (self, task, ...)
+    if len(positional) < skip:
+        who = "(task, ...)" if is_static else "(self, task, ...)"
+        raise TypeError(f"a monitored job must take {who}: {fn.__qualname__}")
+    rest = positional[skip:]
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params)
+    if len(rest) > 1:
+        raise TypeError(
+            f"{fn.__qualname__}: a job takes at most one argument after `task`, a Pydantic model"
+        )
+    input_model = default = None
+    if rest:
+        arg = rest[0]
+        ann = arg.annotation
+        if not (inspect.isclass(ann) and issubclass(ann, BaseModel)):
+            raise TypeError(
+                f"{fn.__qualname__}: annotate `{arg.name}` with a pydantic BaseModel subclass"
+            )
+        input_model = ann
+        if arg.default is not inspect.Parameter.empty:
+            default = arg.default
+    return {"input_model": input_model, "default_args": default, "takes_kwargs": takes_kwargs}
+
+
+_SNAKE_1 = re.compile(r"(.)([A-Z][a-z]+)")
+_SNAKE_2 = re.compile(r"([a-z0-9])([A-Z])")
+
+
+def snake_case(name: str) -> str:
+    """Reflex's own rule (`ExampleTaskState2` → `example_task_state2`)."""
+    return _SNAKE_2.sub(r"\1_\2", _SNAKE_1.sub(r"\1_\2", name)).lower().replace("-", "_")
+
+
+class UnknownJob(LookupError):
+    pass
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._jobs: dict[tuple[str, str], JobSpec] = {}
+        self._aliases: dict[str, str] = {}
+
+    def register(self, spec: JobSpec) -> None:
+        existing = self._jobs.get(spec.key)
+        if existing is not None and existing.fn is not spec.fn:
+            raise ValueError(f"job {spec.state_name}.{spec.task_name} is declared twice")
+        self._jobs[spec.key] = spec
+        for alias in spec.aliases:
+            owner = self._aliases.setdefault(alias, spec.state_name)
+            if owner != spec.state_name:
+                raise ValueError(f"state alias {alias!r} is used by {owner} and {spec.state_name}")
+
+    def canonical_state(self, name: str) -> str | None:
+        if any(key[0] == name for key in self._jobs):
+            return name
+        return self._aliases.get(name)
+
+    def get(self, state_name: str, task_name: str) -> JobSpec:
+        canonical = self.canonical_state(state_name)
+        spec = self._jobs.get((canonical, task_name)) if canonical else None
+        if spec is None:
+            raise UnknownJob(f"no job {task_name!r} on state {state_name!r}")
+        return spec
+
+    def all(self) -> list[JobSpec]:
+        return sorted(self._jobs.values(), key=lambda s: s.key)
+
+    def states(self) -> list[str]:
+        return sorted({key[0] for key in self._jobs})
+
+
+#: Jobs register here at import time, when their state classes are created.
+registry = Registry()

@@ -1,0 +1,445 @@
+"""Runs jobs as asyncio tasks: queueing, concurrency limits, timeouts, retries, cancellation.
+
+Each running task has a `LiveTask` in this process: the freshest view of its row
+(progress included, before the coalesced write lands) and the asyncio tasks that
+run it, kept referenced so they are never garbage-collected mid-run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from spyglass.tasks.bus import Bus, TaskMessage
+from spyglass.tasks.context import TaskContext
+from spyglass.tasks.messages import socket_payload
+from spyglass.tasks.models import new_task_id, utcnow
+from spyglass.tasks.registry import JobSpec
+from spyglass.tasks.status import ErrorCode, TaskStatus
+from spyglass.tasks.store import INTERRUPTED_MESSAGE, TaskStore
+
+log = logging.getLogger(__name__)
+
+#: How long a cancelled job may take to unwind before it is left behind.
+CANCEL_GRACE = 5.0
+_TERMINAL_TIMESTAMP = {
+    TaskStatus.COMPLETED: "completed_at",
+    TaskStatus.FAILED: "failed_at",
+    TaskStatus.CANCELLED: "cancelled_at",
+}
+
+
+@dataclass
+class LiveTask:
+    spec: JobSpec
+    row: dict[str, Any]
+    args: Any
+    instance: Any = None
+    version: int = 0
+    seq: int = 0
+    cancel_requested: bool = False
+    shutdown_requested: bool = False
+    warned_clamp: bool = False
+    started_mono: float | None = None
+    last_message_event: str | None = None
+    runner_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    body: asyncio.Task[Any] | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.row["id"]
+
+    @property
+    def status(self) -> TaskStatus:
+        return TaskStatus(self.row["status"])
+
+    def new_event(self, event_type: str, message: str | None, data: Any = None) -> dict[str, Any]:
+        self.seq += 1
+        return {
+            "task_id": self.id,
+            "seq": self.seq,
+            "timestamp": utcnow(),
+            "event_type": event_type,
+            "message": message,
+            "data": data,
+        }
+
+
+class Runner:
+    def __init__(self, store: TaskStore, bus: Bus) -> None:
+        self.store = store
+        self.bus = bus
+        self.live: dict[str, LiveTask] = {}
+        self._semaphores: dict[tuple[str, str], asyncio.Semaphore] = {}
+        self.accepting = True
+
+    # -- starting --------------------------------------------------------
+    async def submit(
+        self,
+        spec: JobSpec,
+        args: Any,
+        *,
+        origin: str,
+        owner_id: int | None = None,
+        client_id: str | None = None,
+        instance: Any = None,
+        retry_of: str | None = None,
+    ) -> dict[str, Any]:
+        """Record a PENDING task, schedule it, and return its row at once."""
+        if not self.accepting:
+            raise RuntimeError("the server is shutting down and takes no new tasks")
+        now = utcnow()
+        row: dict[str, Any] = {
+            "id": new_task_id(),
+            "state_name": spec.state_name,
+            "task_name": spec.task_name,
+            "status": TaskStatus.PENDING.value,
+            "progress": 0.0,
+            "message": "Queued",
+            "input_args": _jsonable_args(args),
+            "result": None,
+            "error_code": None,
+            "error_message": None,
+            "origin": origin,
+            "owner_id": owner_id,
+            "client_id": client_id,
+            "retry_of": retry_of,
+            "attempt": 1,
+            "cost": spec.options.cost,
+            "created_at": now,
+            "updated_at": now,
+        }
+        live = LiveTask(spec=spec, row=row, args=args, instance=instance)
+        event = live.new_event("status", "Queued", {"status": TaskStatus.PENDING.value})
+        await self.store.insert_task(row, [event])
+        self.live[live.id] = live
+        self._publish(live, "update", droppable=False)
+        live.runner_task = asyncio.create_task(self._run(live), name=f"spyglass-task-{live.id}")
+        return dict(row)
+
+    # -- control ---------------------------------------------------------
+    def cancel(self, task_id: str) -> bool:
+        """Ask a live task to stop; it ends CANCELLED once its job has unwound."""
+        live = self.live.get(task_id)
+        if live is None or live.cancel_requested or live.status.is_terminal:
+            return False
+        live.cancel_requested = True
+        if live.runner_task is not None:
+            live.runner_task.cancel()
+        return True
+
+    async def wait(self, task_id: str) -> None:
+        live = self.live.get(task_id)
+        if live is not None and live.runner_task is not None:
+            await asyncio.wait({live.runner_task})
+
+    async def shutdown(self) -> None:
+        """Stop taking work; end what still runs as FAILED/INTERRUPTED (retryable)."""
+        self.accepting = False
+        lives = list(self.live.values())
+        for live in lives:
+            live.shutdown_requested = True
+            if live.runner_task is not None:
+                live.runner_task.cancel()
+        tasks = [lv.runner_task for lv in lives if lv.runner_task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=CANCEL_GRACE + 1)
+
+    # -- reporting from the job -----------------------------------------
+    def report_progress(
+        self, live: LiveTask, progress: float | None, message: str | None, data: Any
+    ) -> None:
+        row = live.row
+        changed: dict[str, Any] = {}
+        events: list[dict[str, Any]] = []
+        if progress is not None:
+            value = float(progress)
+            if not 0.0 <= value <= 100.0:
+                clamped = min(100.0, max(0.0, value))
+                if not live.warned_clamp:
+                    live.warned_clamp = True
+                    events.append(
+                        live.new_event(
+                            "warning",
+                            f"progress {value:g} is outside 0–100; clamped to {clamped:g}",
+                            {"reported": value},
+                        )
+                    )
+                value = clamped
+            if value > row["progress"]:
+                changed["progress"] = value
+        if message is not None and message != row.get("message"):
+            changed["message"] = message
+            if message != live.last_message_event:
+                live.last_message_event = message
+                events.append(live.new_event("progress", message, {"progress": row["progress"]}))
+        if not changed and data is None and not events:
+            return
+        row.update(changed)
+        row["updated_at"] = utcnow()
+        self.store.update_task_soon(live.id, {**changed, "updated_at": row["updated_at"]}, events)
+        self._publish(live, "update", droppable=True, data=data)
+        for ev in events:
+            self._publish(live, "event", droppable=False, event=ev)
+
+    def record_event(self, live: LiveTask, level: str, message: str, data: Any) -> None:
+        event = live.new_event(level, message, _jsonable(data))
+        self.store.update_task_soon(live.id, {}, [event])
+        self._publish(live, "event", droppable=False, event=event)
+
+    # -- running ---------------------------------------------------------
+    async def _run(self, live: LiveTask) -> None:
+        sem = self._semaphore(live.spec)
+        try:
+            try:
+                if sem is not None:
+                    await sem.acquire()
+                try:
+                    await self._attempts(live)
+                finally:
+                    if sem is not None:
+                        sem.release()
+            except asyncio.CancelledError:
+                await self._end_cancelled(live)
+        except Exception:  # the engine itself failed: never leave the task hanging
+            log.exception("runner failed for task %s", live.id)
+            with suppress(Exception):
+                await self._finish(
+                    live,
+                    TaskStatus.FAILED,
+                    error_code=ErrorCode.JOB_ERROR,
+                    error_message="Internal error while running the task",
+                )
+        finally:
+            self.live.pop(live.id, None)
+
+    async def _end_cancelled(self, live: LiveTask) -> None:
+        if live.row["status"] in _TERMINAL_TIMESTAMP:
+            return
+        if live.shutdown_requested and not live.cancel_requested:
+            await self._finish(
+                live,
+                TaskStatus.FAILED,
+                error_code=ErrorCode.INTERRUPTED,
+                error_message=INTERRUPTED_MESSAGE,
+            )
+        else:
+            await self._finish(live, TaskStatus.CANCELLED, message="Cancelled")
+
+    async def _attempts(self, live: LiveTask) -> None:
+        spec = live.spec
+        max_attempts = 1 + spec.options.retries
+        first_start = utcnow()
+        while True:
+            attempt = live.row["attempt"]
+            values: dict[str, Any] = {"attempt": attempt, "progress": 0.0}
+            if attempt == 1:
+                values["processing_started_at"] = first_start
+            live.started_mono = time.monotonic()
+            label = "Processing" if attempt == 1 else f"Processing (attempt {attempt})"
+            await self._set_status(live, TaskStatus.PROCESSING, label, values)
+            outcome, value = await self._run_body(live)
+            if outcome == "ok":
+                try:
+                    result = _jsonable(value)
+                    json.dumps(result)
+                except (TypeError, ValueError) as exc:
+                    await self._finish(
+                        live,
+                        TaskStatus.FAILED,
+                        error_code=ErrorCode.RESULT_NOT_SERIALIZABLE,
+                        error_message=f"The job returned a value that is not JSON: {exc}",
+                    )
+                    return
+                await self._finish(live, TaskStatus.COMPLETED, result=result, message="Completed")
+                return
+            if outcome == "cancelled":
+                await self._end_cancelled(live)
+                return
+            if outcome == "timeout":
+                code = ErrorCode.TIMEOUT
+                error = f"Timed out after {spec.options.timeout:g} s"
+            else:
+                code = ErrorCode.JOB_ERROR
+                error = f"{type(value).__name__}: {value}"
+            if attempt < max_attempts:
+                delay = spec.options.retry_backoff * 2 ** (attempt - 1)
+                self.record_event(
+                    live,
+                    "warning",
+                    f"Attempt {attempt} of {max_attempts} failed ({error}); "
+                    f"retrying in {delay:g} s",
+                    {"error_code": code.value, "attempt": attempt, "retry_in": delay},
+                )
+                await asyncio.sleep(delay)
+                live.row["attempt"] = attempt + 1
+                live.row["progress"] = 0.0
+                live.warned_clamp = False
+                continue
+            await self._finish(live, TaskStatus.FAILED, error_code=code, error_message=error)
+            return
+
+    async def _run_body(self, live: LiveTask) -> tuple[str, Any]:
+        """Run one attempt; returns (outcome, value), outcome one of ok/error/timeout/cancelled."""
+        spec = live.spec
+        ctx = TaskContext(self, live)
+        body = asyncio.create_task(_invoke(spec, live, ctx), name=f"spyglass-job-{live.id}")
+        live.body = body
+        timeout = spec.options.timeout
+        try:
+            if timeout is None:
+                await asyncio.wait({body})
+            else:
+                done, _ = await asyncio.wait({body}, timeout=timeout * 0.8)
+                if not done:
+                    self.record_event(
+                        live,
+                        "warning",
+                        f"80% of the {timeout:g} s time limit has passed",
+                        {"timeout": timeout},
+                    )
+                    done, _ = await asyncio.wait({body}, timeout=timeout * 0.2)
+                if not done:
+                    await _stop(body)
+                    return ("timeout", None)
+        except asyncio.CancelledError:
+            await _stop(body)
+            raise
+        finally:
+            live.body = None
+        if live.cancel_requested or body.cancelled():
+            return ("cancelled", None)
+        exc = body.exception()
+        if exc is not None:
+            if not isinstance(exc, Exception):
+                raise exc
+            log.info("task %s failed: %s", live.id, exc, exc_info=exc)
+            return ("error", exc)
+        return ("ok", body.result())
+
+    # -- state changes ---------------------------------------------------
+    async def _set_status(
+        self, live: LiveTask, status: TaskStatus, message: str, extra: dict[str, Any]
+    ) -> None:
+        now = utcnow()
+        values = {"status": status.value, "message": message, "updated_at": now, **extra}
+        live.row.update(values)
+        event = live.new_event("status", message, {"status": status.value})
+        await self.store.update_task(live.id, values, [event])
+        self._publish(live, "update", droppable=False)
+
+    async def _finish(
+        self,
+        live: LiveTask,
+        status: TaskStatus,
+        *,
+        result: Any = None,
+        message: str | None = None,
+        error_code: ErrorCode | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        now = utcnow()
+        started = live.row.get("processing_started_at")
+        values: dict[str, Any] = {
+            "status": status.value,
+            "updated_at": now,
+            _TERMINAL_TIMESTAMP[status]: now,
+            "result": result,
+            "error_code": error_code.value if error_code else None,
+            "error_message": error_message,
+            "message": message or error_message,
+            "execution_time_ms": int((now - started).total_seconds() * 1000) if started else None,
+        }
+        if status is TaskStatus.COMPLETED:
+            values["progress"] = 100.0
+        live.row.update(values)
+        event_type = {"COMPLETED": "success", "CANCELLED": "status"}.get(status.value, "error")
+        data = {"status": status.value}
+        if error_code:
+            data["error_code"] = error_code.value
+            data["retryable"] = error_code in (ErrorCode.INTERRUPTED, ErrorCode.TIMEOUT)
+        event = live.new_event(event_type, values["message"], data)
+        await self.store.update_task(live.id, values, [event])
+        self._publish(live, "update", droppable=False, terminal=True)
+
+    def _publish(
+        self,
+        live: LiveTask,
+        kind: str,
+        *,
+        droppable: bool,
+        terminal: bool = False,
+        event: dict[str, Any] | None = None,
+        data: Any = None,
+    ) -> None:
+        live.version += 1
+        row = live.row
+        eta = rate = None
+        if kind == "update" and row["status"] == TaskStatus.PROCESSING.value and live.started_mono:
+            elapsed = time.monotonic() - live.started_mono
+            if elapsed > 0 and row["progress"] > 0:
+                rate = round(row["progress"] / elapsed, 3)
+                eta = round((100.0 - row["progress"]) / rate, 3)
+        payload = socket_payload(
+            kind, row, eta_seconds=eta, rate=rate, event=event, data=_jsonable(data)
+        )
+        self.bus.publish(
+            TaskMessage(
+                task_id=live.id,
+                state_name=row["state_name"],
+                owner_id=row.get("owner_id"),
+                client_id=row.get("client_id"),
+                version=live.version,
+                terminal=terminal,
+                droppable=droppable,
+                payload=payload,
+            )
+        )
+
+    def _semaphore(self, spec: JobSpec) -> asyncio.Semaphore | None:
+        limit = spec.options.max_concurrency
+        if limit is None:
+            return None
+        sem = self._semaphores.get(spec.key)
+        if sem is None:
+            sem = self._semaphores[spec.key] = asyncio.Semaphore(limit)
+        return sem
+
+
+async def _invoke(spec: JobSpec, live: LiveTask, ctx: TaskContext) -> Any:
+    call: list[Any] = [] if spec.is_static else [live.instance]
+    call.append(ctx)
+    if spec.input_model is not None:
+        return await spec.fn(*call, live.args)
+    if spec.takes_kwargs:
+        return await spec.fn(*call, **(live.args or {}))
+    return await spec.fn(*call)
+
+
+async def _stop(body: asyncio.Task[Any]) -> None:
+    body.cancel()
+    await asyncio.wait({body}, timeout=CANCEL_GRACE)
+    if not body.done():
+        log.warning("job %s ignored cancellation; left behind", body.get_name())
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    return to_jsonable_python(value)
+
+
+def _jsonable_args(args: Any) -> dict[str, Any] | None:
+    if args is None:
+        return None
+    if isinstance(args, BaseModel):
+        return args.model_dump(mode="json")
+    return _jsonable(args)

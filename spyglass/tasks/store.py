@@ -1,0 +1,279 @@
+"""The durable record of every task and its timeline: the one source of truth.
+
+Writes go through a group-commit writer thread. Status changes and final
+states are written at once (callers await the commit); progress and log lines
+are coalesced and flushed every `flush_interval` seconds, so a job reporting
+a thousand times a second costs the database a few writes per second.
+Reads run in worker threads so the event loop never waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine, event
+from sqlmodel import Session, col, func, select
+
+from spyglass.config import PROJECT_ROOT
+from spyglass.tasks.dbwriter import GroupCommitWriter
+from spyglass.tasks.models import Task, TaskEvent, utcnow
+from spyglass.tasks.status import ACTIVE_STATUSES, ErrorCode, TaskStatus
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TASK_TABLE = Task.__table__  # type: ignore[attr-defined]
+EVENT_TABLE = TaskEvent.__table__  # type: ignore[attr-defined]
+
+INTERRUPTED_MESSAGE = "The server stopped while this task was running; retry it to run it again."
+
+
+def make_engine(db_url: str) -> Engine:
+    if db_url.startswith("sqlite"):
+        engine = sa.create_engine(
+            db_url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return sa.create_engine(db_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic.config import Config
+
+    from alembic import command
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+@dataclass
+class _Pending:
+    """Coalesced writes of one task not yet flushed."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    statuses: Sequence[str] = ()
+    state_name: str | None = None
+    task_name: str | None = None
+    owner_id: int | None = None
+    ownerless_only: bool = False
+
+
+class TaskStore:
+    def __init__(self, db_url: str, flush_interval: float = 0.25) -> None:
+        self.engine = make_engine(db_url)
+        self.flush_interval = flush_interval
+        self._writer = GroupCommitWriter(self.engine)
+        self._pending: dict[str, _Pending] = {}
+        self._flusher: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------
+    def migrate(self) -> None:
+        migrate(self.engine)
+
+    async def start(self) -> None:
+        self._writer.start()
+        self._flusher = asyncio.create_task(self._flush_loop(), name="spyglass-progress-flush")
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+            self._flusher = None
+        self.flush_pending()
+        await asyncio.to_thread(self._writer.stop)
+        self.engine.dispose()
+
+    @property
+    def commits(self) -> int:
+        return self._writer.commits
+
+    # -- writes ----------------------------------------------------------
+    async def insert_task(self, values: dict[str, Any], events: Iterable[dict[str, Any]]) -> None:
+        rows = list(events)
+
+        def write(conn: Connection) -> None:
+            conn.execute(sa.insert(TASK_TABLE), [values])
+            if rows:
+                conn.execute(sa.insert(EVENT_TABLE), rows)
+
+        await self._writer.submit(write)
+
+    async def update_task(
+        self, task_id: str, values: dict[str, Any], events: Iterable[dict[str, Any]] = ()
+    ) -> None:
+        """Write at once, together with anything still coalesced for this task."""
+        pending = self._pending.pop(task_id, None)
+        merged = {**pending.values, **values} if pending else dict(values)
+        rows = [*pending.events, *events] if pending else list(events)
+        await self._writer.submit(_update_fn(task_id, merged, rows))
+
+    def update_task_soon(
+        self, task_id: str, values: dict[str, Any], events: Iterable[dict[str, Any]] = ()
+    ) -> None:
+        """Coalesce: only the latest values reach the database at the next flush."""
+        pending = self._pending.setdefault(task_id, _Pending())
+        pending.values.update(values)
+        pending.events.extend(events)
+
+    def flush_pending(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+
+        def write(conn: Connection) -> None:
+            for task_id, pending in batch.items():
+                _update_fn(task_id, pending.values, pending.events)(conn)
+
+        self._writer.submit_nowait(write)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            try:
+                self.flush_pending()
+            except Exception:  # never let the flusher die
+                log.exception("progress flush failed")
+
+    async def delete_task(self, task_id: str) -> None:
+        self._pending.pop(task_id, None)
+
+        def write(conn: Connection) -> None:
+            conn.execute(sa.delete(EVENT_TABLE).where(EVENT_TABLE.c.task_id == task_id))
+            conn.execute(sa.delete(TASK_TABLE).where(TASK_TABLE.c.id == task_id))
+
+        await self._writer.submit(write)
+
+    # -- reads -----------------------------------------------------------
+    async def _read(self, fn: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with Session(self.engine, expire_on_commit=False) as session:
+                return fn(session)
+
+        return await asyncio.to_thread(run)
+
+    async def get_task(self, task_id: str) -> Task | None:
+        return await self._read(lambda s: s.get(Task, task_id))
+
+    async def list_tasks(
+        self, flt: TaskFilter, limit: int = 20, offset: int = 0
+    ) -> tuple[list[Task], int]:
+        def run(session: Session) -> tuple[list[Task], int]:
+            query = select(Task)
+            count = select(func.count()).select_from(Task)
+            conditions = []
+            if flt.statuses:
+                conditions.append(col(Task.status).in_(list(flt.statuses)))
+            if flt.state_name:
+                conditions.append(Task.state_name == flt.state_name)
+            if flt.task_name:
+                conditions.append(Task.task_name == flt.task_name)
+            if flt.owner_id is not None:
+                conditions.append(Task.owner_id == flt.owner_id)
+            if flt.ownerless_only:
+                conditions.append(col(Task.owner_id).is_(None))
+            for cond in conditions:
+                query = query.where(cond)
+                count = count.where(cond)
+            query = query.order_by(col(Task.created_at).desc(), col(Task.id)).offset(offset)
+            rows = list(session.exec(query.limit(limit)).all())
+            total = session.exec(count).one()
+            return rows, int(total)
+
+        return await self._read(run)
+
+    async def get_events(
+        self, task_id: str, after_seq: int = 0, limit: int = 1000
+    ) -> list[TaskEvent]:
+        def run(session: Session) -> list[TaskEvent]:
+            query = (
+                select(TaskEvent)
+                .where(TaskEvent.task_id == task_id, TaskEvent.seq > after_seq)
+                .order_by(col(TaskEvent.seq))
+                .limit(limit)
+            )
+            return list(session.exec(query).all())
+
+        return await self._read(run)
+
+    # -- recovery --------------------------------------------------------
+    def fail_interrupted(self) -> list[str]:
+        """End tasks a dead process left PENDING/PROCESSING: FAILED, INTERRUPTED, retryable."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(TASK_TABLE.c.id, TASK_TABLE.c.status).where(
+                    TASK_TABLE.c.status.in_([s.value for s in ACTIVE_STATUSES])
+                )
+            ).all()
+            for task_id, old_status in rows:
+                seq = conn.execute(
+                    sa.select(func.coalesce(func.max(EVENT_TABLE.c.seq), 0)).where(
+                        EVENT_TABLE.c.task_id == task_id
+                    )
+                ).scalar_one()
+                conn.execute(
+                    sa.update(TASK_TABLE)
+                    .where(TASK_TABLE.c.id == task_id)
+                    .values(
+                        status=TaskStatus.FAILED.value,
+                        error_code=ErrorCode.INTERRUPTED.value,
+                        error_message=INTERRUPTED_MESSAGE,
+                        message=INTERRUPTED_MESSAGE,
+                        failed_at=now,
+                        updated_at=now,
+                    )
+                )
+                conn.execute(
+                    sa.insert(EVENT_TABLE),
+                    [
+                        {
+                            "task_id": task_id,
+                            "seq": seq + 1,
+                            "timestamp": now,
+                            "event_type": "error",
+                            "message": INTERRUPTED_MESSAGE,
+                            "data": {
+                                "error_code": ErrorCode.INTERRUPTED.value,
+                                "previous_status": old_status,
+                                "retryable": True,
+                            },
+                        }
+                    ],
+                )
+        return [row[0] for row in rows]
+
+
+def _update_fn(
+    task_id: str, values: dict[str, Any], events: list[dict[str, Any]]
+) -> Callable[[Connection], None]:
+    def write(conn: Connection) -> None:
+        if values:
+            conn.execute(sa.update(TASK_TABLE).where(TASK_TABLE.c.id == task_id).values(**values))
+        if events:
+            conn.execute(sa.insert(EVENT_TABLE), events)
+
+    return write
