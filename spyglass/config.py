@@ -19,6 +19,8 @@ class Settings:
     secret_key: str
     #: Seconds between coalesced progress writes of one task (≤ 1/interval writes/s per task).
     progress_flush_interval: float
+    #: Extra modules to import at start-up, each declaring jobs on MonitorState subclasses.
+    job_modules: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,6 +33,11 @@ class Settings:
             port=int(os.environ.get("SPYGLASS_PORT", "3000")),
             secret_key=os.environ.get("SPYGLASS_SECRET_KEY") or _stable_secret(data_dir),
             progress_flush_interval=float(os.environ.get("SPYGLASS_PROGRESS_FLUSH", "0.25")),
+            job_modules=tuple(
+                m.strip()
+                for m in os.environ.get("SPYGLASS_JOB_MODULES", "").split(",")
+                if m.strip()
+            ),
         )
 
 

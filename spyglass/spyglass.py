@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator
 
 import reflex as rx
 
 from spyglass.api.app import create_api
+from spyglass.config import get_settings
 from spyglass.pages.tasks import tasks_page
 from spyglass.states import examples  # noqa: F401  (declares the example jobs)
 from spyglass.tasks.engine import get_engine
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+for module in get_settings().job_modules:  # jobs must be declared before the API is built
+    importlib.import_module(module)
 
 
 @contextlib.asynccontextmanager

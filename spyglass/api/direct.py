@@ -148,6 +148,29 @@ def build_router() -> APIRouter:
             raise ApiError(404, f"Task '{task_id}' not found", "TASK_NOT_FOUND")
         return direct_view(row)
 
+    @router.post(
+        "/api/{state_name}/task/cancel/{task_id}",
+        response_model=TaskResponse,
+        tags=["direct"],
+        summary="Cancel a running direct task; answers once the job has stopped",
+        responses={
+            400: {"description": "The task has already ended"},
+            404: {"description": "No such task on that state"},
+        },
+    )
+    async def cancel_task(state_name: str, task_id: str) -> Any:
+        engine = get_engine()
+        row = await engine.get_row(task_id)
+        if row is None or not visible_without_token(row, state_name):
+            raise ApiError(404, f"Task '{task_id}' not found", "TASK_NOT_FOUND")
+        if not await engine.cancel_and_wait(task_id):
+            raise ApiError(
+                400, f"Cannot cancel task with status: {row['status']}", "TASK_NOT_CANCELLABLE"
+            )
+        row = await engine.get_row(task_id)
+        assert row is not None
+        return direct_view(row)
+
     @router.get("/api/jobs", tags=["direct"], summary="Every declared job and its input schema")
     async def list_jobs() -> list[dict[str, Any]]:
         return [spec.describe() for spec in registry.all()]

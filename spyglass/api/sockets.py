@@ -57,12 +57,14 @@ async def serve_until_done(ws: WebSocket, streamer: Any) -> None:
     gone = asyncio.create_task(_wait_disconnect(ws))
     try:
         done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if pump in done and pump.exception() is None:
-            await ws.close(NORMAL_CLOSURE)
     finally:
+        # Stop the reader before closing: Granian does not deliver a close frame while
+        # another task is still waiting in receive().
         for task in (pump, gone):
             task.cancel()
         await asyncio.gather(pump, gone, return_exceptions=True)
+    if pump in done and not pump.cancelled() and pump.exception() is None:
+        await ws.close(NORMAL_CLOSURE)
 
 
 async def serve_single_task(ws: WebSocket, task_id: str, visible: Any) -> None:

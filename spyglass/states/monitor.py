@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import reflex as rx
 
-from spyglass.tasks.decorator import MonitoredJob, build_spec, find_jobs
+from spyglass.tasks.decorator import build_spec, find_jobs
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.registry import JobInputError, JobSpec, registry, snake_case
 
@@ -62,4 +62,4 @@ class MonitorState(rx.State):
         super().__init_subclass__(**kwargs)
 
 
-__all__ = ["MonitorState", "MonitoredJob"]
+__all__ = ["MonitorState"]

@@ -13,22 +13,20 @@ from typing import Any, overload
 
 from spyglass.tasks.registry import JobOptions, JobSpec, analyse_signature
 
+JOB_MARKER = "__spyglass_job__"
+
 
 class MonitoredJob:
     """A job function with its options, waiting for its state class to register it."""
 
-    def __init__(self, fn: Callable[..., Any], options: JobOptions, static: bool) -> None:
+    def __init__(self, fn: Callable[..., Any], options: JobOptions) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"{fn.__qualname__}: a monitored job must be `async def`")
         self.fn = fn
         self.options = options
-        self.static = static
-        self.__doc__ = fn.__doc__
-        self.__name__ = fn.__name__
-        self.__qualname__ = fn.__qualname__
 
     def __repr__(self) -> str:
-        return f"<monitored job {self.__qualname__}>"
+        return f"<monitored job {self.fn.__qualname__}>"
 
 
 @overload
@@ -75,9 +73,10 @@ def monitored_background_task(
     )
 
     def wrap(target: Any) -> Any:
-        if isinstance(target, staticmethod):  # decorator written above @staticmethod
-            return staticmethod(MonitoredJob(target.__func__, options, static=True))
-        return MonitoredJob(target, options, static=False)
+        # The function itself is returned, tagged: Reflex's state metaclass must see a function.
+        fn = target.__func__ if isinstance(target, staticmethod) else target
+        setattr(fn, JOB_MARKER, MonitoredJob(fn, options))
+        return target
 
     return wrap(fn) if fn is not None else wrap
 
@@ -85,10 +84,10 @@ def monitored_background_task(
 def find_jobs(namespace: Mapping[str, Any]) -> Iterator[tuple[str, MonitoredJob, bool]]:
     """Yield (name, job, is_static) for each job declared in a class body."""
     for name, value in namespace.items():
-        if isinstance(value, staticmethod) and isinstance(value.__func__, MonitoredJob):
-            yield name, value.__func__, True
-        elif isinstance(value, MonitoredJob):
-            yield name, value, value.static
+        is_static = isinstance(value, staticmethod)
+        job = getattr(value.__func__ if is_static else value, JOB_MARKER, None)
+        if isinstance(job, MonitoredJob):
+            yield name, job, is_static
 
 
 def build_spec(

@@ -63,7 +63,15 @@ class Engine:
         return row_of(task) if task is not None else None
 
     async def cancel(self, task_id: str) -> bool:
+        """Ask a running task to stop; returns at once (False if it is not running here)."""
         return self.runner.cancel(task_id)
+
+    async def cancel_and_wait(self, task_id: str) -> bool:
+        """Cancel, then wait until the job has unwound and CANCELLED is recorded."""
+        if not self.runner.cancel(task_id):
+            return False
+        await self.runner.wait(task_id)
+        return True
 
     async def watch(self, topic: Topic) -> Subscription:
         return self.bus.subscribe(topic)

@@ -180,7 +180,8 @@ class Runner:
             changed["message"] = message
             if message != live.last_message_event:
                 live.last_message_event = message
-                events.append(live.new_event("progress", message, {"progress": row["progress"]}))
+                now_progress = changed.get("progress", row["progress"])
+                events.append(live.new_event("progress", message, {"progress": now_progress}))
         if not changed and data is None and not events:
             return
         row.update(changed)

@@ -1,0 +1,52 @@
+# SpyGlass: `make run` serves the app, `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools
+BUN := $(TOOLS)/node_modules/.bin/bun
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SPYGLASS_PORT ?= 3000
+
+export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(PATH)
+export REFLEX_USE_SYSTEM_BUN := 1
+export REFLEX_CHECK_LATEST_VERSION := 0
+export REFLEX_TELEMETRY_ENABLED := false
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+.PHONY: install run test lint bench chromium clean
+
+install: $(VENV)/.installed $(BUN)
+
+# Python dependencies, pinned in pyproject.toml.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+# Reflex builds its frontend with bun; the npm registry ships it (no installer download).
+$(BUN):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error bun@1.4.5
+
+# Debian's chromium for the browser tests (Playwright drives /usr/bin/chromium).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	NPM_CONFIG_REGISTRY="$$(npm config get registry)" \
+	  $(VENV)/bin/reflex run --env prod --single-port --frontend-port $(SPYGLASS_PORT)
+
+test: install chromium
+	NPM_CONFIG_REGISTRY="$$(npm config get registry)" $(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf .web .states $(TOOLS) $(VENV)

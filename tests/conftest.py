@@ -1,0 +1,74 @@
+"""Shared fixtures: one full server for the session, fresh servers on demand, HTTP clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.harness import SpyGlassServer
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpyGlassServer]:
+    """Pages and API on one port, as `make run` serves them."""
+    srv = SpyGlassServer(tmp_path_factory.mktemp("shared-server"), full=True).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def new_server(tmp_path: Path) -> Iterator[Callable[..., SpyGlassServer]]:
+    """Start backend-only servers on a data folder of this test's own; all stopped at the end."""
+    started: list[SpyGlassServer] = []
+
+    def start(data_dir: Path | None = None, **kwargs: Any) -> SpyGlassServer:
+        srv = SpyGlassServer(data_dir or tmp_path / "data", **kwargs).start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+async def client(server: SpyGlassServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+        yield c
+
+
+async def start_job(
+    client: httpx.AsyncClient, state: str, job: str, body: Any = None
+) -> dict[str, Any]:
+    kwargs = {} if body is None else {"json": body}
+    response = await client.post(f"/api/{state}/task/start/{job}", **kwargs)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def wait_terminal(
+    client: httpx.AsyncClient, state: str, task_id: str, timeout: float = 30
+) -> dict[str, Any]:
+    """Follow the task's socket to its end (no polling), then read the result endpoint."""
+    async with asyncio.timeout(timeout):
+        async with websockets.connect(f"{ws_base(client)}/ws/{state}/task/ws/{task_id}") as ws:
+            async for raw in ws:
+                if json.loads(raw)["status"] in TERMINAL:
+                    break
+    response = await client.get(f"/api/{state}/task/result/{task_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def ws_base(client: httpx.AsyncClient) -> str:
+    return str(client.base_url).replace("http://", "ws://").rstrip("/")
+
+
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "UPLOAD_FAILED", "EXPIRED"}

@@ -1,0 +1,132 @@
+"""A real SpyGlass server in a child process, the way `make run` starts it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+REFLEX = str(Path(sys.executable).parent / "reflex")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SpyGlassServer:
+    """`full=True` serves pages and API on one port (prod build); else the backend only."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        full: bool = False,
+        job_modules: str = "tests.jobs",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.full = full
+        self.port = free_port()
+        self.job_modules = job_modules
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 180.0) -> SpyGlassServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "SPYGLASS_DATA_DIR": str(self.data_dir),
+            "SPYGLASS_JOB_MODULES": self.job_modules,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            "REFLEX_USE_SYSTEM_BUN": "1",
+            "REFLEX_CHECK_LATEST_VERSION": "0",
+            "REFLEX_TELEMETRY_ENABLED": "false",
+            **self.extra_env,
+        }
+        env["PATH"] = os.pathsep.join([str(ROOT / ".tools/node_modules/.bin"), env["PATH"]])
+        port = str(self.port)
+        mode = (
+            ["--single-port", "--frontend-port", port]
+            if self.full
+            else ["--backend-only", "--backend-port", port]
+        )
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [REFLEX, "run", "--env", "prod", *mode],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200:
+                    if not self.full or httpx.get(f"{self.url}/tasks/", timeout=5).is_success:
+                        return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        self.kill()
+        raise RuntimeError(f"server did not come up in {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def _signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        """Die at once, as a crashed or OOM-killed server would."""
+        self._signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait(timeout=20)
+            self.proc = None

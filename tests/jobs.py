@@ -1,0 +1,94 @@
+"""Jobs the tests start through the public interfaces (loaded with SPYGLASS_JOB_MODULES)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from spyglass.states.monitor import MonitorState
+from spyglass.tasks import TaskContext, monitored_background_task
+
+
+class StepArgs(BaseModel):
+    steps: int = 10
+    delay: float = 0.1
+    #: A file the job appends a line to at every step: proof of whether the body still runs.
+    marker: str | None = None
+
+
+class FlakyArgs(BaseModel):
+    fail_times: int = 1
+
+
+async def _step_loop(task: TaskContext, args: StepArgs) -> dict[str, int]:
+    for i in range(args.steps):
+        if args.marker:
+            with Path(args.marker).open("a") as fh:
+                fh.write(f"{i}\n")
+        await task.update(progress=(i + 1) * 100 / args.steps, message=f"step {i + 1}")
+        await asyncio.sleep(args.delay)
+    return {"steps": args.steps}
+
+
+class ProbeJobsState(MonitorState):
+    state_alias: ClassVar[str] = "testjobs"
+
+    @staticmethod
+    @monitored_background_task
+    async def steps(task: TaskContext, args: StepArgs = StepArgs()) -> dict[str, int]:
+        """Counts through `steps` steps, `delay` seconds apart."""
+        return await _step_loop(task, args)
+
+    @staticmethod
+    @monitored_background_task(timeout=1.0)
+    async def slow(task: TaskContext, args: StepArgs = StepArgs(steps=100, delay=0.05)) -> dict:
+        """Takes 5 s against a 1 s time limit."""
+        return await _step_loop(task, args)
+
+    @staticmethod
+    @monitored_background_task(max_concurrency=2)
+    async def limited(task: TaskContext, args: StepArgs = StepArgs(steps=5, delay=0.1)) -> dict:
+        """At most two run at once."""
+        return await _step_loop(task, args)
+
+    @staticmethod
+    @monitored_background_task
+    async def boom(task: TaskContext) -> None:
+        """Fails half-way."""
+        await task.update(progress=50, message="about to fail")
+        raise RuntimeError("the job broke on purpose")
+
+    @staticmethod
+    @monitored_background_task(retries=2, retry_backoff=0.1)
+    async def flaky(task: TaskContext, args: FlakyArgs = FlakyArgs()) -> dict[str, int]:
+        """Fails on its first `fail_times` attempts, then succeeds."""
+        await asyncio.sleep(0.3)  # let the test's socket connect first
+        await task.update(progress=40)
+        if task.attempt <= args.fail_times:
+            raise ValueError(f"attempt {task.attempt} fails")
+        return {"attempt": task.attempt}
+
+    @staticmethod
+    @monitored_background_task
+    async def logs(task: TaskContext) -> str:
+        """Writes timeline lines of each level and an out-of-range progress."""
+        await asyncio.sleep(0.5)  # let the test's socket connect first
+        await task.log("hello from the job", data={"k": 1})
+        await task.log("careful", level="warning")
+        await task.update(progress=150)
+        return "ok"
+
+    @staticmethod
+    @monitored_background_task
+    async def not_json(task: TaskContext) -> object:
+        """Returns something JSON cannot hold."""
+        return object()
+
+    @monitored_background_task
+    async def page_only(self, task: TaskContext) -> str:
+        """An instance job: started from its page, not by the direct API."""
+        await task.update(progress=100)
+        return "page"

@@ -1,0 +1,142 @@
+"""The direct progress socket with a real WebSocket client (DESIGN §6)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import start_job, wait_terminal, ws_base
+
+
+async def collect(url: str, timeout: float = 30) -> tuple[list[dict[str, Any]], int | None]:
+    """Every message until the server closes the socket, and the close code."""
+    messages: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout), websockets.connect(url) as ws:
+        try:
+            async for raw in ws:
+                messages.append(json.loads(raw))
+        except ConnectionClosed:
+            pass
+        await ws.wait_closed()
+        return messages, ws.close_code
+
+
+def url_for(client: httpx.AsyncClient, state: str, task_id: str) -> str:
+    return f"{ws_base(client)}/ws/{state}/task/ws/{task_id}"
+
+
+async def test_snapshot_then_ordered_updates_then_close_1000(client: httpx.AsyncClient) -> None:
+    started = await start_job(client, "testjobs", "steps", {"steps": 8, "delay": 0.05})
+    messages, code = await collect(url_for(client, "testjobs", started["task_id"]))
+    assert code == 1000
+    assert messages[0]["type"] == "snapshot"
+    assert all(m["type"] in {"update", "event"} for m in messages[1:])
+    updates = [m for m in messages if m["type"] != "event"]
+    progress = [m["progress"] for m in updates]
+    assert progress == sorted(progress), "progress never goes back"
+    assert {12.5, 25.0, 50.0, 87.5} <= set(progress)
+    assert messages[-1]["status"] == "COMPLETED"
+    assert messages[-1]["result"] == {"steps": 8}
+    required = {
+        "type",
+        "task_id",
+        "task_name",
+        "status",
+        "progress",
+        "message",
+        "result",
+        "error_message",
+        "timestamp",
+    }
+    assert all(required <= set(m) for m in messages)
+    assert all(m["task_id"] == started["task_id"] for m in messages)
+
+
+async def test_late_subscriber_mid_run_misses_nothing(client: httpx.AsyncClient) -> None:
+    started = await start_job(client, "testjobs", "steps", {"steps": 20, "delay": 0.05})
+    await asyncio.sleep(0.4)
+    messages, code = await collect(url_for(client, "testjobs", started["task_id"]))
+    assert code == 1000
+    snapshot = messages[0]
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["status"] == "PROCESSING"
+    assert 0 < snapshot["progress"] < 100
+    later = [m["progress"] for m in messages[1:] if m["type"] == "update"]
+    assert later and min(later) >= snapshot["progress"]
+    steps = sorted({m["progress"] for m in messages if m["type"] != "event"})
+    assert steps[-1] == 100
+    # Every step after the snapshot arrived: no gap in the 5 % ladder.
+    ladder = [p for p in steps if p > snapshot["progress"]]
+    assert ladder == [p * 5.0 for p in range(int(snapshot["progress"] / 5) + 1, 21)]
+
+
+async def test_subscriber_after_the_end_gets_the_final_snapshot(client: httpx.AsyncClient) -> None:
+    started = await start_job(client, "testjobs", "steps", {"steps": 2, "delay": 0.01})
+    await wait_terminal(client, "testjobs", started["task_id"])
+    messages, code = await collect(url_for(client, "testjobs", started["task_id"]))
+    assert code == 1000
+    assert [m["type"] for m in messages] == ["snapshot"]
+    assert messages[0]["status"] == "COMPLETED"
+    assert messages[0]["result"] == {"steps": 2}
+
+
+@pytest.mark.parametrize("state", ["example_task2", "testjobs"])
+async def test_unknown_task_gets_error_and_1008(client: httpx.AsyncClient, state: str) -> None:
+    messages, code = await collect(url_for(client, state, str(uuid.uuid4())))
+    assert code == 1008
+    assert messages == [
+        {"type": "error", "detail": "Task not found", "error_code": "TASK_NOT_FOUND"}
+    ]
+
+
+async def test_task_of_another_state_is_unknown(client: httpx.AsyncClient) -> None:
+    started = await start_job(client, "testjobs", "steps", {"steps": 2, "delay": 0.01})
+    messages, code = await collect(url_for(client, "example_task2", started["task_id"]))
+    assert code == 1008
+    assert messages[0]["type"] == "error"
+
+
+async def test_timeline_events_and_clamped_progress(client: httpx.AsyncClient) -> None:
+    started = await start_job(client, "testjobs", "logs")
+    messages, _ = await collect(url_for(client, "testjobs", started["task_id"]))
+    events = [m["event"] for m in messages if m["type"] == "event"]
+    assert any(e["event_type"] == "info" and e["message"] == "hello from the job" for e in events)
+    assert any(e["event_type"] == "warning" and e["message"] == "careful" for e in events)
+    clamp = [e for e in events if "outside 0–100" in (e["message"] or "")]
+    assert clamp and clamp[0]["data"] == {"reported": 150.0}
+    assert max(m["progress"] for m in messages) == 100
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(seqs)
+
+
+async def test_a_hundred_subscribers_all_see_the_end(client: httpx.AsyncClient) -> None:
+    started = await start_job(client, "testjobs", "steps", {"steps": 10, "delay": 0.1})
+    url = url_for(client, "testjobs", started["task_id"])
+    results = await asyncio.gather(*(collect(url) for _ in range(100)))
+    for messages, code in results:
+        assert code == 1000
+        assert messages[0]["type"] == "snapshot"
+        assert messages[-1]["status"] == "COMPLETED"
+
+
+async def test_disconnected_clients_are_unsubscribed(client: httpx.AsyncClient) -> None:
+    started = await start_job(client, "testjobs", "steps", {"steps": 40, "delay": 0.05})
+    url = url_for(client, "testjobs", started["task_id"])
+    before = (await client.get("/api/health")).json()["bus"]["subscribers"]
+    sockets = [await websockets.connect(url) for _ in range(5)]
+    for ws in sockets:
+        await ws.recv()
+    during = (await client.get("/api/health")).json()["bus"]["subscribers"]
+    assert during >= before + 5
+    for ws in sockets:
+        await ws.close()
+    async with asyncio.timeout(5):
+        while (await client.get("/api/health")).json()["bus"]["subscribers"] > before:
+            await asyncio.sleep(0.05)
