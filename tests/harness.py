@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -92,9 +93,11 @@ class SpyGlassServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200:
-                    if not self.full or httpx.get(f"{self.url}/tasks/", timeout=5).is_success:
-                        return self
+                healthy = httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200
+                if healthy and (
+                    not self.full or httpx.get(f"{self.url}/tasks/", timeout=5).is_success
+                ):
+                    return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.25)
@@ -109,10 +112,8 @@ class SpyGlassServer:
 
     def _signal(self, sig: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def kill(self) -> None:
         """Die at once, as a crashed or OOM-killed server would."""

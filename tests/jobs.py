@@ -23,6 +23,12 @@ class FlakyArgs(BaseModel):
     fail_times: int = 1
 
 
+DEFAULT_STEPS = StepArgs()
+SLOW_STEPS = StepArgs(steps=100, delay=0.05)
+LIMITED_STEPS = StepArgs(steps=5, delay=0.1)
+ONE_FAILURE = FlakyArgs()
+
+
 async def _step_loop(task: TaskContext, args: StepArgs) -> dict[str, int]:
     for i in range(args.steps):
         if args.marker:
@@ -38,19 +44,19 @@ class ProbeJobsState(MonitorState):
 
     @staticmethod
     @monitored_background_task
-    async def steps(task: TaskContext, args: StepArgs = StepArgs()) -> dict[str, int]:
+    async def steps(task: TaskContext, args: StepArgs = DEFAULT_STEPS) -> dict[str, int]:
         """Counts through `steps` steps, `delay` seconds apart."""
         return await _step_loop(task, args)
 
     @staticmethod
     @monitored_background_task(timeout=1.0)
-    async def slow(task: TaskContext, args: StepArgs = StepArgs(steps=100, delay=0.05)) -> dict:
+    async def slow(task: TaskContext, args: StepArgs = SLOW_STEPS) -> dict:
         """Takes 5 s against a 1 s time limit."""
         return await _step_loop(task, args)
 
     @staticmethod
     @monitored_background_task(max_concurrency=2)
-    async def limited(task: TaskContext, args: StepArgs = StepArgs(steps=5, delay=0.1)) -> dict:
+    async def limited(task: TaskContext, args: StepArgs = LIMITED_STEPS) -> dict:
         """At most two run at once."""
         return await _step_loop(task, args)
 
@@ -63,7 +69,7 @@ class ProbeJobsState(MonitorState):
 
     @staticmethod
     @monitored_background_task(retries=2, retry_backoff=0.1)
-    async def flaky(task: TaskContext, args: FlakyArgs = FlakyArgs()) -> dict[str, int]:
+    async def flaky(task: TaskContext, args: FlakyArgs = ONE_FAILURE) -> dict[str, int]:
         """Fails on its first `fail_times` attempts, then succeeds."""
         await asyncio.sleep(0.3)  # let the test's socket connect first
         await task.update(progress=40)

@@ -1,0 +1,276 @@
+"""The engine in one process, on a real SQLite file: store, bus, runner and registry logic."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy import event
+
+from spyglass.config import Settings
+from spyglass.tasks import TaskContext, TaskStatus, monitored_background_task
+from spyglass.tasks.bus import LocalBus, TaskMessage, Topic
+from spyglass.tasks.dbwriter import GroupCommitWriter
+from spyglass.tasks.decorator import JOB_MARKER, build_spec
+from spyglass.tasks.engine import Engine
+from spyglass.tasks.registry import JobInputError, JobSpec, Registry, snake_case
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+DEFAULT_PERSON = Person(name="Ada", age=36)
+
+
+def spec_of(fn: Any, static: bool = True, state: str = "unit_state") -> JobSpec:
+    target = fn.__func__ if isinstance(fn, staticmethod) else fn
+    return build_spec(state, (), target.__name__, getattr(target, JOB_MARKER), static)
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    settings = Settings(
+        data_dir=tmp_path,
+        db_url=f"sqlite:///{tmp_path / 'unit.db'}",
+        port=0,
+        secret_key="unit",
+        progress_flush_interval=0.25,
+    )
+    eng = Engine(settings, Registry())
+    await eng.start()
+    yield eng
+    await eng.stop()
+
+
+async def run_to_end(engine: Engine, spec: JobSpec, args: Any = None) -> dict[str, Any]:
+    row = await engine.start_job(spec, args, origin="direct")
+    await engine.runner.wait(row["id"])
+    stored = await engine.get_row(row["id"])
+    assert stored is not None
+    return stored
+
+
+async def test_chatty_progress_is_coalesced_in_the_database(engine: Engine) -> None:
+    @monitored_background_task
+    async def chatty(task: TaskContext) -> str:
+        for i in range(1, 1001):
+            await task.update(progress=i / 10)
+            if i % 10 == 0:
+                await asyncio.sleep(0.01)
+        return "done"
+
+    updates: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE TASK "):
+            updates.append(statement)
+
+    event.listen(engine.store.engine, "before_cursor_execute", count)
+    spec = spec_of(chatty)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    row = await run_to_end(engine, spec)
+    elapsed = loop.time() - t0
+    assert row["status"] == "COMPLETED"
+    assert row["progress"] == 100
+    # 1,000 progress reports; the database saw PROCESSING, COMPLETED and ≤ 4 flushes a second.
+    assert len(updates) <= 2 + int(elapsed / 0.25) + 2, (len(updates), elapsed)
+    task = await engine.store.get_task(row["id"])
+    assert task is not None and task.progress == 100 and task.result == "done"
+
+
+async def test_status_changes_are_durable_before_they_are_announced(engine: Engine) -> None:
+    @monitored_background_task
+    async def short(task: TaskContext) -> int:
+        await asyncio.sleep(0.05)
+        return 7
+
+    spec = spec_of(short)
+    sub = engine.bus.subscribe(Topic())
+    row = await engine.start_job(spec, None, origin="direct")
+    stored = await engine.store.get_task(row["id"])
+    assert stored is not None and stored.status == "PENDING"
+    async for msg in sub:
+        task = await engine.store.get_task(row["id"])
+        assert task is not None
+        assert task.status == msg.payload["status"]
+        if msg.terminal:
+            break
+    sub.close()
+    events = await engine.store.get_events(row["id"])
+    assert [(e.seq, e.event_type) for e in events] == [(1, "status"), (2, "status"), (3, "success")]
+
+
+async def test_progress_never_goes_back_and_is_clamped(engine: Engine) -> None:
+    @monitored_background_task
+    async def wobbly(task: TaskContext) -> None:
+        await task.update(progress=50)
+        await task.update(progress=30)
+        assert task.progress == 50
+        await task.update(progress=-5)
+        assert task.progress == 50
+
+    row = await run_to_end(engine, spec_of(wobbly))
+    assert row["status"] == "COMPLETED"
+    events = await engine.store.get_events(row["id"])
+    warnings = [e for e in events if e.event_type == "warning"]
+    assert len(warnings) == 1 and "clamped to 0" in (warnings[0].message or "")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"status": "COMPLETED"}, "a job cannot set status COMPLETED"),
+        ({"status": "nonsense"}, "unknown task status 'nonsense'"),
+        ({"progress": "ten"}, "progress must be a number from 0 to 100, got 'ten'"),
+        ({"progress": float("nan")}, "got NaN"),
+    ],
+)
+async def test_bad_updates_fail_the_task_with_a_clear_message(
+    engine: Engine, kwargs: dict[str, Any], message: str
+) -> None:
+    @monitored_background_task
+    async def bad(task: TaskContext) -> None:
+        await task.update(**kwargs)
+
+    row = await run_to_end(engine, spec_of(bad))
+    assert row["status"] == "FAILED"
+    assert message in row["error_message"]
+
+
+async def test_update_after_cancel_raises_so_the_job_cannot_go_on(engine: Engine) -> None:
+    reached: list[int] = []
+
+    @monitored_background_task
+    async def stubborn(task: TaskContext) -> None:
+        for i in range(1000):
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                pass  # a job that swallows cancellation...
+            await task.update(progress=i / 10)  # ...is stopped at its next update
+            reached.append(i)
+
+    spec = spec_of(stubborn)
+    row = await engine.start_job(spec, None, origin="direct")
+    await asyncio.sleep(0.1)
+    assert await engine.cancel_and_wait(row["id"])
+    count = len(reached)
+    await asyncio.sleep(0.1)
+    assert len(reached) == count
+    final = await engine.get_row(row["id"])
+    assert final is not None and final["status"] == "CANCELLED"
+
+
+async def test_run_sync_keeps_the_loop_free(engine: Engine) -> None:
+    import time
+
+    @monitored_background_task
+    async def cpu(task: TaskContext) -> int:
+        return await task.run_sync(lambda: (time.sleep(0.3), 42)[1])
+
+    row = await engine.start_job(spec_of(cpu), None, origin="direct")
+    ticks = 0
+    while row["id"] in engine.runner.live:
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks >= 10, "the event loop was blocked"
+    final = await engine.get_row(row["id"])
+    assert final is not None and final["result"] == 42
+
+
+def test_input_parsing_uses_the_declared_default() -> None:
+    @monitored_background_task
+    async def greet(task: TaskContext, person: Person = DEFAULT_PERSON) -> str:
+        return person.name
+
+    spec = spec_of(greet)
+    assert spec.input_model is Person
+    assert spec.parse_args(None) == DEFAULT_PERSON
+    assert spec.parse_args({}) == DEFAULT_PERSON
+    assert spec.parse_args({"name": "Bo", "age": 3}) == Person(name="Bo", age=3)
+    with pytest.raises(JobInputError) as err:
+        spec.parse_args({"name": "Bo"})
+    assert err.value.errors[0]["loc"] == ["body", "age"]
+
+
+def test_required_input_without_default_is_required() -> None:
+    @monitored_background_task
+    async def greet(task: TaskContext, person: Person) -> str:
+        return person.name
+
+    with pytest.raises(JobInputError):
+        spec_of(greet).parse_args(None)
+
+
+def test_declaration_mistakes_are_caught_when_the_class_is_built() -> None:
+    async def untyped(task: TaskContext, args: dict) -> None: ...
+    async def two_args(task: TaskContext, a: Person, b: Person) -> None: ...
+    def not_async(task: TaskContext) -> None: ...
+
+    with pytest.raises(TypeError, match="pydantic BaseModel"):
+        spec_of(monitored_background_task(untyped))
+    with pytest.raises(TypeError, match="at most one argument"):
+        spec_of(monitored_background_task(two_args))
+    with pytest.raises(TypeError, match="async def"):
+        monitored_background_task(not_async)
+    with pytest.raises(ValueError, match="timeout"):
+        monitored_background_task(timeout=0)
+
+
+def test_state_names_follow_reflex() -> None:
+    assert snake_case("ExampleTaskState2") == "example_task_state2"
+    assert snake_case("ExampleTaskState") == "example_task_state"
+    assert snake_case("HTTPJobsState") == "http_jobs_state"
+
+
+def test_status_words() -> None:
+    assert TaskStatus.parse("Processing") is TaskStatus.PROCESSING
+    assert TaskStatus.UPLOAD_FAILED.label == "Upload failed"
+    assert TaskStatus.CANCELLED.is_terminal and not TaskStatus.PENDING.is_terminal
+
+
+def _msg(version: int, *, droppable: bool, terminal: bool = False) -> TaskMessage:
+    return TaskMessage("t", "s", None, None, version, terminal, droppable, {"v": version})
+
+
+async def test_a_slow_subscriber_loses_only_intermediate_progress() -> None:
+    bus = LocalBus()
+    sub = bus.subscribe(Topic(task_id="t"))
+    sub.maxsize = 10
+    bus.publish(_msg(1, droppable=False))
+    for v in range(2, 100):
+        bus.publish(_msg(v, droppable=True))
+    bus.publish(_msg(100, droppable=False, terminal=True))
+    got = [m.version for m in await sub.get_batch()]
+    assert got[0] == 1 and got[-1] == 100
+    assert len(got) <= 11
+    assert got == sorted(got)
+    assert sub.dropped == 100 - len(got)
+    sub.close()
+    assert bus.subscriber_count == 0
+
+
+async def test_group_commit_isolates_a_failing_write(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+    writer = GroupCommitWriter(engine)
+    writer.start()
+
+    def insert(i: int) -> Any:
+        return lambda conn: conn.execute(sa.text("INSERT INTO t (id) VALUES (:i)"), {"i": i})
+
+    futures = [writer.submit(insert(i)) for i in (1, 2, 2, 3)]
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    writer.stop()
+    assert [isinstance(r, Exception) for r in results] == [False, False, True, False]
+    with engine.connect() as conn:
+        assert sorted(r[0] for r in conn.execute(sa.text("SELECT id FROM t"))) == [1, 2, 3]
