@@ -151,7 +151,7 @@ async def test_update_after_cancel_raises_so_the_job_cannot_go_on(engine: Engine
     @monitored_background_task
     async def stubborn(task: TaskContext) -> None:
         for i in range(1000):
-            try:
+            try:  # noqa: SIM105 (swallowing on purpose)
                 await asyncio.sleep(0.01)
             except asyncio.CancelledError:
                 pass  # a job that swallows cancellation...
