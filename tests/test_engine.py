@@ -15,7 +15,7 @@ from sqlalchemy import event
 from spyglass.config import Settings
 from spyglass.tasks import TaskContext, TaskStatus, monitored_background_task
 from spyglass.tasks.bus import LocalBus, TaskMessage, Topic
-from spyglass.tasks.dbwriter import GroupCommitWriter
+from spyglass.tasks.dbwriter import GroupCommitWriter, Write
 from spyglass.tasks.decorator import JOB_MARKER, build_spec
 from spyglass.tasks.engine import Engine
 from spyglass.tasks.registry import JobInputError, JobSpec, Registry, snake_case
@@ -97,10 +97,12 @@ async def test_status_changes_are_durable_before_they_are_announced(engine: Engi
     row = await engine.start_job(spec, None, origin="direct")
     stored = await engine.store.get_task(row["id"])
     assert stored is not None and stored.status == "PENDING"
+    order = ["PENDING", "PROCESSING", "COMPLETED"]
     async for msg in sub:
         task = await engine.store.get_task(row["id"])
         assert task is not None
-        assert task.status == msg.payload["status"]
+        # Announced means committed: the database is at least as far along as the message.
+        assert order.index(task.status) >= order.index(msg.payload["status"])
         if msg.terminal:
             break
     sub.close()
@@ -259,18 +261,36 @@ async def test_a_slow_subscriber_loses_only_intermediate_progress() -> None:
 
 
 async def test_group_commit_isolates_a_failing_write(tmp_path: Path) -> None:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'w.db'}")
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
-    writer = GroupCommitWriter(engine)
+    from spyglass.tasks.models import utcnow
+    from spyglass.tasks.store import EVENT_TABLE, TASK_TABLE, make_engine, migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    migrate(engine)
+    writer = GroupCommitWriter(engine, TASK_TABLE, EVENT_TABLE)
     writer.start()
 
-    def insert(i: int) -> Any:
-        return lambda conn: conn.execute(sa.text("INSERT INTO t (id) VALUES (:i)"), {"i": i})
+    def task(task_id: str) -> Write:
+        now = utcnow()
+        row = {
+            "id": task_id,
+            "state_name": "s",
+            "task_name": "t",
+            "status": "PENDING",
+            "progress": 0.0,
+            "origin": "direct",
+            "attempt": 1,
+            "cost": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return Write(insert_task=row)
 
-    futures = [writer.submit(insert(i)) for i in (1, 2, 2, 3)]
+    futures = [writer.submit(task(i)) for i in ("a", "b", "b", "c")]
+    futures.append(writer.submit(Write(task_id="a", values={"status": "PROCESSING"})))
+    futures.append(writer.submit(Write(task_id="a", values={"progress": 5.0})))
     results = await asyncio.gather(*futures, return_exceptions=True)
     writer.stop()
-    assert [isinstance(r, Exception) for r in results] == [False, False, True, False]
+    assert [isinstance(r, Exception) for r in results] == [False, False, True, False, False, False]
     with engine.connect() as conn:
-        assert sorted(r[0] for r in conn.execute(sa.text("SELECT id FROM t"))) == [1, 2, 3]
+        rows = conn.execute(sa.text("SELECT id, status, progress FROM task ORDER BY id")).all()
+    assert rows == [("a", "PROCESSING", 5.0), ("b", "PENDING", 0.0), ("c", "PENDING", 0.0)]

@@ -130,6 +130,10 @@ class Bus(ABC):
     @abstractmethod
     def subscribe(self, topic: Topic) -> Subscription: ...
 
+    def has_listeners(self, task_id: str) -> bool:
+        """False only when no subscriber anywhere could want this task's messages."""
+        return True
+
     @abstractmethod
     def unsubscribe(self, sub: Subscription) -> None: ...
 
@@ -160,6 +164,9 @@ class LocalBus(Bus):
         for sub in tuple(self._wide):
             if sub.topic.matches(msg):
                 sub.deliver(msg)
+
+    def has_listeners(self, task_id: str) -> bool:
+        return bool(self._wide) or task_id in self._by_task
 
     def subscribe(self, topic: Topic) -> Subscription:
         sub = Subscription(self, topic)

@@ -54,9 +54,9 @@ class TaskContext:
 
     async def check_cancelled(self) -> None:
         """Stop here if the task was cancelled (raises `asyncio.CancelledError`)."""
-        if self._live.cancel_requested:
+        await asyncio.sleep(0)  # a pending cancellation lands here
+        if self._live.cancel_requested:  # the job swallowed it earlier: stop now
             raise asyncio.CancelledError("task cancelled")
-        await asyncio.sleep(0)
 
     async def update(
         self,
@@ -71,7 +71,8 @@ class TaskContext:
         set PROCESSING: it completes by returning and fails by raising.
         """
         if self._live.cancel_requested:
-            raise asyncio.CancelledError("task cancelled")
+            await asyncio.sleep(0)  # a pending cancellation lands here
+            raise asyncio.CancelledError("task cancelled")  # it was swallowed: stop now
         if progress is not None:
             if isinstance(progress, bool) or not isinstance(progress, int | float):
                 raise TypeError(f"progress must be a number from 0 to 100, got {progress!r}")

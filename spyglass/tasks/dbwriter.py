@@ -1,10 +1,12 @@
 """One writer thread that commits queued writes in groups.
 
 Every write is its own unit of work, but all the units waiting when the thread
-wakes are committed in one transaction: a status change is durable before its
-caller goes on, yet a thousand tasks changing state at once cost a handful of
-commits instead of a thousand. A unit that fails is retried alone, so one bad
-write never takes its neighbours down with it.
+wakes are committed in one transaction, with one statement per kind of change
+(task inserts, task updates with the same columns, event inserts, deletes): a
+status change is durable before its caller goes on, yet a thousand tasks
+changing state at once cost a handful of statements and one commit. A group
+that fails is retried unit by unit, so one bad write never takes its neighbours
+down with it.
 """
 
 from __future__ import annotations
@@ -13,21 +15,34 @@ import asyncio
 import contextlib
 import logging
 import queue
+import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, Engine
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine, Table
 
 log = logging.getLogger(__name__)
 
-WriteFn = Callable[[Connection], None]
-MAX_GROUP = 1000
+MAX_GROUP = 2000
+
+
+@dataclass(slots=True)
+class Write:
+    """One unit of work on the task tables."""
+
+    insert_task: dict[str, Any] | None = None
+    #: Column values for task `task_id`; several updates of one task merge in order.
+    task_id: str | None = None
+    values: dict[str, Any] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    delete_task: str | None = None
 
 
 @dataclass(slots=True)
 class _Unit:
-    fn: WriteFn
+    write: Write
     future: asyncio.Future[None] | None
     loop: asyncio.AbstractEventLoop | None
 
@@ -36,11 +51,15 @@ _STOP = object()
 
 
 class GroupCommitWriter:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, task_table: Table, event_table: Table) -> None:
         self._engine = engine
+        self._tasks = task_table
+        self._events = event_table
         self._queue: queue.SimpleQueue[_Unit | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._update_statements: dict[tuple[str, ...], Any] = {}
         self.commits = 0
+        self.statements = 0
 
     def start(self) -> None:
         if self._thread is None:
@@ -56,16 +75,16 @@ class GroupCommitWriter:
             self._thread.join()
             self._thread = None
 
-    def submit(self, fn: WriteFn) -> asyncio.Future[None]:
+    def submit(self, write: Write) -> asyncio.Future[None]:
         """Queue a write; the returned future resolves once it is committed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.put(_Unit(fn, future, loop))
+        self._queue.put(_Unit(write, future, loop))
         return future
 
-    def submit_nowait(self, fn: WriteFn) -> None:
+    def submit_nowait(self, write: Write) -> None:
         """Queue a write nobody waits for (coalesced progress); failures are logged."""
-        self._queue.put(_Unit(fn, None, None))
+        self._queue.put(_Unit(write, None, None))
 
     def _run(self) -> None:
         stopping = False
@@ -88,25 +107,53 @@ class GroupCommitWriter:
     def _commit(self, group: list[_Unit]) -> None:
         try:
             with self._engine.begin() as conn:
-                for unit in group:
-                    unit.fn(conn)
+                self._apply(conn, [unit.write for unit in group])
             self.commits += 1
             _resolve(group, None)
         except Exception:
             if len(group) == 1:
                 log.exception("database write failed")
-                _resolve(group, _current_exception())
+                _resolve(group, sys.exc_info()[1])
                 return
             for unit in group:  # find the bad unit; commit the rest
                 self._commit([unit])
 
+    def _apply(self, conn: Connection, writes: list[Write]) -> None:
+        inserts = [w.insert_task for w in writes if w.insert_task is not None]
+        merged: dict[str, dict[str, Any]] = {}
+        for w in writes:
+            if w.task_id is not None and w.values:
+                merged.setdefault(w.task_id, {}).update(w.values)
+        events = [ev for w in writes for ev in w.events]
+        deletes = [w.delete_task for w in writes if w.delete_task is not None]
+        if inserts:
+            conn.execute(sa.insert(self._tasks), inserts)
+            self.statements += 1
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for task_id, values in merged.items():
+            columns = tuple(sorted(values))
+            by_columns.setdefault(columns, []).append({"_task_id": task_id, **values})
+        for columns, rows in by_columns.items():
+            conn.execute(self._update_statement(columns), rows)
+            self.statements += 1
+        if events:
+            conn.execute(sa.insert(self._events), events)
+            self.statements += 1
+        if deletes:
+            conn.execute(sa.delete(self._events).where(self._events.c.task_id.in_(deletes)))
+            conn.execute(sa.delete(self._tasks).where(self._tasks.c.id.in_(deletes)))
+            self.statements += 2
 
-def _current_exception() -> BaseException:
-    import sys
-
-    exc = sys.exc_info()[1]
-    assert exc is not None
-    return exc
+    def _update_statement(self, columns: tuple[str, ...]) -> Any:
+        stmt = self._update_statements.get(columns)
+        if stmt is None:
+            stmt = (
+                sa.update(self._tasks)
+                .where(self._tasks.c.id == sa.bindparam("_task_id"))
+                .values({c: sa.bindparam(c) for c in columns})
+            )
+            self._update_statements[columns] = stmt
+        return stmt
 
 
 def _resolve(group: list[_Unit], error: BaseException | None) -> None:

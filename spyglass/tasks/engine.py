@@ -9,7 +9,7 @@ from spyglass.config import Settings, get_settings
 from spyglass.tasks.bus import Bus, LocalBus, Subscription, Topic
 from spyglass.tasks.messages import row_of, socket_payload
 from spyglass.tasks.registry import JobSpec, Registry, registry
-from spyglass.tasks.runner import Runner
+from spyglass.tasks.runner import CANCEL_GRACE, Runner
 from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.store import TaskStore
 
@@ -70,7 +70,7 @@ class Engine:
         """Cancel, then wait until the job has unwound and CANCELLED is recorded."""
         if not self.runner.cancel(task_id):
             return False
-        await self.runner.wait(task_id)
+        await self.runner.wait(task_id, timeout=CANCEL_GRACE)
         return True
 
     async def watch(self, topic: Topic) -> Subscription:

@@ -28,7 +28,7 @@ from spyglass.tasks.store import INTERRUPTED_MESSAGE, TaskStore
 
 log = logging.getLogger(__name__)
 
-#: How long a cancelled job may take to unwind before it is left behind.
+#: How long a cancel request waits for a job to unwind before answering anyway.
 CANCEL_GRACE = 5.0
 _TERMINAL_TIMESTAMP = {
     TaskStatus.COMPLETED: "completed_at",
@@ -51,7 +51,6 @@ class LiveTask:
     started_mono: float | None = None
     last_message_event: str | None = None
     runner_task: asyncio.Task[None] | None = field(default=None, repr=False)
-    body: asyncio.Task[Any] | None = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -136,10 +135,10 @@ class Runner:
             live.runner_task.cancel()
         return True
 
-    async def wait(self, task_id: str) -> None:
+    async def wait(self, task_id: str, timeout: float | None = None) -> None:
         live = self.live.get(task_id)
         if live is not None and live.runner_task is not None:
-            await asyncio.wait({live.runner_task})
+            await asyncio.wait({live.runner_task}, timeout=timeout)
 
     async def shutdown(self) -> None:
         """Stop taking work; end what still runs as FAILED/INTERRUPTED (retryable)."""
@@ -289,42 +288,50 @@ class Runner:
             return
 
     async def _run_body(self, live: LiveTask) -> tuple[str, Any]:
-        """Run one attempt; returns (outcome, value), outcome one of ok/error/timeout/cancelled."""
+        """Run one attempt; returns (outcome, value), outcome one of ok/error/timeout/cancelled.
+
+        The job runs inside this runner task, so cancelling the runner task lands in the
+        job's own await; the CancelledError propagates to `_run`, which records CANCELLED.
+        """
         spec = live.spec
         ctx = TaskContext(self, live)
-        body = asyncio.create_task(_invoke(spec, live, ctx), name=f"spyglass-job-{live.id}")
-        live.body = body
         timeout = spec.options.timeout
-        try:
-            if timeout is None:
-                await asyncio.wait({body})
-            else:
-                done, _ = await asyncio.wait({body}, timeout=timeout * 0.8)
-                if not done:
-                    self.record_event(
-                        live,
-                        "warning",
-                        f"80% of the {timeout:g} s time limit has passed",
-                        {"timeout": timeout},
-                    )
-                    done, _ = await asyncio.wait({body}, timeout=timeout * 0.2)
-                if not done:
-                    await _stop(body)
+        if timeout is None:
+            try:
+                value = await _invoke(spec, live, ctx)
+            except Exception as exc:
+                return self._job_error(live, exc)
+        else:
+            loop = asyncio.get_running_loop()
+            warning = loop.call_later(timeout * 0.8, self._warn_timeout, live, timeout)
+            limit = asyncio.timeout(timeout)
+            try:
+                async with limit:
+                    value = await _invoke(spec, live, ctx)
+            except TimeoutError as exc:
+                if limit.expired():
                     return ("timeout", None)
-        except asyncio.CancelledError:
-            await _stop(body)
-            raise
-        finally:
-            live.body = None
-        if live.cancel_requested or body.cancelled():
+                return self._job_error(live, exc)
+            except Exception as exc:
+                return self._job_error(live, exc)
+            finally:
+                warning.cancel()
+        if live.cancel_requested:  # the job swallowed the cancellation and returned
             return ("cancelled", None)
-        exc = body.exception()
-        if exc is not None:
-            if not isinstance(exc, Exception):
-                raise exc
-            log.info("task %s failed: %s", live.id, exc, exc_info=exc)
-            return ("error", exc)
-        return ("ok", body.result())
+        return ("ok", value)
+
+    def _job_error(self, live: LiveTask, exc: Exception) -> tuple[str, Any]:
+        log.info("task %s failed: %s", live.id, exc, exc_info=exc)
+        return ("error", exc)
+
+    def _warn_timeout(self, live: LiveTask, timeout: float) -> None:
+        if not live.status.is_terminal:
+            self.record_event(
+                live,
+                "warning",
+                f"80% of the {timeout:g} s time limit has passed",
+                {"timeout": timeout},
+            )
 
     # -- state changes ---------------------------------------------------
     async def _set_status(
@@ -368,8 +375,10 @@ class Runner:
             data["error_code"] = error_code.value
             data["retryable"] = error_code in (ErrorCode.INTERRUPTED, ErrorCode.TIMEOUT)
         event = live.new_event(event_type, values["message"], data)
-        await self.store.update_task(live.id, values, [event])
-        self._publish(live, "update", droppable=False, terminal=True)
+        try:
+            await self.store.update_task(live.id, values, [event])
+        finally:  # the write is queued even if a late cancellation interrupts the wait
+            self._publish(live, "update", droppable=False, terminal=True)
 
     def _publish(
         self,
@@ -382,6 +391,8 @@ class Runner:
         data: Any = None,
     ) -> None:
         live.version += 1
+        if not self.bus.has_listeners(live.id):
+            return
         row = live.row
         eta = rate = None
         if kind == "update" and row["status"] == TaskStatus.PROCESSING.value and live.started_mono:
@@ -423,13 +434,6 @@ async def _invoke(spec: JobSpec, live: LiveTask, ctx: TaskContext) -> Any:
     if spec.takes_kwargs:
         return await spec.fn(*call, **(live.args or {}))
     return await spec.fn(*call)
-
-
-async def _stop(body: asyncio.Task[Any]) -> None:
-    body.cancel()
-    await asyncio.wait({body}, timeout=CANCEL_GRACE)
-    if not body.done():
-        log.warning("job %s ignored cancellation; left behind", body.get_name())
 
 
 def _jsonable(value: Any) -> Any:

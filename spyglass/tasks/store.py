@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Engine, event
 from sqlmodel import Session, col, func, select
 
 from spyglass.config import PROJECT_ROOT
-from spyglass.tasks.dbwriter import GroupCommitWriter
+from spyglass.tasks.dbwriter import GroupCommitWriter, Write
 from spyglass.tasks.models import Task, TaskEvent, utcnow
 from spyglass.tasks.status import ACTIVE_STATUSES, ErrorCode, TaskStatus
 
@@ -86,7 +86,7 @@ class TaskStore:
     def __init__(self, db_url: str, flush_interval: float = 0.25) -> None:
         self.engine = make_engine(db_url)
         self.flush_interval = flush_interval
-        self._writer = GroupCommitWriter(self.engine)
+        self._writer = GroupCommitWriter(self.engine, TASK_TABLE, EVENT_TABLE)
         self._pending: dict[str, _Pending] = {}
         self._flusher: asyncio.Task[None] | None = None
 
@@ -113,14 +113,7 @@ class TaskStore:
 
     # -- writes ----------------------------------------------------------
     async def insert_task(self, values: dict[str, Any], events: Iterable[dict[str, Any]]) -> None:
-        rows = list(events)
-
-        def write(conn: Connection) -> None:
-            conn.execute(sa.insert(TASK_TABLE), [values])
-            if rows:
-                conn.execute(sa.insert(EVENT_TABLE), rows)
-
-        await self._writer.submit(write)
+        await self._writer.submit(Write(insert_task=values, events=list(events)))
 
     async def update_task(
         self, task_id: str, values: dict[str, Any], events: Iterable[dict[str, Any]] = ()
@@ -129,7 +122,7 @@ class TaskStore:
         pending = self._pending.pop(task_id, None)
         merged = {**pending.values, **values} if pending else dict(values)
         rows = [*pending.events, *events] if pending else list(events)
-        await self._writer.submit(_update_fn(task_id, merged, rows))
+        await self._writer.submit(Write(task_id=task_id, values=merged, events=rows))
 
     def update_task_soon(
         self, task_id: str, values: dict[str, Any], events: Iterable[dict[str, Any]] = ()
@@ -143,12 +136,10 @@ class TaskStore:
         if not self._pending:
             return
         batch, self._pending = self._pending, {}
-
-        def write(conn: Connection) -> None:
-            for task_id, pending in batch.items():
-                _update_fn(task_id, pending.values, pending.events)(conn)
-
-        self._writer.submit_nowait(write)
+        for task_id, pending in batch.items():
+            self._writer.submit_nowait(
+                Write(task_id=task_id, values=pending.values, events=pending.events)
+            )
 
     async def _flush_loop(self) -> None:
         while True:
@@ -160,12 +151,7 @@ class TaskStore:
 
     async def delete_task(self, task_id: str) -> None:
         self._pending.pop(task_id, None)
-
-        def write(conn: Connection) -> None:
-            conn.execute(sa.delete(EVENT_TABLE).where(EVENT_TABLE.c.task_id == task_id))
-            conn.execute(sa.delete(TASK_TABLE).where(TASK_TABLE.c.id == task_id))
-
-        await self._writer.submit(write)
+        await self._writer.submit(Write(delete_task=task_id))
 
     # -- reads -----------------------------------------------------------
     async def _read(self, fn: Callable[[Session], T]) -> T:
@@ -265,15 +251,3 @@ class TaskStore:
                     ],
                 )
         return [row[0] for row in rows]
-
-
-def _update_fn(
-    task_id: str, values: dict[str, Any], events: list[dict[str, Any]]
-) -> Callable[[Connection], None]:
-    def write(conn: Connection) -> None:
-        if values:
-            conn.execute(sa.update(TASK_TABLE).where(TASK_TABLE.c.id == task_id).values(**values))
-        if events:
-            conn.execute(sa.insert(EVENT_TABLE), events)
-
-    return write

@@ -1,0 +1,65 @@
+"""Jobs the benchmarks start (loaded with SPYGLASS_JOB_MODULES=bench.jobs)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from spyglass.states.monitor import MonitorState
+from spyglass.tasks import TaskContext, monitored_background_task
+
+
+class PulseArgs(BaseModel):
+    updates: int = 200
+    interval: float = 0.02
+    #: Seconds to wait before the first update, so that every subscriber is connected.
+    start_delay: float = 2.0
+
+
+class ChattyArgs(BaseModel):
+    rate: int = 1000
+    seconds: float = 5.0
+
+
+DEFAULT_PULSE = PulseArgs()
+DEFAULT_CHATTY = ChattyArgs()
+
+
+class BenchState(MonitorState):
+    state_alias: ClassVar[str] = "bench"
+
+    @staticmethod
+    @monitored_background_task
+    async def noop(task: TaskContext) -> None:
+        """Does nothing: measures the engine's own cost per task."""
+        return None
+
+    @staticmethod
+    @monitored_background_task
+    async def pulse(task: TaskContext, args: PulseArgs = DEFAULT_PULSE) -> int:
+        """Reports progress `updates` times, stamping each with the monotonic clock (ns)."""
+        await asyncio.sleep(args.start_delay)
+        for i in range(args.updates):
+            await task.update(
+                progress=(i + 1) * 100 / args.updates, data={"t": time.monotonic_ns()}
+            )
+            await asyncio.sleep(args.interval)
+        return args.updates
+
+    @staticmethod
+    @monitored_background_task
+    async def chatty(task: TaskContext, args: ChattyArgs = DEFAULT_CHATTY) -> int:
+        """Reports progress `rate` times a second for `seconds` seconds."""
+        total = int(args.rate * args.seconds)
+        batch = max(1, args.rate // 100)  # sleep every 10 ms
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i in range(total):
+            await task.update(progress=(i + 1) * 100 / total)
+            if i % batch == batch - 1:
+                target = start + (i + 1) / args.rate
+                await asyncio.sleep(max(0.0, target - loop.time()))
+        return total

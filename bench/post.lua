@@ -1,0 +1,3 @@
+-- wrk script: POST with an empty body (the job's default arguments).
+wrk.method = "POST"
+wrk.body = ""
