@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -87,3 +88,25 @@ def test_cancel_button_stops_a_running_task(page: Page, server: SpyGlassServer) 
         f"{server.url}/api/testjobs/task/result/{started['task_id']}", timeout=10
     ).json()
     assert result["status"] == "CANCELLED"
+
+
+def test_closing_the_tab_ends_its_live_subscription(
+    browser: Browser, server: SpyGlassServer
+) -> None:
+    def subscribers() -> int:
+        return httpx.get(f"{server.url}/api/health", timeout=10).json()["bus"]["subscribers"]
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 20
+        while subscribers() != count:
+            assert time.monotonic() < deadline, f"subscribers stayed at {subscribers()}"
+            time.sleep(0.25)
+
+    wait_for(0)  # tabs of the earlier tests have gone
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.goto(f"{server.url}/tasks")
+    expect(pg.get_by_text("Loading tasks…")).to_have_count(0, timeout=15_000)
+    wait_for(1)
+    context.close()
+    wait_for(0)

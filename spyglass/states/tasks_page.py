@@ -2,7 +2,9 @@
 
 The page's `watch` event runs in the background for as long as its browser tab is
 connected: it loads the newest tasks once, then applies every change the bus
-pushes, sending the browser at most one delta per `PUSH_INTERVAL`. Nothing polls.
+pushes, sending the browser at most one delta per `PUSH_INTERVAL`. Task data is
+never polled; every `CONNECTION_CHECK` seconds it only asks Reflex whether the
+tab is still open, and ends when it is not.
 """
 
 from __future__ import annotations
@@ -97,12 +99,18 @@ class TasksPageState(rx.State):
                     return
                 self.rows = rows
                 self.loading = False
+            loop = asyncio.get_running_loop()
+            checked = loop.time()
             while True:
                 try:
                     batch = await asyncio.wait_for(sub.get_batch(), timeout=CONNECTION_CHECK)
                 except TimeoutError:
+                    batch = []
+                if loop.time() - checked >= CONNECTION_CHECK:  # busy or idle, stop for closed tabs
                     if not await client_connected(token):
                         return
+                    checked = loop.time()
+                if not batch:
                     continue
                 async with self:
                     if self._watch_gen != generation:
