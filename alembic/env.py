@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
-import spyglass.tasks.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import spyglass.auth.models
+import spyglass.tasks.models  # noqa: F401
 from alembic import context
 from spyglass.config import get_settings
 

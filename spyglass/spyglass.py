@@ -10,9 +10,12 @@ from collections.abc import AsyncIterator
 import reflex as rx
 
 from spyglass.api.app import create_api
+from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
+from spyglass.pages.login import login_page, register_page
 from spyglass.pages.tasks import tasks_page
 from spyglass.states import examples  # noqa: F401  (declares the example jobs)
+from spyglass.states.auth import AuthState
 from spyglass.tasks.engine import get_engine
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -25,6 +28,8 @@ for module in get_settings().job_modules:  # jobs must be declared before the AP
 async def engine_lifespan() -> AsyncIterator[None]:
     engine = get_engine()
     await engine.start()
+    settings = get_settings()
+    await get_auth().bootstrap_admin(settings.admin_email, settings.admin_password)
     try:
         yield
     finally:
@@ -33,5 +38,14 @@ async def engine_lifespan() -> AsyncIterator[None]:
 
 app = rx.App(api_transformer=create_api(), theme=rx.theme(accent_color="indigo"))
 app.register_lifespan_task(engine_lifespan)
-app.add_page(tasks_page, route="/tasks", title="Tasks · SpyGlass", on_load=None)
-app.add_page(tasks_page, route="/", title="SpyGlass")
+app.add_page(
+    login_page, route="/login", title="Sign in · SpyGlass", on_load=AuthState.redirect_if_signed_in
+)
+app.add_page(
+    register_page,
+    route="/register",
+    title="Register · SpyGlass",
+    on_load=AuthState.redirect_if_signed_in,
+)
+app.add_page(tasks_page, route="/tasks", title="Tasks · SpyGlass", on_load=AuthState.require_user)
+app.add_page(tasks_page, route="/", title="SpyGlass", on_load=AuthState.require_user)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+import websockets.sync.client
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.accounts import Account, make_account
 from tests.harness import CHROMIUM_ARGS, SpyGlassServer
 
 pytestmark = pytest.mark.browser
@@ -23,11 +26,24 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, server: SpyGlassServer) -> Iterator[Page]:
+def account(server: SpyGlassServer) -> Account:
+    return make_account(server, prefix="browser")
+
+
+def sign_in(page: Page, server: SpyGlassServer, email: str, password: str) -> None:
+    page.goto(f"{server.url}/login")
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[name=password]").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+@pytest.fixture
+def page(browser: Browser, server: SpyGlassServer, account: Account) -> Iterator[Page]:
     context = browser.new_context()
     pg = context.new_page()
-    pg.goto(f"{server.url}/tasks")
-    expect(pg.get_by_role("heading", name="Tasks")).to_be_visible(timeout=30_000)
+    sign_in(pg, server, account.email, account.password)
+    expect(pg.get_by_test_id("signed-in-as")).to_have_text(account.email, timeout=30_000)
+    expect(pg.get_by_role("heading", name="Tasks")).to_be_visible()
     yield pg
     context.close()
 
@@ -59,10 +75,12 @@ def test_job_button_runs_the_job_and_the_row_goes_live_to_completed(page: Page) 
     expect(new_row.locator("progress, [role=progressbar]")).to_have_count(1)
 
 
-def test_task_started_by_api_appears_without_reload(page: Page, server: SpyGlassServer) -> None:
+def test_token_start_with_no_browser_appears_live_in_the_owners_page(
+    page: Page, server: SpyGlassServer, account: Account
+) -> None:
     expect(page.get_by_text("Loading tasks…")).to_have_count(0, timeout=15_000)
     started = httpx.post(
-        f"{server.url}/api/example_task2/task/start/task2_with_args",
+        f"{server.url}/api/example_task2/tasks/{account.token}/start/task2_with_args",
         json={"name": "FromCurl", "age": 41},
         timeout=10,
     ).json()
@@ -73,10 +91,30 @@ def test_task_started_by_api_appears_without_reload(page: Page, server: SpyGlass
     expect(row).to_contain_text("Completed task for FromCurl, age 41")
 
 
-def test_cancel_button_stops_a_running_task(page: Page, server: SpyGlassServer) -> None:
+def test_users_see_only_their_own_tasks(
+    page: Page, server: SpyGlassServer, account: Account
+) -> None:
+    other = make_account(server, prefix="other")
+    theirs = httpx.post(
+        f"{server.url}/api/example_task2/tasks/{other.token}/start/task1", timeout=10
+    ).json()
+    direct = httpx.post(f"{server.url}/api/example_task2/task/start/task1", timeout=10).json()
+    mine = httpx.post(
+        f"{server.url}/api/example_task2/tasks/{account.token}/start/task1", timeout=10
+    ).json()
+    expect(page.locator(f"[data-task-id='{mine['task_id']}']")).to_have_count(1, timeout=10_000)
+    page.reload()
+    expect(page.locator(f"[data-task-id='{mine['task_id']}']")).to_have_count(1, timeout=10_000)
+    expect(page.locator(f"[data-task-id='{theirs['task_id']}']")).to_have_count(0)
+    expect(page.locator(f"[data-task-id='{direct['task_id']}']")).to_have_count(0)
+
+
+def test_cancel_button_stops_a_running_task(
+    page: Page, server: SpyGlassServer, account: Account
+) -> None:
     expect(page.get_by_text("Loading tasks…")).to_have_count(0, timeout=15_000)
     started = httpx.post(
-        f"{server.url}/api/testjobs/task/start/steps",
+        f"{server.url}/api/testjobs/tasks/{account.token}/start/steps",
         json={"steps": 600, "delay": 0.05},
         timeout=10,
     ).json()
@@ -84,14 +122,14 @@ def test_cancel_button_stops_a_running_task(page: Page, server: SpyGlassServer) 
     expect(row.get_by_test_id("task-status")).to_have_text("Processing", timeout=10_000)
     row.get_by_role("button", name="Cancel").click()
     expect(row.get_by_test_id("task-status")).to_have_text("Cancelled", timeout=10_000)
-    result = httpx.get(
-        f"{server.url}/api/testjobs/task/result/{started['task_id']}", timeout=10
-    ).json()
-    assert result["status"] == "CANCELLED"
+    with websockets.sync.client.connect(
+        f"{server.ws_url}/ws/testjobs/tasks/{account.token}/{started['task_id']}"
+    ) as ws:
+        assert json.loads(ws.recv())["status"] == "CANCELLED"
 
 
 def test_closing_the_tab_ends_its_live_subscription(
-    browser: Browser, server: SpyGlassServer
+    browser: Browser, server: SpyGlassServer, account: Account
 ) -> None:
     def subscribers() -> int:
         return httpx.get(f"{server.url}/api/health", timeout=10).json()["bus"]["subscribers"]
@@ -105,7 +143,7 @@ def test_closing_the_tab_ends_its_live_subscription(
     wait_for(0)  # tabs of the earlier tests have gone
     context = browser.new_context()
     pg = context.new_page()
-    pg.goto(f"{server.url}/tasks")
+    sign_in(pg, server, account.email, account.password)
     expect(pg.get_by_text("Loading tasks…")).to_have_count(0, timeout=15_000)
     wait_for(1)
     context.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from spyglass.api import direct, health, sockets
+from spyglass.api import direct, health, sockets, tokens
 from spyglass.api.errors import install_error_handlers
 
 DESCRIPTION = """
@@ -25,5 +25,6 @@ def create_api() -> FastAPI:
     api.include_router(health.build_router())
     api.include_router(direct.build_router())
     api.include_router(sockets.build_router())
+    api.include_router(tokens.build_router())
     direct.add_job_schemas(api)
     return api

@@ -51,23 +51,33 @@ async def stream_task(ws: WebSocket, sub: Subscription, snapshot_version: int) -
                 return
 
 
-async def serve_until_done(ws: WebSocket, streamer: Any) -> None:
-    """Run the streamer until it ends (then close 1000) or the client leaves."""
+async def serve_until_done(
+    ws: WebSocket, streamer: Any, revoked: asyncio.Event | None = None
+) -> None:
+    """Run the streamer until it ends (close 1000), the client leaves, or the token is revoked."""
     pump = asyncio.create_task(streamer)
     gone = asyncio.create_task(_wait_disconnect(ws))
+    waiters = {pump, gone}
+    stop = asyncio.create_task(revoked.wait()) if revoked is not None else None
+    if stop is not None:
+        waiters.add(stop)
     try:
-        done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
         # Stop the reader before closing: Granian does not deliver a close frame while
         # another task is still waiting in receive().
-        for task in (pump, gone):
+        for task in waiters:
             task.cancel()
-        await asyncio.gather(pump, gone, return_exceptions=True)
-    if pump in done and not pump.cancelled() and pump.exception() is None:
+        await asyncio.gather(*waiters, return_exceptions=True)
+    if stop is not None and stop in done:
+        await reject(ws, "Token revoked", "TOKEN_REVOKED")
+    elif pump in done and not pump.cancelled() and pump.exception() is None:
         await ws.close(NORMAL_CLOSURE)
 
 
-async def serve_single_task(ws: WebSocket, task_id: str, visible: Any) -> None:
+async def serve_single_task(
+    ws: WebSocket, task_id: str, visible: Any, revoked: asyncio.Event | None = None
+) -> None:
     """Snapshot then stream one task; `visible(row)` decides if this socket may see it."""
     engine = get_engine()
     with engine.bus.subscribe(Topic(task_id=task_id)) as sub:
@@ -80,7 +90,7 @@ async def serve_single_task(ws: WebSocket, task_id: str, visible: Any) -> None:
         if TaskStatus(row["status"]).is_terminal:
             await ws.close(NORMAL_CLOSURE)
             return
-        await serve_until_done(ws, stream_task(ws, sub, version))
+        await serve_until_done(ws, stream_task(ws, sub, version), revoked)
 
 
 def build_router() -> APIRouter:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import reflex as rx
 
+from spyglass.states.auth import current_user
 from spyglass.tasks.decorator import build_spec, find_jobs
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.registry import JobInputError, JobSpec, registry, snake_case
@@ -20,12 +21,16 @@ from spyglass.tasks.registry import JobInputError, JobSpec, registry, snake_case
 
 def _start_handler(spec: JobSpec) -> Any:
     async def start_job(self: rx.State, args: dict[str, Any] | None = None) -> Any:
-        engine = get_engine()
+        async with self:
+            user = await current_user(self)
+        if user is None:
+            return rx.toast.error("Sign in to start tasks.")
         try:
-            row = await engine.start_job(
+            row = await get_engine().start_job(
                 spec,
                 args,
                 origin="browser",
+                owner_id=user.id,
                 instance=None if spec.is_static else self,
             )
         except JobInputError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 
 import reflex as rx
 
+from spyglass.states.auth import current_user
 from spyglass.states.live import client_connected
 from spyglass.tasks.bus import Topic
 from spyglass.tasks.engine import get_engine
@@ -86,10 +87,15 @@ class TasksPageState(rx.State):
             self._watch_gen += 1
             generation = self._watch_gen
             token = self.router.session.client_token
+            user = await current_user(self)
+        if user is None:
+            return  # the page's on_load sends the visitor to /login
         engine = get_engine()
-        sub = engine.bus.subscribe(Topic())
+        # Users see their own tasks; admins see everyone's.
+        owner = None if user.is_admin else user.id
+        sub = engine.bus.subscribe(Topic(owner_id=owner))
         try:
-            tasks, _ = await engine.store.list_tasks(TaskFilter(), limit=PAGE_SIZE)
+            tasks, _ = await engine.store.list_tasks(TaskFilter(owner_id=owner), limit=PAGE_SIZE)
             rows = []
             for task in tasks:
                 row = await engine.get_row(task.id) if task.id in engine.runner.live else None
@@ -143,6 +149,11 @@ class TasksPageState(rx.State):
 
     @rx.event
     async def cancel(self, task_id: str) -> Any:
-        if await get_engine().cancel(task_id):
+        user = await current_user(self)
+        engine = get_engine()
+        row = await engine.get_row(task_id)
+        if user is None or row is None or not (user.is_admin or row["owner_id"] == user.id):
+            return rx.toast.error("Task not found.")
+        if await engine.cancel(task_id):
             return rx.toast.info("Cancelling…")
-        return rx.toast.warning("That task is not running here any more.")
+        return rx.toast.warning("That task is not running any more.")

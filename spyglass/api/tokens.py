@@ -1,0 +1,224 @@
+"""Client-token endpoints (S004): start a job for the token's owner, stream their tasks,
+and manage tokens with `Authorization: Bearer`.
+
+A token start needs no browser: the task belongs to the token's owner and appears
+live in their pages and on the admin dashboard. A bad or revoked token is 401 on
+HTTP and an error message plus close 1008 on sockets; an open socket closes the
+moment its token is revoked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, WebSocket
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, Field
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from spyglass.api.auth import INVALID_TOKEN, bearer, bearer_user, token_from_path
+from spyglass.api.direct import TaskResponse, find_job, read_json_body, validation_response
+from spyglass.api.errors import ApiError
+from spyglass.api.sockets import NORMAL_CLOSURE, reject, serve_single_task, serve_until_done
+from spyglass.auth.service import AuthError, TokenInfo, UserInfo, get_auth
+from spyglass.tasks.bus import Subscription, Topic
+from spyglass.tasks.engine import get_engine
+from spyglass.tasks.messages import direct_view, socket_payload
+from spyglass.tasks.registry import JobInputError, registry
+from spyglass.tasks.status import TaskStatus
+from spyglass.tasks.store import TaskFilter
+
+ACTIVE = [TaskStatus.PENDING.value, TaskStatus.PROCESSING.value]
+
+
+def owned_by_token(row: dict[str, Any], token: TokenInfo, state_name: str) -> bool:
+    """A token sees its owner's tasks of the state it names; anything else is 'not found'."""
+    return (
+        row["owner_id"] == token.owner_id
+        and registry.canonical_state(state_name) == row["state_name"]
+    )
+
+
+class TokenOut(BaseModel):
+    id: int
+    prefix: str
+    name: str
+    owner_email: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class IssuedToken(TokenOut):
+    token: str = Field(description="The secret; shown this once only")
+
+
+class TokenRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=100, examples=["nightly import"])
+    owner_email: str | None = Field(
+        default=None, description="Admins may issue a token for another user"
+    )
+
+
+def _out(token: TokenInfo) -> dict[str, Any]:
+    return TokenOut(**{k: getattr(token, k) for k in TokenOut.model_fields}).model_dump()
+
+
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def _stream_owner_tasks(ws: WebSocket, sub: Subscription, versions: dict[str, int]) -> None:
+    """Every change of the subscribed tasks, skipping what the snapshot already held."""
+    while True:
+        for msg in await sub.get_batch():
+            if msg.version <= versions.get(msg.task_id, -1):
+                continue
+            await ws.send_text(msg.json())
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post(
+        "/api/{state_name}/tasks/{client_token}/start/{task_name}",
+        response_model=TaskResponse,
+        tags=["client token"],
+        summary="Start a job for the token's owner (no browser needed)",
+        responses={
+            401: {"description": "Invalid or revoked token"},
+            404: {"description": "No such state or job"},
+            422: {"description": "The body does not fit the job's input model"},
+        },
+    )
+    async def start_with_token(
+        state_name: str, client_token: str, task_name: str, request: Request
+    ) -> Any:
+        token = await token_from_path(client_token)
+        spec = find_job(state_name, task_name)
+        if not spec.is_static:
+            raise ApiError(
+                409,
+                f"Job '{task_name}' is an instance job: it runs in a browser's page state; "
+                "start it from its page",
+                "JOB_NEEDS_PAGE",
+            )
+        try:
+            body = await read_json_body(request)
+            row = await get_engine().start_job(
+                spec, body, origin="token", owner_id=token.owner_id, client_id=str(token.id)
+            )
+        except JobInputError as exc:
+            return validation_response(exc)
+        return direct_view(row)
+
+    @router.websocket("/ws/{state_name}/tasks/{client_token}/{task_id}")
+    async def token_task_socket(
+        ws: WebSocket, state_name: str, client_token: str, task_id: str
+    ) -> None:
+        await ws.accept()
+        token = await get_auth().resolve_token(client_token)
+        if token is None:
+            await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
+            return
+        revoked = get_auth().watch_revocation(token.id)
+        try:
+            await serve_single_task(
+                ws, task_id, lambda row: owned_by_token(row, token, state_name), revoked
+            )
+        except WebSocketDisconnect:
+            pass
+        finally:
+            get_auth().unwatch(token.id, revoked)
+            if ws.application_state is not WebSocketState.DISCONNECTED:
+                with contextlib.suppress(RuntimeError):
+                    await ws.close(NORMAL_CLOSURE)
+
+    @router.websocket("/ws/{state_name}/tasks/{client_token}")
+    async def token_tasks_socket(ws: WebSocket, state_name: str, client_token: str) -> None:
+        """Every task of the token's owner on this state: snapshots of the running ones,
+        then every change, until the client leaves or the token is revoked."""
+        await ws.accept()
+        token = await get_auth().resolve_token(client_token)
+        canonical = registry.canonical_state(state_name)
+        if token is None:
+            await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
+            return
+        if canonical is None:
+            await reject(ws, f"No state '{state_name}'", "STATE_NOT_FOUND")
+            return
+        engine = get_engine()
+        revoked = get_auth().watch_revocation(token.id)
+        topic = Topic(state_name=canonical, owner_id=token.owner_id)
+        try:
+            with engine.bus.subscribe(topic) as sub:
+                tasks, _ = await engine.store.list_tasks(
+                    TaskFilter(statuses=ACTIVE, state_name=canonical, owner_id=token.owner_id),
+                    limit=100,
+                )
+                versions: dict[str, int] = {}
+                for task in reversed(tasks):
+                    versions[task.id] = engine.live_version(task.id)
+                    row = await engine.get_row(task.id)
+                    if row is not None:
+                        await ws.send_text(json.dumps(socket_payload("snapshot", row), default=str))
+                await serve_until_done(ws, _stream_owner_tasks(ws, sub, versions), revoked)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            get_auth().unwatch(token.id, revoked)
+            if ws.application_state is not WebSocketState.DISCONNECTED:
+                with contextlib.suppress(RuntimeError):
+                    await ws.close(NORMAL_CLOSURE)
+
+    # -- token management --------------------------------------------------
+    @router.get(
+        "/api/tokens",
+        tags=["client token"],
+        summary="Your tokens (admins: all)",
+        response_model=list[TokenOut],
+    )
+    async def list_tokens(credentials: Bearer) -> Any:
+        _, user = await bearer_user(credentials)
+        tokens = await get_auth().list_tokens(None if user.is_admin else user.id)
+        return [_out(t) for t in tokens]
+
+    @router.post(
+        "/api/tokens",
+        tags=["client token"],
+        status_code=201,
+        summary="Issue a token (admins may issue for another user)",
+        response_model=IssuedToken,
+    )
+    async def issue_token(body: TokenRequest, credentials: Bearer) -> Any:
+        _, user = await bearer_user(credentials)
+        owner: UserInfo | None = user
+        if body.owner_email and body.owner_email.strip().lower() != user.email:
+            if not user.is_admin:
+                raise ApiError(403, "Only admins issue tokens for other users", "FORBIDDEN")
+            owner = await get_auth().find_user(body.owner_email)
+            if owner is None:
+                raise ApiError(404, "No user with that email", "USER_NOT_FOUND")
+        assert owner is not None
+        try:
+            raw, token = await get_auth().issue_token(owner.id, body.name, created_by=user.id)
+        except AuthError as exc:
+            raise ApiError(exc.status, exc.message, exc.code) from None
+        return {**_out(token), "token": raw}
+
+    @router.delete(
+        "/api/tokens/{token_id}",
+        tags=["client token"],
+        summary="Revoke a token: it stops working at once, open sockets close",
+    )
+    async def revoke_token(token_id: int, credentials: Bearer) -> Any:
+        _, user = await bearer_user(credentials)
+        try:
+            changed = await get_auth().revoke_token(token_id, by=user)
+        except AuthError as exc:
+            raise ApiError(exc.status, exc.message, exc.code) from None
+        return {"token_id": token_id, "revoked": True, "changed": changed}
+
+    return router

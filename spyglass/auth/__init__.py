@@ -1,0 +1,1 @@
+"""Identity and access: users, sessions, client tokens; pages and routes use `AuthService`."""

@@ -1,0 +1,368 @@
+"""Users, browser sessions and client tokens: the one place that reads and writes identity.
+
+Passwords are hashed with passlib (argon2); session and client tokens are random
+server-issued secrets of which only the SHA-256 is stored, so a database leak
+gives away no credential. Revoking a token takes effect at once: lookups stop
+matching and every open socket using it is told to close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import sqlalchemy as sa
+from passlib.context import CryptContext
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from spyglass.auth.models import ClientToken, User, UserSession
+from spyglass.auth.ratelimit import FailureLimiter
+from spyglass.tasks.models import utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SESSION_DAYS = 14
+TOKEN_PREFIX = "sg_"
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 8
+#: last_used_at is refreshed at most this often per token (a script may call many times a second).
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+passwords = CryptContext(schemes=["argon2"], deprecated="auto")
+
+
+class AuthError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: int
+    email: str
+    is_admin: bool
+    credits: int
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    prefix: str
+    name: str
+    owner_id: int
+    owner_email: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _user_info(user: User) -> UserInfo:
+    assert user.id is not None
+    return UserInfo(id=user.id, email=user.email, is_admin=user.is_admin, credits=user.credits)
+
+
+def normalise_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if len(email) > 320 or not EMAIL_RE.match(email):
+        raise AuthError("INVALID_EMAIL", "Enter a valid email address")
+    return email
+
+
+class AuthService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.by_account = FailureLimiter(max_failures=5, window=300)
+        self.by_address = FailureLimiter(max_failures=20, window=300)
+        self._revocations: dict[int, set[asyncio.Event]] = {}
+
+    async def _run(self, fn: Callable[[Session], T]) -> T:
+        def call() -> T:
+            with Session(self.engine, expire_on_commit=False) as session:
+                return fn(session)
+
+        return await asyncio.to_thread(call)
+
+    # -- users -------------------------------------------------------------
+    async def register(self, email: str, password: str, *, is_admin: bool = False) -> UserInfo:
+        email = normalise_email(email)
+        if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+            raise AuthError(
+                "WEAK_PASSWORD", f"Use a password of at least {MIN_PASSWORD} characters"
+            )
+        if len(password) > 1024:
+            raise AuthError("WEAK_PASSWORD", "That password is too long")
+        hashed = await asyncio.to_thread(passwords.hash, password)
+
+        def create(session: Session) -> UserInfo:
+            user = User(email=email, password_hash=hashed, is_admin=is_admin, created_at=utcnow())
+            session.add(user)
+            try:
+                session.commit()
+            except sa.exc.IntegrityError:
+                session.rollback()
+                raise AuthError(
+                    "EMAIL_TAKEN", "An account with that email already exists", 409
+                ) from None
+            session.refresh(user)
+            return _user_info(user)
+
+        return await self._run(create)
+
+    async def authenticate(self, email: str, password: str, address: str = "") -> UserInfo:
+        """Check a password; repeated failures per account or address are refused for a while."""
+        try:
+            email = normalise_email(email)
+        except AuthError:
+            raise AuthError("BAD_CREDENTIALS", "Wrong email or password", 401) from None
+        for limiter, key in ((self.by_account, email), (self.by_address, address)):
+            wait = limiter.retry_after(key) if key else 0
+            if wait:
+                raise AuthError(
+                    "RATE_LIMITED",
+                    f"Too many failed sign-ins; try again in {int(wait) + 1} s",
+                    429,
+                )
+        user = await self._run(lambda s: s.exec(select(User).where(User.email == email)).first())
+        ok = user is not None and await asyncio.to_thread(
+            passwords.verify, password or "", user.password_hash
+        )
+        if not ok or user is None:
+            self.by_account.fail(email)
+            if address:
+                self.by_address.fail(address)
+            raise AuthError("BAD_CREDENTIALS", "Wrong email or password", 401)
+        self.by_account.reset(email)
+        return _user_info(user)
+
+    async def get_user(self, user_id: int) -> UserInfo | None:
+        user = await self._run(lambda s: s.get(User, user_id))
+        return _user_info(user) if user else None
+
+    async def find_user(self, email: str) -> UserInfo | None:
+        email = (email or "").strip().lower()
+        user = await self._run(lambda s: s.exec(select(User).where(User.email == email)).first())
+        return _user_info(user) if user else None
+
+    async def list_users(self) -> list[UserInfo]:
+        users = await self._run(lambda s: list(s.exec(select(User).order_by(col(User.email)))))
+        return [_user_info(u) for u in users]
+
+    async def bootstrap_admin(self, email: str | None, password: str | None) -> None:
+        """Create the admin named by SPYGLASS_ADMIN_EMAIL/PASSWORD, or make that user admin."""
+        if not email or not password:
+            return
+        existing = await self.find_user(email)
+        if existing is None:
+            await self.register(email, password, is_admin=True)
+            log.info("created admin %s", email)
+        elif not existing.is_admin:
+
+            def promote(session: Session) -> None:
+                user = session.get(User, existing.id)
+                assert user is not None
+                user.is_admin = True
+                session.commit()
+
+            await self._run(promote)
+
+    # -- browser sessions -------------------------------------------------
+    async def start_session(self, user_id: int) -> str:
+        raw = secrets.token_urlsafe(32)
+        now = utcnow()
+
+        def create(session: Session) -> None:
+            session.add(
+                UserSession(
+                    token_hash=digest(raw),
+                    user_id=user_id,
+                    created_at=now,
+                    expires_at=now + timedelta(days=SESSION_DAYS),
+                )
+            )
+            session.commit()
+
+        await self._run(create)
+        return raw
+
+    async def session_user(self, raw: str) -> UserInfo | None:
+        if not raw:
+            return None
+
+        def find(session: Session) -> UserInfo | None:
+            row = session.exec(
+                select(UserSession, User)
+                .join(User, col(User.id) == col(UserSession.user_id))
+                .where(UserSession.token_hash == digest(raw))
+            ).first()
+            if row is None:
+                return None
+            sess, user = row
+            if sess.revoked_at is not None or sess.expires_at <= utcnow():
+                return None
+            return _user_info(user)
+
+        return await self._run(find)
+
+    async def end_session(self, raw: str) -> None:
+        if not raw:
+            return
+
+        def revoke(session: Session) -> None:
+            session.exec(
+                sa.update(UserSession)
+                .where(col(UserSession.token_hash) == digest(raw))
+                .values(revoked_at=utcnow())
+            )
+            session.commit()
+
+        await self._run(revoke)
+
+    # -- client tokens ------------------------------------------------------
+    async def issue_token(self, owner_id: int, name: str, created_by: int) -> tuple[str, TokenInfo]:
+        """Create a token; the raw secret is returned once and never stored."""
+        name = (name or "").strip() or "token"
+        if len(name) > 100:
+            raise AuthError("INVALID_NAME", "Token names are at most 100 characters")
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+        def create(session: Session) -> TokenInfo:
+            owner = session.get(User, owner_id)
+            if owner is None:
+                raise AuthError("USER_NOT_FOUND", "No such user", 404)
+            token = ClientToken(
+                token_hash=digest(raw),
+                prefix=raw[: len(TOKEN_PREFIX) + 6],
+                name=name,
+                owner_id=owner_id,
+                created_by=created_by,
+                created_at=utcnow(),
+            )
+            session.add(token)
+            session.commit()
+            session.refresh(token)
+            return _token_info(token, owner.email)
+
+        return raw, await self._run(create)
+
+    async def list_tokens(self, owner_id: int | None = None) -> list[TokenInfo]:
+        def find(session: Session) -> list[TokenInfo]:
+            query = select(ClientToken, User.email).join(
+                User, col(User.id) == col(ClientToken.owner_id)
+            )
+            if owner_id is not None:
+                query = query.where(ClientToken.owner_id == owner_id)
+            rows = session.exec(query.order_by(col(ClientToken.created_at).desc()))
+            return [_token_info(t, email) for t, email in rows]
+
+        return await self._run(find)
+
+    async def revoke_token(self, token_id: int, *, by: UserInfo) -> bool:
+        """Revoke (owners their own, admins any); open sockets using it are closed at once."""
+
+        def revoke(session: Session) -> bool:
+            token = session.get(ClientToken, token_id)
+            if token is None or (token.owner_id != by.id and not by.is_admin):
+                raise AuthError("TOKEN_NOT_FOUND", "No such token", 404)
+            if token.revoked_at is not None:
+                return False
+            token.revoked_at = utcnow()
+            session.commit()
+            return True
+
+        changed = await self._run(revoke)
+        for event in self._revocations.get(token_id, ()):
+            event.set()
+        return changed
+
+    async def resolve_token(self, raw: str) -> TokenInfo | None:
+        """The active token for a raw secret, or None (unknown, malformed or revoked)."""
+        if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
+            return None
+
+        def find(session: Session) -> TokenInfo | None:
+            row = session.exec(
+                select(ClientToken, User.email)
+                .join(User, col(User.id) == col(ClientToken.owner_id))
+                .where(ClientToken.token_hash == digest(raw))
+            ).first()
+            if row is None:
+                return None
+            token, email = row
+            if token.revoked_at is not None:
+                return None
+            now = utcnow()
+            if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+                token.last_used_at = now
+                session.commit()
+            return _token_info(token, email)
+
+        return await self._run(find)
+
+    def watch_revocation(self, token_id: int) -> asyncio.Event:
+        """An event set when the token is revoked (for sockets); call `unwatch` when done."""
+        event = asyncio.Event()
+        self._revocations.setdefault(token_id, set()).add(event)
+        return event
+
+    def unwatch(self, token_id: int, event: asyncio.Event) -> None:
+        events = self._revocations.get(token_id)
+        if events is not None:
+            events.discard(event)
+            if not events:
+                del self._revocations[token_id]
+
+    async def is_active(self, token_id: int) -> bool:
+        token = await self._run(lambda s: s.get(ClientToken, token_id))
+        return token is not None and token.revoked_at is None
+
+
+def _token_info(token: ClientToken, owner_email: str) -> TokenInfo:
+    assert token.id is not None
+    return TokenInfo(
+        id=token.id,
+        prefix=token.prefix,
+        name=token.name,
+        owner_id=token.owner_id,
+        owner_email=owner_email,
+        created_at=token.created_at,
+        last_used_at=token.last_used_at,
+        revoked_at=token.revoked_at,
+    )
+
+
+_auth: AuthService | None = None
+
+
+def get_auth() -> AuthService:
+    """The process's auth service, on the task engine's database."""
+    global _auth
+    if _auth is None:
+        from spyglass.tasks.engine import get_engine
+
+        _auth = AuthService(get_engine().store.engine)
+    return _auth
+
+
+def set_auth(service: AuthService | None) -> None:
+    global _auth
+    _auth = service

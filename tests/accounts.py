@@ -1,0 +1,52 @@
+"""Test set-up: users and client tokens made in the server's own database (as an operator would)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+from spyglass.auth.service import AuthService
+from spyglass.tasks.store import make_engine
+from tests.harness import SpyGlassServer
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Account:
+    id: int
+    email: str
+    password: str
+    token: str
+    token_id: int
+
+
+def make_account(server: SpyGlassServer, *, admin: bool = False, prefix: str = "user") -> Account:
+    async def run() -> Account:
+        engine = make_engine(f"sqlite:///{server.data_dir / 'spyglass.db'}")
+        try:
+            auth = AuthService(engine)
+            email = f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+            user = await auth.register(email, PASSWORD, is_admin=admin)
+            raw, token = await auth.issue_token(user.id, "tests", created_by=user.id)
+            return Account(user.id, email, PASSWORD, raw, token.id)
+        finally:
+            engine.dispose()
+
+    return asyncio.run(run()) if not _in_loop() else _run_in_thread(run)
+
+
+def _in_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _run_in_thread(factory):  # type: ignore[no-untyped-def]
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()

@@ -1,0 +1,104 @@
+"""Sign-up, sign-in, sign-out and page guards in Debian chromium."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.accounts import Account, make_account
+from tests.harness import SpyGlassServer
+from tests.test_tasks_page import browser, sign_in  # noqa: F401  (shared browser fixture)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:  # noqa: F811
+    ctx = browser.new_context()
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+def test_signed_out_visitors_are_sent_to_login(page: Page, server: SpyGlassServer) -> None:
+    for path in ("/tasks", "/"):
+        page.goto(f"{server.url}{path}")
+        expect(page).to_have_url(f"{server.url}/login?next={path}", timeout=15_000)
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_test_id("task-row")).to_have_count(0)
+
+
+def test_register_then_sign_out_and_back_in(page: Page, server: SpyGlassServer) -> None:
+    email = f"new-{uuid.uuid4().hex[:8]}@example.com"
+    page.goto(f"{server.url}/register")
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[name=password]").fill("a long passphrase")
+    page.locator("input[name=confirm]").fill("a long passphrase")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(email, timeout=15_000)
+    expect(page).to_have_url(f"{server.url}/tasks")
+
+    page.reload()  # the session survives a reload
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(email, timeout=15_000)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{server.url}/login", timeout=15_000)
+    page.goto(f"{server.url}/tasks")
+    expect(page).to_have_url(f"{server.url}/login?next=/tasks", timeout=15_000)
+
+    sign_in(page, server, email, "a long passphrase")
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(email, timeout=15_000)
+
+    db = sqlite3.connect(server.data_dir / "spyglass.db")
+    (stored,) = db.execute("SELECT password_hash FROM user WHERE email=?", (email,)).fetchone()
+    assert stored.startswith("$argon2") and "a long passphrase" not in stored
+
+
+def test_register_errors_are_shown(page: Page, server: SpyGlassServer) -> None:
+    existing = make_account(server, prefix="taken")
+    cases = [
+        (existing.email, "long enough pw", "long enough pw", "already exists"),
+        ("someone@localhost", "long enough pw", "long enough pw", "valid email"),
+        ("short@example.com", "short", "short", "at least 8"),
+        ("differ@example.com", "long enough pw", "other long pw", "differ"),
+    ]
+    page.goto(f"{server.url}/register")
+    for email, password, confirm, message in cases:
+        page.locator("input[name=email]").fill(email)
+        page.locator("input[name=password]").fill(password)
+        page.locator("input[name=confirm]").fill(confirm)
+        page.get_by_role("button", name="Create account").click()
+        expect(page.get_by_test_id("form-error")).to_contain_text(message, timeout=10_000)
+    expect(page).to_have_url(re.compile(r"/register/?$"))
+
+
+def test_wrong_password_then_rate_limit(page: Page, server: SpyGlassServer) -> None:
+    account: Account = make_account(server, prefix="locked")
+    for _ in range(5):
+        sign_in(page, server, account.email, "wrong password!")
+        expect(page.get_by_test_id("form-error")).to_have_text(
+            "Wrong email or password", timeout=10_000
+        )
+    sign_in(page, server, account.email, account.password)  # even the right one is refused now
+    expect(page.get_by_test_id("form-error")).to_contain_text(
+        "Too many failed sign-ins", timeout=10_000
+    )
+    expect(page.get_by_test_id("signed-in-as")).to_have_count(0)
+
+
+def test_login_next_only_goes_to_local_pages(page: Page, server: SpyGlassServer) -> None:
+    account = make_account(server, prefix="next")
+    page.goto(f"{server.url}/login?next=//evil.example.com/")
+    page.locator("input[name=email]").fill(account.email)
+    page.locator("input[name=password]").fill(account.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{server.url}/tasks", timeout=15_000)
