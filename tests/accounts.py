@@ -37,6 +37,20 @@ def make_account(server: SpyGlassServer, *, admin: bool = False, prefix: str = "
     return asyncio.run(run()) if not _in_loop() else _run_in_thread(run)
 
 
+def session_cookie(server: SpyGlassServer, account: Account) -> dict[str, str]:
+    """A signed-in browser's cookie for `account` (as the login form would set it)."""
+
+    async def run() -> str:
+        engine = make_engine(f"sqlite:///{server.data_dir / 'spyglass.db'}")
+        try:
+            return await AuthService(engine).start_session(account.id)
+        finally:
+            engine.dispose()
+
+    raw = asyncio.run(run()) if not _in_loop() else _run_in_thread(run)
+    return {"spyglass_session": raw}
+
+
 def _in_loop() -> bool:
     try:
         asyncio.get_running_loop()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from spyglass.api import direct, health, sockets, tokens
+from spyglass.api import direct, health, portal, sockets, tokens
 from spyglass.api.errors import install_error_handlers
+from spyglass.tasks.engine import get_engine
 
 DESCRIPTION = """
 SpyGlass runs long background tasks and streams their progress.
@@ -27,4 +28,5 @@ def create_api() -> FastAPI:
     api.include_router(sockets.build_router())
     api.include_router(tokens.build_router())
     direct.add_job_schemas(api)
+    portal.mount_portal(api, get_engine().store.engine)
     return api

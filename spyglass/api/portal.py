@@ -1,0 +1,143 @@
+"""The model portal at `/admin/…` (starlette-admin): browse tasks, events, users and tokens.
+
+Behind the same sign-in as the pages, checked on the server for every request:
+signed-out visitors go to /login, signed-in non-admins get 403. Tasks, events and
+tokens are read-only here (the engine and the dashboard own their changes, so that
+cancellation and revocation take effect everywhere); users' admin flag and credits
+are editable. Secrets (password and token hashes) are never shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy import Engine
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette_admin.contrib.sqla import Admin, ModelView
+from starlette_admin.contrib.sqla.converters import ModelConverter, converts
+from starlette_admin.fields import BaseField, FloatField
+
+from spyglass.api.auth import session_user
+from spyglass.auth.models import ClientToken, User
+from spyglass.tasks.models import Task, TaskEvent
+
+
+class AdminOnly:
+    """ASGI guard in front of the portal."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        user = await session_user(request)
+        response: Any
+        if user is None:
+            target = quote(request.url.path.rstrip("/") or "/")
+            response = RedirectResponse(f"/login?next={target}", status_code=303)
+        elif not user.is_admin:
+            response = JSONResponse(
+                {"detail": "Admins only", "error_code": "FORBIDDEN"}, status_code=403
+            )
+        else:
+            await self.app(scope, receive, send)
+            return
+        await response(scope, receive, send)
+
+
+class Converter(ModelConverter):
+    """starlette-admin misses SQLAlchemy 2.1's Float (no longer a Numeric subclass)."""
+
+    @converts("Float", "Double")
+    def conv_float(self, *args: Any, **kwargs: Any) -> BaseField:
+        return FloatField(**self._field_common(*args, **kwargs))
+
+
+CONVERTER = Converter()
+
+
+class ReadOnlyView(ModelView):
+    def can_create(self, request: Request) -> bool:
+        return False
+
+    def can_edit(self, request: Request) -> bool:
+        return False
+
+    def can_delete(self, request: Request) -> bool:
+        return False
+
+
+class TaskView(ReadOnlyView):
+    fields_default_sort = [("created_at", True)]
+    searchable_fields = ["id", "state_name", "task_name", "status"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # SQLModel's AutoString has no python_type; the task id is a uuid4 string.
+        self._pk_coerce = str
+
+
+class TaskEventView(ReadOnlyView):
+    fields_default_sort = [("id", True)]
+    searchable_fields = ["task_id", "event_type", "message"]
+
+
+class UserView(ModelView):
+    # Listed explicitly: the password hash is never loaded into the portal at all.
+    fields = ["id", "email", "is_admin", "credits", "created_at"]
+    exclude_fields_from_edit = ["created_at"]
+    searchable_fields = ["email"]
+
+    def can_create(self, request: Request) -> bool:
+        return False  # accounts are made by /register or the bootstrap admin
+
+    def can_delete(self, request: Request) -> bool:
+        return False
+
+
+class ClientTokenView(ReadOnlyView):
+    fields = [
+        "id",
+        "prefix",
+        "name",
+        "owner_id",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+
+
+def mount_portal(api: FastAPI, engine: Engine) -> None:
+    admin = Admin(
+        engine,
+        title="SpyGlass models",
+        base_url="/admin",
+        middlewares=[Middleware(AdminOnly)],
+    )
+    admin.add_view(TaskView(Task, key="task", converter=CONVERTER, menu_label="Tasks"))
+    admin.add_view(
+        TaskEventView(TaskEvent, key="task-event", converter=CONVERTER, menu_label="Task events")
+    )
+    admin.add_view(UserView(User, key="user", converter=CONVERTER, menu_label="Users"))
+    admin.add_view(
+        ClientTokenView(
+            ClientToken, key="client-token", converter=CONVERTER, menu_label="Client tokens"
+        )
+    )
+
+    async def task_portal_home(request: Request) -> RedirectResponse:
+        return RedirectResponse("/admin/task/list", status_code=307)
+
+    # Inside the admin app, so the guard covers it too.
+    admin.routes.insert(0, Route("/task/", task_portal_home))
+    admin.mount_to(api)
