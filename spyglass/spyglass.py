@@ -12,6 +12,7 @@ import reflex as rx
 from spyglass.api.app import create_api
 from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
+from spyglass.pages.admin import admin_page
 from spyglass.pages.login import login_page, register_page
 from spyglass.pages.tasks import tasks_page
 from spyglass.states import examples  # noqa: F401  (declares the example jobs)
@@ -49,3 +50,6 @@ app.add_page(
 )
 app.add_page(tasks_page, route="/tasks", title="Tasks · SpyGlass", on_load=AuthState.require_user)
 app.add_page(tasks_page, route="/", title="SpyGlass", on_load=AuthState.require_user)
+app.add_page(
+    admin_page, route="/admins/tasks", title="Admin · SpyGlass", on_load=AuthState.require_admin
+)

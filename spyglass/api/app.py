@@ -28,5 +28,6 @@ def create_api() -> FastAPI:
     api.include_router(sockets.build_router())
     api.include_router(tokens.build_router())
     direct.add_job_schemas(api)
-    portal.mount_portal(api, get_engine().store.engine)
+    engine = get_engine()
+    portal.mount_portal(api, engine.store.engine, engine.settings.secret_key)
     return api

@@ -117,10 +117,11 @@ class ClientTokenView(ReadOnlyView):
     ]
 
 
-def mount_portal(api: FastAPI, engine: Engine) -> None:
+def mount_portal(api: FastAPI, engine: Engine, secret_key: str) -> None:
     admin = Admin(
         engine,
         title="SpyGlass models",
+        secret_key=secret_key,
         base_url="/admin",
         middlewares=[Middleware(AdminOnly)],
     )

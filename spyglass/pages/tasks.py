@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from spyglass.pages.layout import layout
+from spyglass.pages.tokens import token_panel
 from spyglass.states.examples import ExampleTaskState, ExampleTaskState2
 from spyglass.states.tasks_page import TaskRow, TasksPageState
 
@@ -17,7 +18,7 @@ STATUS_COLORS = {
 }
 
 
-def _status_badge(row: TaskRow) -> rx.Component:
+def status_badge(row: TaskRow) -> rx.Component:
     return rx.badge(
         row.status_label,
         color_scheme=rx.match(
@@ -33,11 +34,11 @@ def _task_row(row: TaskRow) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.code(row.task_id.to(str)[:8])),
         rx.table.cell(rx.text(row.state_name, " · ", rx.text.strong(row.task_name))),
-        rx.table.cell(_status_badge(row)),
+        rx.table.cell(status_badge(row)),
         rx.table.cell(
             rx.hstack(
-                rx.progress(value=row.progress.to(int), max=100, width="140px"),
-                rx.text(row.progress.to(int), "%", size="1", data_testid="task-progress"),
+                rx.progress(value=row.percent, max=100, width="140px"),
+                rx.text(row.percent, "%", size="1", data_testid="task-progress"),
                 align="center",
             )
         ),
@@ -117,6 +118,8 @@ def tasks_page() -> rx.Component:
                 ),
             ),
         ),
+        rx.divider(),
+        token_panel(admin=False),
         title="Tasks",
     )
     return rx.box(page, on_mount=TasksPageState.watch)

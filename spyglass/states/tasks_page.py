@@ -36,6 +36,7 @@ class TaskRow:
     status: str = ""
     status_label: str = ""
     progress: float = 0.0
+    percent: int = 0
     message: str = ""
     error_message: str = ""
     result: str = ""
@@ -68,6 +69,7 @@ def row_from(data: dict[str, Any]) -> TaskRow:
         status=status,
         status_label=_label(status),
         progress=float(data.get("progress") or 0.0),
+        percent=int(data.get("progress") or 0),
         message=data.get("message") or "",
         error_message=data.get("error_message") or "",
         result=_result_text(data.get("result")),

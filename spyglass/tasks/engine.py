@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from spyglass.config import Settings, get_settings
-from spyglass.tasks.bus import Bus, LocalBus, Subscription, Topic
+from spyglass.tasks.bus import Bus, LocalBus, Subscription, TaskMessage, Topic
 from spyglass.tasks.messages import row_of, socket_payload
-from spyglass.tasks.registry import JobSpec, Registry, registry
+from spyglass.tasks.models import utcnow
+from spyglass.tasks.registry import JobSpec, Registry, UnknownJob, registry
 from spyglass.tasks.runner import CANCEL_GRACE, Runner
 from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.store import TaskStore
 
 log = logging.getLogger(__name__)
+RETRYABLE = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 
 
 class Engine:
@@ -73,6 +76,52 @@ class Engine:
         await self.runner.wait(task_id, timeout=CANCEL_GRACE)
         return True
 
+    async def retry(self, task_id: str) -> dict[str, Any]:
+        """A new PENDING task with the same job, inputs and owner, linked by `retry_of`."""
+        row = await self.get_row(task_id)
+        if row is None:
+            raise TaskNotFound(task_id)
+        if row["status"] not in RETRYABLE:
+            raise TaskStateError(f"Cannot retry task with status: {row['status']}")
+        try:
+            spec = self.registry.get(row["state_name"], row["task_name"])
+        except UnknownJob:
+            raise TaskStateError(f"The job {row['task_name']} no longer exists") from None
+        if not spec.is_static:
+            raise TaskStateError("Instance jobs are retried from their page")
+        return await self.start_job(
+            spec,
+            row["input_args"],
+            origin=row["origin"],
+            owner_id=row["owner_id"],
+            client_id=row["client_id"],
+            retry_of=task_id,
+        )
+
+    async def delete(self, task_id: str) -> dict[str, Any]:
+        """Cancel if running, then delete the task and its events; subscribers are told."""
+        row = await self.get_row(task_id)
+        if row is None:
+            raise TaskNotFound(task_id)
+        await self.cancel_and_wait(task_id)
+        await self.store.delete_task(task_id)
+        self.bus.publish(
+            TaskMessage(
+                task_id=task_id,
+                state_name=row["state_name"],
+                owner_id=row["owner_id"],
+                client_id=row["client_id"],
+                version=1 << 62,
+                terminal=True,
+                droppable=False,
+                payload=socket_payload("deleted", row),
+            )
+        )
+        return row
+
+    async def stats(self) -> dict[str, Any]:
+        return await self.store.stats(utcnow() - timedelta(hours=24))
+
     async def watch(self, topic: Topic) -> Subscription:
         return self.bus.subscribe(topic)
 
@@ -104,6 +153,14 @@ class Engine:
                 1 for lv in self.runner.live.values() if lv.status is TaskStatus.PROCESSING
             ),
         }
+
+
+class TaskNotFound(LookupError):
+    pass
+
+
+class TaskStateError(ValueError):
+    """The task's status does not allow the operation."""
 
 
 _engine: Engine | None = None

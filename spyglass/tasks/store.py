@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -202,6 +203,29 @@ class TaskStore:
                 .limit(limit)
             )
             return list(session.exec(query).all())
+
+        return await self._read(run)
+
+    async def stats(self, since: datetime) -> dict[str, Any]:
+        """Running, queued, failed since `since`, mean run time of completions since `since`."""
+
+        def run(session: Session) -> dict[str, Any]:
+            def count(*conds: Any) -> int:
+                return int(session.exec(select(func.count()).select_from(Task).where(*conds)).one())
+
+            mean = session.exec(
+                select(func.avg(Task.execution_time_ms)).where(
+                    Task.status == TaskStatus.COMPLETED.value, col(Task.completed_at) >= since
+                )
+            ).one()
+            return {
+                "running": count(Task.status == TaskStatus.PROCESSING.value),
+                "queued": count(Task.status == TaskStatus.PENDING.value),
+                "failed": count(
+                    Task.status == TaskStatus.FAILED.value, col(Task.failed_at) >= since
+                ),
+                "mean_run_ms": float(mean) if mean is not None else None,
+            }
 
         return await self._read(run)
 

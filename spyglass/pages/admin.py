@@ -1,0 +1,168 @@
+"""`/admins/tasks/`: the admin dashboard (all tasks live, filters, actions, statistics, tokens)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from spyglass.pages.layout import layout
+from spyglass.pages.tasks import status_badge
+from spyglass.pages.tokens import token_panel
+from spyglass.pages.widgets import select
+from spyglass.states.admin import STATUS_CHOICES, AdminRow, AdminState, JobCommand
+from spyglass.states.auth import AuthState
+
+
+def _stat(label: str, value: rx.Var, testid: str) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.text(label, size="2", color_scheme="gray"),
+            rx.heading(value, size="6", data_testid=testid),
+            spacing="1",
+        ),
+        min_width="160px",
+    )
+
+
+def _filters() -> rx.Component:
+    return rx.hstack(
+        rx.text("Status", size="2"),
+        select(
+            STATUS_CHOICES,
+            value=AdminState.status_filter,
+            on_change=AdminState.set_status_filter,
+            testid="filter-status",
+        ),
+        rx.text("Job", size="2"),
+        select(
+            AdminState.job_choices,
+            value=AdminState.job_filter,
+            on_change=AdminState.set_job_filter,
+            testid="filter-job",
+        ),
+        rx.text("User", size="2"),
+        select(
+            AdminState.user_choices,
+            value=AdminState.user_filter,
+            on_change=AdminState.set_user_filter,
+            testid="filter-user",
+        ),
+        align="center",
+        wrap="wrap",
+        spacing="2",
+    )
+
+
+def _row(row: AdminRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.code(row.task_id.to(str)[:8])),
+        rx.table.cell(rx.text(row.state_name, " · ", rx.text.strong(row.task_name))),
+        rx.table.cell(row.owner, data_testid="task-owner"),
+        rx.table.cell(status_badge(row)),
+        rx.table.cell(
+            rx.hstack(
+                rx.progress(value=row.percent, max=100, width="100px"),
+                rx.text(row.percent, "%", size="1", data_testid="task-progress"),
+                align="center",
+            )
+        ),
+        rx.table.cell(
+            rx.text(rx.cond(row.error_message != "", row.error_message, row.message), size="2")
+        ),
+        rx.table.cell(
+            rx.hstack(
+                rx.cond(
+                    ~row.terminal,
+                    rx.button(
+                        "Cancel",
+                        size="1",
+                        variant="soft",
+                        color_scheme="orange",
+                        on_click=AdminState.cancel(row.task_id),
+                    ),
+                ),
+                rx.cond(
+                    (row.status == "FAILED") | (row.status == "CANCELLED"),
+                    rx.button(
+                        "Retry", size="1", variant="soft", on_click=AdminState.retry(row.task_id)
+                    ),
+                ),
+                rx.button(
+                    "Delete",
+                    size="1",
+                    variant="soft",
+                    color_scheme="red",
+                    on_click=AdminState.delete(row.task_id),
+                ),
+                spacing="1",
+            )
+        ),
+        data_testid="admin-task-row",
+        data_task_id=row.task_id,
+        data_status=row.status,
+    )
+
+
+def _command(cmd: JobCommand) -> rx.Component:
+    return rx.vstack(
+        rx.text(rx.text.strong(cmd.state_name, " · ", cmd.task_name), size="2"),
+        rx.code_block(cmd.curl, language="bash", width="100%"),
+        rx.code_block(cmd.wscat, language="bash", width="100%"),
+        width="100%",
+        spacing="1",
+    )
+
+
+def _dashboard() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            _stat("Running", AdminState.running, "stat-running"),
+            _stat("Queued", AdminState.queued, "stat-queued"),
+            _stat("Failed (24 h)", AdminState.failed_24h, "stat-failed"),
+            _stat("Mean run time (24 h)", AdminState.mean_run, "stat-mean"),
+            wrap="wrap",
+        ),
+        _filters(),
+        rx.cond(
+            AdminState.loading,
+            rx.hstack(rx.spinner(), rx.text("Loading…")),
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *[
+                            rx.table.column_header_cell(h)
+                            for h in ("Task", "Job", "User", "Status", "Progress", "Message", "")
+                        ]
+                    )
+                ),
+                rx.table.body(rx.foreach(AdminState.rows, _row)),
+                width="100%",
+            ),
+        ),
+        rx.divider(),
+        token_panel(admin=True),
+        rx.divider(),
+        rx.heading("Start jobs from a terminal", size="4"),
+        rx.foreach(AdminState.commands, _command),
+        rx.link(
+            "Model portal (tasks, events, users, tokens)", href="/admin/task/list", is_external=True
+        ),
+        width="100%",
+        spacing="4",
+    )
+
+
+def admin_page() -> rx.Component:
+    page = layout(
+        rx.cond(
+            AdminState.forbidden | (AuthState.checked & ~AuthState.is_admin),
+            rx.callout(
+                "Forbidden: this page is for admins only.",
+                icon="shield_alert",
+                color_scheme="red",
+                data_testid="forbidden",
+            ),
+            rx.cond(AuthState.is_admin, _dashboard()),
+        ),
+        title="Admin · tasks",
+    )
+    return rx.box(page, on_mount=AdminState.watch)

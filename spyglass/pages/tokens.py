@@ -1,0 +1,122 @@
+"""The client-token panel shared by /tasks (own tokens) and /admins/tasks/ (all tokens)."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from spyglass.pages.widgets import select
+from spyglass.states.tokens import TokenRow, TokenState
+
+
+def _new_token_callout() -> rx.Component:
+    return rx.cond(
+        TokenState.new_token != "",
+        rx.callout(
+            rx.vstack(
+                rx.text(
+                    "New token for ",
+                    rx.text.strong(TokenState.new_token_owner),
+                    ". Copy it now: it is not shown again.",
+                ),
+                rx.hstack(
+                    rx.code(TokenState.new_token, data_testid="new-token"),
+                    rx.button(
+                        "Copy",
+                        size="1",
+                        variant="soft",
+                        on_click=rx.set_clipboard(TokenState.new_token),
+                    ),
+                    rx.button(
+                        "Done", size="1", variant="ghost", on_click=TokenState.dismiss_new_token
+                    ),
+                    align="center",
+                    wrap="wrap",
+                ),
+            ),
+            icon="key",
+            color_scheme="green",
+        ),
+    )
+
+
+def _token_row(row: TokenRow, show_owner: bool) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.code(row.prefix, "…")),
+        rx.table.cell(row.name),
+        *([rx.table.cell(row.owner_email)] if show_owner else []),
+        rx.table.cell(row.created_at),
+        rx.table.cell(row.last_used_at),
+        rx.table.cell(
+            rx.cond(
+                row.active,
+                rx.button(
+                    "Revoke",
+                    size="1",
+                    color_scheme="red",
+                    variant="soft",
+                    on_click=TokenState.revoke(row.id),
+                ),
+                rx.badge("Revoked", color_scheme="gray"),
+            )
+        ),
+        data_testid="token-row",
+        data_token_name=row.name,
+    )
+
+
+def token_panel(admin: bool) -> rx.Component:
+    owner_field = (
+        [
+            select(
+                TokenState.user_emails,
+                name="owner_email",
+                placeholder="Owner (you)",
+                testid="token-owner",
+                on_open_change=TokenState.refresh_users,
+            )
+        ]
+        if admin
+        else []
+    )
+    return rx.vstack(
+        rx.heading("Client tokens", size="4"),
+        rx.text(
+            "Scripts use a token in the token API: ",
+            rx.code("POST /api/<state>/tasks/<token>/start/<job>"),
+            " and the sockets ",
+            rx.code("/ws/<state>/tasks/<token>"),
+            ".",
+            size="2",
+            color_scheme="gray",
+        ),
+        _new_token_callout(),
+        rx.cond(TokenState.error != "", rx.callout(TokenState.error, color_scheme="red")),
+        rx.form(
+            rx.hstack(
+                *owner_field,
+                rx.input(name="name", placeholder="Token name", required=True, max_length=100),
+                rx.button("Issue token", type="submit"),
+                align="center",
+                wrap="wrap",
+            ),
+            on_submit=TokenState.issue,
+            reset_on_submit=True,
+        ),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    rx.table.column_header_cell("Token"),
+                    rx.table.column_header_cell("Name"),
+                    *([rx.table.column_header_cell("Owner")] if admin else []),
+                    rx.table.column_header_cell("Created"),
+                    rx.table.column_header_cell("Last used"),
+                    rx.table.column_header_cell(""),
+                )
+            ),
+            rx.table.body(rx.foreach(TokenState.tokens, lambda r: _token_row(r, admin))),
+            width="100%",
+        ),
+        width="100%",
+        spacing="3",
+        on_mount=TokenState.load,
+    )

@@ -1,0 +1,272 @@
+"""State of the admin dashboard `/admins/tasks/`: every task of every user, live, with actions.
+
+Every event checks on the server that the browser's user is an admin; a
+non-admin's dashboard never loads any data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import reflex as rx
+
+from spyglass.auth.service import UserInfo, get_auth
+from spyglass.states.auth import current_user
+from spyglass.states.live import client_connected
+from spyglass.states.tasks_page import CONNECTION_CHECK, PUSH_INTERVAL, TaskRow, row_from
+from spyglass.tasks.bus import Topic
+from spyglass.tasks.engine import TaskNotFound, TaskStateError, get_engine
+from spyglass.tasks.registry import registry
+from spyglass.tasks.status import TaskStatus
+from spyglass.tasks.store import TaskFilter
+
+PAGE_SIZE = 100
+#: Seconds between refreshes of the statistics while tasks change state.
+STATS_INTERVAL = 0.5
+ALL = "all"
+STATUS_CHOICES = [ALL, *(s.value for s in TaskStatus)]
+
+
+@dataclass
+class AdminRow(TaskRow):
+    owner: str = ""
+    origin: str = ""
+
+
+@dataclass
+class JobCommand:
+    state_name: str = ""
+    task_name: str = ""
+    direct: bool = False
+    curl: str = ""
+    wscat: str = ""
+
+
+class AdminState(rx.State):
+    rows: list[AdminRow] = []
+    loading: bool = True
+    forbidden: bool = False
+    status_filter: str = ALL
+    job_filter: str = ALL
+    user_filter: str = ALL
+    job_choices: list[str] = [ALL]
+    user_choices: list[str] = [ALL]
+    running: int = 0
+    queued: int = 0
+    failed_24h: int = 0
+    mean_run: str = "–"
+    commands: list[JobCommand] = []
+    _watch_gen: int = 0
+    _emails: dict[int, str] = {}
+
+    async def _admin(self) -> UserInfo | None:
+        user = await current_user(self)
+        return user if user is not None and user.is_admin else None
+
+    def _filter(self) -> TaskFilter:
+        owner = None
+        if self.user_filter != ALL:
+            owner = next((i for i, e in self._emails.items() if e == self.user_filter), -1)
+        return TaskFilter(
+            statuses=[self.status_filter] if self.status_filter != ALL else (),
+            task_name=self.job_filter if self.job_filter != ALL else None,
+            owner_id=owner,
+        )
+
+    def _matches(self, payload: dict[str, Any], owner_id: int | None) -> bool:
+        flt = self._filter()
+        return (
+            (not flt.statuses or payload["status"] in flt.statuses)
+            and (flt.task_name is None or payload["task_name"] == flt.task_name)
+            and (flt.owner_id is None or owner_id == flt.owner_id)
+        )
+
+    def _row(self, data: dict[str, Any], owner_id: int | None, origin: str) -> AdminRow:
+        base = row_from(data)
+        owner = self._emails.get(owner_id, f"user {owner_id}") if owner_id else "(direct)"
+        return AdminRow(**vars(base), owner=owner, origin=origin)
+
+    async def _refresh_stats(self) -> dict[str, Any]:
+        return await get_engine().stats()
+
+    def _apply_stats(self, stats: dict[str, Any]) -> None:
+        self.running = stats["running"]
+        self.queued = stats["queued"]
+        self.failed_24h = stats["failed"]
+        mean = stats["mean_run_ms"]
+        self.mean_run = "–" if mean is None else f"{mean / 1000:.2f} s"
+
+    @rx.event(background=True)
+    async def watch(self) -> None:
+        async with self:
+            self._watch_gen += 1
+            generation = self._watch_gen
+            token = self.router.session.client_token
+            host = self.router.headers.host or "localhost:3000"
+            admin = await self._admin()
+            if admin is None:
+                self.forbidden = True
+                self.loading = False
+                self.rows = []
+                return
+            self.forbidden = False
+            emails = {u.id: u.email for u in await get_auth().list_users()}
+            self._set_emails(emails)
+            self.job_choices = [ALL, *sorted({s.task_name for s in registry.all()})]
+            self.commands = _commands(host)
+            flt = self._filter()
+        engine = get_engine()
+        sub = engine.bus.subscribe(Topic())
+        try:
+            tasks, _ = await engine.store.list_tasks(flt, limit=PAGE_SIZE)
+            stats = await self._refresh_stats()
+            async with self:
+                if self._watch_gen != generation:
+                    return
+                self.rows = [self._row(t.model_dump(), t.owner_id, t.origin) for t in tasks]
+                self._apply_stats(stats)
+                self.loading = False
+            loop = asyncio.get_running_loop()
+            checked = stats_at = loop.time()
+            stats_due = False
+            while True:
+                wait = CONNECTION_CHECK
+                if stats_due:  # a status changed: refresh the counters within STATS_INTERVAL
+                    wait = max(0.0, stats_at + STATS_INTERVAL - loop.time())
+                try:
+                    batch = await asyncio.wait_for(sub.get_batch(), timeout=wait)
+                except TimeoutError:
+                    batch = []
+                if loop.time() - checked >= CONNECTION_CHECK:
+                    if not await client_connected(token):
+                        return
+                    checked = loop.time()
+                stats_due = stats_due or any(
+                    m.payload.get("type") != "event" and not m.droppable for m in batch
+                )
+                stats = None
+                if stats_due and loop.time() - stats_at >= STATS_INTERVAL:
+                    stats = await self._refresh_stats()
+                    stats_at = loop.time()
+                    stats_due = False
+                if not batch and stats is None:
+                    continue
+                new_owners = {m.owner_id for m in batch if m.owner_id is not None} - set(emails)
+                if new_owners:  # a user registered since the page loaded
+                    emails = {u.id: u.email for u in await get_auth().list_users()}
+                async with self:
+                    if self._watch_gen != generation:
+                        return
+                    if new_owners:
+                        self._set_emails(emails)
+                    self._apply_batch(batch)
+                    if stats is not None:
+                        self._apply_stats(stats)
+                await asyncio.sleep(PUSH_INTERVAL)
+        finally:
+            sub.close()
+
+    def _set_emails(self, emails: dict[int, str]) -> None:
+        self._emails = emails
+        self.user_choices = [ALL, *sorted(emails.values())]
+
+    def _apply_batch(self, batch: list[Any]) -> None:
+        latest: dict[str, Any] = {}
+        for msg in batch:
+            if msg.payload["type"] != "event":
+                latest[msg.task_id] = msg
+        if not latest:
+            return
+        rows = list(self.rows)
+        index = {row.task_id: i for i, row in enumerate(rows)}
+        fresh: list[AdminRow] = []
+        for task_id, msg in latest.items():
+            payload = msg.payload
+            keep = payload["type"] != "deleted" and self._matches(payload, msg.owner_id)
+            if task_id in index:
+                old = rows[index[task_id]]
+                if keep:
+                    new = self._row(payload, msg.owner_id, old.origin)
+                    new.created_at = old.created_at
+                    rows[index[task_id]] = new
+                else:
+                    rows[index[task_id]] = None  # type: ignore[call-overload]
+            elif keep:
+                new = self._row(payload, msg.owner_id, "")
+                new.created_at = payload.get("timestamp") or ""
+                fresh.append(new)
+        fresh.reverse()
+        self.rows = (fresh + [r for r in rows if r is not None])[:PAGE_SIZE]
+
+    # -- filters -----------------------------------------------------------
+    @rx.event
+    def set_status_filter(self, value: str) -> Any:
+        self.status_filter = value if value in STATUS_CHOICES else ALL
+        return AdminState.watch
+
+    @rx.event
+    def set_job_filter(self, value: str) -> Any:
+        self.job_filter = value
+        return AdminState.watch
+
+    @rx.event
+    def set_user_filter(self, value: str) -> Any:
+        self.user_filter = value
+        return AdminState.watch
+
+    # -- actions -------------------------------------------------------------
+    @rx.event
+    async def cancel(self, task_id: str) -> Any:
+        if await self._admin() is None:
+            return rx.toast.error("Admins only.")
+        if await get_engine().cancel(task_id):
+            return rx.toast.info("Cancelling…")
+        return rx.toast.warning("That task is not running.")
+
+    @rx.event
+    async def retry(self, task_id: str) -> Any:
+        if await self._admin() is None:
+            return rx.toast.error("Admins only.")
+        try:
+            row = await get_engine().retry(task_id)
+        except (TaskNotFound, TaskStateError) as exc:
+            return rx.toast.error(str(exc) if isinstance(exc, TaskStateError) else "Not found.")
+        return rx.toast.success(f"Retrying as {row['id'][:8]}")
+
+    @rx.event
+    async def delete(self, task_id: str) -> Any:
+        if await self._admin() is None:
+            return rx.toast.error("Admins only.")
+        try:
+            await get_engine().delete(task_id)
+        except TaskNotFound:
+            return rx.toast.error("Not found.")
+        return rx.toast.success("Deleted.")
+
+
+def _commands(host: str) -> list[JobCommand]:
+    """Ready-to-copy curl and wscat lines for every job (token lines use a placeholder)."""
+    out = []
+    for spec in registry.all():
+        name = spec.aliases[0] if spec.aliases else spec.state_name
+        body = ""
+        if spec.default_args is not None:
+            args = json.dumps(spec.default_args.model_dump(mode="json"))
+            body = f" -H 'Content-Type: application/json' -d '{args}'"
+        if spec.direct:
+            curl = f"curl -X POST http://{host}/api/{name}/task/start/{spec.task_name}{body}"
+            wscat = f"wscat -c ws://{host}/ws/{name}/task/ws/<task_id>"
+        elif spec.is_static:
+            curl = (
+                f"curl -X POST http://{host}/api/{name}/tasks/<client_token>/start/"
+                f"{spec.task_name}{body}"
+            )
+            wscat = f"wscat -c ws://{host}/ws/{name}/tasks/<client_token>"
+        else:
+            curl = "(an instance job: start it from its page)"
+            wscat = f"wscat -c ws://{host}/ws/{name}/tasks/<client_token>"
+        out.append(JobCommand(spec.state_name, spec.task_name, spec.direct, curl, wscat))
+    return out
