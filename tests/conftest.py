@@ -14,11 +14,21 @@ import websockets
 
 from tests.harness import SpyGlassServer
 
+#: The admin the shared server creates at start-up from its environment.
+BOOTSTRAP_ADMIN = ("root@example.com", "bootstrap-admin-pw")
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpyGlassServer]:
     """Pages and API on one port, as `make run` serves them."""
-    srv = SpyGlassServer(tmp_path_factory.mktemp("shared-server"), full=True).start()
+    srv = SpyGlassServer(
+        tmp_path_factory.mktemp("shared-server"),
+        full=True,
+        env={
+            "SPYGLASS_ADMIN_EMAIL": BOOTSTRAP_ADMIN[0],
+            "SPYGLASS_ADMIN_PASSWORD": BOOTSTRAP_ADMIN[1],
+        },
+    ).start()
     yield srv
     srv.stop()
 

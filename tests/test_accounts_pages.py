@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.accounts import Account, make_account
+from tests.conftest import BOOTSTRAP_ADMIN
 from tests.harness import SpyGlassServer
 from tests.test_tasks_page import browser, sign_in  # noqa: F401  (shared browser fixture)
 
@@ -30,7 +31,7 @@ def page(context: BrowserContext) -> Page:
 
 
 def test_signed_out_visitors_are_sent_to_login(page: Page, server: SpyGlassServer) -> None:
-    for path in ("/tasks", "/"):
+    for path in ("/tasks", "/", "/admins/tasks"):
         page.goto(f"{server.url}{path}")
         expect(page).to_have_url(f"{server.url}/login?next={path}", timeout=15_000)
         expect(page.get_by_role("button", name="Sign in")).to_be_visible()
@@ -102,3 +103,16 @@ def test_login_next_only_goes_to_local_pages(page: Page, server: SpyGlassServer)
     page.locator("input[name=password]").fill(account.password)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{server.url}/tasks", timeout=15_000)
+
+
+def test_bootstrap_admin_from_the_environment(page: Page, server: SpyGlassServer) -> None:
+    email, password = BOOTSTRAP_ADMIN
+    sign_in(page, server, email, password)
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(email, timeout=15_000)
+    page.get_by_role("link", name="Admin").click()
+    expect(page.get_by_test_id("stat-running")).to_be_visible(timeout=15_000)
+    db = sqlite3.connect(server.data_dir / "spyglass.db")
+    (is_admin, stored) = db.execute(
+        "SELECT is_admin, password_hash FROM user WHERE email=?", (email,)
+    ).fetchone()
+    assert is_admin == 1 and stored.startswith("$argon2") and password not in stored

@@ -105,8 +105,8 @@ def _row(row: AdminRow) -> rx.Component:
 def _command(cmd: JobCommand) -> rx.Component:
     return rx.vstack(
         rx.text(rx.text.strong(cmd.state_name, " · ", cmd.task_name), size="2"),
-        rx.code_block(cmd.curl, language="bash", width="100%"),
-        rx.code_block(cmd.wscat, language="bash", width="100%"),
+        rx.code_block(cmd.curl, language="bash", can_copy=True, width="100%"),
+        rx.code_block(cmd.wscat, language="bash", can_copy=True, width="100%"),
         width="100%",
         spacing="1",
     )
