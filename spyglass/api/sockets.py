@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -23,6 +24,20 @@ from spyglass.tasks.status import TaskStatus
 
 POLICY_VIOLATION = 1008
 NORMAL_CLOSURE = 1000
+
+
+@contextlib.asynccontextmanager
+async def socket_session(ws: WebSocket) -> AsyncIterator[None]:
+    """Accept; however the body ends (a client leaving included), leave the socket closed."""
+    await ws.accept()
+    try:
+        yield
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if ws.application_state is not WebSocketState.DISCONNECTED:
+            with contextlib.suppress(RuntimeError):
+                await ws.close(NORMAL_CLOSURE)
 
 
 async def reject(ws: WebSocket, detail: str, error_code: str) -> None:
@@ -98,14 +113,7 @@ def build_router() -> APIRouter:
 
     @router.websocket("/ws/{state_name}/task/ws/{task_id}")
     async def direct_task_socket(ws: WebSocket, state_name: str, task_id: str) -> None:
-        await ws.accept()
-        try:
+        async with socket_session(ws):
             await serve_single_task(ws, task_id, lambda row: visible_without_token(row, state_name))
-        except WebSocketDisconnect:
-            pass
-        finally:
-            if ws.application_state is not WebSocketState.DISCONNECTED:
-                with contextlib.suppress(RuntimeError):
-                    await ws.close(NORMAL_CLOSURE)
 
     return router

@@ -9,7 +9,6 @@ moment its token is revoked.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from datetime import datetime
 from typing import Annotated, Any
@@ -17,12 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
-from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from spyglass.api.auth import INVALID_TOKEN, bearer, bearer_user, token_from_path
 from spyglass.api.direct import TaskResponse, find_job, read_json_body, validation_response
 from spyglass.api.errors import ApiError
-from spyglass.api.sockets import NORMAL_CLOSURE, reject, serve_single_task, serve_until_done
+from spyglass.api.sockets import reject, serve_single_task, serve_until_done, socket_session
 from spyglass.auth.service import AuthError, TokenInfo, UserInfo, get_auth
 from spyglass.tasks.bus import Subscription, Topic
 from spyglass.tasks.engine import get_engine
@@ -118,46 +116,34 @@ def build_router() -> APIRouter:
     async def token_task_socket(
         ws: WebSocket, state_name: str, client_token: str, task_id: str
     ) -> None:
-        await ws.accept()
-        token = await get_auth().resolve_token(client_token)
-        if token is None:
-            await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
-            return
-        revoked = get_auth().watch_revocation(token.id)
-        try:
-            await serve_single_task(
-                ws, task_id, lambda row: owned_by_token(row, token, state_name), revoked
-            )
-        except WebSocketDisconnect:
-            pass
-        finally:
-            get_auth().unwatch(token.id, revoked)
-            if ws.application_state is not WebSocketState.DISCONNECTED:
-                with contextlib.suppress(RuntimeError):
-                    await ws.close(NORMAL_CLOSURE)
+        async with socket_session(ws):
+            token = await get_auth().resolve_token(client_token)
+            if token is None:
+                await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
+                return
+            with get_auth().watching(token.id) as revoked:
+                await serve_single_task(
+                    ws, task_id, lambda row: owned_by_token(row, token, state_name), revoked
+                )
 
     @router.websocket("/ws/{state_name}/tasks/{client_token}")
     async def token_tasks_socket(ws: WebSocket, state_name: str, client_token: str) -> None:
         """Every task of the token's owner on this state: snapshots of the running ones,
         then every change, until the client leaves or the token is revoked."""
-        await ws.accept()
-        token = await get_auth().resolve_token(client_token)
-        canonical = registry.canonical_state(state_name)
-        if token is None:
-            await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
-            return
-        if canonical is None:
-            await reject(ws, f"No state '{state_name}'", "STATE_NOT_FOUND")
-            return
-        engine = get_engine()
-        revoked = get_auth().watch_revocation(token.id)
-        topic = Topic(state_name=canonical, owner_id=token.owner_id)
-        try:
-            with engine.bus.subscribe(topic) as sub:
-                tasks, _ = await engine.store.list_tasks(
-                    TaskFilter(statuses=ACTIVE, state_name=canonical, owner_id=token.owner_id),
-                    limit=100,
-                )
+        async with socket_session(ws):
+            token = await get_auth().resolve_token(client_token)
+            canonical = registry.canonical_state(state_name)
+            if token is None:
+                await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
+                return
+            if canonical is None:
+                await reject(ws, f"No state '{state_name}'", "STATE_NOT_FOUND")
+                return
+            engine = get_engine()
+            topic = Topic(state_name=canonical, owner_id=token.owner_id)
+            with get_auth().watching(token.id) as revoked, engine.bus.subscribe(topic) as sub:
+                running = TaskFilter(statuses=ACTIVE, state_name=canonical, owner_id=token.owner_id)
+                tasks, _ = await engine.store.list_tasks(running, limit=100)
                 versions: dict[str, int] = {}
                 for task in reversed(tasks):
                     versions[task.id] = engine.live_version(task.id)
@@ -165,13 +151,6 @@ def build_router() -> APIRouter:
                     if row is not None:
                         await ws.send_text(json.dumps(socket_payload("snapshot", row), default=str))
                 await serve_until_done(ws, _stream_owner_tasks(ws, sub, versions), revoked)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            get_auth().unwatch(token.id, revoked)
-            if ws.application_state is not WebSocketState.DISCONNECTED:
-                with contextlib.suppress(RuntimeError):
-                    await ws.close(NORMAL_CLOSURE)
 
     # -- token management --------------------------------------------------
     @router.get(

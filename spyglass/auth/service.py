@@ -9,11 +9,12 @@ matching and every open socket using it is told to close.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -318,18 +319,19 @@ class AuthService:
 
         return await self._run(find)
 
-    def watch_revocation(self, token_id: int) -> asyncio.Event:
-        """An event set when the token is revoked (for sockets); call `unwatch` when done."""
+    @contextlib.contextmanager
+    def watching(self, token_id: int) -> Iterator[asyncio.Event]:
+        """An event set the moment the token is revoked (sockets close on it)."""
         event = asyncio.Event()
         self._revocations.setdefault(token_id, set()).add(event)
-        return event
-
-    def unwatch(self, token_id: int, event: asyncio.Event) -> None:
-        events = self._revocations.get(token_id)
-        if events is not None:
-            events.discard(event)
-            if not events:
-                del self._revocations[token_id]
+        try:
+            yield event
+        finally:
+            events = self._revocations.get(token_id)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._revocations[token_id]
 
     async def is_active(self, token_id: int) -> bool:
         token = await self._run(lambda s: s.get(ClientToken, token_id))

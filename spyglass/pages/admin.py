@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from spyglass.pages.layout import layout
-from spyglass.pages.tasks import status_badge
+from spyglass.pages.tasks import progress_bar, status_badge
 from spyglass.pages.tokens import token_panel
 from spyglass.pages.widgets import select
 from spyglass.states.admin import STATUS_CHOICES, AdminRow, AdminState, JobCommand
@@ -58,13 +58,7 @@ def _row(row: AdminRow) -> rx.Component:
         rx.table.cell(rx.text(row.state_name, " · ", rx.text.strong(row.task_name))),
         rx.table.cell(row.owner, data_testid="task-owner"),
         rx.table.cell(status_badge(row)),
-        rx.table.cell(
-            rx.hstack(
-                rx.progress(value=row.percent, max=100, width="100px"),
-                rx.text(row.percent, "%", size="1", data_testid="task-progress"),
-                align="center",
-            )
-        ),
+        rx.table.cell(progress_bar(row)),
         rx.table.cell(
             rx.text(rx.cond(row.error_message != "", row.error_message, row.message), size="2")
         ),

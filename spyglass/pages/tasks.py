@@ -30,18 +30,20 @@ def status_badge(row: TaskRow) -> rx.Component:
     )
 
 
+def progress_bar(row: TaskRow) -> rx.Component:
+    return rx.hstack(
+        rx.progress(value=row.percent, max=100, width="120px"),
+        rx.text(row.percent, "%", size="1", data_testid="task-progress"),
+        align="center",
+    )
+
+
 def _task_row(row: TaskRow) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.code(row.task_id.to(str)[:8])),
         rx.table.cell(rx.text(row.state_name, " · ", rx.text.strong(row.task_name))),
         rx.table.cell(status_badge(row)),
-        rx.table.cell(
-            rx.hstack(
-                rx.progress(value=row.percent, max=100, width="140px"),
-                rx.text(row.percent, "%", size="1", data_testid="task-progress"),
-                align="center",
-            )
-        ),
+        rx.table.cell(progress_bar(row)),
         rx.table.cell(
             rx.cond(
                 row.error_message != "",

@@ -15,8 +15,8 @@ import reflex as rx
 
 from spyglass.auth.service import UserInfo, get_auth
 from spyglass.states.auth import current_user
-from spyglass.states.live import client_connected
-from spyglass.states.tasks_page import CONNECTION_CHECK, PUSH_INTERVAL, TaskRow, row_from
+from spyglass.states.live import CONNECTION_CHECK, PUSH_INTERVAL, LiveFeed
+from spyglass.states.tasks_page import TaskRow, row_from
 from spyglass.tasks.bus import Topic
 from spyglass.tasks.engine import TaskNotFound, TaskStateError, get_engine
 from spyglass.tasks.registry import registry
@@ -130,20 +130,16 @@ class AdminState(rx.State):
                 self._apply_stats(stats)
                 self.loading = False
             loop = asyncio.get_running_loop()
-            checked = stats_at = loop.time()
+            feed = LiveFeed(sub, token)
+            stats_at = loop.time()
             stats_due = False
             while True:
                 wait = CONNECTION_CHECK
                 if stats_due:  # a status changed: refresh the counters within STATS_INTERVAL
                     wait = max(0.0, stats_at + STATS_INTERVAL - loop.time())
-                try:
-                    batch = await asyncio.wait_for(sub.get_batch(), timeout=wait)
-                except TimeoutError:
-                    batch = []
-                if loop.time() - checked >= CONNECTION_CHECK:
-                    if not await client_connected(token):
-                        return
-                    checked = loop.time()
+                batch = await feed.next(wait)
+                if batch is None:
+                    return
                 stats_due = stats_due or any(
                     m.payload.get("type") != "event" and not m.droppable for m in batch
                 )

@@ -21,6 +21,14 @@ class InputArgs(BaseModel):
 DEFAULT_TASK_ARGS = InputArgs(name="John Doe", age=30)
 
 
+async def three_steps(task: TaskContext) -> str:
+    """The seed's task1: three steps of 33 %, half a second apart."""
+    for i in range(3):
+        await task.update(progress=(i + 1) * 33, status=TaskStatus.PROCESSING)
+        await asyncio.sleep(0.5)
+    return "<Task1 Result>"
+
+
 class ExampleTaskState(MonitorState):
     """Example task: three steps, no input."""
 
@@ -30,10 +38,7 @@ class ExampleTaskState(MonitorState):
     @monitored_background_task
     async def task1(task: TaskContext, **kwargs: object) -> str:
         """Background task that updates progress."""
-        for i in range(3):
-            await task.update(progress=(i + 1) * 33, status=TaskStatus.PROCESSING)
-            await asyncio.sleep(0.5)
-        return "<Task1 Result>"
+        return await three_steps(task)
 
 
 class ExampleTaskState2(MonitorState):
@@ -45,10 +50,7 @@ class ExampleTaskState2(MonitorState):
     @monitored_background_task
     async def task1(task: TaskContext, **kwargs: object) -> str:
         """Background task that updates progress."""
-        for i in range(3):
-            await task.update(progress=(i + 1) * 33, status=TaskStatus.PROCESSING)
-            await asyncio.sleep(0.5)
-        return "<Task1 Result>"
+        return await three_steps(task)
 
     @staticmethod
     @monitored_background_task

@@ -1,10 +1,18 @@
-"""Helpers for states that stream engine changes into a browser."""
+"""Streaming engine changes into a browser tab's Reflex state."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from spyglass.tasks.bus import Subscription, TaskMessage
+
 log = logging.getLogger(__name__)
+
+#: At most one delta per tab per PUSH_INTERVAL seconds, however chatty the jobs.
+PUSH_INTERVAL = 0.05
+#: How often a feed asks Reflex whether its tab is still open (busy or idle).
+CONNECTION_CHECK = 5.0
 
 
 async def client_connected(token: str) -> bool:
@@ -19,3 +27,29 @@ async def client_connected(token: str) -> bool:
     except Exception:  # an internal API moved: keep the stream rather than cut it
         log.debug("could not ask Reflex whether %s is connected", token, exc_info=True)
         return True
+
+
+class LiveFeed:
+    """Batches of bus messages for one tab; `next()` returns None once the tab has closed.
+
+    Task data is pushed by the bus, never polled: the only timer is the liveness check
+    of the tab itself.
+    """
+
+    def __init__(self, sub: Subscription, client_token: str) -> None:
+        self.sub = sub
+        self.client_token = client_token
+        self._loop = asyncio.get_running_loop()
+        self._checked = self._loop.time()
+
+    async def next(self, wait: float = CONNECTION_CHECK) -> list[TaskMessage] | None:
+        """The next batch, or [] after `wait` seconds without one."""
+        try:
+            batch = await asyncio.wait_for(self.sub.get_batch(), timeout=wait)
+        except TimeoutError:
+            batch = []
+        if self._loop.time() - self._checked >= CONNECTION_CHECK:
+            if not await client_connected(self.client_token):
+                return None
+            self._checked = self._loop.time()
+        return batch

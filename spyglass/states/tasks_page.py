@@ -16,7 +16,7 @@ from typing import Any
 import reflex as rx
 
 from spyglass.states.auth import current_user
-from spyglass.states.live import client_connected
+from spyglass.states.live import PUSH_INTERVAL, LiveFeed
 from spyglass.tasks.bus import Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import iso
@@ -24,8 +24,6 @@ from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.store import TaskFilter
 
 PAGE_SIZE = 50
-PUSH_INTERVAL = 0.05
-CONNECTION_CHECK = 5.0
 
 
 @dataclass
@@ -107,17 +105,8 @@ class TasksPageState(rx.State):
                     return
                 self.rows = rows
                 self.loading = False
-            loop = asyncio.get_running_loop()
-            checked = loop.time()
-            while True:
-                try:
-                    batch = await asyncio.wait_for(sub.get_batch(), timeout=CONNECTION_CHECK)
-                except TimeoutError:
-                    batch = []
-                if loop.time() - checked >= CONNECTION_CHECK:  # busy or idle, stop for closed tabs
-                    if not await client_connected(token):
-                        return
-                    checked = loop.time()
+            feed = LiveFeed(sub, token)
+            while (batch := await feed.next()) is not None:
                 if not batch:
                     continue
                 async with self:
@@ -134,10 +123,13 @@ class TasksPageState(rx.State):
         latest: dict[str, dict[str, Any]] = {}
         for payload in payloads:
             latest[payload["task_id"]] = payload
-        index = {row.task_id: i for i, row in enumerate(self.rows)}
-        rows = list(self.rows)
+        gone = {task_id for task_id, p in latest.items() if p["type"] == "deleted"}
+        rows = [row for row in self.rows if row.task_id not in gone]
+        index = {row.task_id: i for i, row in enumerate(rows)}
         fresh: list[TaskRow] = []
         for task_id, payload in latest.items():
+            if task_id in gone:
+                continue
             new = row_from(payload)
             if task_id in index:
                 old = rows[index[task_id]]

@@ -28,19 +28,7 @@ def socket_payload(
     data: Any = None,
 ) -> dict[str, Any]:
     """One socket message: `snapshot` on connect, then `update` (status/progress) or `event`."""
-    payload: dict[str, Any] = {
-        "type": kind,
-        "task_id": row["id"],
-        "state_name": row["state_name"],
-        "task_name": row["task_name"],
-        "status": row["status"],
-        "progress": row["progress"],
-        "message": row.get("message"),
-        "result": row.get("result"),
-        "error_code": row.get("error_code"),
-        "error_message": row.get("error_message"),
-        "timestamp": iso(row.get("updated_at")),
-    }
+    payload: dict[str, Any] = {"type": kind, **direct_view(row)}
     if eta_seconds is not None or rate is not None:
         payload["eta_seconds"] = eta_seconds
         payload["rate"] = rate
@@ -58,7 +46,10 @@ def socket_payload(
 
 
 def direct_view(row: dict[str, Any]) -> dict[str, Any]:
-    """The seed's response shape `{task_id, status, progress, result, timestamp}`, plus errors."""
+    """The seed's shape `{task_id, status, progress, result, timestamp}`, plus names and errors.
+
+    Sockets send the same fields, with a `type` in front.
+    """
     return {
         "task_id": row["id"],
         "state_name": row["state_name"],
