@@ -62,3 +62,43 @@ def direct_view(row: dict[str, Any]) -> dict[str, Any]:
         "error_message": row.get("error_message"),
         "timestamp": iso(row.get("updated_at")),
     }
+
+
+def rest_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A task in the REST tasks API (S000 `TaskResponse` with the job's fields)."""
+    return {
+        "task_id": row["id"],
+        "status": row["status"],
+        "tool_id": row.get("tool_id"),
+        "agents": row.get("agents") or [],
+        "state_name": row["state_name"],
+        "task_type": row["task_name"],
+        "progress": row["progress"],
+        "message": row.get("message"),
+        "input_params": row.get("input_args"),
+        "result": row.get("result"),
+        "error_code": row.get("error_code"),
+        "error_message": row.get("error_message"),
+        "retry_of": row.get("retry_of"),
+        "attempt": row.get("attempt", 1),
+        "cost": row.get("cost", 0),
+        "created_at": iso(row.get("created_at")),
+        "upload_started_at": iso(row.get("upload_started_at")),
+        "processing_started_at": iso(row.get("processing_started_at")),
+        "completed_at": iso(row.get("completed_at")),
+        "failed_at": iso(row.get("failed_at")),
+        "cancelled_at": iso(row.get("cancelled_at")),
+        "updated_at": iso(row.get("updated_at")),
+        "execution_time_ms": row.get("execution_time_ms"),
+        "downloads_available": False,
+    }
+
+
+def event_view(event: Any) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "timestamp": iso(event.timestamp),
+        "event_type": event.event_type,
+        "message": event.message,
+        "data": event.data,
+    }

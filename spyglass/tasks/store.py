@@ -79,6 +79,7 @@ class TaskFilter:
     statuses: Sequence[str] = ()
     state_name: str | None = None
     task_name: str | None = None
+    tool_id: str | None = None
     owner_id: int | None = None
     ownerless_only: bool = False
 
@@ -178,6 +179,8 @@ class TaskStore:
                 conditions.append(Task.state_name == flt.state_name)
             if flt.task_name:
                 conditions.append(Task.task_name == flt.task_name)
+            if flt.tool_id:
+                conditions.append(Task.tool_id == flt.tool_id)
             if flt.owner_id is not None:
                 conditions.append(Task.owner_id == flt.owner_id)
             if flt.ownerless_only:

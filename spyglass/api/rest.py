@@ -1,0 +1,227 @@
+"""The REST tasks API (S000–S003), authenticated with `Authorization: Bearer <client_token>`.
+
+A user sees only their own tasks (another user's task is a 404, exactly like an
+unknown id); an admin's token sees all. Jobs are created by `task_type` (a job
+name, optionally `state.job` or with `state_name`) and `input_params`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, Field
+
+from spyglass.api.auth import bearer, bearer_user
+from spyglass.api.errors import ApiError
+from spyglass.auth.service import UserInfo
+from spyglass.tasks.engine import TaskNotFound, TaskStateError, get_engine
+from spyglass.tasks.messages import event_view, rest_view
+from spyglass.tasks.registry import JobInputError, JobSpec, UnknownJob, registry
+from spyglass.tasks.status import TaskStatus
+from spyglass.tasks.store import TaskFilter
+
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def caller(credentials: Bearer) -> UserInfo:
+    return (await bearer_user(credentials))[1]
+
+
+Caller = Annotated[UserInfo, Depends(caller)]
+
+
+class CreateTask(BaseModel):
+    task_type: str = Field(
+        description="The job: `task2_with_args`, or `example_task2.task2_with_args`",
+        examples=["example_task2.task2_with_args"],
+    )
+    state_name: str | None = Field(default=None, description="The job's state, if ambiguous")
+    input_params: dict[str, Any] | None = Field(
+        default=None,
+        description="Arguments validated against the job's input model",
+        examples=[{"name": "Matt", "age": 25}],
+    )
+
+
+class Pagination(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+def parse_statuses(raw: str | None) -> list[str]:
+    if not raw:
+        return []
+    statuses = []
+    for part in raw.split(","):
+        try:
+            statuses.append(TaskStatus.parse(part).value)
+        except ValueError as exc:
+            raise ApiError(400, str(exc), "INVALID_STATUS") from None
+    return statuses
+
+
+def find_task_type(task_type: str, state_name: str | None) -> JobSpec:
+    if state_name is None and "." in task_type:
+        state_name, task_type = task_type.rsplit(".", 1)
+    if state_name is not None:
+        try:
+            return registry.get(state_name, task_type)
+        except UnknownJob:
+            raise ApiError(400, f"Unknown task_type '{task_type}'", "INVALID_TASK_TYPE") from None
+    matches = [s for s in registry.all() if s.task_name == task_type]
+    if not matches:
+        raise ApiError(400, f"Unknown task_type '{task_type}'", "INVALID_TASK_TYPE")
+    if len(matches) > 1:
+        states = ", ".join(s.aliases[0] if s.aliases else s.state_name for s in matches)
+        raise ApiError(
+            400,
+            f"task_type '{task_type}' exists on several states ({states}); "
+            "name one with state_name or `state.task_type`",
+            "AMBIGUOUS_TASK_TYPE",
+        )
+    return matches[0]
+
+
+async def owned_row(task_id: str, user: UserInfo) -> dict[str, Any]:
+    row = await get_engine().get_row(task_id)
+    if row is None or not (user.is_admin or row["owner_id"] == user.id):
+        raise ApiError(404, f"Task '{task_id}' not found", "TASK_NOT_FOUND")
+    return row
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+    @router.post("", status_code=201, summary="Create a task of a registered job (queued)")
+    async def create_task(body: CreateTask, user: Caller) -> Any:
+        spec = find_task_type(body.task_type, body.state_name)
+        if not spec.is_static:
+            raise ApiError(
+                409,
+                f"Job '{spec.task_name}' runs in a browser's page state; start it there",
+                "JOB_NEEDS_PAGE",
+            )
+        try:
+            row = await get_engine().start_job(
+                spec, body.input_params, origin="api", owner_id=user.id
+            )
+        except JobInputError as exc:
+            errors = [{**e, "loc": ["body", "input_params", *e["loc"][1:]]} for e in exc.errors]
+            raise_validation(errors)
+        return rest_view(row)
+
+    @router.get("", summary="Your tasks, newest first (admins: everyone's)")
+    async def list_tasks(
+        user: Caller,
+        status: Annotated[
+            str | None, Query(description="Comma list, e.g. FAILED,CANCELLED")
+        ] = None,
+        tool_id: str | None = None,
+        task_type: str | None = None,
+        state_name: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> Any:
+        canonical = None
+        if state_name is not None:
+            canonical = registry.canonical_state(state_name) or state_name
+        flt = TaskFilter(
+            statuses=parse_statuses(status),
+            state_name=canonical,
+            task_name=task_type,
+            tool_id=tool_id,
+            owner_id=None if user.is_admin else user.id,
+        )
+        tasks, total = await get_engine().store.list_tasks(flt, limit=limit, offset=offset)
+        engine = get_engine()
+        rows = [await engine.get_row(t.id) or t.model_dump() for t in tasks]
+        return {
+            "tasks": [rest_view(r) for r in rows],
+            "pagination": Pagination(
+                total=total, limit=limit, offset=offset, has_more=offset + len(tasks) < total
+            ).model_dump(),
+        }
+
+    @router.delete("", summary="Delete every task of yours with one of these statuses")
+    async def bulk_delete(
+        user: Caller,
+        status: Annotated[str, Query(description="Comma list, e.g. COMPLETED,FAILED")],
+    ) -> Any:
+        statuses = parse_statuses(status)
+        if not statuses:
+            raise ApiError(400, "Name at least one status", "INVALID_STATUS")
+        engine = get_engine()
+        flt = TaskFilter(statuses=statuses, owner_id=None if user.is_admin else user.id)
+        deleted = 0
+        while True:
+            tasks, _ = await engine.store.list_tasks(flt, limit=100)
+            if not tasks:
+                break
+            for task in tasks:
+                try:
+                    await engine.delete(task.id)
+                    deleted += 1
+                except TaskNotFound:
+                    pass
+        return {"deleted_count": deleted, "statuses": statuses}
+
+    @router.get("/{task_id}", summary="One task")
+    async def get_task(task_id: str, user: Caller) -> Any:
+        return rest_view(await owned_row(task_id, user))
+
+    @router.get("/{task_id}/events", summary="The task's timeline (after_seq for increments)")
+    async def task_events(
+        task_id: str,
+        user: Caller,
+        after_seq: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    ) -> Any:
+        await owned_row(task_id, user)
+        engine = get_engine()
+        engine.store.flush_pending()  # coalesced lines are written before they are read
+        events = await engine.store.get_events(task_id, after_seq=after_seq, limit=limit)
+        last = events[-1].seq if events else after_seq
+        return {"task_id": task_id, "events": [event_view(e) for e in events], "last_seq": last}
+
+    @router.post("/{task_id}/cancel", summary="Cancel a queued or running task")
+    async def cancel_task(task_id: str, user: Caller) -> Any:
+        row = await owned_row(task_id, user)
+        engine = get_engine()
+        if not await engine.cancel_and_wait(task_id):
+            raise ApiError(
+                400, f"Cannot cancel task with status: {row['status']}", "TASK_NOT_CANCELLABLE"
+            )
+        row = await owned_row(task_id, user)
+        return {
+            "task_id": task_id,
+            "status": row["status"],
+            "message": "Task cancelled",
+            "cancelled_at": rest_view(row)["cancelled_at"],
+        }
+
+    @router.post("/{task_id}/retry", status_code=201, summary="Retry a failed or cancelled task")
+    async def retry_task(task_id: str, user: Caller) -> Any:
+        await owned_row(task_id, user)
+        try:
+            row = await get_engine().retry(task_id)
+        except TaskStateError as exc:
+            raise ApiError(400, str(exc), "TASK_NOT_RETRYABLE") from None
+        return rest_view(row)
+
+    @router.delete("/{task_id}", summary="Delete a task (cancelled first if running)")
+    async def delete_task(task_id: str, user: Caller) -> Any:
+        await owned_row(task_id, user)
+        await get_engine().delete(task_id)
+        return {"task_id": task_id, "message": "Task deleted", "files_deleted": 0}
+
+    return router
+
+
+def raise_validation(errors: list[dict[str, Any]]) -> None:
+    from fastapi.exceptions import RequestValidationError
+
+    raise RequestValidationError(errors)
