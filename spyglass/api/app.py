@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from spyglass.api import direct, health, portal, rest, sockets, tokens
+from spyglass.api import direct, files, health, portal, rest, sockets, tokens
 from spyglass.api.errors import install_error_handlers
 from spyglass.tasks.engine import get_engine
 
@@ -28,6 +28,7 @@ def create_api() -> FastAPI:
     api.include_router(sockets.build_router())
     api.include_router(tokens.build_router())
     api.include_router(rest.build_router())
+    api.include_router(files.build_router())
     direct.add_job_schemas(api)
     engine = get_engine()
     portal.mount_portal(api, engine.store.engine, engine.settings.secret_key)

@@ -1,14 +1,15 @@
-"""`GET /api/health`: is the database reachable, the data folder writable, the bus up."""
+"""`GET /api/health`: is the database reachable, the storage usable, the bus up."""
 
 from __future__ import annotations
 
-import os
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from spyglass.storage import get_storage
 from spyglass.tasks.engine import get_engine
 
 
@@ -19,11 +20,7 @@ def build_router() -> APIRouter:
     async def health() -> Any:
         engine = get_engine()
         report = await engine.health()
-        data_dir = engine.settings.data_dir
-        storage = {
-            "status": "ok" if os.access(data_dir, os.W_OK) else "error",
-            "backend": "local",
-        }
+        storage = await asyncio.to_thread(get_storage().health)
         ok = report["database"]["status"] == "ok" and storage["status"] == "ok"
         body = {
             "status": "ok" if ok else "degraded",

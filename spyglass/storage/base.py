@@ -1,0 +1,122 @@
+"""The storage interface, key layout, filename and content-type rules."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+#: Content types accepted for uploads, by file extension.
+ALLOWED_TYPES: dict[str, tuple[str, ...]] = {
+    ".csv": ("text/csv", "application/csv", "text/plain"),
+    ".xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",),
+    ".xls": ("application/vnd.ms-excel",),
+    ".json": ("application/json",),
+}
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+
+
+class StorageError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    """A presigned PUT: send the file body to `url` with these headers before `expires_at`."""
+
+    url: str
+    key: str
+    method: str
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+def sanitise_filename(name: str) -> str:
+    """A safe base name: no folders, no `..`, only letters, digits, `.`, `_` and `-`."""
+    name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode()
+    name = PurePosixPath(name.replace("\\", "/")).name
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    stem = _UNSAFE.sub("_", stem).strip("._-")[:100]
+    ext = _UNSAFE.sub("", ext)[:10].lower()
+    if not stem:
+        raise StorageError("INVALID_FILENAME", f"'{name}' is not a usable file name")
+    return f"{stem}.{ext}" if ext else stem
+
+
+def check_content_type(filename: str, content_type: str) -> str:
+    """The upload's content type if the extension and type are allowed together."""
+    ext = Path(filename).suffix.lower()
+    allowed = ALLOWED_TYPES.get(ext)
+    if allowed is None:
+        kinds = ", ".join(sorted(ALLOWED_TYPES))
+        raise StorageError(
+            "UNSUPPORTED_FILE_TYPE", f"'{filename}': only {kinds} files are accepted"
+        )
+    base = (content_type or "").split(";")[0].strip().lower()
+    if base not in allowed:
+        raise StorageError(
+            "UNSUPPORTED_FILE_TYPE",
+            f"'{filename}' must be sent as {' or '.join(allowed)}, not '{content_type}'",
+        )
+    return base
+
+
+def check_key(key: str) -> str:
+    if not _KEY.match(key) or ".." in key.split("/"):
+        raise StorageError("INVALID_KEY", "Invalid storage key", 404)
+    return key
+
+
+def task_prefix(owner_id: int | None, task_id: str) -> str:
+    return f"users/{owner_id if owner_id is not None else 'direct'}/tasks/{task_id}/"
+
+
+def input_key(owner_id: int | None, task_id: str, filename: str) -> str:
+    return task_prefix(owner_id, task_id) + "inputs/" + sanitise_filename(filename)
+
+
+def output_key(owner_id: int | None, task_id: str, filename: str) -> str:
+    return task_prefix(owner_id, task_id) + "outputs/" + sanitise_filename(filename)
+
+
+class Storage(ABC):
+    """Blocking calls (boto3 is blocking): call them through `asyncio.to_thread`."""
+
+    kind: str = "storage"
+    max_upload_bytes: int
+
+    @abstractmethod
+    def upload_ticket(
+        self, key: str, content_type: str, expires_in: int, base_url: str
+    ) -> UploadTicket: ...
+
+    @abstractmethod
+    def download_url(self, key: str, filename: str, expires_in: int, base_url: str) -> str: ...
+
+    @abstractmethod
+    def size(self, key: str) -> int | None:
+        """Bytes stored under `key`, or None if there is nothing."""
+
+    @abstractmethod
+    def read(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def write(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    @abstractmethod
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix`; returns how many there were."""
+
+    @abstractmethod
+    def health(self) -> dict[str, Any]: ...
