@@ -28,6 +28,7 @@ def create_api() -> FastAPI:
     api.include_router(sockets.build_router())
     api.include_router(tokens.build_router())
     api.include_router(rest.build_router())
+    api.include_router(rest.build_tools_router())
     api.include_router(files.build_router())
     direct.add_job_schemas(api)
     engine = get_engine()

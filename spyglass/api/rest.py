@@ -7,20 +7,25 @@ name, optionally `state.job` or with `state_name`) and `input_params`.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from spyglass.api.auth import bearer, bearer_user
 from spyglass.api.errors import ApiError
 from spyglass.auth.service import UserInfo
+from spyglass.storage import StorageError, get_storage, input_key, sanitise_filename
+from spyglass.storage.base import check_content_type
 from spyglass.tasks.engine import TaskNotFound, TaskStateError, get_engine
 from spyglass.tasks.messages import event_view, rest_view
+from spyglass.tasks.models import utcnow
 from spyglass.tasks.registry import JobInputError, JobSpec, UnknownJob, registry
 from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.store import TaskFilter
+from spyglass.tools.catalogue import TOOLS, TOOLS_STATE
 
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
@@ -33,7 +38,15 @@ Caller = Annotated[UserInfo, Depends(caller)]
 
 
 class CreateTask(BaseModel):
-    task_type: str = Field(
+    """Either a data tool (`tool_id`, `agents`: the S000 file flow, answered CREATED) or a
+    registered job (`task_type`, `input_params`: queued at once, answered PENDING)."""
+
+    tool_id: str | None = Field(default=None, examples=["profile-my-data"])
+    agents: list[str] | None = Field(
+        default=None, description="Defaults to all of the tool's agents"
+    )
+    task_type: str | None = Field(
+        default=None,
         description="The job: `task2_with_args`, or `example_task2.task2_with_args`",
         examples=["example_task2.task2_with_args"],
     )
@@ -43,6 +56,28 @@ class CreateTask(BaseModel):
         description="Arguments validated against the job's input model",
         examples=[{"name": "Matt", "age": 25}],
     )
+
+    @model_validator(mode="after")
+    def one_kind(self) -> CreateTask:
+        if (self.tool_id is None) == (self.task_type is None):
+            raise ValueError("give either tool_id (file flow) or task_type (a registered job)")
+        return self
+
+
+class FileSpec(BaseModel):
+    filename: str = Field(min_length=1, max_length=255, examples=["customers.csv"])
+    content_type: str = Field(min_length=1, max_length=120, examples=["text/csv"])
+
+
+class UploadUrlsRequest(BaseModel):
+    files: dict[str, FileSpec] = Field(
+        description="By file key: `primary` (required), `baseline` where the tool takes one",
+        examples=[{"primary": {"filename": "customers.csv", "content_type": "text/csv"}}],
+    )
+    has_parameters: bool = Field(default=False, description="Also give a URL for parameters.json")
+
+
+UPLOAD_EXPIRY = 15 * 60
 
 
 class Pagination(BaseModel):
@@ -93,11 +128,40 @@ async def owned_row(task_id: str, user: UserInfo) -> dict[str, Any]:
     return row
 
 
+async def create_tool_task(tool_id: str, agents: list[str] | None, user: UserInfo) -> Any:
+    tool = TOOLS.get(tool_id)
+    if tool is None:
+        known = ", ".join(TOOLS)
+        raise ApiError(400, f"Invalid tool_id '{tool_id}'; tools are {known}", "INVALID_TOOL")
+    chosen = list(dict.fromkeys(agents)) if agents else [a.id for a in tool.agents]
+    bad = [a for a in chosen if tool.agent(a) is None]
+    if bad:
+        raise ApiError(400, f"Invalid agents for {tool_id}: {', '.join(bad)}", "INVALID_AGENTS")
+    cost = sum(tool.agent(a).cost for a in chosen)  # type: ignore[union-attr]
+    row = await get_engine().create_waiting(
+        state_name=TOOLS_STATE,
+        task_name=tool_id,
+        tool_id=tool_id,
+        agents=chosen,
+        cost=cost,
+        owner_id=user.id,
+    )
+    return {
+        **rest_view(row),
+        "message": "Task created: ask for upload URLs next",
+    }
+
+
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
-    @router.post("", status_code=201, summary="Create a task of a registered job (queued)")
+    @router.post(
+        "", status_code=201, summary="Create a tool task (CREATED) or a job task (PENDING)"
+    )
     async def create_task(body: CreateTask, user: Caller) -> Any:
+        if body.tool_id is not None:
+            return await create_tool_task(body.tool_id, body.agents, user)
+        assert body.task_type is not None
         spec = find_task_type(body.task_type, body.state_name)
         if not spec.is_static:
             raise ApiError(
@@ -169,6 +233,84 @@ def build_router() -> APIRouter:
                     pass
         return {"deleted_count": deleted, "statuses": statuses}
 
+    @router.post("/{task_id}/upload-urls", summary="Presigned PUT URLs for the task's files")
+    async def upload_urls(
+        task_id: str, body: UploadUrlsRequest, request: Request, user: Caller
+    ) -> Any:
+        row = await owned_row(task_id, user)
+        if row["status"] not in (TaskStatus.CREATED.value, TaskStatus.UPLOAD_FAILED.value):
+            raise ApiError(
+                400,
+                f"Task not in CREATED or UPLOAD_FAILED status (it is {row['status']})",
+                "INVALID_STATUS",
+            )
+        tool = TOOLS.get(row.get("tool_id") or "")
+        if tool is None:
+            raise ApiError(400, "Only tool tasks take files", "INVALID_STATUS")
+        files = dict(body.files)
+        unknown = sorted(set(files) - set(tool.files))
+        if unknown:
+            raise ApiError(
+                400,
+                f"Unknown file key(s) {', '.join(unknown)}; "
+                f"{tool.id} takes {', '.join(tool.files)}",
+                "INVALID_FILE_KEY",
+            )
+        if "primary" not in files:
+            raise ApiError(400, "The primary file is required", "MISSING_PRIMARY_FILE")
+        wanted: list[tuple[str, str, str]] = []
+        try:
+            for file_key, spec in files.items():
+                name = sanitise_filename(spec.filename)
+                if name.lower().endswith(".json"):
+                    raise StorageError(
+                        "UNSUPPORTED_FILE_TYPE", f"'{name}': data files are csv, xlsx or xls"
+                    )
+                wanted.append((file_key, name, check_content_type(name, spec.content_type)))
+            if body.has_parameters:
+                wanted.append(("parameters", "parameters.json", "application/json"))
+        except StorageError as exc:
+            raise ApiError(exc.status, exc.message, exc.code) from None
+        storage = get_storage()
+        base = str(request.base_url)
+        uploads: dict[str, Any] = {}
+        artifacts: list[dict[str, Any]] = []
+        now = utcnow()
+        for file_key, name, ctype in wanted:
+            key = input_key(row["owner_id"], task_id, f"{file_key}-{name}")
+            ticket = await asyncio.to_thread(storage.upload_ticket, key, ctype, UPLOAD_EXPIRY, base)
+            uploads[file_key] = {
+                "url": ticket.url,
+                "key": ticket.key,
+                "method": ticket.method,
+                "headers": ticket.headers,
+                "expires_at": ticket.expires_at.isoformat(),
+            }
+            artifacts.append(
+                {
+                    "task_id": task_id,
+                    "role": "input",
+                    "key": file_key,
+                    "filename": name,
+                    "content_type": ctype,
+                    "storage_key": key,
+                    "type": "other" if file_key == "parameters" else "data",
+                    "created_at": now,
+                }
+            )
+        engine = get_engine()
+        await engine.store.replace_inputs(task_id, artifacts)
+        await engine.set_waiting_status(
+            task_id, TaskStatus.UPLOADING, "Waiting for the uploads", {"upload_started_at": now}
+        )
+        return {
+            "task_id": task_id,
+            "status": TaskStatus.UPLOADING.value,
+            "uploads": uploads,
+            "expires_in_seconds": UPLOAD_EXPIRY,
+            "message": f"Upload {len(uploads)} file(s) with PUT, then call /process",
+        }
+
     @router.get("/{task_id}", summary="One task")
     async def get_task(task_id: str, user: Caller) -> Any:
         return rest_view(await owned_row(task_id, user))
@@ -217,6 +359,16 @@ def build_router() -> APIRouter:
         await owned_row(task_id, user)
         await get_engine().delete(task_id)
         return {"task_id": task_id, "message": "Task deleted", "files_deleted": 0}
+
+    return router
+
+
+def build_tools_router() -> APIRouter:
+    router = APIRouter(tags=["tools"])
+
+    @router.get("/api/tools", summary="The data tools, their agents, parameters and costs")
+    async def list_tools() -> Any:
+        return {"tools": [tool.describe() for tool in TOOLS.values()]}
 
     return router
 

@@ -51,10 +51,14 @@ _STOP = object()
 
 
 class GroupCommitWriter:
-    def __init__(self, engine: Engine, task_table: Table, event_table: Table) -> None:
+    def __init__(
+        self, engine: Engine, task_table: Table, event_table: Table, *children: Table
+    ) -> None:
         self._engine = engine
         self._tasks = task_table
         self._events = event_table
+        #: Tables whose rows (by `task_id`) go when their task is deleted.
+        self._children = (event_table, *children)
         self._queue: queue.SimpleQueue[_Unit | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._update_statements: dict[tuple[str, ...], Any] = {}
@@ -140,9 +144,10 @@ class GroupCommitWriter:
             conn.execute(sa.insert(self._events), events)
             self.statements += 1
         if deletes:
-            conn.execute(sa.delete(self._events).where(self._events.c.task_id.in_(deletes)))
+            for table in self._children:
+                conn.execute(sa.delete(table).where(table.c.task_id.in_(deletes)))
             conn.execute(sa.delete(self._tasks).where(self._tasks.c.id.in_(deletes)))
-            self.statements += 2
+            self.statements += 1 + len(self._children)
 
     def _update_statement(self, columns: tuple[str, ...]) -> Any:
         stmt = self._update_statements.get(columns)

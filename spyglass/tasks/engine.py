@@ -9,7 +9,7 @@ from typing import Any
 from spyglass.config import Settings, get_settings
 from spyglass.tasks.bus import Bus, LocalBus, Subscription, TaskMessage, Topic
 from spyglass.tasks.messages import row_of, socket_payload
-from spyglass.tasks.models import utcnow
+from spyglass.tasks.models import new_task_id, utcnow
 from spyglass.tasks.registry import JobSpec, Registry, UnknownJob, registry
 from spyglass.tasks.runner import CANCEL_GRACE, Runner
 from spyglass.tasks.status import TaskStatus
@@ -119,6 +119,71 @@ class Engine:
         )
         return row
 
+    async def create_waiting(
+        self,
+        *,
+        state_name: str,
+        task_name: str,
+        tool_id: str,
+        agents: list[str],
+        cost: int,
+        owner_id: int,
+        origin: str = "api",
+    ) -> dict[str, Any]:
+        """A CREATED task that waits for its files (S000 flow); nothing runs yet."""
+        now = utcnow()
+        row: dict[str, Any] = {
+            "id": new_task_id(),
+            "state_name": state_name,
+            "task_name": task_name,
+            "tool_id": tool_id,
+            "agents": agents,
+            "status": TaskStatus.CREATED.value,
+            "progress": 0.0,
+            "message": "Waiting for files",
+            "origin": origin,
+            "owner_id": owner_id,
+            "attempt": 1,
+            "cost": cost,
+            "created_at": now,
+            "updated_at": now,
+        }
+        event = _event(row["id"], 1, "status", "Created", {"status": TaskStatus.CREATED.value})
+        await self.store.insert_task(row, [event])
+        self._announce(row)
+        return (await self.get_row(row["id"])) or row
+
+    async def set_waiting_status(
+        self, task_id: str, status: TaskStatus, message: str, values: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Move a task no runner holds (CREATED, UPLOADING …) to `status`; record, announce."""
+        now = utcnow()
+        changes = {"status": status.value, "message": message, "updated_at": now, **(values or {})}
+        seq = await self.store.next_seq(task_id)
+        event_type = (
+            "error" if status in (TaskStatus.UPLOAD_FAILED, TaskStatus.EXPIRED) else "status"
+        )
+        event = _event(task_id, seq, event_type, message, {"status": status.value})
+        await self.store.update_task(task_id, changes, [event])
+        row = await self.get_row(task_id)
+        assert row is not None
+        self._announce(row, terminal=status.is_terminal)
+        return row
+
+    def _announce(self, row: dict[str, Any], terminal: bool = False) -> None:
+        self.bus.publish(
+            TaskMessage(
+                task_id=row["id"],
+                state_name=row["state_name"],
+                owner_id=row["owner_id"],
+                client_id=row.get("client_id"),
+                version=0,
+                terminal=terminal,
+                droppable=False,
+                payload=socket_payload("update", row),
+            )
+        )
+
     async def stats(self) -> dict[str, Any]:
         return await self.store.stats(utcnow() - timedelta(hours=24))
 
@@ -153,6 +218,17 @@ class Engine:
                 1 for lv in self.runner.live.values() if lv.status is TaskStatus.PROCESSING
             ),
         }
+
+
+def _event(task_id: str, seq: int, event_type: str, message: str, data: Any) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "seq": seq,
+        "timestamp": utcnow(),
+        "event_type": event_type,
+        "message": message,
+        "data": data,
+    }
 
 
 class TaskNotFound(LookupError):

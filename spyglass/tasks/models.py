@@ -97,3 +97,28 @@ class TaskEvent(SQLModel, table=True):
     event_type: str = Field(max_length=30)
     message: str | None = None
     data: dict[str, Any] | None = _json()
+
+
+class Artifact(SQLModel, table=True):
+    """A file of a task in storage: an uploaded input or a produced output."""
+
+    __tablename__ = "artifact"
+    __table_args__ = (
+        sa.UniqueConstraint("task_id", "role", "key", name="uq_artifact_role_key"),
+        sa.Index("ix_artifact_task", "task_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str = Field(
+        sa_column=Column(
+            sa.String(36), sa.ForeignKey("task.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    role: str = Field(max_length=10)  # input | output
+    key: str = Field(max_length=50)  # primary, baseline, parameters, report, cleaned …
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=120)
+    size_bytes: int | None = None
+    storage_key: str = Field(max_length=500)
+    type: str = Field(default="data", max_length=10)  # report | data | other
+    created_at: datetime = _ts(nullable=False)

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, func, select
 
 from spyglass.config import PROJECT_ROOT
 from spyglass.tasks.dbwriter import GroupCommitWriter, Write
-from spyglass.tasks.models import Task, TaskEvent, utcnow
+from spyglass.tasks.models import Artifact, Task, TaskEvent, utcnow
 from spyglass.tasks.status import ACTIVE_STATUSES, ErrorCode, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ T = TypeVar("T")
 
 TASK_TABLE = Task.__table__  # type: ignore[attr-defined]
 EVENT_TABLE = TaskEvent.__table__  # type: ignore[attr-defined]
+ARTIFACT_TABLE = Artifact.__table__  # type: ignore[attr-defined]
 
 INTERRUPTED_MESSAGE = "The server stopped while this task was running; retry it to run it again."
 
@@ -88,7 +89,7 @@ class TaskStore:
     def __init__(self, db_url: str, flush_interval: float = 0.25) -> None:
         self.engine = make_engine(db_url)
         self.flush_interval = flush_interval
-        self._writer = GroupCommitWriter(self.engine, TASK_TABLE, EVENT_TABLE)
+        self._writer = GroupCommitWriter(self.engine, TASK_TABLE, EVENT_TABLE, ARTIFACT_TABLE)
         self._pending: dict[str, _Pending] = {}
         self._flusher: asyncio.Task[None] | None = None
 
@@ -206,6 +207,42 @@ class TaskStore:
                 .limit(limit)
             )
             return list(session.exec(query).all())
+
+        return await self._read(run)
+
+    async def next_seq(self, task_id: str) -> int:
+        """The next timeline number of a task no runner holds (live tasks count their own)."""
+
+        def run(session: Session) -> int:
+            last = session.exec(
+                select(func.max(TaskEvent.seq)).where(TaskEvent.task_id == task_id)
+            ).one()
+            return int(last or 0) + 1
+
+        return await self._read(run)
+
+    # -- artifacts -------------------------------------------------------
+    async def replace_inputs(self, task_id: str, artifacts: list[dict[str, Any]]) -> None:
+        """The task's input files become exactly these (a new upload replaces the old)."""
+
+        def run() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.delete(ARTIFACT_TABLE).where(
+                        ARTIFACT_TABLE.c.task_id == task_id, ARTIFACT_TABLE.c.role == "input"
+                    )
+                )
+                if artifacts:
+                    conn.execute(sa.insert(ARTIFACT_TABLE), artifacts)
+
+        await asyncio.to_thread(run)
+
+    async def get_artifacts(self, task_id: str, role: str | None = None) -> list[Artifact]:
+        def run(session: Session) -> list[Artifact]:
+            query = select(Artifact).where(Artifact.task_id == task_id)
+            if role is not None:
+                query = query.where(Artifact.role == role)
+            return list(session.exec(query.order_by(col(Artifact.id))).all())
 
         return await self._read(run)
 
