@@ -37,6 +37,7 @@ def test_tool_catalogue(server: SpyGlassServer) -> None:
     ]
     assert profile["unified-profiler"]["parameters"]["properties"]["include_correlations"]
     assert all(a["cost"] > 0 for t in tools.values() for a in t["agents"])
+    assert profile["unified-profiler"]["available"] is True
     assert (
         len(tools["clean-my-data"]["agents"]) == 8 and len(tools["master-my-data"]["agents"]) == 8
     )
@@ -48,9 +49,10 @@ def test_create_tool_task_and_errors(server: SpyGlassServer, alice: Account) -> 
         assert r.status_code == 201, r.text
         task = r.json()
         assert task["status"] == "CREATED" and task["tool_id"] == "profile-my-data"
-        assert len(task["agents"]) == 6 and task["cost"] == 65
+        # By default every agent available in this version.
+        assert task["agents"] == ["unified-profiler"] and task["cost"] == 10
         r = c.post("/api/tasks", json={"tool_id": "clean-my-data", "agents": ["null-handler"]})
-        assert r.json()["agents"] == ["null-handler"] and r.json()["cost"] == 10
+        assert (r.status_code, r.json()["error_code"]) == (400, "AGENT_NOT_AVAILABLE")
         r = c.post("/api/tasks", json={"tool_id": "nope"})
         assert (r.status_code, r.json()["error_code"]) == (400, "INVALID_TOOL")
         r = c.post("/api/tasks", json={"tool_id": "clean-my-data", "agents": ["score-risk"]})

@@ -8,17 +8,20 @@ name, optionally `state.job` or with `state_name`) and `input_params`.
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from spyglass.api.auth import bearer, bearer_user
 from spyglass.api.errors import ApiError
-from spyglass.auth.service import UserInfo
+from spyglass.auth.service import UserInfo, get_auth
 from spyglass.storage import StorageError, get_storage, input_key, sanitise_filename
-from spyglass.storage.base import check_content_type
+from spyglass.storage.base import check_content_type, task_prefix
 from spyglass.tasks.engine import TaskNotFound, TaskStateError, get_engine
 from spyglass.tasks.messages import event_view, rest_view
 from spyglass.tasks.models import utcnow
@@ -26,6 +29,7 @@ from spyglass.tasks.registry import JobInputError, JobSpec, UnknownJob, registry
 from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.store import TaskFilter
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE
+from spyglass.tools.run import ToolInput, ToolRun, agent_available, tool_spec
 
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
@@ -133,10 +137,21 @@ async def create_tool_task(tool_id: str, agents: list[str] | None, user: UserInf
     if tool is None:
         known = ", ".join(TOOLS)
         raise ApiError(400, f"Invalid tool_id '{tool_id}'; tools are {known}", "INVALID_TOOL")
-    chosen = list(dict.fromkeys(agents)) if agents else [a.id for a in tool.agents]
+    chosen = (
+        list(dict.fromkeys(agents))
+        if agents
+        else [a.id for a in tool.agents if agent_available(a.id)]
+    )
     bad = [a for a in chosen if tool.agent(a) is None]
     if bad:
         raise ApiError(400, f"Invalid agents for {tool_id}: {', '.join(bad)}", "INVALID_AGENTS")
+    missing = [a for a in chosen if not agent_available(a)]
+    if missing or not chosen:
+        raise ApiError(
+            400,
+            f"Not available yet in this version: {', '.join(missing) or tool_id}",
+            "AGENT_NOT_AVAILABLE",
+        )
     cost = sum(tool.agent(a).cost for a in chosen)  # type: ignore[union-attr]
     row = await get_engine().create_waiting(
         state_name=TOOLS_STATE,
@@ -150,6 +165,42 @@ async def create_tool_task(tool_id: str, agents: list[str] | None, user: UserInf
         **rest_view(row),
         "message": "Task created: ask for upload URLs next",
     }
+
+
+DOWNLOAD_EXPIRY = 3600
+
+
+def require_completed(row: dict[str, Any]) -> None:
+    if row["status"] != TaskStatus.COMPLETED.value:
+        raise ApiError(400, f"Task not completed (it is {row['status']})", "TASK_NOT_COMPLETED")
+
+
+async def download_list(task_id: str, base_url: str) -> list[dict[str, Any]]:
+    storage = get_storage()
+    out = []
+    for art in await get_engine().store.get_artifacts(task_id, "output"):
+        url = await asyncio.to_thread(
+            storage.download_url, art.storage_key, art.filename, DOWNLOAD_EXPIRY, base_url
+        )
+        out.append(
+            {
+                "download_id": f"{task_id}:{art.key}",
+                "filename": art.filename,
+                "type": art.type,
+                "mime_type": art.content_type,
+                "size_bytes": art.size_bytes,
+                "url": url,
+                "expires_at": (utcnow() + timedelta(seconds=DOWNLOAD_EXPIRY)).isoformat(),
+            }
+        )
+    return out
+
+
+async def delete_with_files(row: dict[str, Any]) -> int:
+    """Delete the task (cancelling it first), then every file it has in storage."""
+    await get_engine().delete(row["id"])
+    prefix = task_prefix(row["owner_id"], row["id"])
+    return await asyncio.to_thread(get_storage().delete_prefix, prefix)
 
 
 def build_router() -> APIRouter:
@@ -227,7 +278,7 @@ def build_router() -> APIRouter:
                 break
             for task in tasks:
                 try:
-                    await engine.delete(task.id)
+                    await delete_with_files(task.model_dump())
                     deleted += 1
                 except TaskNotFound:
                     pass
@@ -311,6 +362,130 @@ def build_router() -> APIRouter:
             "message": f"Upload {len(uploads)} file(s) with PUT, then call /process",
         }
 
+    @router.post("/{task_id}/process", summary="Check files and credits, then start the tool")
+    async def process(task_id: str, user: Caller) -> Any:
+        row = await owned_row(task_id, user)
+        if row["status"] != TaskStatus.UPLOADING.value:
+            raise ApiError(
+                400, f"Task not in UPLOADING status (it is {row['status']})", "INVALID_STATUS"
+            )
+        tool = TOOLS[row["tool_id"]]
+        engine = get_engine()
+        storage = get_storage()
+        inputs = {a.key: a for a in await engine.store.get_artifacts(task_id, "input")}
+        agents: list[str] = row["agents"] or []
+        needed = ["primary", *{f for a in agents for f in tool.agent(a).requires}]  # type: ignore[union-attr]
+        if "parameters" in inputs:
+            needed.append("parameters")
+        missing = []
+        for key in needed:
+            art = inputs.get(key)
+            size = await asyncio.to_thread(storage.size, art.storage_key) if art else None
+            if size is None or size > storage.max_upload_bytes:
+                missing.append(key)
+        if missing:
+            message = f"Files not found: {', '.join(missing)}"
+            await engine.set_waiting_status(
+                task_id,
+                TaskStatus.UPLOAD_FAILED,
+                message,
+                {"error_code": "FILES_NOT_FOUND", "error_message": message},
+            )
+            raise ApiError(400, message, "FILES_NOT_FOUND")
+        parameters: dict[str, Any] = {}
+        if "parameters" in inputs:
+            raw = await asyncio.to_thread(storage.read, inputs["parameters"].storage_key)
+            try:
+                parameters = json.loads(raw)
+                tool.parameters.model_validate(parameters)
+            except (ValueError, ValidationError) as exc:
+                detail = str(exc).splitlines()[0] if str(exc) else "invalid JSON"
+                raise ApiError(
+                    422, f"parameters.json does not fit {tool.id}: {detail}", "INVALID_PARAMETERS"
+                ) from None
+        breakdown = {a: tool.agent(a).cost for a in agents}  # type: ignore[union-attr]
+        required = sum(breakdown.values())
+        charged, balance = await get_auth().charge(row["owner_id"], required)
+        if not charged:
+            message = (
+                "Insufficient credits for agent execution. "
+                f"Required: {required}, Available: {balance}"
+            )
+            await engine.set_waiting_status(
+                task_id,
+                TaskStatus.FAILED,
+                message,
+                {
+                    "error_code": "BILLING_INSUFFICIENT_CREDITS",
+                    "error_message": message,
+                    "failed_at": utcnow(),
+                },
+            )
+            return JSONResponse(
+                {
+                    "detail": message,
+                    "error_code": "BILLING_INSUFFICIENT_CREDITS",
+                    "context": {
+                        "available": balance,
+                        "required": required,
+                        "shortfall": required - balance,
+                        "breakdown": breakdown,
+                    },
+                },
+                status_code=402,
+            )
+        run = ToolRun(
+            tool_id=tool.id,
+            agents=agents,
+            owner_id=row["owner_id"],
+            cost=required,
+            inputs={
+                k: ToolInput(storage_key=a.storage_key, filename=a.filename)
+                for k, a in inputs.items()
+            },
+            parameters=parameters,
+        )
+        seq = await engine.store.next_seq(task_id) - 1
+        started = await engine.runner.adopt(tool_spec(tool.id), run, row, seq)
+        return {
+            **rest_view(started),
+            "status": TaskStatus.PROCESSING.value,
+            "message": f"Processing started; {required} credits charged",
+        }
+
+    @router.get("/{task_id}/downloads", summary="Download URLs (1 h) of a completed task's files")
+    async def downloads(task_id: str, request: Request, user: Caller) -> Any:
+        row = await owned_row(task_id, user)
+        require_completed(row)
+        return {
+            "task_id": task_id,
+            "downloads": await download_list(task_id, str(request.base_url)),
+            "expires_in_seconds": DOWNLOAD_EXPIRY,
+        }
+
+    @router.get("/{task_id}/report", summary="The JSON report of a completed tool task")
+    async def report(task_id: str, request: Request, user: Caller) -> Any:
+        row = await owned_row(task_id, user)
+        require_completed(row)
+        outputs = {a.key: a for a in await get_engine().store.get_artifacts(task_id, "output")}
+        art = outputs.get("report")
+        if art is None:
+            raise ApiError(404, "Report not found", "REPORT_NOT_FOUND")
+        try:
+            raw = await asyncio.to_thread(get_storage().read, art.storage_key)
+        except Exception:
+            raise ApiError(404, "Report not found", "REPORT_NOT_FOUND") from None
+        body = json.loads(raw)
+        body["downloads"] = await download_list(task_id, str(request.base_url))
+        return {
+            "analysis_id": task_id,
+            "tool": row.get("tool_id"),
+            "status": "success",
+            "timestamp": rest_view(row)["completed_at"],
+            "execution_time_ms": row.get("execution_time_ms"),
+            "report": body,
+        }
+
     @router.get("/{task_id}", summary="One task")
     async def get_task(task_id: str, user: Caller) -> Any:
         return rest_view(await owned_row(task_id, user))
@@ -354,11 +529,11 @@ def build_router() -> APIRouter:
             raise ApiError(400, str(exc), "TASK_NOT_RETRYABLE") from None
         return rest_view(row)
 
-    @router.delete("/{task_id}", summary="Delete a task (cancelled first if running)")
+    @router.delete("/{task_id}", summary="Delete a task and its files (cancelled first)")
     async def delete_task(task_id: str, user: Caller) -> Any:
-        await owned_row(task_id, user)
-        await get_engine().delete(task_id)
-        return {"task_id": task_id, "message": "Task deleted", "files_deleted": 0}
+        row = await owned_row(task_id, user)
+        files = await delete_with_files(row)
+        return {"task_id": task_id, "message": "Task deleted", "files_deleted": files}
 
     return router
 

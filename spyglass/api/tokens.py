@@ -28,16 +28,19 @@ from spyglass.tasks.messages import direct_view, socket_payload
 from spyglass.tasks.registry import JobInputError, registry
 from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.store import TaskFilter
+from spyglass.tools.catalogue import TOOLS_STATE
 
 ACTIVE = [TaskStatus.PENDING.value, TaskStatus.PROCESSING.value]
 
 
+def state_of(name: str) -> str | None:
+    """The canonical state a path names: a job state (or its alias) or the data tools."""
+    return registry.canonical_state(name) or (name if name == TOOLS_STATE else None)
+
+
 def owned_by_token(row: dict[str, Any], token: TokenInfo, state_name: str) -> bool:
     """A token sees its owner's tasks of the state it names; anything else is 'not found'."""
-    return (
-        row["owner_id"] == token.owner_id
-        and registry.canonical_state(state_name) == row["state_name"]
-    )
+    return row["owner_id"] == token.owner_id and state_of(state_name) == row["state_name"]
 
 
 class TokenOut(BaseModel):
@@ -132,7 +135,7 @@ def build_router() -> APIRouter:
         then every change, until the client leaves or the token is revoked."""
         async with socket_session(ws):
             token = await get_auth().resolve_token(client_token)
-            canonical = registry.canonical_state(state_name)
+            canonical = state_of(state_name)
             if token is None:
                 await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
                 return

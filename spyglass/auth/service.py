@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import re
 import secrets
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SESSION_DAYS = 14
+#: Credits a new account starts with (SPYGLASS_STARTING_CREDITS).
+STARTING_CREDITS = int(os.environ.get("SPYGLASS_STARTING_CREDITS", "1000"))
 TOKEN_PREFIX = "sg_"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
@@ -115,7 +118,13 @@ class AuthService:
         hashed = await asyncio.to_thread(passwords.hash, password)
 
         def create(session: Session) -> UserInfo:
-            user = User(email=email, password_hash=hashed, is_admin=is_admin, created_at=utcnow())
+            user = User(
+                email=email,
+                password_hash=hashed,
+                is_admin=is_admin,
+                credits=STARTING_CREDITS,
+                created_at=utcnow(),
+            )
             session.add(user)
             try:
                 session.commit()
@@ -185,6 +194,40 @@ class AuthService:
                 session.commit()
 
             await self._run(promote)
+
+    # -- credits ------------------------------------------------------------
+    async def charge(self, user_id: int, amount: int) -> tuple[bool, int]:
+        """Take `amount` credits if the balance covers all of it; returns (charged, balance)."""
+
+        def run(session: Session) -> tuple[bool, int]:
+            result = session.exec(
+                sa.update(User)
+                .where(col(User.id) == user_id, col(User.credits) >= amount)
+                .values(credits=col(User.credits) - amount)
+            )
+            session.commit()
+            user = session.get(User, user_id)
+            balance = user.credits if user else 0
+            return result.rowcount == 1, balance
+
+        return await self._run(run)
+
+    async def add_credits(self, user_id: int, amount: int) -> int:
+        """Grant (or refund) credits; returns the new balance."""
+
+        def run(session: Session) -> int:
+            session.exec(
+                sa.update(User)
+                .where(col(User.id) == user_id)
+                .values(credits=col(User.credits) + amount)
+            )
+            session.commit()
+            user = session.get(User, user_id)
+            if user is None:
+                raise AuthError("USER_NOT_FOUND", "No such user", 404)
+            return user.credits
+
+        return await self._run(run)
 
     # -- browser sessions -------------------------------------------------
     async def start_session(self, user_id: int) -> str:

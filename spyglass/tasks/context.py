@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from spyglass.tasks.runner import LiveTask, Runner
 
 R = TypeVar("R")
-LOG_LEVELS = ("debug", "info", "success", "warning", "error")
+LOG_LEVELS = ("debug", "info", "success", "warning", "error", "agent_started", "agent_completed")
 _process_pool: ProcessPoolExecutor | None = None
 
 
@@ -91,11 +91,18 @@ class TaskContext:
         await asyncio.sleep(0)  # a cooperative point: other jobs run, cancellation lands
 
     async def log(self, message: str, level: str = "info", data: Any = None) -> None:
-        """Add a line to the task's timeline (`level`: debug, info, success, warning, error)."""
+        """Add a line to the timeline (`level`: debug, info, success, warning, error,
+        agent_started, agent_completed)."""
         if level not in LOG_LEVELS:
             raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
         self._runner.record_event(self._live, level, str(message), data)
         await asyncio.sleep(0)
+
+    async def save_output(
+        self, filename: str, data: bytes, content_type: str, *, key: str, kind: str = "data"
+    ) -> str:
+        """Store an output file of this task (listed by the downloads endpoint)."""
+        return await self._runner.save_output(self._live, filename, data, content_type, key, kind)
 
     async def run_sync(
         self, fn: Callable[..., R], *args: Any, process: bool = False, **kwargs: Any

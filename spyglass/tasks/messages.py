@@ -90,7 +90,7 @@ def rest_view(row: dict[str, Any]) -> dict[str, Any]:
         "cancelled_at": iso(row.get("cancelled_at")),
         "updated_at": iso(row.get("updated_at")),
         "execution_time_ms": row.get("execution_time_ms"),
-        "downloads_available": False,
+        "downloads_available": row["status"] == "COMPLETED" and bool(row.get("tool_id")),
     }
 
 

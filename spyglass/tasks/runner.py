@@ -124,6 +124,29 @@ class Runner:
         live.runner_task = asyncio.create_task(self._run(live), name=f"spyglass-task-{live.id}")
         return dict(row)
 
+    async def adopt(
+        self, spec: JobSpec, args: Any, row: dict[str, Any], seq: int
+    ) -> dict[str, Any]:
+        """Queue `spec` on a task that already exists (a tool task whose files have arrived).
+
+        `row` is the stored task; `seq` the last timeline number it has.
+        """
+        if not self.accepting:
+            raise RuntimeError("the server is shutting down and takes no new tasks")
+        values = {
+            "status": TaskStatus.PENDING.value,
+            "message": "Queued",
+            "input_args": _jsonable_args(args),
+            "updated_at": utcnow(),
+        }
+        live = LiveTask(spec=spec, row={**row, **values}, args=args, seq=seq)
+        event = live.new_event("status", "Queued", {"status": TaskStatus.PENDING.value})
+        await self.store.update_task(live.id, values, [event])
+        self.live[live.id] = live
+        self._publish(live, "update", droppable=False)
+        live.runner_task = asyncio.create_task(self._run(live), name=f"spyglass-task-{live.id}")
+        return dict(live.row)
+
     # -- control ---------------------------------------------------------
     def cancel(self, task_id: str) -> bool:
         """Ask a live task to stop; it ends CANCELLED once its job has unwound."""
@@ -194,6 +217,29 @@ class Runner:
         event = live.new_event(level, message, _jsonable(data))
         self.store.update_task_soon(live.id, {}, [event])
         self._publish(live, "event", droppable=False, event=event)
+
+    async def save_output(
+        self, live: LiveTask, filename: str, data: bytes, content_type: str, key: str, kind: str
+    ) -> str:
+        from spyglass.storage import get_storage, output_key
+
+        storage = get_storage()
+        storage_key = output_key(live.row.get("owner_id"), live.id, filename)
+        await asyncio.to_thread(storage.write, storage_key, data, content_type)
+        await self.store.add_output(
+            {
+                "task_id": live.id,
+                "role": "output",
+                "key": key,
+                "filename": storage_key.rsplit("/", 1)[-1],
+                "content_type": content_type,
+                "size_bytes": len(data),
+                "storage_key": storage_key,
+                "type": kind,
+                "created_at": utcnow(),
+            }
+        )
+        return storage_key
 
     # -- running ---------------------------------------------------------
     async def _run(self, live: LiveTask) -> None:

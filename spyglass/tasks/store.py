@@ -237,6 +237,20 @@ class TaskStore:
 
         await asyncio.to_thread(run)
 
+    async def add_output(self, artifact: dict[str, Any]) -> None:
+        def run() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.delete(ARTIFACT_TABLE).where(
+                        ARTIFACT_TABLE.c.task_id == artifact["task_id"],
+                        ARTIFACT_TABLE.c.role == "output",
+                        ARTIFACT_TABLE.c.key == artifact["key"],
+                    )
+                )
+                conn.execute(sa.insert(ARTIFACT_TABLE), [artifact])
+
+        await asyncio.to_thread(run)
+
     async def get_artifacts(self, task_id: str, role: str | None = None) -> list[Artifact]:
         def run(session: Session) -> list[Artifact]:
             query = select(Artifact).where(Artifact.task_id == task_id)

@@ -136,6 +136,7 @@ class Tool:
                     "agent_id": a.id,
                     "description": a.description,
                     "cost": a.cost,
+                    "available": _available(a.id),
                     "requires_files": ["primary", *a.requires],
                     "parameters": _resolve(params, params.get("properties", {}).get(a.id)),
                 }
@@ -210,3 +211,9 @@ def _resolve(schema: dict[str, Any], node: dict[str, Any] | None) -> dict[str, A
     if node is None or "$ref" not in node:
         return node
     return schema.get("$defs", {}).get(node["$ref"].rsplit("/", 1)[-1])
+
+
+def _available(agent_id: str) -> bool:
+    from spyglass.tools.run import agent_available
+
+    return agent_available(agent_id)

@@ -1,0 +1,240 @@
+"""The whole S000 flow over HTTP with a real tool run, on local storage and on S3 (moto)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+import websockets
+
+from spyglass.auth.service import AuthService
+from spyglass.tasks.store import make_engine
+from tests.accounts import Account, make_account
+from tests.harness import SpyGlassServer
+from tests.test_file_flow import moto_endpoint  # noqa: F401  (shared moto server fixture)
+
+CSV = (
+    b"id,email,amount,city\n"
+    b"1,a@example.com,10.5,Paris\n"
+    b"2,,12.0,Lyon\n"
+    b"3,c@example.com,,Paris\n"
+    b"4,d@example.com,99.5,Nice\n"
+    b"4,d@example.com,99.5,Nice\n"
+)
+
+
+def auth(account: Account) -> dict[str, str]:
+    return {"Authorization": f"Bearer {account.token}"}
+
+
+def wait_end(server: SpyGlassServer, account: Account, state: str, task_id: str) -> list[dict]:
+    async def run() -> list[dict]:
+        url = f"{server.ws_url}/ws/{state}/tasks/{account.token}/{task_id}"
+        seen = []
+        async with asyncio.timeout(60), websockets.connect(url) as ws:
+            async for raw in ws:
+                seen.append(json.loads(raw))
+        return seen
+
+    return asyncio.run(run())
+
+
+def set_credits(server: SpyGlassServer, account: Account, credits: int) -> None:
+    async def run() -> None:
+        engine = make_engine(f"sqlite:///{server.data_dir / 'spyglass.db'}")
+        try:
+            auth_service = AuthService(engine)
+            user = await auth_service.get_user(account.id)
+            assert user is not None
+            await auth_service.add_credits(account.id, credits - user.credits)
+        finally:
+            engine.dispose()
+
+    asyncio.run(run())
+
+
+def start_tool_task(
+    c: httpx.Client, data: bytes = CSV, name: str = "customers.csv", parameters: dict | None = None
+) -> tuple[str, dict]:
+    task = c.post(
+        "/api/tasks", json={"tool_id": "profile-my-data", "agents": ["unified-profiler"]}
+    ).json()
+    body: dict[str, Any] = {
+        "files": {"primary": {"filename": name, "content_type": "text/csv"}},
+        "has_parameters": parameters is not None,
+    }
+    urls = c.post(f"/api/tasks/{task['task_id']}/upload-urls", json=body).json()
+    for key, info in urls["uploads"].items():
+        content = json.dumps(parameters).encode() if key == "parameters" else data
+        assert (
+            httpx.put(info["url"], content=content, headers=info["headers"], timeout=10).status_code
+            == 200
+        )
+    return task["task_id"], urls
+
+
+def full_flow(server: SpyGlassServer, account: Account, stored: Callable[[str], list[str]]) -> None:
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task_id, _ = start_tool_task(
+            c, parameters={"unified-profiler": {"include_correlations": True}}
+        )
+        r = c.post(f"/api/tasks/{task_id}/process")
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "PROCESSING"
+        messages = wait_end(server, account, "data_tools", task_id)
+        assert messages[-1]["status"] == "COMPLETED", messages[-1]
+        checklists = [m["data"]["agents"] for m in messages if m.get("data", {}).get("agents")]
+        assert checklists[-1] == {"unified-profiler": "completed"}
+
+        task = c.get(f"/api/tasks/{task_id}").json()
+        assert task["status"] == "COMPLETED" and task["downloads_available"] is True
+        kinds = [e["event_type"] for e in c.get(f"/api/tasks/{task_id}/events").json()["events"]]
+        assert "agent_started" in kinds and "agent_completed" in kinds
+
+        downloads = c.get(f"/api/tasks/{task_id}/downloads").json()
+        assert downloads["expires_in_seconds"] == 3600
+        (report_dl,) = downloads["downloads"]
+        assert report_dl["type"] == "report" and report_dl["filename"] == "report.json"
+        fetched = httpx.get(report_dl["url"], timeout=10)  # no auth header: the URL is the key
+        assert fetched.status_code == 200
+        from_file = fetched.json()
+
+        report = c.get(f"/api/tasks/{task_id}/report").json()
+        assert report["analysis_id"] == task_id and report["tool"] == "profile-my-data"
+        body = report["report"]
+        assert body["executiveSummary"] == from_file["executiveSummary"]
+        summary = body["executiveSummary"]
+        assert (summary["rows"], summary["columns"], summary["missing_cells"]) == (5, 4, 2)
+        columns = {col["name"]: col for col in body["agentResults"]["unified-profiler"]["columns"]}
+        assert columns["amount"]["nulls"] == 1 and columns["amount"]["max"] == 99.5
+        assert columns["amount"]["min"] == 10.5 and columns["city"]["distinct"] == 3
+        assert columns["email"]["null_pct"] == 20.0
+        assert body["agentResults"]["unified-profiler"]["duplicate_rows"] == 1
+        assert body["rowLevelIssues"] == [{"row": 5, "issue": "duplicate_row"}]
+        assert "amount" in body["agentResults"]["unified-profiler"]["correlations"]
+        assert body["downloads"][0]["filename"] == "report.json"
+
+        prefix = f"users/{account.id}/tasks/{task_id}/"
+        assert len(stored(prefix)) == 3  # primary, parameters.json, report.json
+        deleted = c.delete(f"/api/tasks/{task_id}").json()
+        assert deleted["files_deleted"] == 3
+        assert stored(prefix) == []
+        assert c.get(f"/api/tasks/{task_id}").status_code == 404
+
+
+def test_full_flow_on_local_storage(server: SpyGlassServer) -> None:
+    account = make_account(server, prefix="flow")
+
+    def stored(prefix: str) -> list[str]:
+        root = server.data_dir / "files"
+        return sorted(str(p.relative_to(root)) for p in (root / prefix).rglob("*") if p.is_file())
+
+    full_flow(server, account, stored)
+
+
+def test_full_flow_on_s3(new_server: Any, moto_endpoint: str) -> None:  # noqa: F811
+    env = {
+        "SPYGLASS_STORAGE": "s3",
+        "SPYGLASS_S3_ENDPOINT": moto_endpoint,
+        "SPYGLASS_S3_BUCKET": "tool-flow",
+        "SPYGLASS_S3_ACCESS_KEY": "testing",
+        "SPYGLASS_S3_SECRET_KEY": "testing",
+        "SPYGLASS_S3_CREATE_BUCKET": "1",
+    }
+    srv: SpyGlassServer = new_server(env=env)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+    def stored(prefix: str) -> list[str]:
+        page = s3.list_objects_v2(Bucket="tool-flow", Prefix=prefix)
+        return sorted(o["Key"] for o in page.get("Contents", []))
+
+    full_flow(srv, make_account(srv, prefix="s3flow"), stored)
+
+
+def test_missing_files_end_upload_failed(server: SpyGlassServer) -> None:
+    account = make_account(server, prefix="nofiles")
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task = c.post("/api/tasks", json={"tool_id": "profile-my-data"}).json()
+        c.post(
+            f"/api/tasks/{task['task_id']}/upload-urls",
+            json={"files": {"primary": {"filename": "a.csv", "content_type": "text/csv"}}},
+        )
+        r = c.post(f"/api/tasks/{task['task_id']}/process")
+        assert (r.status_code, r.json()["error_code"]) == (400, "FILES_NOT_FOUND")
+        assert "primary" in r.json()["detail"]
+        now = c.get(f"/api/tasks/{task['task_id']}").json()
+        assert now["status"] == "UPLOAD_FAILED"
+        assert c.post(f"/api/tasks/{task['task_id']}/process").status_code == 400
+        early = c.post("/api/tasks", json={"tool_id": "profile-my-data"}).json()
+        r = c.post(f"/api/tasks/{early['task_id']}/process")
+        assert (r.status_code, r.json()["error_code"]) == (400, "INVALID_STATUS")
+        r = c.get(f"/api/tasks/{early['task_id']}/downloads")
+        assert (r.status_code, r.json()["error_code"]) == (400, "TASK_NOT_COMPLETED")
+        r = c.get(f"/api/tasks/{early['task_id']}/report")
+        assert (r.status_code, r.json()["error_code"]) == (400, "TASK_NOT_COMPLETED")
+
+
+def test_credits_are_checked_up_front_all_or_nothing(server: SpyGlassServer) -> None:
+    account = make_account(server, prefix="poor")
+    set_credits(server, account, 4)
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task_id, _ = start_tool_task(c)
+        r = c.post(f"/api/tasks/{task_id}/process")
+        assert r.status_code == 402
+        body = r.json()
+        assert body["error_code"] == "BILLING_INSUFFICIENT_CREDITS"
+        assert body["context"] == {
+            "available": 4,
+            "required": 10,
+            "shortfall": 6,
+            "breakdown": {"unified-profiler": 10},
+        }
+        failed = c.get(f"/api/tasks/{task_id}").json()
+        assert failed["status"] == "FAILED"
+        assert failed["error_code"] == "BILLING_INSUFFICIENT_CREDITS"
+
+
+def test_unreadable_file_fails_clearly_and_refunds(server: SpyGlassServer) -> None:
+    account = make_account(server, prefix="badfile")
+    set_credits(server, account, 10)
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task_id, _ = start_tool_task(c, data="nom,prénom\n1,é\n".encode("latin-1"))
+        assert c.post(f"/api/tasks/{task_id}/process").status_code == 200
+        end = wait_end(server, account, "data_tools", task_id)[-1]
+        assert end["status"] == "FAILED"
+        assert "not UTF-8" in end["error_message"] and "Traceback" not in end["error_message"]
+        # Refunded: the same account can pay for the next run.
+        task2, _ = start_tool_task(c)
+        assert c.post(f"/api/tasks/{task2}/process").status_code == 200
+        assert wait_end(server, account, "data_tools", task2)[-1]["status"] == "COMPLETED"
+
+
+def test_invalid_parameters_are_refused(server: SpyGlassServer) -> None:
+    account = make_account(server, prefix="params")
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task_id, _ = start_tool_task(c, parameters={"unified-profiler": {"sample_size": -3}})
+        r = c.post(f"/api/tasks/{task_id}/process")
+        assert (r.status_code, r.json()["error_code"]) == (422, "INVALID_PARAMETERS")
+        assert c.get(f"/api/tasks/{task_id}").json()["status"] == "UPLOADING"
+
+
+@pytest.mark.parametrize("payload", [b"", b"id,name\n"])
+def test_empty_tables_fail_with_a_message(server: SpyGlassServer, payload: bytes) -> None:
+    account = make_account(server, prefix="empty")
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task_id, _ = start_tool_task(c, data=payload or b" ")
+        assert c.post(f"/api/tasks/{task_id}/process").status_code == 200
+        end = wait_end(server, account, "data_tools", task_id)[-1]
+        assert end["status"] == "FAILED"
+        assert "customers.csv" in end["error_message"]
