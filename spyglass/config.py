@@ -21,6 +21,8 @@ class Settings:
     progress_flush_interval: float
     #: Extra modules to import at start-up, each declaring jobs on MonitorState subclasses.
     job_modules: tuple[str, ...] = ()
+    #: Seconds an upload URL lives; UPLOADING tasks older than this end EXPIRED.
+    upload_expiry: int = 900
     #: The admin created (or promoted) at start-up, if both are set.
     admin_email: str | None = None
     admin_password: str | None = None
@@ -36,6 +38,7 @@ class Settings:
             port=int(os.environ.get("SPYGLASS_PORT", "3000")),
             secret_key=os.environ.get("SPYGLASS_SECRET_KEY") or _stable_secret(data_dir),
             progress_flush_interval=float(os.environ.get("SPYGLASS_PROGRESS_FLUSH", "0.25")),
+            upload_expiry=int(os.environ.get("SPYGLASS_UPLOAD_EXPIRY", "900")),
             admin_email=os.environ.get("SPYGLASS_ADMIN_EMAIL") or None,
             admin_password=os.environ.get("SPYGLASS_ADMIN_PASSWORD") or None,
             job_modules=tuple(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import logging
@@ -31,9 +32,12 @@ async def engine_lifespan() -> AsyncIterator[None]:
     await engine.start()
     settings = get_settings()
     await get_auth().bootstrap_admin(settings.admin_email, settings.admin_password)
+    sweeper = asyncio.create_task(engine.sweep_expired_uploads(settings.upload_expiry))
     try:
         yield
     finally:
+        sweeper.cancel()
+        await asyncio.gather(sweeper, return_exceptions=True)
         await engine.stop()
 
 

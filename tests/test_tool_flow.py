@@ -238,3 +238,24 @@ def test_empty_tables_fail_with_a_message(server: SpyGlassServer, payload: bytes
         end = wait_end(server, account, "data_tools", task_id)[-1]
         assert end["status"] == "FAILED"
         assert "customers.csv" in end["error_message"]
+
+
+def test_uploads_never_processed_end_expired(new_server: Any) -> None:
+    srv: SpyGlassServer = new_server(env={"SPYGLASS_UPLOAD_EXPIRY": "2"})
+    account = make_account(srv, prefix="late")
+    with httpx.Client(base_url=srv.url, headers=auth(account), timeout=30) as c:
+        task = c.post("/api/tasks", json={"tool_id": "profile-my-data"}).json()
+        urls = c.post(
+            f"/api/tasks/{task['task_id']}/upload-urls",
+            json={"files": {"primary": {"filename": "a.csv", "content_type": "text/csv"}}},
+        ).json()
+        assert urls["expires_in_seconds"] == 2
+        messages = wait_end(srv, account, "data_tools", task["task_id"])  # no request made
+        assert messages[-1]["status"] == "EXPIRED"
+        assert messages[-1]["error_code"] == "UPLOAD_EXPIRED"
+        info = urls["uploads"]["primary"]
+        r = httpx.put(info["url"], content=CSV, headers=info["headers"], timeout=10)
+        assert (r.status_code, r.json()["error_code"]) == (403, "URL_EXPIRED")
+        r = c.post(f"/api/tasks/{task['task_id']}/process")
+        assert r.status_code == 400
+        assert c.get(f"/api/tasks/{task['task_id']}").json()["status"] == "EXPIRED"

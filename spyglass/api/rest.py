@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from spyglass.api.auth import bearer, bearer_user
 from spyglass.api.errors import ApiError
 from spyglass.auth.service import UserInfo, get_auth
+from spyglass.config import get_settings
 from spyglass.storage import StorageError, get_storage, input_key, sanitise_filename
 from spyglass.storage.base import check_content_type, task_prefix
 from spyglass.tasks.engine import TaskNotFound, TaskStateError, get_engine
@@ -79,9 +80,6 @@ class UploadUrlsRequest(BaseModel):
         examples=[{"primary": {"filename": "customers.csv", "content_type": "text/csv"}}],
     )
     has_parameters: bool = Field(default=False, description="Also give a URL for parameters.json")
-
-
-UPLOAD_EXPIRY = 15 * 60
 
 
 class Pagination(BaseModel):
@@ -324,12 +322,13 @@ def build_router() -> APIRouter:
             raise ApiError(exc.status, exc.message, exc.code) from None
         storage = get_storage()
         base = str(request.base_url)
+        expiry = get_settings().upload_expiry
         uploads: dict[str, Any] = {}
         artifacts: list[dict[str, Any]] = []
         now = utcnow()
         for file_key, name, ctype in wanted:
             key = input_key(row["owner_id"], task_id, f"{file_key}-{name}")
-            ticket = await asyncio.to_thread(storage.upload_ticket, key, ctype, UPLOAD_EXPIRY, base)
+            ticket = await asyncio.to_thread(storage.upload_ticket, key, ctype, expiry, base)
             uploads[file_key] = {
                 "url": ticket.url,
                 "key": ticket.key,
@@ -358,7 +357,7 @@ def build_router() -> APIRouter:
             "task_id": task_id,
             "status": TaskStatus.UPLOADING.value,
             "uploads": uploads,
-            "expires_in_seconds": UPLOAD_EXPIRY,
+            "expires_in_seconds": expiry,
             "message": f"Upload {len(uploads)} file(s) with PUT, then call /process",
         }
 
@@ -371,6 +370,10 @@ def build_router() -> APIRouter:
             )
         tool = TOOLS[row["tool_id"]]
         engine = get_engine()
+        if task_id in await engine.expire_uploads(get_settings().upload_expiry):
+            raise ApiError(
+                400, "The upload URLs expired before processing started", "UPLOAD_EXPIRED"
+            )
         storage = get_storage()
         inputs = {a.key: a for a in await engine.store.get_artifacts(task_id, "input")}
         agents: list[str] = row["agents"] or []

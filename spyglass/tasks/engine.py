@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -169,6 +170,31 @@ class Engine:
         assert row is not None
         self._announce(row, terminal=status.is_terminal)
         return row
+
+    async def expire_uploads(self, max_age: float) -> list[str]:
+        """End EXPIRED every task still UPLOADING `max_age` seconds after its URLs were given."""
+        expired = await self.store.uploads_older_than(utcnow() - timedelta(seconds=max_age))
+        for task_id in expired:
+            await self.set_waiting_status(
+                task_id,
+                TaskStatus.EXPIRED,
+                "The upload URLs expired before processing started",
+                {
+                    "error_code": "UPLOAD_EXPIRED",
+                    "error_message": "The upload URLs expired before processing started",
+                },
+            )
+        return expired
+
+    async def sweep_expired_uploads(self, max_age: float) -> None:
+        """Run for the server's lifetime: expire abandoned uploads soon after their URLs die."""
+        interval = max(0.5, min(60.0, max_age / 4))
+        while True:
+            try:
+                await self.expire_uploads(max_age)
+            except Exception:
+                log.exception("sweeping expired uploads failed")
+            await asyncio.sleep(interval)
 
     def _announce(self, row: dict[str, Any], terminal: bool = False) -> None:
         self.bus.publish(

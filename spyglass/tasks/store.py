@@ -221,6 +221,15 @@ class TaskStore:
 
         return await self._read(run)
 
+    async def uploads_older_than(self, cutoff: datetime) -> list[str]:
+        def run(session: Session) -> list[str]:
+            query = select(Task.id).where(
+                Task.status == TaskStatus.UPLOADING.value, col(Task.upload_started_at) < cutoff
+            )
+            return list(session.exec(query).all())
+
+        return await self._read(run)
+
     # -- artifacts -------------------------------------------------------
     async def replace_inputs(self, task_id: str, artifacts: list[dict[str, Any]]) -> None:
         """The task's input files become exactly these (a new upload replaces the old)."""
