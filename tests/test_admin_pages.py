@@ -170,3 +170,20 @@ def test_user_manages_own_tokens_from_the_tasks_page(
         == 401
     )
     page.context.close()
+
+
+def test_admin_grants_credits(admin_page: Page, server: SpyGlassServer, user: Account) -> None:
+    def credits() -> int:
+        me = httpx.get(
+            f"{server.url}/api/me", headers={"Authorization": f"Bearer {user.token}"}, timeout=10
+        )
+        return int(me.json()["credits"])
+
+    before = credits()
+    admin_page.get_by_test_id("credits-user").click()
+    admin_page.get_by_role("option", name=user.email).click()
+    admin_page.get_by_placeholder("Credits").fill("250")
+    admin_page.get_by_role("button", name="Grant credits").click()
+    row = admin_page.locator(f"[data-testid=credits-row][data-email='{user.email}']")
+    expect(row.get_by_test_id("credits-balance")).to_have_text(str(before + 250), timeout=10_000)
+    assert credits() == before + 250

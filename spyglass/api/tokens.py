@@ -155,6 +155,17 @@ def build_router() -> APIRouter:
                         await ws.send_text(json.dumps(socket_payload("snapshot", row), default=str))
                 await serve_until_done(ws, _stream_owner_tasks(ws, sub, versions), revoked)
 
+    @router.get("/api/me", tags=["client token"], summary="The token's owner and credits")
+    async def me(credentials: Bearer) -> Any:
+        token, user = await bearer_user(credentials)
+        return {
+            "user_id": user.id,
+            "email": user.email,
+            "is_admin": user.is_admin,
+            "credits": user.credits,
+            "token": {"id": token.id, "name": token.name, "prefix": token.prefix},
+        }
+
     # -- token management --------------------------------------------------
     @router.get(
         "/api/tokens",

@@ -106,6 +106,50 @@ def _command(cmd: JobCommand) -> rx.Component:
     )
 
 
+def _credits() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Credits", size="4"),
+        rx.form(
+            rx.hstack(
+                select(
+                    AdminState.credit_emails,
+                    name="email",
+                    placeholder="User",
+                    testid="credits-user",
+                    on_open_change=AdminState.load_credits,
+                ),
+                rx.input(name="amount", type="number", min=1, placeholder="Credits", required=True),
+                rx.button("Grant credits", type="submit"),
+                align="center",
+                wrap="wrap",
+            ),
+            on_submit=AdminState.grant_credits,
+            reset_on_submit=True,
+        ),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    rx.table.column_header_cell("User"), rx.table.column_header_cell("Credits")
+                )
+            ),
+            rx.table.body(
+                rx.foreach(
+                    AdminState.balances,
+                    lambda b: rx.table.row(
+                        rx.table.cell(b.email),
+                        rx.table.cell(b.credits, data_testid="credits-balance"),
+                        data_testid="credits-row",
+                        data_email=b.email,
+                    ),
+                )
+            ),
+        ),
+        on_mount=AdminState.load_credits,
+        width="100%",
+        spacing="3",
+    )
+
+
 def _dashboard() -> rx.Component:
     return rx.vstack(
         rx.hstack(
@@ -134,6 +178,8 @@ def _dashboard() -> rx.Component:
         ),
         rx.divider(),
         token_panel(admin=True),
+        rx.divider(),
+        _credits(),
         rx.divider(),
         rx.heading("Start jobs from a terminal", size="4"),
         rx.foreach(AdminState.commands, _command),

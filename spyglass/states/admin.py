@@ -37,6 +37,12 @@ class AdminRow(TaskRow):
 
 
 @dataclass
+class UserCredits:
+    email: str = ""
+    credits: int = 0
+
+
+@dataclass
 class JobCommand:
     state_name: str = ""
     task_name: str = ""
@@ -59,6 +65,8 @@ class AdminState(rx.State):
     failed_24h: int = 0
     mean_run: str = "–"
     commands: list[JobCommand] = []
+    balances: list[UserCredits] = []
+    credit_emails: list[str] = []
     _watch_gen: int = 0
     _emails: dict[int, str] = {}
 
@@ -196,6 +204,34 @@ class AdminState(rx.State):
                 fresh.append(new)
         fresh.reverse()
         self.rows = (fresh + [r for r in rows if r is not None])[:PAGE_SIZE]
+
+    # -- credits -----------------------------------------------------------
+    @rx.event
+    async def load_credits(self, _open: bool = True) -> None:
+        if await self._admin() is None:
+            self.balances = []
+            return
+        users = await get_auth().list_users()
+        self.balances = [UserCredits(email=u.email, credits=u.credits) for u in users]
+        self.credit_emails = [u.email for u in users]
+
+    @rx.event
+    async def grant_credits(self, form: dict[str, Any]) -> Any:
+        if await self._admin() is None:
+            return rx.toast.error("Admins only.")
+        email = str(form.get("email") or "").strip().lower()
+        try:
+            amount = int(str(form.get("amount") or "0"))
+        except ValueError:
+            amount = 0
+        if not 1 <= amount <= 1_000_000:
+            return rx.toast.error("Grant between 1 and 1,000,000 credits.")
+        user = await get_auth().find_user(email)
+        if user is None:
+            return rx.toast.error("No user with that email.")
+        balance = await get_auth().add_credits(user.id, amount)
+        await self.load_credits()
+        return rx.toast.success(f"{email} now has {balance} credits.")
 
     # -- filters -----------------------------------------------------------
     @rx.event
