@@ -259,3 +259,24 @@ def test_uploads_never_processed_end_expired(new_server: Any) -> None:
         r = c.post(f"/api/tasks/{task['task_id']}/process")
         assert r.status_code == 400
         assert c.get(f"/api/tasks/{task['task_id']}").json()["status"] == "EXPIRED"
+
+
+def test_retry_a_failed_tool_task_with_the_same_files(server: SpyGlassServer) -> None:
+    account = make_account(server, prefix="retry")
+    set_credits(server, account, 0)
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task_id, _ = start_tool_task(c)
+        assert c.post(f"/api/tasks/{task_id}/process").status_code == 402
+        set_credits(server, account, 25)
+        r = c.post(f"/api/tasks/{task_id}/retry")
+        assert r.status_code == 201, r.text
+        new = r.json()
+        assert new["retry_of"] == task_id and new["task_id"] != task_id
+        assert new["agents"] == ["unified-profiler"]
+        assert wait_end(server, account, "data_tools", new["task_id"])[-1]["status"] == "COMPLETED"
+        report = c.get(f"/api/tasks/{new['task_id']}/report").json()["report"]
+        assert report["executiveSummary"]["rows"] == 5
+        me = httpx.get(f"{server.url}/api/me", headers=auth(account), timeout=10).json()
+        assert me["credits"] == 15
+        done = c.post(f"/api/tasks/{new['task_id']}/retry")
+        assert (done.status_code, done.json()["error_code"]) == (400, "TASK_NOT_RETRYABLE")

@@ -201,6 +201,144 @@ async def delete_with_files(row: dict[str, Any]) -> int:
     return await asyncio.to_thread(get_storage().delete_prefix, prefix)
 
 
+async def start_processing(row: dict[str, Any]) -> Any:
+    """Check files, parameters and credits of an UPLOADING tool task, then start its tool."""
+    task_id = row["id"]
+    tool = TOOLS[row["tool_id"]]
+    engine = get_engine()
+    if task_id in await engine.expire_uploads(get_settings().upload_expiry):
+        raise ApiError(400, "The upload URLs expired before processing started", "UPLOAD_EXPIRED")
+    storage = get_storage()
+    inputs = {a.key: a for a in await engine.store.get_artifacts(task_id, "input")}
+    agents: list[str] = row["agents"] or []
+    needed = ["primary", *{f for a in agents for f in tool.agent(a).requires}]  # type: ignore[union-attr]
+    if "parameters" in inputs:
+        needed.append("parameters")
+    missing = []
+    for key in needed:
+        art = inputs.get(key)
+        size = await asyncio.to_thread(storage.size, art.storage_key) if art else None
+        if size is None or size > storage.max_upload_bytes:
+            missing.append(key)
+    if missing:
+        message = f"Files not found: {', '.join(missing)}"
+        await engine.set_waiting_status(
+            task_id,
+            TaskStatus.UPLOAD_FAILED,
+            message,
+            {"error_code": "FILES_NOT_FOUND", "error_message": message},
+        )
+        raise ApiError(400, message, "FILES_NOT_FOUND")
+    parameters: dict[str, Any] = {}
+    if "parameters" in inputs:
+        raw = await asyncio.to_thread(storage.read, inputs["parameters"].storage_key)
+        try:
+            parameters = json.loads(raw)
+            tool.parameters.model_validate(parameters)
+        except (ValueError, ValidationError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else "invalid JSON"
+            raise ApiError(
+                422, f"parameters.json does not fit {tool.id}: {detail}", "INVALID_PARAMETERS"
+            ) from None
+    breakdown = {a: tool.agent(a).cost for a in agents}  # type: ignore[union-attr]
+    required = sum(breakdown.values())
+    charged, balance = await get_auth().charge(row["owner_id"], required)
+    if not charged:
+        message = (
+            f"Insufficient credits for agent execution. Required: {required}, Available: {balance}"
+        )
+        await engine.set_waiting_status(
+            task_id,
+            TaskStatus.FAILED,
+            message,
+            {
+                "error_code": "BILLING_INSUFFICIENT_CREDITS",
+                "error_message": message,
+                "failed_at": utcnow(),
+            },
+        )
+        return JSONResponse(
+            {
+                "detail": message,
+                "error_code": "BILLING_INSUFFICIENT_CREDITS",
+                "context": {
+                    "available": balance,
+                    "required": required,
+                    "shortfall": required - balance,
+                    "breakdown": breakdown,
+                },
+            },
+            status_code=402,
+        )
+    run = ToolRun(
+        tool_id=tool.id,
+        agents=agents,
+        owner_id=row["owner_id"],
+        cost=required,
+        inputs={
+            k: ToolInput(storage_key=a.storage_key, filename=a.filename) for k, a in inputs.items()
+        },
+        parameters=parameters,
+    )
+    seq = await engine.store.next_seq(task_id) - 1
+    started = await engine.runner.adopt(tool_spec(tool.id), run, row, seq)
+    return {
+        **rest_view(started),
+        "status": TaskStatus.PROCESSING.value,
+        "message": f"Processing started; {required} credits charged",
+    }
+
+
+async def retry_tool_task(row: dict[str, Any]) -> Any:
+    """A new task with the same tool, agents and a copy of the same input files, processed now."""
+    engine = get_engine()
+    storage = get_storage()
+    inputs = await engine.store.get_artifacts(row["id"], "input")
+    if not inputs:
+        raise ApiError(400, "This task has no files to run again", "TASK_NOT_RETRYABLE")
+    new = await engine.create_waiting(
+        state_name=TOOLS_STATE,
+        task_name=row["tool_id"],
+        tool_id=row["tool_id"],
+        agents=row["agents"] or [],
+        cost=row["cost"],
+        owner_id=row["owner_id"],
+        retry_of=row["id"],
+    )
+    copies = []
+    for art in inputs:
+        key = input_key(row["owner_id"], new["id"], art.storage_key.rsplit("/", 1)[-1])
+        try:
+            data = await asyncio.to_thread(storage.read, art.storage_key)
+        except Exception:
+            continue  # a file that never arrived: processing reports it as missing
+        await asyncio.to_thread(storage.write, key, data, art.content_type)
+        copies.append(
+            {
+                "task_id": new["id"],
+                "role": "input",
+                "key": art.key,
+                "filename": art.filename,
+                "content_type": art.content_type,
+                "size_bytes": len(data),
+                "storage_key": key,
+                "type": art.type,
+                "created_at": utcnow(),
+            }
+        )
+    await engine.store.replace_inputs(new["id"], copies)
+    row = await engine.set_waiting_status(
+        new["id"],
+        TaskStatus.UPLOADING,
+        "Files copied from the original task",
+        {"upload_started_at": utcnow()},
+    )
+    response = await start_processing(row)
+    if isinstance(response, JSONResponse):
+        return response
+    return JSONResponse(response, status_code=201)
+
+
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -368,93 +506,7 @@ def build_router() -> APIRouter:
             raise ApiError(
                 400, f"Task not in UPLOADING status (it is {row['status']})", "INVALID_STATUS"
             )
-        tool = TOOLS[row["tool_id"]]
-        engine = get_engine()
-        if task_id in await engine.expire_uploads(get_settings().upload_expiry):
-            raise ApiError(
-                400, "The upload URLs expired before processing started", "UPLOAD_EXPIRED"
-            )
-        storage = get_storage()
-        inputs = {a.key: a for a in await engine.store.get_artifacts(task_id, "input")}
-        agents: list[str] = row["agents"] or []
-        needed = ["primary", *{f for a in agents for f in tool.agent(a).requires}]  # type: ignore[union-attr]
-        if "parameters" in inputs:
-            needed.append("parameters")
-        missing = []
-        for key in needed:
-            art = inputs.get(key)
-            size = await asyncio.to_thread(storage.size, art.storage_key) if art else None
-            if size is None or size > storage.max_upload_bytes:
-                missing.append(key)
-        if missing:
-            message = f"Files not found: {', '.join(missing)}"
-            await engine.set_waiting_status(
-                task_id,
-                TaskStatus.UPLOAD_FAILED,
-                message,
-                {"error_code": "FILES_NOT_FOUND", "error_message": message},
-            )
-            raise ApiError(400, message, "FILES_NOT_FOUND")
-        parameters: dict[str, Any] = {}
-        if "parameters" in inputs:
-            raw = await asyncio.to_thread(storage.read, inputs["parameters"].storage_key)
-            try:
-                parameters = json.loads(raw)
-                tool.parameters.model_validate(parameters)
-            except (ValueError, ValidationError) as exc:
-                detail = str(exc).splitlines()[0] if str(exc) else "invalid JSON"
-                raise ApiError(
-                    422, f"parameters.json does not fit {tool.id}: {detail}", "INVALID_PARAMETERS"
-                ) from None
-        breakdown = {a: tool.agent(a).cost for a in agents}  # type: ignore[union-attr]
-        required = sum(breakdown.values())
-        charged, balance = await get_auth().charge(row["owner_id"], required)
-        if not charged:
-            message = (
-                "Insufficient credits for agent execution. "
-                f"Required: {required}, Available: {balance}"
-            )
-            await engine.set_waiting_status(
-                task_id,
-                TaskStatus.FAILED,
-                message,
-                {
-                    "error_code": "BILLING_INSUFFICIENT_CREDITS",
-                    "error_message": message,
-                    "failed_at": utcnow(),
-                },
-            )
-            return JSONResponse(
-                {
-                    "detail": message,
-                    "error_code": "BILLING_INSUFFICIENT_CREDITS",
-                    "context": {
-                        "available": balance,
-                        "required": required,
-                        "shortfall": required - balance,
-                        "breakdown": breakdown,
-                    },
-                },
-                status_code=402,
-            )
-        run = ToolRun(
-            tool_id=tool.id,
-            agents=agents,
-            owner_id=row["owner_id"],
-            cost=required,
-            inputs={
-                k: ToolInput(storage_key=a.storage_key, filename=a.filename)
-                for k, a in inputs.items()
-            },
-            parameters=parameters,
-        )
-        seq = await engine.store.next_seq(task_id) - 1
-        started = await engine.runner.adopt(tool_spec(tool.id), run, row, seq)
-        return {
-            **rest_view(started),
-            "status": TaskStatus.PROCESSING.value,
-            "message": f"Processing started; {required} credits charged",
-        }
+        return await start_processing(row)
 
     @router.get("/{task_id}/downloads", summary="Download URLs (1 h) of a completed task's files")
     async def downloads(task_id: str, request: Request, user: Caller) -> Any:
@@ -525,7 +577,13 @@ def build_router() -> APIRouter:
 
     @router.post("/{task_id}/retry", status_code=201, summary="Retry a failed or cancelled task")
     async def retry_task(task_id: str, user: Caller) -> Any:
-        await owned_row(task_id, user)
+        row = await owned_row(task_id, user)
+        if row.get("tool_id"):
+            if row["status"] not in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
+                raise ApiError(
+                    400, f"Cannot retry task with status: {row['status']}", "TASK_NOT_RETRYABLE"
+                )
+            return await retry_tool_task(row)
         try:
             row = await get_engine().retry(task_id)
         except TaskStateError as exc:

@@ -130,6 +130,7 @@ class Engine:
         cost: int,
         owner_id: int,
         origin: str = "api",
+        retry_of: str | None = None,
     ) -> dict[str, Any]:
         """A CREATED task that waits for its files (S000 flow); nothing runs yet."""
         now = utcnow()
@@ -144,6 +145,7 @@ class Engine:
             "message": "Waiting for files",
             "origin": origin,
             "owner_id": owner_id,
+            "retry_of": retry_of,
             "attempt": 1,
             "cost": cost,
             "created_at": now,
