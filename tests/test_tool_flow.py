@@ -280,3 +280,53 @@ def test_retry_a_failed_tool_task_with_the_same_files(server: SpyGlassServer) ->
         assert me["credits"] == 15
         done = c.post(f"/api/tasks/{new['task_id']}/retry")
         assert (done.status_code, done.json()["error_code"]) == (400, "TASK_NOT_RETRYABLE")
+
+
+def test_file_flow_paths_are_private(server: SpyGlassServer) -> None:
+    owner = make_account(server, prefix="owner")
+    other = make_account(server, prefix="intruder")
+    with httpx.Client(base_url=server.url, headers=auth(owner), timeout=30) as c:
+        task_id, _ = start_tool_task(c)
+        assert c.post(f"/api/tasks/{task_id}/process").status_code == 200
+        assert wait_end(server, owner, "data_tools", task_id)[-1]["status"] == "COMPLETED"
+    with httpx.Client(base_url=server.url, headers=auth(other), timeout=30) as c:
+        for method, path in (
+            ("GET", "/downloads"),
+            ("GET", "/report"),
+            ("POST", "/process"),
+            ("POST", "/upload-urls"),
+        ):
+            body = {"files": {"primary": {"filename": "a.csv", "content_type": "text/csv"}}}
+            r = c.request(
+                method, f"/api/tasks/{task_id}{path}", json=body if path == "/upload-urls" else None
+            )
+            assert r.status_code == 404, (path, r.text)
+            assert r.json()["error_code"] == "TASK_NOT_FOUND"
+
+
+def test_openapi_documents_the_rest_api(server: SpyGlassServer) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+    paths = spec["paths"]
+    for path in (
+        "/api/tasks",
+        "/api/tasks/{task_id}",
+        "/api/tasks/{task_id}/upload-urls",
+        "/api/tasks/{task_id}/process",
+        "/api/tasks/{task_id}/downloads",
+        "/api/tasks/{task_id}/report",
+        "/api/tasks/{task_id}/events",
+        "/api/tasks/{task_id}/cancel",
+        "/api/tasks/{task_id}/retry",
+        "/api/tools",
+        "/api/health",
+        "/api/tokens",
+        "/api/me",
+    ):
+        assert path in paths, path
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    create = paths["/api/tasks"]["post"]
+    assert create["security"] == [{"HTTPBearer": []}]
+    schema = spec["components"]["schemas"]["CreateTask"]
+    assert schema["properties"]["tool_id"]["examples"] == ["profile-my-data"]
+    upload = spec["components"]["schemas"]["UploadUrlsRequest"]
+    assert upload["properties"]["files"]["examples"]
