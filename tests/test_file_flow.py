@@ -50,7 +50,7 @@ def test_create_tool_task_and_errors(server: SpyGlassServer, alice: Account) -> 
         task = r.json()
         assert task["status"] == "CREATED" and task["tool_id"] == "profile-my-data"
         # By default every agent available in this version.
-        assert task["agents"] == ["unified-profiler"] and task["cost"] == 10
+        assert len(task["agents"]) == 6 and task["cost"] == 65
         r = c.post("/api/tasks", json={"tool_id": "clean-my-data", "agents": ["null-handler"]})
         assert (r.status_code, r.json()["error_code"]) == (400, "AGENT_NOT_AVAILABLE")
         r = c.post("/api/tasks", json={"tool_id": "nope"})

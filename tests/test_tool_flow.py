@@ -330,3 +330,83 @@ def test_openapi_documents_the_rest_api(server: SpyGlassServer) -> None:
     assert schema["properties"]["tool_id"]["examples"] == ["profile-my-data"]
     upload = spec["components"]["schemas"]["UploadUrlsRequest"]
     assert upload["properties"]["files"]["examples"]
+
+
+def _table(rows: int, shift: float, seed: int) -> bytes:
+    import random
+
+    rnd = random.Random(seed)
+    lines = ["id,email,amount,segment"]
+    for i in range(rows):
+        email = f"user{i}@example.com" if i % 10 else ""
+        lines.append(f"{i},{email},{rnd.gauss(100 + shift, 10):.2f},{rnd.choice('ABC')}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_all_profile_agents_with_a_baseline(server: SpyGlassServer) -> None:
+    account = make_account(server, prefix="allagents")
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task = c.post("/api/tasks", json={"tool_id": "profile-my-data"}).json()
+        assert len(task["agents"]) == 6
+        files = {
+            "primary": {"filename": "now.csv", "content_type": "text/csv"},
+            "baseline": {"filename": "then.csv", "content_type": "text/csv"},
+        }
+        urls = c.post(f"/api/tasks/{task['task_id']}/upload-urls", json={"files": files}).json()
+        for key, data in (("primary", _table(400, 40, 1)), ("baseline", _table(400, 0, 2))):
+            info = urls["uploads"][key]
+            assert (
+                httpx.put(
+                    info["url"], content=data, headers=info["headers"], timeout=10
+                ).status_code
+                == 200
+            )
+        assert c.post(f"/api/tasks/{task['task_id']}/process").status_code == 200
+        messages = wait_end(server, account, "data_tools", task["task_id"])
+        assert messages[-1]["status"] == "COMPLETED", messages[-1]
+        final_checklist = [m["data"]["agents"] for m in messages if m.get("data")][-1]
+        assert set(final_checklist.values()) == {"completed"} and len(final_checklist) == 6
+        report = c.get(f"/api/tasks/{task['task_id']}/report").json()["report"]
+        summary = report["executiveSummary"]
+        assert summary["rows"] == 400 and summary["missing_cells"] == 40
+        assert summary["pii_columns"] == ["email"]
+        assert summary["drifted_columns"] == ["amount"]
+        assert summary["readiness"] in {"A", "B"}
+        results = report["agentResults"]
+        assert set(results) == {
+            "unified-profiler",
+            "score-risk",
+            "drift-detector",
+            "readiness-rater",
+            "governance-checker",
+            "test-coverage",
+        }
+        assert {i["type"] for i in report["issueSummary"]["issues"]} >= {
+            "pii",
+            "drift",
+            "missing_values",
+        }
+        events = c.get(f"/api/tasks/{task['task_id']}/events").json()["events"]
+        done = [e["data"]["agent"] for e in events if e["event_type"] == "agent_completed"]
+        assert done == task["agents"]
+
+
+def test_drift_without_a_baseline_fails_clearly_and_refunds(server: SpyGlassServer) -> None:
+    account = make_account(server, prefix="nobase")
+    set_credits(server, account, 20)
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task = c.post(
+            "/api/tasks", json={"tool_id": "profile-my-data", "agents": ["drift-detector"]}
+        ).json()
+        urls = c.post(
+            f"/api/tasks/{task['task_id']}/upload-urls",
+            json={"files": {"primary": {"filename": "a.csv", "content_type": "text/csv"}}},
+        ).json()
+        info = urls["uploads"]["primary"]
+        httpx.put(info["url"], content=CSV, headers=info["headers"], timeout=10)
+        assert c.post(f"/api/tasks/{task['task_id']}/process").status_code == 200
+        end = wait_end(server, account, "data_tools", task["task_id"])[-1]
+        assert end["status"] == "FAILED"
+        assert "drift-detector needs a baseline file" in end["error_message"]
+        me = httpx.get(f"{server.url}/api/me", headers=auth(account), timeout=10).json()
+        assert me["credits"] == 20, "refunded: no agent ran"

@@ -211,9 +211,9 @@ async def start_processing(row: dict[str, Any]) -> Any:
     storage = get_storage()
     inputs = {a.key: a for a in await engine.store.get_artifacts(task_id, "input")}
     agents: list[str] = row["agents"] or []
-    needed = ["primary", *{f for a in agents for f in tool.agent(a).requires}]  # type: ignore[union-attr]
-    if "parameters" in inputs:
-        needed.append("parameters")
+    # Every announced file must have arrived; an agent's missing extra file (a baseline never
+    # announced) fails the run itself, before any agent, with the credits refunded.
+    needed = ["primary", *(k for k in inputs if k != "primary")]
     missing = []
     for key in needed:
         art = inputs.get(key)

@@ -23,9 +23,9 @@ from spyglass.storage import get_storage
 from spyglass.tasks.context import TaskContext
 from spyglass.tasks.decorator import MonitoredJob, build_spec
 from spyglass.tasks.registry import JobOptions, JobSpec
-from spyglass.tools.agents import profiler
+from spyglass.tools.agents import profiler, quality
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE
-from spyglass.tools.frames import load_table
+from spyglass.tools.frames import DataFileError, load_table
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,14 @@ AgentFn = Callable[[dict[str, pd.DataFrame], Any], dict[str, Any]]
 
 #: The agents implemented so far; the catalogue marks the others unavailable.
 AGENTS: dict[str, AgentFn] = {
-    "unified-profiler": lambda frames, params: profiler.run(
-        frames["primary"], params.unified_profiler
+    "unified-profiler": lambda frames, p: profiler.run(frames["primary"], p.unified_profiler),
+    "score-risk": lambda frames, p: quality.score_risk(frames["primary"], p.score_risk),
+    "drift-detector": lambda frames, p: quality.drift(
+        frames["primary"], frames["baseline"], p.drift_detector
     ),
+    "readiness-rater": lambda frames, p: quality.readiness(frames["primary"]),
+    "governance-checker": lambda frames, p: quality.governance(frames["primary"]),
+    "test-coverage": lambda frames, p: quality.coverage_of_tests(frames["primary"]),
 }
 
 
@@ -69,6 +74,13 @@ async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
                 continue
             data = await asyncio.to_thread(get_storage().read, source.storage_key)
             frames[key] = await task.run_sync(load_table, data, source.filename)
+        for agent in run.agents:
+            lacking = [f for f in tool.agent(agent).requires if f not in frames]  # type: ignore[union-attr]
+            if lacking:
+                raise DataFileError(
+                    f"{agent} needs a {' and a '.join(lacking)} file: upload one, "
+                    "or run the task without this agent"
+                )
         results: dict[str, Any] = {}
         checklist = {agent: "pending" for agent in run.agents}
         for index, agent in enumerate(run.agents):
@@ -129,6 +141,12 @@ def build_report(
         issues.append(
             {"type": "duplicate_rows", "count": profile["duplicate_rows"], "severity": "medium"}
         )
+    for column in results.get("governance-checker", {}).get("pii_columns", []):
+        issues.append({"type": "pii", "column": column, "severity": "high"})
+    for column in results.get("score-risk", {}).get("high_risk_columns", []):
+        issues.append({"type": "high_risk_column", "column": column, "severity": "medium"})
+    for column in results.get("drift-detector", {}).get("drifted_columns", []):
+        issues.append({"type": "drift", "column": column, "severity": "medium"})
     cells = rows * columns
     nulls = int(profile.get("total_nulls", 0))
     return {
@@ -143,6 +161,10 @@ def build_report(
             "missing_pct": round(100.0 * nulls / cells, 4) if cells else 0.0,
             "headline": f"{rows} rows × {columns} columns; {nulls} empty cells, "
             f"{profile.get('duplicate_rows', 0)} duplicate rows",
+            "risk_level": results.get("score-risk", {}).get("risk_level"),
+            "readiness": results.get("readiness-rater", {}).get("grade"),
+            "pii_columns": results.get("governance-checker", {}).get("pii_columns"),
+            "drifted_columns": results.get("drift-detector", {}).get("drifted_columns"),
         },
         "analysisSummary": {
             "columns": [

@@ -1,0 +1,139 @@
+"""Each profile-my-data agent on small frames with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spyglass.tools.agents import profiler, quality
+from spyglass.tools.catalogue import DriftDetectorParams, ScoreRiskParams, UnifiedProfilerParams
+from spyglass.tools.frames import DataFileError, load_table
+
+
+def test_profiler_counts_and_statistics() -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0, None, 4.0], "b": ["x", "x", "y", None]})
+    out = profiler.run(frame, UnifiedProfilerParams())
+    a, b = out["columns"]
+    assert (a["nulls"], a["min"], a["max"], a["median"]) == (1, 1.0, 4.0, 2.0)
+    assert a["mean"] == round(7 / 3, 6)
+    assert (
+        b["type"] == "string"
+        and b["distinct"] == 2
+        and b["top_values"][0] == {"value": "x", "count": 2}
+    )
+    assert out["total_nulls"] == 2 and out["duplicate_rows"] == 0
+
+
+def test_outliers_are_found_by_tukeys_fences() -> None:
+    mask = quality.outlier_mask(pd.Series([10, 11, 12, 13, 12, 11, 95]))
+    assert mask.tolist() == [False] * 6 + [True]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("ann.lee+news@example.co.uk", "email"),
+        ("4111 1111 1111 1111", "card_number"),
+        ("4111-1111-1111-1112", None),  # fails the Luhn check
+        ("+33 1 42 68 53 00", "phone"),
+        ("(555) 010-9999", "phone"),
+        ("12345", None),
+        ("hello", None),
+    ],
+)
+def test_pii_patterns(value: str, kind: str | None) -> None:
+    assert quality.pii_kind(value) == kind
+
+
+def test_governance_flags_pii_columns() -> None:
+    frame = pd.DataFrame(
+        {
+            "email": ["a@x.com", "b@y.org", "c@z.net", None],
+            "card": ["4111111111111111", "5500000000000004", "n/a", "n/a"],
+            "city": ["Paris", "Lyon", "Nice", "Lille"],
+        }
+    )
+    out = quality.governance(frame)
+    assert out["pii_columns"] == ["email", "card"]
+    assert out["compliant"] is False
+    card = next(f for f in out["findings"] if f["column"] == "card")
+    assert card["pii"] == "card_number" and card["share"] == 0.5
+
+
+def test_risk_scores_nulls_pii_and_type_drift() -> None:
+    frame = pd.DataFrame(
+        {
+            "clean": [1, 2, 3, 4],
+            "holey": [None, None, None, 1.0],
+            "emails": ["a@x.com", "b@x.com", "c@x.com", "d@x.com"],
+            "mixed": ["1", "2", "three", "four"],
+        }
+    )
+    out = quality.score_risk(frame, ScoreRiskParams(risk_threshold=0.5))
+    scores = {c["column"]: c for c in out["columns"]}
+    assert scores["clean"]["score"] == 0.0
+    assert scores["holey"]["factors"]["nulls"] == 0.75
+    assert scores["emails"]["factors"]["pii"] == 1.0
+    assert scores["mixed"]["factors"]["type_drift"] == 0.5
+    assert (scores["holey"]["score"], scores["emails"]["score"]) == (0.75, 1.0)
+    assert set(out["high_risk_columns"]) == {"holey", "emails", "mixed"}
+    lenient = quality.score_risk(frame, ScoreRiskParams(risk_threshold=0.5, weights={"pii": 0}))
+    assert "emails" not in lenient["high_risk_columns"]
+
+
+def test_drift_detects_a_shift_and_not_noise() -> None:
+    rng = np.random.default_rng(0)
+    baseline = pd.DataFrame({"x": rng.normal(0, 1, 2000), "c": rng.choice(["a", "b"], 2000)})
+    same = pd.DataFrame({"x": rng.normal(0, 1, 2000), "c": rng.choice(["a", "b"], 2000)})
+    shifted = pd.DataFrame({"x": rng.normal(2, 1, 2000), "c": rng.choice(["a", "b", "z"], 2000)})
+    stable = quality.drift(same, baseline, DriftDetectorParams())
+    assert stable["drifted_columns"] == []
+    moved = quality.drift(shifted, baseline, DriftDetectorParams())
+    assert moved["drifted_columns"] == ["x", "c"]
+    x = moved["columns"][0]
+    assert x["ks"] > 0.6 and x["psi"] > 1
+
+
+def test_drift_column_mapping_and_missing_columns() -> None:
+    base = pd.DataFrame({"amount_eur": [1.0, 2.0, 3.0]})
+    cur = pd.DataFrame({"amount": [1.0, 2.0, 3.0], "new": [1, 2, 3]})
+    out = quality.drift(
+        cur, base, DriftDetectorParams(baseline_column_mapping={"amount": "amount_eur"})
+    )
+    statuses = {c["column"]: c["status"] for c in out["columns"]}
+    assert statuses == {"amount": "stable", "new": "missing_in_baseline"}
+
+
+def test_readiness_grades() -> None:
+    perfect = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    assert quality.readiness(perfect)["grade"] == "A"
+    assert quality.readiness(perfect)["score"] == 100.0
+    poor = pd.DataFrame({"a": [None, None, 1.0, 1.0], "b": [None, "1", "x", "x"]})
+    out = quality.readiness(poor)
+    assert out["ready"] is False and out["dimensions"]["completeness"] == 0.625
+
+
+def test_test_coverage_suggests_passing_tests() -> None:
+    frame = pd.DataFrame({"id": [1, 2, 3], "status": ["a", "b", "a"], "note": [None, None, None]})
+    out = quality.coverage_of_tests(frame)
+    tests = {c["column"]: c["passing_tests"] for c in out["columns"]}
+    assert tests["id"] == ["not_null", "unique", "accepted_values", "range"]
+    assert tests["status"] == ["not_null", "accepted_values"]
+    assert tests["note"] == []
+    assert out["coverage"] == round(2 / 3, 4)
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "message"),
+    [
+        (b"", "a.csv", "is empty"),
+        (b"a,b\n", "a.csv", "no data rows"),
+        ("é,à\n1,2\n".encode("latin-1"), "a.csv", "not UTF-8"),
+        (b"\x00\x01garbage", "a.xlsx", "not a readable table"),
+        (b"a,b\n1,2\n", "a.txt", "not a CSV or Excel file"),
+    ],
+)
+def test_bad_files_have_clear_messages(data: bytes, name: str, message: str) -> None:
+    with pytest.raises(DataFileError, match=message):
+        load_table(data, name)
