@@ -6,8 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spyglass.tools.agents import profiler, quality
-from spyglass.tools.catalogue import DriftDetectorParams, ScoreRiskParams, UnifiedProfilerParams
+from spyglass.tools.agents import clean, profiler, quality
+from spyglass.tools.catalogue import (
+    CleanParameters,
+    DriftDetectorParams,
+    ScoreRiskParams,
+    UnifiedProfilerParams,
+)
 from spyglass.tools.frames import DataFileError, load_table
 
 
@@ -137,3 +142,55 @@ def test_test_coverage_suggests_passing_tests() -> None:
 def test_bad_files_have_clear_messages(data: bytes, name: str, message: str) -> None:
     with pytest.raises(DataFileError, match=message):
         load_table(data, name)
+
+
+# -- clean-my-data ----------------------------------------------------------------
+def _params(**kwargs: object) -> CleanParameters:
+    return CleanParameters.model_validate(kwargs)
+
+
+def test_null_handler_strategies() -> None:
+    frame = pd.DataFrame({"a": [1.0, None, 3.0, 10.0], "b": ["x", None, "x", "y"]})
+    frames = {"primary": frame}
+    out = clean.null_handler(frames, _params(**{"null-handler": {"strategy": "fill_median"}}))
+    assert out["filled"] == {"a": 1, "b": 1} and out["nulls_after"] == 0
+    assert frames["working"]["a"].tolist() == [1.0, 3.0, 3.0, 10.0]
+    assert frames["working"]["b"].tolist() == ["x", "x", "x", "y"]
+    frames = {"primary": frame}
+    out = clean.null_handler(
+        frames, _params(**{"null-handler": {"strategy": "drop", "columns": ["a"]}})
+    )
+    assert out["rows_dropped"] == 1 and len(frames["working"]) == 3
+    with pytest.raises(ValueError, match="unknown column"):
+        clean.null_handler({"primary": frame}, _params(**{"null-handler": {"columns": ["zz"]}}))
+
+
+def test_outliers_duplicates_types_and_standardization() -> None:
+    frame = pd.DataFrame(
+        {
+            "n": ["1", "2", "2", "3", "x"],
+            "v": [10.0, 11.0, 11.0, 12.0, 500.0],
+            "e": [" A@B.com ", "c@d.com", "c@d.com", "e@f.com  ", "g@h.com"],
+        }
+    )
+    frames = {"primary": frame}
+    p = _params()
+    assert clean.outlier_remover(frames, p)["rows_removed"] == 1
+    fixed = clean.type_fixer(frames, p)["converted"]
+    assert fixed == {"n": {"to": "number", "unconvertible": 0}}
+    assert clean.duplicate_resolver(frames, p)["duplicates_removed"] == 1
+    std = clean.field_standardization(frames, p)
+    assert std["values_changed"] == {"e": 2}
+    assert frames["working"]["e"].tolist() == ["a@b.com", "c@d.com", "e@f.com"]
+
+
+def test_quarantine_preview_and_writeback() -> None:
+    frame = pd.DataFrame({"id": [1, 2, 3], "email": ["a@x.com", None, "c@x.com"]})
+    frames = {"primary": frame}
+    p = _params()
+    assert clean.quarantine(frames, p)["rows_quarantined"] == 1
+    assert clean.preview(frames, p)["rows_after"] == 2
+    out = clean.writeback(frames, p)
+    files = {name: data for name, data, *_ in out[clean.OUTPUTS]}
+    assert files["cleaned.csv"] == b"id,email\n1,a@x.com\n3,c@x.com\n"
+    assert files["quarantine.csv"] == b"id,email\n2,\n"

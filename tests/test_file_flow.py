@@ -51,7 +51,13 @@ def test_create_tool_task_and_errors(server: SpyGlassServer, alice: Account) -> 
         assert task["status"] == "CREATED" and task["tool_id"] == "profile-my-data"
         # By default every agent available in this version.
         assert len(task["agents"]) == 6 and task["cost"] == 65
-        r = c.post("/api/tasks", json={"tool_id": "clean-my-data", "agents": ["null-handler"]})
+        r = c.post(
+            "/api/tasks",
+            json={"tool_id": "clean-my-data", "agents": ["cleanse-writeback", "null-handler"]},
+        )
+        assert r.json()["agents"] == ["null-handler", "cleanse-writeback"], "tool order"
+        assert r.json()["cost"] == 15
+        r = c.post("/api/tasks", json={"tool_id": "master-my-data", "agents": ["key-identifier"]})
         assert (r.status_code, r.json()["error_code"]) == (400, "AGENT_NOT_AVAILABLE")
         r = c.post("/api/tasks", json={"tool_id": "nope"})
         assert (r.status_code, r.json()["error_code"]) == (400, "INVALID_TOOL")

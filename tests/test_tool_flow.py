@@ -410,3 +410,69 @@ def test_drift_without_a_baseline_fails_clearly_and_refunds(server: SpyGlassServ
         assert "drift-detector needs a baseline file" in end["error_message"]
         me = httpx.get(f"{server.url}/api/me", headers=auth(account), timeout=10).json()
         assert me["credits"] == 20, "refunded: no agent ran"
+
+
+DIRTY = (
+    b"id,email,amount,city\n"
+    b"1, Ann@Example.com ,10,Paris\n"
+    b"2,bob@example.com,,Lyon\n"
+    b"3,carl@example.com,12,  Nice\n"
+    b"3,carl@example.com,12,  Nice\n"
+    b"4,dan@example.com,11,Paris\n"
+    b"5,eve@example.com,9999,Lille\n"
+    b"6,,13,Paris\n"
+)
+
+
+def test_clean_my_data_writes_a_cleaned_csv(server: SpyGlassServer) -> None:
+    import csv
+    import io
+
+    account = make_account(server, prefix="cleaner")
+    params = {
+        "null-handler": {"strategy": "fill_median", "columns": ["amount"]},
+        "outlier-remover": {"method": "iqr", "threshold": 1.5},
+    }
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task = c.post("/api/tasks", json={"tool_id": "clean-my-data"}).json()
+        assert len(task["agents"]) == 8 and task["agents"][-1] == "cleanse-writeback"
+        urls = c.post(
+            f"/api/tasks/{task['task_id']}/upload-urls",
+            json={
+                "files": {"primary": {"filename": "dirty.csv", "content_type": "text/csv"}},
+                "has_parameters": True,
+            },
+        ).json()
+        for key, data in (("primary", DIRTY), ("parameters", json.dumps(params).encode())):
+            info = urls["uploads"][key]
+            assert (
+                httpx.put(
+                    info["url"], content=data, headers=info["headers"], timeout=10
+                ).status_code
+                == 200
+            )
+        assert c.post(f"/api/tasks/{task['task_id']}/process").status_code == 200
+        assert wait_end(server, account, "data_tools", task["task_id"])[-1]["status"] == "COMPLETED"
+
+        downloads = {
+            d["filename"]: d
+            for d in c.get(f"/api/tasks/{task['task_id']}/downloads").json()["downloads"]
+        }
+        assert set(downloads) == {"report.json", "cleaned.csv", "quarantine.csv"}
+        cleaned = httpx.get(downloads["cleaned.csv"]["url"], timeout=10)
+        rows = list(csv.DictReader(io.StringIO(cleaned.text)))
+        assert [r["id"] for r in rows] == ["1", "2", "3", "4"]
+        assert rows[0]["email"] == "ann@example.com"
+        assert rows[1]["amount"] == "12.0"  # the median of the amounts
+        assert rows[2]["city"] == "Nice"
+        quarantined = httpx.get(downloads["quarantine.csv"]["url"], timeout=10).text
+        assert quarantined.splitlines()[1].startswith("6,")
+
+        summary = c.get(f"/api/tasks/{task['task_id']}/report").json()["report"]["executiveSummary"]
+        assert (
+            summary["nulls_filled"],
+            summary["outliers_removed"],
+            summary["duplicates_removed"],
+            summary["rows_quarantined"],
+            summary["rows_written"],
+        ) == (1, 1, 1, 1, 4)

@@ -150,6 +150,8 @@ async def create_tool_task(tool_id: str, agents: list[str] | None, user: UserInf
             f"Not available yet in this version: {', '.join(missing) or tool_id}",
             "AGENT_NOT_AVAILABLE",
         )
+    order = [a.id for a in tool.agents]
+    chosen.sort(key=order.index)  # agents run in the tool's order (cleaning is a pipeline)
     cost = sum(tool.agent(a).cost for a in chosen)  # type: ignore[union-attr]
     row = await get_engine().create_waiting(
         state_name=TOOLS_STATE,

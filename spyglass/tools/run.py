@@ -23,7 +23,7 @@ from spyglass.storage import get_storage
 from spyglass.tasks.context import TaskContext
 from spyglass.tasks.decorator import MonitoredJob, build_spec
 from spyglass.tasks.registry import JobOptions, JobSpec
-from spyglass.tools.agents import profiler, quality
+from spyglass.tools.agents import clean, profiler, quality
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE
 from spyglass.tools.frames import DataFileError, load_table
 
@@ -41,6 +41,14 @@ AGENTS: dict[str, AgentFn] = {
     "readiness-rater": lambda frames, p: quality.readiness(frames["primary"]),
     "governance-checker": lambda frames, p: quality.governance(frames["primary"]),
     "test-coverage": lambda frames, p: quality.coverage_of_tests(frames["primary"]),
+    "null-handler": clean.null_handler,
+    "outlier-remover": clean.outlier_remover,
+    "type-fixer": clean.type_fixer,
+    "duplicate-resolver": clean.duplicate_resolver,
+    "field-standardization": clean.field_standardization,
+    "quarantine-agent": clean.quarantine,
+    "cleanse-previewer": clean.preview,
+    "cleanse-writeback": clean.writeback,
 }
 
 
@@ -87,7 +95,10 @@ async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
             checklist[agent] = "running"
             await task.log(f"{agent} started", level="agent_started", data={"agent": agent})
             await task.update(message=f"Running {agent}", data={"agents": dict(checklist)})
-            results[agent] = await task.run_sync(AGENTS[agent], frames, params)
+            result = await task.run_sync(AGENTS[agent], frames, params)
+            for filename, data, content_type, key, kind in result.pop(clean.OUTPUTS, []):
+                await task.save_output(filename, data, content_type, key=key, kind=kind)
+            results[agent] = result
             finished += 1
             checklist[agent] = "completed"
             await task.log(
@@ -165,6 +176,7 @@ def build_report(
             "readiness": results.get("readiness-rater", {}).get("grade"),
             "pii_columns": results.get("governance-checker", {}).get("pii_columns"),
             "drifted_columns": results.get("drift-detector", {}).get("drifted_columns"),
+            **_cleaning_summary(results),
         },
         "analysisSummary": {
             "columns": [
@@ -185,6 +197,31 @@ def build_report(
         },
         "routingDecisions": [],
         "agentResults": results,
+    }
+
+
+def _cleaning_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """What clean-my-data changed, when it ran."""
+    if not any(
+        key in results
+        for key in (
+            "null-handler",
+            "cleanse-writeback",
+            "outlier-remover",
+            "duplicate-resolver",
+            "quarantine-agent",
+        )
+    ):
+        return {}
+    nulls = results.get("null-handler", {})
+    return {
+        "nulls_filled": sum(nulls.get("filled", {}).values()),
+        "rows_dropped_for_nulls": nulls.get("rows_dropped", 0),
+        "outliers_removed": results.get("outlier-remover", {}).get("rows_removed", 0),
+        "duplicates_removed": results.get("duplicate-resolver", {}).get("duplicates_removed", 0),
+        "values_standardized": results.get("field-standardization", {}).get("total", 0),
+        "rows_quarantined": results.get("quarantine-agent", {}).get("rows_quarantined", 0),
+        "rows_written": results.get("cleanse-writeback", {}).get("rows_written"),
     }
 
 
