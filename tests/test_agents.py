@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spyglass.tools.agents import clean, profiler, quality
+from spyglass.tools.agents import clean, master, profiler, quality
 from spyglass.tools.catalogue import (
     CleanParameters,
     DriftDetectorParams,
+    MasterParameters,
     ScoreRiskParams,
     UnifiedProfilerParams,
 )
@@ -194,3 +195,79 @@ def test_quarantine_preview_and_writeback() -> None:
     files = {name: data for name, data, *_ in out[clean.OUTPUTS]}
     assert files["cleaned.csv"] == b"id,email\n1,a@x.com\n3,c@x.com\n"
     assert files["quarantine.csv"] == b"id,email\n2,\n"
+
+
+@pytest.mark.parametrize("value", ["2024-01-01", "01/02/2024", "2024-01-01 10:00"])
+def test_dates_are_not_phone_numbers(value: str) -> None:
+    assert quality.pii_kind(value) is None
+
+
+# -- master-my-data ---------------------------------------------------------------
+CUSTOMERS = pd.DataFrame(
+    {
+        "customer_id": [1, 2, 3, 4, 5],
+        "email": ["Ann@x.com", "ann@x.com ", "bob@y.com", "bob@y.com", None],
+        "name": ["Ann Lee", "Ann Lee", "Bob", "Robert Smith", "Zed"],
+        "signup_date": ["2024-01-01", "2025-03-01", "2023-05-05", "2024-07-07", "2024-01-01"],
+        "amount": [10, 12, 5, 5, 7],
+    }
+)
+
+
+def _run_master(**params: object) -> tuple[dict, dict]:
+    frames: dict = {"primary": CUSTOMERS.copy()}
+    p = MasterParameters.model_validate(params)
+    results = {}
+    for name, fn in [
+        ("keys", master.key_identifier),
+        ("contract", master.contract_enforcer),
+        ("semantic", master.semantic_mapper),
+        ("lineage", master.lineage_tracer),
+        ("golden", master.golden_record_builder),
+        ("survivorship", master.survivorship_resolver),
+        ("writeback", master.master_writeback),
+        ("stewardship", master.stewardship_flagger),
+    ]:
+        results[name] = fn(frames, p)
+    return results, frames
+
+
+def test_keys_semantics_and_contracts() -> None:
+    results, _ = _run_master()
+    assert results["keys"]["primary_key"] == ["customer_id"]
+    mapping = results["semantic"]["mapping"]
+    assert mapping["email"]["semantic_type"] == "email"
+    assert mapping["signup_date"]["semantic_type"] == "date"
+    assert mapping["amount"]["semantic_type"] == "amount"
+    assert results["contract"]["compliant"] is True
+    strict = MasterParameters.model_validate(
+        {"semantic-mapper": {"target_schema": {"name": "email"}}}
+    )
+    out = master.contract_enforcer({"primary": CUSTOMERS}, strict)
+    assert out["columns"]["name"]["violations"] == 5 and out["rows_violating"] == 5
+
+
+def test_golden_records_by_survivorship_rules() -> None:
+    rules = {"name": "longest", "amount": "most_recent", "customer_id": "most_recent"}
+    results, frames = _run_master(**{"golden-record-builder": {"survivorship_rules": rules}})
+    assert results["golden"]["match_key"] == "email"
+    assert (results["golden"]["golden_records"], results["golden"]["rows_without_key"]) == (2, 1)
+    golden = frames["_master"]["golden"].set_index("customer_id")
+    # Ann: the 2025 row is the most recent; Bob: "Robert Smith" is the longest name.
+    assert golden.loc[2, "amount"] == 12 and golden.loc[4, "name"] == "Robert Smith"
+    assert results["survivorship"]["conflicts_by_column"]["name"] == 1
+    (name, data, ctype, key, _kind) = results["writeback"][clean.OUTPUTS][0]
+    assert name == "golden_records.csv" and data.decode().count("\n") == 3
+    assert (ctype, key) == ("text/csv", "golden")
+    reasons = {f["reason"] for f in results["stewardship"]["flags"]}
+    assert "1 row(s) have no match key" in reasons
+    assert len(results["lineage"]["source"]["fingerprint"]) == 64
+
+
+def test_every_catalogue_agent_is_implemented() -> None:
+    from spyglass.tools.catalogue import TOOLS
+    from spyglass.tools.run import AGENTS
+
+    listed = {agent.id for tool in TOOLS.values() for agent in tool.agents}
+    assert listed == set(AGENTS)
+    assert len(listed) == 22

@@ -476,3 +476,44 @@ def test_clean_my_data_writes_a_cleaned_csv(server: SpyGlassServer) -> None:
             summary["rows_quarantined"],
             summary["rows_written"],
         ) == (1, 1, 1, 1, 4)
+
+
+def test_master_my_data_builds_golden_records(server: SpyGlassServer) -> None:
+    import csv
+    import io
+
+    data = (
+        b"customer_id,email,name,signup_date\n"
+        b"1,Ann@x.com,Ann Lee,2024-01-01\n2,ann@x.com ,Ann Lee,2025-03-01\n"
+        b"3,bob@y.com,Bob,2023-05-05\n4,bob@y.com,Robert Smith,2024-07-07\n"
+    )
+    account = make_account(server, prefix="master")
+    params = {"golden-record-builder": {"survivorship_rules": {"name": "longest"}}}
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task = c.post("/api/tasks", json={"tool_id": "master-my-data"}).json()
+        assert len(task["agents"]) == 8
+        urls = c.post(
+            f"/api/tasks/{task['task_id']}/upload-urls",
+            json={
+                "files": {"primary": {"filename": "crm.csv", "content_type": "text/csv"}},
+                "has_parameters": True,
+            },
+        ).json()
+        for key, body in (("primary", data), ("parameters", json.dumps(params).encode())):
+            info = urls["uploads"][key]
+            httpx.put(info["url"], content=body, headers=info["headers"], timeout=10)
+        assert c.post(f"/api/tasks/{task['task_id']}/process").status_code == 200
+        assert wait_end(server, account, "data_tools", task["task_id"])[-1]["status"] == "COMPLETED"
+        downloads = {
+            d["filename"]: d
+            for d in c.get(f"/api/tasks/{task['task_id']}/downloads").json()["downloads"]
+        }
+        golden = list(
+            csv.DictReader(
+                io.StringIO(httpx.get(downloads["golden_records.csv"]["url"], timeout=10).text)
+            )
+        )
+        assert sorted(r["name"] for r in golden) == ["Ann Lee", "Robert Smith"]
+        results = c.get(f"/api/tasks/{task['task_id']}/report").json()["report"]["agentResults"]
+        assert results["golden-record-builder"]["golden_records"] == 2
+        assert results["key-identifier"]["primary_key"] == ["customer_id"]

@@ -23,7 +23,7 @@ from spyglass.storage import get_storage
 from spyglass.tasks.context import TaskContext
 from spyglass.tasks.decorator import MonitoredJob, build_spec
 from spyglass.tasks.registry import JobOptions, JobSpec
-from spyglass.tools.agents import clean, profiler, quality
+from spyglass.tools.agents import clean, master, profiler, quality
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE
 from spyglass.tools.frames import DataFileError, load_table
 
@@ -49,6 +49,14 @@ AGENTS: dict[str, AgentFn] = {
     "quarantine-agent": clean.quarantine,
     "cleanse-previewer": clean.preview,
     "cleanse-writeback": clean.writeback,
+    "key-identifier": master.key_identifier,
+    "contract-enforcer": master.contract_enforcer,
+    "semantic-mapper": master.semantic_mapper,
+    "lineage-tracer": master.lineage_tracer,
+    "golden-record-builder": master.golden_record_builder,
+    "survivorship-resolver": master.survivorship_resolver,
+    "master-writeback": master.master_writeback,
+    "stewardship-flagger": master.stewardship_flagger,
 }
 
 

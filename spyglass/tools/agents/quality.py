@@ -19,6 +19,7 @@ from spyglass.tools.catalogue import DriftDetectorParams, ScoreRiskParams
 EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(\.[\w-]+)+$")
 PHONE = re.compile(r"^\+?[\d\s().-]{7,20}$")
 CARD = re.compile(r"^(?:\d[ -]?){13,19}$")
+DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T].*)?$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
 PII_KINDS = ("email", "phone", "card_number")
 #: A share of matching values above which a column is taken to hold that PII.
 PII_SHARE = 0.5
@@ -45,6 +46,8 @@ def pii_kind(value: str) -> str | None:
     digits = re.sub(r"\D", "", text)
     if CARD.match(text) and 13 <= len(digits) <= 19 and luhn_ok(digits):
         return "card_number"
+    if DATE.match(text):
+        return None
     if PHONE.match(text) and 7 <= len(digits) <= 15 and any(c in text for c in "+-() "):
         return "phone"
     return None

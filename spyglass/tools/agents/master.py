@@ -1,0 +1,285 @@
+"""master-my-data's agents: keys, contracts, semantic types, lineage, golden records.
+
+Entities are matched on a key (the parameters' first candidate column, else an
+e-mail column, else the best key column), normalised (trimmed, lower-cased);
+each group of rows becomes one golden record by per-column survivorship rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from itertools import combinations
+from typing import Any
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+from spyglass.tools.agents.clean import OUTPUTS, _csv
+from spyglass.tools.agents.quality import EMAIL, pii_kind
+from spyglass.tools.catalogue import MasterParameters
+
+Frames = dict[str, pd.DataFrame]
+State = dict[str, Any]
+
+NAME_HINTS = {
+    "email": re.compile(r"e-?mail", re.I),
+    "phone": re.compile(r"phone|tel|mobile", re.I),
+    "date": re.compile(r"date|_at$|time|day", re.I),
+    "identifier": re.compile(r"(^id$|_id$|^key$|code$|number$|^no$)", re.I),
+    "name": re.compile(r"name", re.I),
+    "country": re.compile(r"country|nation", re.I),
+    "city": re.compile(r"city|town", re.I),
+    "amount": re.compile(r"amount|price|total|cost|revenue|balance", re.I),
+}
+
+
+def _state(frames: Frames) -> State:
+    return frames.setdefault("_master", {})  # type: ignore[return-value]
+
+
+def key_identifier(frames: Frames, params: MasterParameters) -> dict[str, Any]:
+    p = params.key_identifier
+    frame = frames["primary"]
+    columns = p.candidate_columns or [str(c) for c in frame.columns]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"unknown column(s): {', '.join(missing)}")
+    rows = len(frame)
+    single = []
+    for col in columns:
+        series = frame[col]
+        ratio = series.nunique(dropna=True) / rows if rows else 0.0
+        single.append(
+            {
+                "columns": [col],
+                "uniqueness": round(ratio, 4),
+                "nulls": int(series.isna().sum()),
+                "is_key": bool(ratio >= p.uniqueness_threshold and not series.isna().any()),
+            }
+        )
+    composite = []
+    if not any(k["is_key"] for k in single):
+        for a, b in combinations(columns[:10], 2):
+            ratio = len(frame[[a, b]].drop_duplicates()) / rows if rows else 0.0
+            if ratio >= p.uniqueness_threshold and not frame[[a, b]].isna().any().any():
+                composite.append({"columns": [a, b], "uniqueness": round(ratio, 4), "is_key": True})
+    keys = [k["columns"] for k in single + composite if k["is_key"]]
+    _state(frames)["keys"] = keys
+    return {"primary_key": keys[0] if keys else None, "candidates": single, "composite": composite}
+
+
+def semantic_type(name: str, series: pd.Series) -> tuple[str, float]:
+    """A column's meaning from its values (e-mail, phone, date, number) and its name."""
+    values = series.dropna().astype(str).head(500)
+    if len(values):
+        kinds = values.map(pii_kind).value_counts(normalize=True)
+        if not kinds.empty and kinds.iloc[0] >= 0.8:
+            return str(kinds.index[0]).replace("card_number", "card"), round(
+                float(kinds.iloc[0]), 4
+            )
+    for kind, pattern in NAME_HINTS.items():
+        if pattern.search(name):
+            return kind, 0.7
+    if ptypes.is_numeric_dtype(series):
+        return "number", 0.6
+    if (
+        len(values)
+        and pd.to_datetime(values, errors="coerce", format="mixed").notna().mean() >= 0.8
+    ):
+        return "date", 0.8
+    return "text", 0.5
+
+
+def semantic_mapper(frames: Frames, params: MasterParameters) -> dict[str, Any]:
+    p = params.semantic_mapper
+    frame = frames["primary"]
+    columns = p.source_columns or [str(c) for c in frame.columns]
+    mapping = {}
+    for col in columns:
+        kind, confidence = semantic_type(col, frame[col])
+        target = (p.target_schema or {}).get(col)
+        mapping[col] = {
+            "semantic_type": kind,
+            "confidence": confidence,
+            **({"target": target} if target else {}),
+        }
+    _state(frames)["semantics"] = mapping
+    return {"mapping": mapping}
+
+
+_CHECKS = {
+    "number": lambda s: pd.to_numeric(s, errors="coerce").notna(),
+    "integer": lambda s: pd.to_numeric(s, errors="coerce").map(
+        lambda v: pd.notna(v) and float(v).is_integer()
+    ),
+    "date": lambda s: pd.to_datetime(s, errors="coerce", format="mixed").notna(),
+    "email": lambda s: s.astype(str).str.strip().map(lambda v: bool(EMAIL.match(v))),
+    "string": lambda s: s.notna(),
+}
+
+
+def contract_enforcer(frames: Frames, params: MasterParameters) -> dict[str, Any]:
+    """Check each column against its contract: the declared target schema, else the type
+    most of its values have (so stray values of another type are violations)."""
+    frame = frames["primary"]
+    declared = params.semantic_mapper.target_schema or {}
+    results = {}
+    bad_rows = pd.Series(False, index=frame.index)
+    for col in frame.columns:
+        expected = declared.get(str(col))
+        if expected is None:
+            numeric = pd.to_numeric(frame[col], errors="coerce").notna().mean()
+            expected = "number" if numeric >= 0.8 else "string"
+        check = _CHECKS.get(expected, _CHECKS["string"])
+        present = frame[col].notna()
+        ok = check(frame[col]).fillna(False).astype(bool)
+        violations = present & ~ok
+        bad_rows |= violations
+        results[str(col)] = {
+            "expected": expected,
+            "violations": int(violations.sum()),
+            "nulls": int((~present).sum()),
+        }
+    return {
+        "columns": results,
+        "rows_violating": int(bad_rows.sum()),
+        "compliant": not bool(bad_rows.any()),
+    }
+
+
+def _match_key(frame: pd.DataFrame, params: MasterParameters, state: State) -> str:
+    if params.key_identifier.candidate_columns:
+        return params.key_identifier.candidate_columns[0]
+    semantics = state.get("semantics", {})
+    for col, info in semantics.items():
+        if info["semantic_type"] == "email":
+            return col
+    keys = state.get("keys") or []
+    if keys:
+        return keys[0][0]
+    return str(frame.columns[0])
+
+
+def _survive(values: pd.Series, rule: str, order: pd.Series | None) -> tuple[Any, bool]:
+    present = values.dropna()
+    if present.empty:
+        return None, False
+    conflict = present.astype(str).nunique() > 1
+    if rule == "most_recent" and order is not None:
+        return present.loc[order.loc[present.index].idxmax()], conflict
+    if rule == "longest":
+        return present.loc[present.astype(str).str.len().idxmax()], conflict
+    counts = present.astype(str).value_counts()
+    winner = counts.index[0]
+    return present[present.astype(str) == winner].iloc[0], conflict
+
+
+def golden_record_builder(frames: Frames, params: MasterParameters) -> dict[str, Any]:
+    frame = frames["primary"]
+    state = _state(frames)
+    key = _match_key(frame, params, state)
+    rules = params.golden_record_builder.survivorship_rules or {}
+    dates = [c for c, i in state.get("semantics", {}).items() if i["semantic_type"] == "date"]
+    order = pd.to_datetime(frame[dates[0]], errors="coerce", format="mixed") if dates else None
+    order = order if order is not None else pd.Series(range(len(frame)), index=frame.index)
+    normal = frame[key].astype(str).str.strip().str.lower().where(frame[key].notna())
+    records, conflicts = [], {}
+    for match, group in frame[normal.notna()].groupby(normal[normal.notna()], sort=True):
+        record = {}
+        for col in frame.columns:
+            rule = rules.get(str(col), "most_frequent")
+            value, conflict = _survive(group[col], rule, order)
+            record[str(col)] = value
+            if conflict:
+                conflicts.setdefault(str(col), []).append(
+                    {
+                        "key": match,
+                        "values": sorted(group[col].dropna().astype(str).unique()),
+                        "rule": rule,
+                        "chosen": str(value),
+                    }
+                )
+        record["_source_rows"] = len(group)
+        records.append(record)
+    golden = pd.DataFrame(records)
+    state.update(
+        golden=golden, conflicts=conflicts, match_key=key, unmatched=int(normal.isna().sum())
+    )
+    return {
+        "match_key": key,
+        "input_rows": len(frame),
+        "golden_records": len(golden),
+        "merged_rows": int(len(frame) - normal.isna().sum() - len(golden)),
+        "rows_without_key": int(normal.isna().sum()),
+    }
+
+
+def survivorship_resolver(frames: Frames, params: MasterParameters) -> dict[str, Any]:
+    conflicts = _state(frames).get("conflicts", {})
+    return {
+        "conflicts_by_column": {c: len(v) for c, v in conflicts.items()},
+        "total_conflicts": sum(len(v) for v in conflicts.values()),
+        "examples": {c: v[:5] for c, v in conflicts.items()},
+    }
+
+
+def lineage_tracer(frames: Frames, params: MasterParameters) -> dict[str, Any]:
+    frame = frames["primary"]
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
+    state = _state(frames)
+    return {
+        "source": {
+            "rows": len(frame),
+            "columns": [str(c) for c in frame.columns],
+            "fingerprint": digest.hexdigest(),
+        },
+        "steps": [
+            "read primary file",
+            "identify keys",
+            "enforce contracts",
+            "map semantics",
+            "match on key",
+            "apply survivorship",
+            "write golden records",
+        ],
+        "golden_fields_from": {str(c): [str(c)] for c in frame.columns},
+        "match_key": state.get("match_key"),
+    }
+
+
+def master_writeback(frames: Frames, params: MasterParameters) -> dict[str, Any]:
+    golden = _state(frames).get("golden")
+    if golden is None:
+        golden_record_builder(frames, params)
+        golden = _state(frames)["golden"]
+    return {
+        "rows_written": len(golden),
+        "files": ["golden_records.csv"],
+        OUTPUTS: [("golden_records.csv", _csv(golden), "text/csv", "golden", "data")],
+    }
+
+
+def stewardship_flagger(frames: Frames, params: MasterParameters) -> dict[str, Any]:
+    state = _state(frames)
+    flags = []
+    for col, items in state.get("conflicts", {}).items():
+        for item in items:
+            if len(item["values"]) > 2 or item["rule"] == "most_frequent":
+                flags.append(
+                    {
+                        "key": item["key"],
+                        "column": col,
+                        "values": item["values"],
+                        "reason": "conflicting values decided by rule",
+                    }
+                )
+    if state.get("unmatched"):
+        flags.append(
+            {
+                "key": None,
+                "column": state.get("match_key"),
+                "reason": f"{state['unmatched']} row(s) have no match key",
+            }
+        )
+    return {"flags": flags[:200], "total": len(flags), "needs_review": bool(flags)}
