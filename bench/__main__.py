@@ -2,7 +2,8 @@
 
 Prints: progress update → WebSocket latency (1 and 100 subscribers) beside a raw
 `websockets` baseline, direct-API submit → COMPLETED throughput for a no-op job, and
-database writes per second for a job reporting progress 1,000 times a second.
+database writes per second for a job reporting progress 1,000 times a second, and
+profile-my-data on a 1,000,000 × 20 CSV beside pyarrow read + describe().
 """
 
 from __future__ import annotations
@@ -250,6 +251,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="throughput run length")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--client-processes", type=int, default=4)
+    parser.add_argument("--profile-rows", type=int, default=1_000_000)
     args = parser.parse_args()
 
     print("SpyGlass benchmarks (2-core machine figures vary ±20 % run to run)\n")
@@ -286,6 +288,10 @@ async def main() -> None:
             )
         finally:
             server.stop()
+    print()
+    from bench.profile_bench import main as profile_main
+
+    profile_main(args.profile_rows)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from spyglass.tasks.context import TaskContext
 from spyglass.tasks.decorator import MonitoredJob, build_spec
 from spyglass.tasks.registry import JobOptions, JobSpec
 from spyglass.tools.agents import clean, master, profiler, quality
+from spyglass.tools.agents.memo import duplicate_mask
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE
 from spyglass.tools.frames import DataFileError, load_table
 
@@ -234,7 +235,7 @@ def _cleaning_summary(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _duplicate_rows(frame: pd.DataFrame, limit: int = 100) -> list[dict[str, Any]]:
-    dup = frame.duplicated(keep="first")
+    dup = duplicate_mask(frame)
     return [{"row": int(i) + 1, "issue": "duplicate_row"} for i in frame.index[dup][:limit]]
 
 

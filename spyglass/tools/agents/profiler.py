@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from spyglass.tools.agents.memo import duplicate_mask, value_counts
 from spyglass.tools.catalogue import UnifiedProfilerParams
 
 
@@ -29,7 +31,7 @@ def column_kind(series: pd.Series) -> str:
     return "string"
 
 
-def profile_column(series: pd.Series) -> dict[str, Any]:
+def profile_column(series: pd.Series, counts: pd.Series | None = None) -> dict[str, Any]:
     count = int(series.shape[0])
     nulls = int(series.isna().sum())
     non_null = series.dropna()
@@ -40,7 +42,7 @@ def profile_column(series: pd.Series) -> dict[str, Any]:
         "count": count,
         "nulls": nulls,
         "null_pct": round(100.0 * nulls / count, 4) if count else 0.0,
-        "distinct": int(non_null.nunique()),
+        "distinct": int(len(counts) if counts is not None else non_null.nunique()),
     }
     if kind in ("integer", "number") and not non_null.empty:
         described = non_null.astype("float64")
@@ -54,33 +56,32 @@ def profile_column(series: pd.Series) -> dict[str, Any]:
             median=_num(q.loc[0.5]),
             p75=_num(q.loc[0.75]),
         )
-        counts, edges = _histogram(described)
-        out["histogram"] = {"counts": counts, "edges": edges}
-    top = non_null.astype(str).value_counts().head(5)
+        bins, edges = _histogram(described)
+        out["histogram"] = {"counts": bins, "edges": edges}
+    top = (counts if counts is not None else non_null.value_counts()).head(5)
     out["top_values"] = [{"value": str(k), "count": int(v)} for k, v in top.items()]
     return out
 
 
 def _histogram(values: pd.Series, bins: int = 10) -> tuple[list[int], list[float | None]]:
-    lo, hi = float(values.min()), float(values.max())
+    array = values.to_numpy(dtype="float64")
+    lo, hi = float(array.min()), float(array.max())
     if lo == hi:
-        return [int(values.shape[0])], [_num(lo), _num(hi)]
-    cut = pd.cut(values, bins=bins, include_lowest=True)
-    counts = cut.value_counts(sort=False)
-    edges = [_num(iv.left) for iv in counts.index] + [_num(counts.index[-1].right)]
-    return [int(c) for c in counts.tolist()], edges
+        return [int(array.shape[0])], [_num(lo), _num(hi)]
+    counts, edges = np.histogram(array, bins=bins, range=(lo, hi))
+    return [int(c) for c in counts], [_num(e) for e in edges]
 
 
 def run(frame: pd.DataFrame, params: UnifiedProfilerParams) -> dict[str, Any]:
     sampled = frame
     if params.sample_size is not None and params.sample_size < len(frame):
         sampled = frame.sample(n=params.sample_size, random_state=0)
-    columns = [profile_column(sampled[c]) for c in sampled.columns]
+    columns = [profile_column(sampled[c], value_counts(sampled, c)) for c in sampled.columns]
     result: dict[str, Any] = {
         "rows": int(frame.shape[0]),
         "rows_profiled": int(sampled.shape[0]),
         "columns": columns,
-        "duplicate_rows": int(sampled.duplicated().sum()),
+        "duplicate_rows": int(duplicate_mask(sampled).sum()),
         "total_nulls": int(sum(c["nulls"] for c in columns)),
     }
     numeric = sampled.select_dtypes(include="number")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from spyglass.tools.agents.memo import duplicate_mask, value_counts
 from spyglass.tools.catalogue import DriftDetectorParams, ScoreRiskParams
 
 EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(\.[\w-]+)+$")
@@ -23,6 +24,8 @@ DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T].*)?$|^\d{1,2}[-/.]\d{1,2
 PII_KINDS = ("email", "phone", "card_number")
 #: A share of matching values above which a column is taken to hold that PII.
 PII_SHARE = 0.5
+#: Values checked per column by the pattern matchers (shares are estimated on a sample).
+PII_SAMPLE = 2_000
 
 
 def _round(value: float) -> float:
@@ -65,10 +68,12 @@ def type_drift(series: pd.Series) -> float:
     """Share of a text column's values that are numbers while most are not (or the reverse)."""
     if not (ptypes.is_object_dtype(series) or ptypes.is_string_dtype(series)):
         return 0.0
-    values = series.dropna().astype(str)
+    values = series.dropna()
     if values.empty:
         return 0.0
-    numeric = pd.to_numeric(values, errors="coerce").notna().mean()
+    if len(values) > PII_SAMPLE:  # a share: estimated on a fixed sample
+        values = values.sample(n=PII_SAMPLE, random_state=0)
+    numeric = pd.to_numeric(values.astype(str), errors="coerce").notna().mean()
     return _round(min(numeric, 1 - numeric))
 
 
@@ -125,10 +130,12 @@ def score_risk(frame: pd.DataFrame, params: ScoreRiskParams) -> dict[str, Any]:
 def _pii_share(series: pd.Series) -> tuple[str | None, float]:
     if ptypes.is_numeric_dtype(series) or ptypes.is_bool_dtype(series):
         return None, 0.0
-    values = series.dropna().astype(str)
+    values = series.dropna()
     if values.empty:
         return None, 0.0
-    kinds = values.map(pii_kind).value_counts()
+    if len(values) > PII_SAMPLE:  # a share, so a fixed random sample estimates it well
+        values = values.sample(n=PII_SAMPLE, random_state=0)
+    kinds = values.astype(str).map(pii_kind).value_counts()
     if kinds.empty:
         return None, 0.0
     kind = str(kinds.index[0])
@@ -168,6 +175,18 @@ def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
+#: Text columns whose baseline values are mostly unique (ids, e-mails) have no distribution.
+HIGH_CARDINALITY = 0.5
+#: Values per side for the KS statistic: its estimate is within ~0.005 at this size.
+KS_SAMPLE = 100_000
+
+
+def _sample(values: np.ndarray) -> np.ndarray:
+    if len(values) <= KS_SAMPLE:
+        return values
+    return np.random.default_rng(0).choice(values, KS_SAMPLE, replace=False)
+
+
 def _ks(a: np.ndarray, b: np.ndarray) -> float:
     """Two-sample Kolmogorov–Smirnov statistic: the largest gap between the two ECDFs."""
     a, b = np.sort(a), np.sort(b)
@@ -191,19 +210,32 @@ def drift(
         if cur.empty or base.empty:
             results.append({"column": str(name), "status": "empty"})
             continue
-        if ptypes.is_numeric_dtype(cur) and ptypes.is_numeric_dtype(base):
+        numeric = ptypes.is_numeric_dtype(cur) and ptypes.is_numeric_dtype(base)
+        if not numeric and base.nunique() > HIGH_CARDINALITY * len(base):
+            results.append(
+                {
+                    "column": str(name),
+                    "type": "categorical",
+                    "status": "not_comparable",
+                    "reason": "mostly unique values",
+                }
+            )
+            continue
+        if numeric:
             c, b = cur.to_numpy(dtype=float), base.to_numpy(dtype=float)
             edges = np.unique(np.quantile(b, np.linspace(0, 1, 11)))
             if len(edges) < 2:
                 edges = np.array([b.min() - 0.5, b.max() + 0.5])
             edges[0], edges[-1] = -np.inf, np.inf
             psi = _psi(np.histogram(b, edges)[0] / len(b), np.histogram(c, edges)[0] / len(c))
-            ks = _ks(c, b)
+            ks = _ks(_sample(c), _sample(b))
             kind = "numeric"
         else:
-            cats = sorted(set(base.astype(str)) | set(cur.astype(str)))
-            bc = base.astype(str).value_counts(normalize=True).reindex(cats, fill_value=0)
-            cc = cur.astype(str).value_counts(normalize=True).reindex(cats, fill_value=0)
+            bv = base.value_counts(normalize=True)
+            cv = cur.value_counts(normalize=True)
+            bv.index, cv.index = bv.index.astype(str), cv.index.astype(str)
+            cats = bv.index.union(cv.index)
+            bc, cc = bv.reindex(cats, fill_value=0), cv.reindex(cats, fill_value=0)
             psi, ks, kind = _psi(bc.to_numpy(), cc.to_numpy()), None, "categorical"
         drifted = psi > 0.2 or (ks is not None and ks > 0.2)
         results.append(
@@ -227,7 +259,7 @@ def drift(
 def readiness(frame: pd.DataFrame) -> dict[str, Any]:
     cells = frame.size or 1
     completeness = 1 - frame.isna().sum().sum() / cells
-    uniqueness = 1 - (frame.duplicated().sum() / len(frame) if len(frame) else 0)
+    uniqueness = 1 - (duplicate_mask(frame).sum() / len(frame) if len(frame) else 0)
     validity = (
         1 - float(np.mean([type_drift(frame[c]) for c in frame.columns])) if frame.shape[1] else 1
     )
@@ -255,9 +287,10 @@ def coverage_of_tests(frame: pd.DataFrame) -> dict[str, Any]:
         tests = []
         if series.notna().all():
             tests.append("not_null")
-        if series.notna().all() and series.is_unique:
+        counts = value_counts(frame, name)
+        distinct = len(counts)
+        if series.notna().all() and distinct == len(series):
             tests.append("unique")
-        distinct = series.dropna().nunique()
         if 0 < distinct <= 10 and not ptypes.is_float_dtype(series):
             tests.append("accepted_values")
         if ptypes.is_numeric_dtype(series) and series.notna().any():

@@ -1,0 +1,107 @@
+"""profile-my-data on a generated 1,000,000 × 20 CSV, beside pyarrow read + describe().
+
+Each measurement runs in its own process so that its peak memory (max RSS) is its own.
+Usage: python -m bench.profile_bench [ROWS]
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def generate(path: Path, rows: int, seed: int, shift: float = 0.0) -> None:
+    rng = np.random.default_rng(seed)
+    cols: dict[str, object] = {"id": np.arange(rows)}
+    for i in range(8):
+        values = rng.normal(100 + shift * i, 15, rows).round(3)
+        values[rng.random(rows) < 0.02] = np.nan
+        cols[f"num_{i}"] = values
+    for i in range(4):
+        cols[f"int_{i}"] = rng.integers(0, 1000, rows)
+    for i in range(4):
+        cols[f"cat_{i}"] = rng.choice(["alpha", "beta", "gamma", "delta", None], rows)
+    cols["email"] = np.char.add(np.char.add("user", np.arange(rows).astype(str)), "@example.com")
+    cols["phone"] = rng.choice(["+33 1 42 68 53 00", "(555) 010-9999", "n/a"], rows)
+    cols["note"] = rng.choice(["ok", "late", "ok ", " check"], rows)
+    pd.DataFrame(cols).to_csv(path, index=False)
+
+
+FLOOR = """
+import sys, time, resource, json
+import pandas as pd
+t = time.perf_counter()
+frame = pd.read_csv(sys.argv[1], engine="pyarrow")
+frame.describe(include="all")
+print(json.dumps({"seconds": time.perf_counter() - t,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+PROFILE = """
+import sys, time, resource, json
+from pathlib import Path
+from spyglass.tools.catalogue import TOOLS
+from spyglass.tools.frames import load_table
+from spyglass.tools.run import AGENTS, ToolRun, build_report
+t = time.perf_counter()
+frames = {"primary": load_table(Path(sys.argv[1]).read_bytes(), "primary.csv"),
+          "baseline": load_table(Path(sys.argv[2]).read_bytes(), "baseline.csv")}
+tool = TOOLS["profile-my-data"]
+params = tool.parameters()
+results, timings = {}, {}
+for agent in [a.id for a in tool.agents]:
+    a0 = time.perf_counter()
+    results[agent] = AGENTS[agent](frames, params)
+    timings[agent] = round(time.perf_counter() - a0, 3)
+run = ToolRun(tool_id=tool.id, agents=list(results), owner_id=0, cost=0, inputs={})
+report = build_report("bench", run, frames["primary"], results)
+json.dumps(report)
+print(json.dumps({"seconds": time.perf_counter() - t, "agents": timings,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def measure(code: str, *args: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main(rows: int = 1_000_000) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        primary, baseline = Path(tmp) / "primary.csv", Path(tmp) / "baseline.csv"
+        t = time.perf_counter()
+        generate(primary, rows, seed=1, shift=0.5)
+        generate(baseline, rows // 10, seed=2)
+        size = primary.stat().st_size / 1e6
+        print(
+            f"profile-my-data on {rows:,} rows × 20 columns ({size:.0f} MB CSV, "
+            f"baseline {rows // 10:,} rows; generated in {time.perf_counter() - t:.1f} s):"
+        )
+        floor = measure(FLOOR, str(primary))
+        profile = measure(PROFILE, str(primary), str(baseline))
+        ratio = profile["seconds"] / floor["seconds"]
+        print(
+            f"  pyarrow read + describe()   {floor['seconds']:6.2f} s   "
+            f"peak {floor['peak_mb']:7.0f} MB   (floor)"
+        )
+        print(
+            f"  profile-my-data, 6 agents   {profile['seconds']:6.2f} s   "
+            f"peak {profile['peak_mb']:7.0f} MB   = {ratio:.2f}× the floor "
+            "(targets: ≤ 10 s, ≤ 1.5×)"
+        )
+        print("  per agent: " + ", ".join(f"{k} {v:.2f} s" for k, v in profile["agents"].items()))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)

@@ -1,0 +1,36 @@
+"""Work several agents need on the same frame, done once per frame.
+
+Keyed by the frame's identity and forgotten when the frame is collected, so a
+run's figures never leak into the next run.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+
+T = TypeVar("T")
+_memo: dict[tuple[int, str], Any] = {}
+
+
+def once(frame: pd.DataFrame, name: str, compute: Callable[[], T]) -> T:
+    key = (id(frame), name)
+    if key not in _memo:
+        _memo[key] = compute()
+        weakref.finalize(frame, _memo.pop, key, None)
+    return _memo[key]
+
+
+def duplicate_mask(frame: pd.DataFrame) -> pd.Series:
+    """Rows equal to an earlier row (by a 64-bit hash of each row: vectorised, no tuples)."""
+    return once(
+        frame, "duplicates", lambda: pd.util.hash_pandas_object(frame, index=False).duplicated()
+    )
+
+
+def value_counts(frame: pd.DataFrame, column: Any) -> pd.Series:
+    """Counts of a column's non-null values, most frequent first."""
+    return once(frame, f"counts:{column}", lambda: frame[column].value_counts(dropna=True))
