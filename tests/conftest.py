@@ -82,3 +82,41 @@ def ws_base(client: httpx.AsyncClient) -> str:
 
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "UPLOAD_FAILED", "EXPIRED"}
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real S3 API (moto's server) on loopback for the storage tests."""
+    from moto.server import ThreadedMotoServer
+
+    from tests.harness import free_port
+
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    moto.start()
+    yield f"http://127.0.0.1:{port}"
+    moto.stop()
+
+
+def s3_env(endpoint: str, bucket: str) -> dict[str, str]:
+    """A SpyGlass server's environment for S3 storage on moto."""
+    return {
+        "SPYGLASS_STORAGE": "s3",
+        "SPYGLASS_S3_ENDPOINT": endpoint,
+        "SPYGLASS_S3_BUCKET": bucket,
+        "SPYGLASS_S3_ACCESS_KEY": "testing",
+        "SPYGLASS_S3_SECRET_KEY": "testing",
+        "SPYGLASS_S3_CREATE_BUCKET": "1",
+    }
+
+
+def s3_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )

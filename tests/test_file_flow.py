@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.accounts import Account, make_account
-from tests.harness import SpyGlassServer, free_port
+from tests.conftest import s3_client, s3_env
+from tests.harness import SpyGlassServer
 
 CSV = b"id,email,amount\n1,a@example.com,10\n2,b@example.com,12\n"
 
@@ -177,32 +176,9 @@ def test_upload_url_errors(server: SpyGlassServer, alice: Account) -> None:
         assert r.status_code == 400
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    moto.start()
-    yield f"http://127.0.0.1:{port}"
-    moto.stop()
-
-
 def test_upload_flow_on_s3(new_server: Any, moto_endpoint: str) -> None:
-    env = {
-        "SPYGLASS_STORAGE": "s3",
-        "SPYGLASS_S3_ENDPOINT": moto_endpoint,
-        "SPYGLASS_S3_BUCKET": "flow-bucket",
-        "SPYGLASS_S3_ACCESS_KEY": "testing",
-        "SPYGLASS_S3_SECRET_KEY": "testing",
-        "SPYGLASS_S3_CREATE_BUCKET": "1",
-    }
-    srv: SpyGlassServer = new_server(env=env)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    srv: SpyGlassServer = new_server(env=s3_env(moto_endpoint, "flow-bucket"))
+    s3 = s3_client(moto_endpoint)
 
     def read(key: str) -> bytes | None:
         try:

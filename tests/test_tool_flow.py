@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 import websockets
@@ -15,8 +14,8 @@ import websockets
 from spyglass.auth.service import AuthService
 from spyglass.tasks.store import make_engine
 from tests.accounts import Account, make_account
+from tests.conftest import s3_client, s3_env
 from tests.harness import SpyGlassServer
-from tests.test_file_flow import moto_endpoint  # noqa: F401  (shared moto server fixture)
 
 CSV = (
     b"id,email,amount,city\n"
@@ -137,23 +136,9 @@ def test_full_flow_on_local_storage(server: SpyGlassServer) -> None:
     full_flow(server, account, stored)
 
 
-def test_full_flow_on_s3(new_server: Any, moto_endpoint: str) -> None:  # noqa: F811
-    env = {
-        "SPYGLASS_STORAGE": "s3",
-        "SPYGLASS_S3_ENDPOINT": moto_endpoint,
-        "SPYGLASS_S3_BUCKET": "tool-flow",
-        "SPYGLASS_S3_ACCESS_KEY": "testing",
-        "SPYGLASS_S3_SECRET_KEY": "testing",
-        "SPYGLASS_S3_CREATE_BUCKET": "1",
-    }
-    srv: SpyGlassServer = new_server(env=env)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+def test_full_flow_on_s3(new_server: Any, moto_endpoint: str) -> None:
+    srv: SpyGlassServer = new_server(env=s3_env(moto_endpoint, "tool-flow"))
+    s3 = s3_client(moto_endpoint)
 
     def stored(prefix: str) -> list[str]:
         page = s3.list_objects_v2(Bucket="tool-flow", Prefix=prefix)

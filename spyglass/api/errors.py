@@ -7,23 +7,22 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from spyglass.errors import DomainError
+
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
+class ApiError(DomainError):
+    """Raised by routes: `ApiError(status, detail, error_code)`."""
+
     def __init__(self, status_code: int, detail: str, error_code: str) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
-        self.error_code = error_code
+        super().__init__(error_code, detail, status_code)
 
 
 def install_error_handlers(api: FastAPI) -> None:
-    @api.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": exc.detail, "error_code": exc.error_code}, status_code=exc.status_code
-        )
+    @api.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message, "error_code": exc.code}, status_code=exc.status)
 
     @api.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

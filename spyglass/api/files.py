@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
 from spyglass.api.errors import ApiError
-from spyglass.storage import StorageError, get_storage
+from spyglass.storage import get_storage
 from spyglass.storage.local import LocalStorage
 
 
@@ -37,11 +37,8 @@ def build_router() -> APIRouter:
         key: str, request: Request, exp: str = "", ct: str = "", max: str = "", sig: str = ""
     ) -> Any:
         storage = _local()
-        try:
-            _, limit = storage.verify("PUT", key, exp, ct, max, sig)
-            path = storage.path(key)
-        except StorageError as exc:
-            raise ApiError(exc.status, exc.message, exc.code) from None
+        _, limit = storage.verify("PUT", key, exp, ct, max, sig)
+        path = storage.path(key)
         sent_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if sent_type != ct:
             raise ApiError(400, f"Send this file with Content-Type: {ct}", "CONTENT_TYPE_MISMATCH")
@@ -68,11 +65,8 @@ def build_router() -> APIRouter:
     @router.get("/api/storage/{key:path}", summary="Download from a signed URL (local storage)")
     async def get_file(key: str, exp: str = "", sig: str = "") -> Any:
         storage = _local()
-        try:
-            storage.verify("GET", key, exp, "", "0", sig)
-            path = storage.path(key)
-        except StorageError as exc:
-            raise ApiError(exc.status, exc.message, exc.code) from None
+        storage.verify("GET", key, exp, "", "0", sig)
+        path = storage.path(key)
         if not path.is_file():
             raise ApiError(404, "No such file", "FILE_NOT_FOUND")
         return FileResponse(path, filename=PurePosixPath(key).name)

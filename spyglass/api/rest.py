@@ -448,18 +448,15 @@ def build_router() -> APIRouter:
         if "primary" not in files:
             raise ApiError(400, "The primary file is required", "MISSING_PRIMARY_FILE")
         wanted: list[tuple[str, str, str]] = []
-        try:
-            for file_key, spec in files.items():
-                name = sanitise_filename(spec.filename)
-                if name.lower().endswith(".json"):
-                    raise StorageError(
-                        "UNSUPPORTED_FILE_TYPE", f"'{name}': data files are csv, xlsx or xls"
-                    )
-                wanted.append((file_key, name, check_content_type(name, spec.content_type)))
-            if body.has_parameters:
-                wanted.append(("parameters", "parameters.json", "application/json"))
-        except StorageError as exc:
-            raise ApiError(exc.status, exc.message, exc.code) from None
+        for file_key, spec in files.items():
+            name = sanitise_filename(spec.filename)
+            if name.lower().endswith(".json"):
+                raise StorageError(
+                    "UNSUPPORTED_FILE_TYPE", f"'{name}': data files are csv, xlsx or xls"
+                )
+            wanted.append((file_key, name, check_content_type(name, spec.content_type)))
+        if body.has_parameters:
+            wanted.append(("parameters", "parameters.json", "application/json"))
         storage = get_storage()
         base = str(request.base_url)
         expiry = get_settings().upload_expiry

@@ -21,7 +21,7 @@ from spyglass.api.auth import INVALID_TOKEN, bearer, bearer_user, token_from_pat
 from spyglass.api.direct import TaskResponse, find_job, read_json_body, validation_response
 from spyglass.api.errors import ApiError
 from spyglass.api.sockets import reject, serve_single_task, serve_until_done, socket_session
-from spyglass.auth.service import AuthError, TokenInfo, UserInfo, get_auth
+from spyglass.auth.service import TokenInfo, UserInfo, get_auth
 from spyglass.tasks.bus import Subscription, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view, socket_payload
@@ -195,10 +195,7 @@ def build_router() -> APIRouter:
             if owner is None:
                 raise ApiError(404, "No user with that email", "USER_NOT_FOUND")
         assert owner is not None
-        try:
-            raw, token = await get_auth().issue_token(owner.id, body.name, created_by=user.id)
-        except AuthError as exc:
-            raise ApiError(exc.status, exc.message, exc.code) from None
+        raw, token = await get_auth().issue_token(owner.id, body.name, created_by=user.id)
         return {**_out(token), "token": raw}
 
     @router.delete(
@@ -208,10 +205,7 @@ def build_router() -> APIRouter:
     )
     async def revoke_token(token_id: int, credentials: Bearer) -> Any:
         _, user = await bearer_user(credentials)
-        try:
-            changed = await get_auth().revoke_token(token_id, by=user)
-        except AuthError as exc:
-            raise ApiError(exc.status, exc.message, exc.code) from None
+        changed = await get_auth().revoke_token(token_id, by=user)
         return {"token_id": token_id, "revoked": True, "changed": changed}
 
     return router

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from spyglass.auth.models import ClientToken, User, UserSession
 from spyglass.auth.ratelimit import FailureLimiter
+from spyglass.errors import DomainError
 from spyglass.tasks.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,8 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 passwords = CryptContext(schemes=["argon2"], deprecated="auto")
 
 
-class AuthError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+class AuthError(DomainError):
+    """A credential, account or token problem."""
 
 
 @dataclass(frozen=True)

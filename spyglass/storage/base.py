@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from spyglass.errors import DomainError
+
 #: Content types accepted for uploads, by file extension.
 ALLOWED_TYPES: dict[str, tuple[str, ...]] = {
     ".csv": ("text/csv", "application/csv", "text/plain"),
@@ -21,12 +23,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 
 
-class StorageError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+class StorageError(DomainError):
+    """A file name, type, key, size or signed URL that cannot be accepted."""
 
 
 @dataclass(frozen=True)
