@@ -40,7 +40,7 @@ def progress_bar(row: TaskRow) -> rx.Component:
 
 def _task_row(row: TaskRow) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.code(row.task_id.to(str)[:8])),
+        rx.table.cell(rx.link(rx.code(row.task_id.to(str)[:8]), href="/tasks/" + row.task_id)),
         rx.table.cell(rx.text(row.state_name, " · ", rx.text.strong(row.task_name))),
         rx.table.cell(status_badge(row)),
         rx.table.cell(progress_bar(row)),

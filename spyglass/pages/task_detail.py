@@ -1,0 +1,97 @@
+"""`/tasks/[task_id]`: one task, live."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from spyglass.pages.layout import layout
+from spyglass.pages.tasks import progress_bar, status_badge
+from spyglass.states.task_detail import AgentItem, EventRow, TaskDetailState
+
+AGENT_ICONS = {"completed": "circle_check", "running": "loader", "pending": "circle"}
+
+
+def _agent(item: AgentItem) -> rx.Component:
+    return rx.hstack(
+        rx.match(
+            item.state,
+            *[(k, rx.icon(v, size=16)) for k, v in AGENT_ICONS.items()],
+            rx.icon("circle", size=16),
+        ),
+        rx.text(item.name, size="2"),
+        rx.badge(item.state, variant="soft", size="1"),
+        align="center",
+        data_testid="agent-item",
+        data_agent=item.name,
+        data_state=item.state,
+    )
+
+
+def _event(row: EventRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(row.seq),
+        rx.table.cell(rx.text(row.time, size="1")),
+        rx.table.cell(rx.badge(row.event_type, variant="outline")),
+        rx.table.cell(row.message),
+        data_testid="timeline-event",
+    )
+
+
+def _details() -> rx.Component:
+    task = TaskDetailState.task
+    return rx.vstack(
+        rx.hstack(
+            rx.heading(task.state_name, " · ", task.task_name, size="5"),
+            status_badge(task),
+            align="center",
+        ),
+        rx.code(task.task_id),
+        progress_bar(task),
+        rx.text(
+            rx.cond(task.error_message != "", task.error_message, task.message),
+            data_testid="task-message",
+        ),
+        rx.cond(
+            TaskDetailState.remedy != "",
+            rx.callout(TaskDetailState.remedy, icon="lightbulb", data_testid="remedy"),
+        ),
+        rx.cond(task.result != "", rx.text("Result: ", rx.code(task.result))),
+        rx.hstack(
+            rx.cond(
+                ~task.terminal,
+                rx.button("Cancel", color_scheme="orange", on_click=TaskDetailState.cancel),
+            ),
+            rx.cond(
+                (task.status == "FAILED") | (task.status == "CANCELLED"),
+                rx.button("Retry", on_click=TaskDetailState.retry),
+            ),
+            rx.button(
+                "Delete", color_scheme="red", variant="soft", on_click=TaskDetailState.delete
+            ),
+        ),
+        rx.cond(
+            TaskDetailState.agents.length() > 0,
+            rx.vstack(rx.heading("Agents", size="3"), rx.foreach(TaskDetailState.agents, _agent)),
+        ),
+        rx.heading("Timeline", size="3"),
+        rx.table.root(rx.table.body(rx.foreach(TaskDetailState.events, _event)), width="100%"),
+        width="100%",
+        spacing="3",
+    )
+
+
+def task_detail_page() -> rx.Component:
+    page = layout(
+        rx.cond(
+            TaskDetailState.not_found,
+            rx.callout(
+                "Task not found.",
+                icon="search_x",
+                color_scheme="gray",
+                data_testid="task-not-found",
+            ),
+            rx.cond(TaskDetailState.loading, rx.spinner(), _details()),
+        ),
+        title="Task",
+    )
+    return page
