@@ -51,7 +51,8 @@ import sys, time, resource, json
 from pathlib import Path
 from spyglass.tools.catalogue import TOOLS
 from spyglass.tools.frames import load_table
-from spyglass.tools.run import AGENTS, ToolRun, build_report
+from spyglass.tools.report import build_report
+from spyglass.tools.run import AGENTS
 t = time.perf_counter()
 frames = {"primary": load_table(Path(sys.argv[1]).read_bytes(), "primary.csv"),
           "baseline": load_table(Path(sys.argv[2]).read_bytes(), "baseline.csv")}
@@ -62,8 +63,7 @@ for agent in [a.id for a in tool.agents]:
     a0 = time.perf_counter()
     results[agent] = AGENTS[agent](frames, params)
     timings[agent] = round(time.perf_counter() - a0, 3)
-run = ToolRun(tool_id=tool.id, agents=list(results), owner_id=0, cost=0, inputs={})
-report = build_report("bench", run, frames["primary"], results)
+report = build_report("bench", tool.id, list(results), frames, results)
 json.dumps(report)
 print(json.dumps({"seconds": time.perf_counter() - t, "agents": timings,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

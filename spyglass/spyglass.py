@@ -15,10 +15,14 @@ from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
 from spyglass.pages.admin import admin_page
 from spyglass.pages.login import login_page, register_page
+from spyglass.pages.new_task import new_task_page
+from spyglass.pages.results import results_page
 from spyglass.pages.task_detail import task_detail_page
 from spyglass.pages.tasks import tasks_page
 from spyglass.states import examples  # noqa: F401  (declares the example jobs)
 from spyglass.states.auth import AuthState
+from spyglass.states.new_task import NewTaskState
+from spyglass.states.results import ResultsState
 from spyglass.states.task_detail import TaskDetailState
 from spyglass.tasks.engine import get_engine
 
@@ -55,12 +59,23 @@ app.add_page(
     on_load=AuthState.redirect_if_signed_in,
 )
 app.add_page(tasks_page, route="/tasks", title="Tasks · SpyGlass", on_load=AuthState.require_user)
-app.add_page(tasks_page, route="/", title="SpyGlass", on_load=AuthState.require_user)
+app.add_page(
+    new_task_page,
+    route="/",
+    title="New task · SpyGlass",
+    on_load=[AuthState.require_user, NewTaskState.load],
+)
 app.add_page(
     task_detail_page,
     route="/tasks/[task_id]",
     title="Task · SpyGlass",
     on_load=[AuthState.require_user, TaskDetailState.watch],  # again on each task's URL
+)
+app.add_page(
+    results_page,
+    route="/task/[task_id]/results",
+    title="Results · SpyGlass",
+    on_load=[AuthState.require_user, ResultsState.load],
 )
 app.add_page(
     admin_page, route="/admins/tasks", title="Admin · SpyGlass", on_load=AuthState.require_admin

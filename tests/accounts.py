@@ -51,6 +51,22 @@ def session_cookie(server: SpyGlassServer, account: Account) -> dict[str, str]:
     return {"spyglass_session": raw}
 
 
+def set_credits(server: SpyGlassServer, account: Account, credits: int) -> None:
+    """Set the account's balance to `credits` (as an admin's grant would change it)."""
+
+    async def run() -> None:
+        engine = make_engine(f"sqlite:///{server.data_dir / 'spyglass.db'}")
+        try:
+            auth = AuthService(engine)
+            user = await auth.get_user(account.id)
+            assert user is not None
+            await auth.add_credits(account.id, credits - user.credits)
+        finally:
+            engine.dispose()
+
+    asyncio.run(run()) if not _in_loop() else _run_in_thread(run)
+
+
 def _in_loop() -> bool:
     try:
         asyncio.get_running_loop()

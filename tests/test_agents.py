@@ -271,3 +271,57 @@ def test_every_catalogue_agent_is_implemented() -> None:
     listed = {agent.id for tool in TOOLS.values() for agent in tool.agents}
     assert listed == set(AGENTS)
     assert len(listed) == 22
+
+
+def test_integer_columns_with_gaps_stay_integral() -> None:
+    frame = load_table(
+        b"id,card_number,n\n1,4111111111111111,1\n2,,2\n3,5500005555555559,\n", "a.csv"
+    )
+    assert frame["card_number"].tolist()[0] == 4111111111111111
+    assert quality.governance(frame)["pii_columns"] == ["card_number"]
+    frames = {"primary": frame}
+    out = clean.null_handler(frames, _params(**{"null-handler": {"strategy": "fill_mean"}}))
+    # Card numbers are never invented; a mean of 1.5 turns the integers into decimals.
+    assert out["filled"] == {"n": 1} and out["left_for_review"] == ["card_number"]
+    assert frames["working"]["n"].tolist() == [1.0, 2.0, 1.5]
+    written = clean.writeback(frames, _params())[clean.OUTPUTS][0][1].decode()
+    assert "4111111111111111," in written and "4111111111111111.0" not in written
+
+
+def test_identifying_columns_are_not_measures() -> None:
+    assert quality.is_identifying("customer_id") and quality.is_identifying("card_number")
+    assert quality.is_identifying("customerId") and quality.is_identifying("email")
+    assert not quality.is_identifying("num_0") and not quality.is_identifying("number_of_items")
+    frame = pd.DataFrame({"order_id": [1, 2, 3, 4, 5, 6, 900], "amount": [5, 6, 5, 6, 5, 6, 7]})
+    assert clean.outlier_remover({"primary": frame}, _params())["by_column"] == {"amount": 0}
+
+
+def test_standardization_spells_case_variants_the_usual_way() -> None:
+    frame = pd.DataFrame({"country": ["Spain", "Spain", " SPAIN ", "spain", "France"]})
+    frames = {"primary": frame}
+    out = clean.field_standardization(frames, _params())
+    assert out["values_changed"] == {"country": 2}
+    assert frames["working"]["country"].tolist() == ["Spain"] * 4 + ["France"]
+
+
+def test_xls_and_xlsx_files_are_read() -> None:
+    import io
+
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("data")
+    for j, head in enumerate(["id", "city"]):
+        sheet.write(0, j, head)
+    for i, (n, city) in enumerate([(1, "Paris"), (2, "Lyon")], start=1):
+        sheet.write(i, 0, n)
+        sheet.write(i, 1, city)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    frame = load_table(buffer.getvalue(), "old.xls")
+    assert frame["city"].tolist() == ["Paris", "Lyon"] and frame["id"].tolist() == [1, 2]
+    xlsx = io.BytesIO()
+    frame.to_excel(xlsx, index=False)
+    assert load_table(xlsx.getvalue(), "new.xlsx")["city"].tolist() == ["Paris", "Lyon"]
+    with pytest.raises(DataFileError, match="not a readable table"):
+        load_table(b"PK\x03\x04 not really a workbook", "broken.xlsx")

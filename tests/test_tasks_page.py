@@ -148,3 +148,74 @@ def test_closing_the_tab_ends_its_live_subscription(
     wait_for(1)
     context.close()
     wait_for(0)
+
+
+def choose(page: Page, testid: str, option: str) -> None:
+    page.get_by_test_id(testid).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_filters_pages_and_bulk_delete(browser: Browser, server: SpyGlassServer) -> None:
+    owner = make_account(server, prefix="pager")
+    base = f"{server.url}/api/testjobs/tasks/{owner.token}/start"
+    started = [
+        httpx.post(f"{base}/steps", json={"steps": 1, "delay": 0}, timeout=10).json()["task_id"]
+        for _ in range(21)
+    ]
+    failed = [httpx.post(f"{base}/boom", timeout=10).json()["task_id"] for _ in range(2)]
+    for task_id in started + failed:  # every one has ended before the page opens
+        with websockets.sync.client.connect(
+            f"{server.ws_url}/ws/testjobs/tasks/{owner.token}/{task_id}"
+        ) as ws:
+            while json.loads(ws.recv())["status"] not in ("COMPLETED", "FAILED"):
+                pass
+    context = browser.new_context()
+    pg = context.new_page()
+    sign_in(pg, server, owner.email, owner.password)
+    label = pg.get_by_test_id("page-label")
+    rows = pg.locator("[data-testid=task-row]")
+    expect(label).to_have_text("1–20 of 23", timeout=30_000)
+    expect(rows).to_have_count(20)
+    expect(pg.get_by_test_id("page-prev")).to_be_disabled()
+    pg.get_by_test_id("page-next").click()
+    expect(label).to_have_text("21–23 of 23")
+    expect(rows).to_have_count(3)
+    expect(pg.get_by_test_id("page-next")).to_be_disabled()
+    pg.get_by_test_id("page-prev").click()
+    expect(label).to_have_text("1–20 of 23")
+
+    choose(pg, "filter-status", "FAILED")
+    expect(label).to_have_text("1–2 of 2")
+    assert {r.get_attribute("data-task-id") for r in rows.all()} == set(failed)
+    choose(pg, "filter-status", "all")
+    choose(pg, "filter-kind", "boom")
+    expect(rows).to_have_count(2)
+    choose(pg, "filter-kind", "steps")
+    expect(label).to_have_text("1–20 of 21")
+    choose(pg, "filter-status", "FAILED")
+    expect(pg.get_by_test_id("tasks-empty")).to_have_text("No task matches these filters.")
+    pg.get_by_role("button", name="Clear filters").click()
+    expect(label).to_have_text("1–20 of 23")
+
+    # A live task arrives on the first page while the filters allow it.
+    fresh = httpx.post(f"{base}/steps", json={"steps": 1, "delay": 0}, timeout=10).json()
+    expect(pg.locator(f"[data-task-id='{fresh['task_id']}']")).to_have_count(1, timeout=10_000)
+    expect(label).to_have_text("1–20 of 24", timeout=10_000)
+
+    choose(pg, "bulk-choice", "FAILED")
+    pg.get_by_test_id("bulk-delete").click()
+    pg.get_by_test_id("bulk-delete-confirm").click()
+    expect(label).to_have_text("1–20 of 22", timeout=15_000)
+    h = {"Authorization": f"Bearer {owner.token}"}
+    for task_id in failed:
+        assert (
+            httpx.get(f"{server.url}/api/tasks/{task_id}", headers=h, timeout=10).status_code == 404
+        )
+    choose(pg, "bulk-choice", "finished")
+    pg.get_by_test_id("bulk-delete").click()
+    pg.get_by_role("button", name="Keep them").click()
+    expect(label).to_have_text("1–20 of 22")
+    pg.get_by_test_id("bulk-delete").click()
+    pg.get_by_test_id("bulk-delete-confirm").click()
+    expect(pg.get_by_test_id("tasks-empty")).to_contain_text("No tasks yet", timeout=15_000)
+    context.close()

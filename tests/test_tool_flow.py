@@ -11,9 +11,7 @@ import httpx
 import pytest
 import websockets
 
-from spyglass.auth.service import AuthService
-from spyglass.tasks.store import make_engine
-from tests.accounts import Account, make_account
+from tests.accounts import Account, make_account, set_credits
 from tests.conftest import s3_client, s3_env
 from tests.harness import SpyGlassServer
 
@@ -41,20 +39,6 @@ def wait_end(server: SpyGlassServer, account: Account, state: str, task_id: str)
         return seen
 
     return asyncio.run(run())
-
-
-def set_credits(server: SpyGlassServer, account: Account, credits: int) -> None:
-    async def run() -> None:
-        engine = make_engine(f"sqlite:///{server.data_dir / 'spyglass.db'}")
-        try:
-            auth_service = AuthService(engine)
-            user = await auth_service.get_user(account.id)
-            assert user is not None
-            await auth_service.add_credits(account.id, credits - user.credits)
-        finally:
-            engine.dispose()
-
-    asyncio.run(run())
 
 
 def start_tool_task(
@@ -114,7 +98,9 @@ def full_flow(server: SpyGlassServer, account: Account, stored: Callable[[str], 
         assert columns["amount"]["min"] == 10.5 and columns["city"]["distinct"] == 3
         assert columns["email"]["null_pct"] == 20.0
         assert body["agentResults"]["unified-profiler"]["duplicate_rows"] == 1
-        assert body["rowLevelIssues"] == [{"row": 5, "issue": "duplicate_row"}]
+        assert body["rowLevelIssues"] == [
+            {"row": 5, "issue": "duplicate_row", "detail": "same as an earlier row"}
+        ]
         assert "amount" in body["agentResults"]["unified-profiler"]["correlations"]
         assert body["downloads"][0]["filename"] == "report.json"
 
@@ -448,7 +434,7 @@ def test_clean_my_data_writes_a_cleaned_csv(server: SpyGlassServer) -> None:
         rows = list(csv.DictReader(io.StringIO(cleaned.text)))
         assert [r["id"] for r in rows] == ["1", "2", "3", "4"]
         assert rows[0]["email"] == "ann@example.com"
-        assert rows[1]["amount"] == "12.0"  # the median of the amounts
+        assert rows[1]["amount"] == "12"  # the median of the amounts (an integer column stays so)
         assert rows[2]["city"] == "Nice"
         quarantined = httpx.get(downloads["quarantine.csv"]["url"], timeout=10).text
         assert quarantined.splitlines()[1].startswith("6,")

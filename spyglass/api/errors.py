@@ -1,4 +1,4 @@
-"""Client errors as `{"detail": str, "error_code": str}` with the right status."""
+"""Client errors as `{"detail": str, "error_code": str[, "context"]}` with the right status."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class ApiError(DomainError):
 def install_error_handlers(api: FastAPI) -> None:
     @api.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message, "error_code": exc.code}, status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status)
 
     @api.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

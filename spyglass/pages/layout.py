@@ -12,6 +12,7 @@ def layout(*children: rx.Component, title: str) -> rx.Component:
         rx.hstack(
             rx.link(rx.heading("SpyGlass", size="5"), href="/tasks", underline="none"),
             rx.spacer(),
+            rx.link("New task", href="/"),
             rx.link("Tasks", href="/tasks"),
             rx.cond(AuthState.is_admin, rx.link("Admin", href="/admins/tasks/")),
             rx.link("API docs", href="/docs", is_external=True),

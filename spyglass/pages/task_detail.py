@@ -55,7 +55,17 @@ def _details() -> rx.Component:
             TaskDetailState.remedy != "",
             rx.callout(TaskDetailState.remedy, icon="lightbulb", data_testid="remedy"),
         ),
-        rx.cond(task.result != "", rx.text("Result: ", rx.code(task.result))),
+        rx.cond(
+            task.tool_id != "",
+            rx.cond(
+                task.status == "COMPLETED",
+                rx.link(
+                    rx.button("Open the results", data_testid="open-results"),
+                    href="/task/" + task.task_id + "/results",
+                ),
+            ),
+            rx.cond(task.result != "", rx.text("Result: ", rx.code(task.result))),
+        ),
         rx.hstack(
             rx.cond(
                 ~task.terminal,
@@ -74,7 +84,19 @@ def _details() -> rx.Component:
             rx.vstack(rx.heading("Agents", size="3"), rx.foreach(TaskDetailState.agents, _agent)),
         ),
         rx.heading("Timeline", size="3"),
-        rx.table.root(rx.table.body(rx.foreach(TaskDetailState.events, _event)), width="100%"),
+        rx.cond(
+            TaskDetailState.events.length() == 0,
+            rx.text("No events yet.", color_scheme="gray"),
+            rx.table.root(rx.table.body(rx.foreach(TaskDetailState.events, _event)), width="100%"),
+        ),
+        rx.heading("Follow it from a terminal", size="3"),
+        rx.text(
+            "With one of your client tokens (see the Tasks page), every change arrives "
+            "as one JSON line:",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.code_block(TaskDetailState.ws_hint, language="bash", can_copy=True, width="100%"),
         width="100%",
         spacing="3",
     )
@@ -85,12 +107,16 @@ def task_detail_page() -> rx.Component:
         rx.cond(
             TaskDetailState.not_found,
             rx.callout(
-                "Task not found.",
+                rx.text("Task not found. ", rx.link("Back to your tasks", href="/tasks")),
                 icon="search_x",
                 color_scheme="gray",
                 data_testid="task-not-found",
             ),
-            rx.cond(TaskDetailState.loading, rx.spinner(), _details()),
+            rx.cond(
+                TaskDetailState.loading,
+                rx.hstack(rx.spinner(), rx.text("Loading the task…")),
+                _details(),
+            ),
         ),
         title="Task",
     )

@@ -1,4 +1,4 @@
-"""`/tasks`: every task, newest first, updating live; a button per example job."""
+"""`/tasks`: the user's tasks, newest first, filtered and paged, updating live."""
 
 from __future__ import annotations
 
@@ -6,15 +6,20 @@ import reflex as rx
 
 from spyglass.pages.layout import layout
 from spyglass.pages.tokens import token_panel
+from spyglass.pages.widgets import select
 from spyglass.states.examples import ExampleTaskState, ExampleTaskState2
-from spyglass.states.tasks_page import TaskRow, TasksPageState
+from spyglass.states.tasks_page import BULK_DELETE, STATUS_CHOICES, TaskRow, TasksPageState
 
 STATUS_COLORS = {
     "COMPLETED": "green",
     "FAILED": "red",
+    "UPLOAD_FAILED": "red",
+    "EXPIRED": "gray",
     "CANCELLED": "gray",
     "PROCESSING": "blue",
     "PENDING": "amber",
+    "UPLOADING": "cyan",
+    "CREATED": "gray",
 }
 
 
@@ -38,10 +43,39 @@ def progress_bar(row: TaskRow) -> rx.Component:
     )
 
 
+def _job_cell(row: TaskRow) -> rx.Component:
+    return rx.vstack(
+        rx.cond(
+            row.tool_id != "",
+            rx.text(rx.text.strong(row.tool_id)),
+            rx.text(row.state_name, " · ", rx.text.strong(row.task_name)),
+        ),
+        rx.cond(
+            row.agents_total > 0,
+            rx.text(
+                row.agents_done,
+                "/",
+                row.agents_total,
+                " agents",
+                size="1",
+                color_scheme="gray",
+                data_testid="task-agents",
+            ),
+        ),
+        spacing="0",
+    )
+
+
 def _task_row(row: TaskRow) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.link(rx.code(row.task_id.to(str)[:8]), href="/tasks/" + row.task_id)),
-        rx.table.cell(rx.text(row.state_name, " · ", rx.text.strong(row.task_name))),
+        rx.table.cell(
+            rx.link(
+                rx.code(row.task_id.to(str)[:8]),
+                href="/tasks/" + row.task_id,
+                data_testid="task-link",
+            )
+        ),
+        rx.table.cell(_job_cell(row)),
         rx.table.cell(status_badge(row)),
         rx.table.cell(progress_bar(row)),
         rx.table.cell(
@@ -52,16 +86,26 @@ def _task_row(row: TaskRow) -> rx.Component:
             )
         ),
         rx.table.cell(
-            rx.cond(
-                row.terminal,
-                rx.fragment(),
-                rx.button(
-                    "Cancel",
-                    size="1",
-                    variant="soft",
-                    color_scheme="red",
-                    on_click=TasksPageState.cancel(row.task_id),
+            rx.hstack(
+                rx.cond(
+                    (row.status == "COMPLETED") & (row.tool_id != ""),
+                    rx.link(
+                        rx.button("Results", size="1", variant="soft"),
+                        href="/task/" + row.task_id + "/results",
+                    ),
                 ),
+                rx.cond(
+                    row.terminal,
+                    rx.fragment(),
+                    rx.button(
+                        "Cancel",
+                        size="1",
+                        variant="soft",
+                        color_scheme="red",
+                        on_click=TasksPageState.cancel(row.task_id),
+                    ),
+                ),
+                spacing="1",
             )
         ),
         data_testid="task-row",
@@ -73,9 +117,11 @@ def _task_row(row: TaskRow) -> rx.Component:
 
 def _job_buttons() -> rx.Component:
     return rx.hstack(
+        rx.link(rx.button("New data task", data_testid="new-task"), href="/"),
         rx.button(
             "Run example_task · task1",
             on_click=ExampleTaskState.task1,
+            variant="soft",
             data_testid="start-example_task-task1",
         ),
         rx.button(
@@ -95,29 +141,138 @@ def _job_buttons() -> rx.Component:
     )
 
 
+def _filters() -> rx.Component:
+    return rx.hstack(
+        rx.text("Status", size="2"),
+        select(
+            STATUS_CHOICES,
+            value=TasksPageState.status_filter,
+            on_change=TasksPageState.set_status_filter,
+            testid="filter-status",
+        ),
+        rx.text("Tool or job", size="2"),
+        select(
+            TasksPageState.kinds,
+            value=TasksPageState.kind_filter,
+            on_change=TasksPageState.set_kind_filter,
+            testid="filter-kind",
+        ),
+        rx.cond(
+            TasksPageState.filtered,
+            rx.button(
+                "Clear filters", size="1", variant="ghost", on_click=TasksPageState.clear_filters
+            ),
+        ),
+        rx.spacer(),
+        _bulk_delete(),
+        align="center",
+        wrap="wrap",
+        spacing="2",
+        width="100%",
+    )
+
+
+def _bulk_delete() -> rx.Component:
+    return rx.hstack(
+        select(
+            list(BULK_DELETE),
+            value=TasksPageState.bulk_choice,
+            on_change=TasksPageState.set_bulk_choice,
+            testid="bulk-choice",
+        ),
+        rx.alert_dialog.root(
+            rx.alert_dialog.trigger(
+                rx.button("Delete…", color_scheme="red", variant="soft", data_testid="bulk-delete")
+            ),
+            rx.alert_dialog.content(
+                rx.alert_dialog.title("Delete tasks"),
+                rx.alert_dialog.description(
+                    "Delete every ",
+                    rx.text.strong(TasksPageState.bulk_choice),
+                    " task in this list, with its timeline and files? This cannot be undone.",
+                ),
+                rx.hstack(
+                    rx.alert_dialog.cancel(rx.button("Keep them", variant="soft")),
+                    rx.alert_dialog.action(
+                        rx.button(
+                            "Delete",
+                            color_scheme="red",
+                            on_click=TasksPageState.bulk_delete,
+                            data_testid="bulk-delete-confirm",
+                        )
+                    ),
+                    justify="end",
+                    spacing="2",
+                    margin_top="12px",
+                ),
+            ),
+            open=TasksPageState.confirm_bulk,
+            on_open_change=TasksPageState.set_confirm_bulk,
+        ),
+        align="center",
+        spacing="2",
+    )
+
+
+def _pager() -> rx.Component:
+    return rx.hstack(
+        rx.text(TasksPageState.page_label, size="2", data_testid="page-label"),
+        rx.button(
+            "Previous",
+            size="1",
+            variant="soft",
+            disabled=~TasksPageState.has_prev,
+            on_click=TasksPageState.prev_page,
+            data_testid="page-prev",
+        ),
+        rx.button(
+            "Next",
+            size="1",
+            variant="soft",
+            disabled=~TasksPageState.has_next,
+            on_click=TasksPageState.next_page,
+            data_testid="page-next",
+        ),
+        align="center",
+        justify="end",
+        width="100%",
+    )
+
+
+def _table() -> rx.Component:
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(
+                *[
+                    rx.table.column_header_cell(h)
+                    for h in ("Task", "Tool / job", "Status", "Progress", "Message / result", "")
+                ]
+            )
+        ),
+        rx.table.body(rx.foreach(TasksPageState.rows, _task_row)),
+        width="100%",
+    )
+
+
 def tasks_page() -> rx.Component:
     page = layout(
         _job_buttons(),
+        _filters(),
         rx.cond(
             TasksPageState.loading,
             rx.hstack(rx.spinner(), rx.text("Loading tasks…")),
             rx.cond(
                 TasksPageState.rows.length() == 0,
-                rx.callout("No tasks yet: start one above, or through the API.", icon="info"),
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            rx.table.column_header_cell("Task"),
-                            rx.table.column_header_cell("Job"),
-                            rx.table.column_header_cell("Status"),
-                            rx.table.column_header_cell("Progress"),
-                            rx.table.column_header_cell("Message / result"),
-                            rx.table.column_header_cell(""),
-                        )
+                rx.callout(
+                    rx.cond(
+                        TasksPageState.filtered,
+                        "No task matches these filters.",
+                        "No tasks yet: start a data task, run an example job, or use the API.",
                     ),
-                    rx.table.body(rx.foreach(TasksPageState.rows, _task_row)),
-                    width="100%",
+                    icon="info",
+                    data_testid="tasks-empty",
                 ),
+                rx.vstack(_table(), _pager(), width="100%"),
             ),
         ),
         rx.divider(),

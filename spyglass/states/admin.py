@@ -14,11 +14,12 @@ from typing import Any
 import reflex as rx
 
 from spyglass.auth.service import UserInfo, get_auth
+from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
-from spyglass.states.live import CONNECTION_CHECK, PUSH_INTERVAL, LiveFeed
-from spyglass.states.tasks_page import TaskRow, row_from
-from spyglass.tasks.bus import Topic
-from spyglass.tasks.engine import TaskNotFound, TaskStateError, get_engine
+from spyglass.states.live import CONNECTION_CHECK, PUSH_INTERVAL, LiveFeed, merge_page
+from spyglass.states.tasks_page import TaskRow, live_row, row_from
+from spyglass.tasks.bus import TaskMessage, Topic
+from spyglass.tasks.engine import TaskNotFound, get_engine
 from spyglass.tasks.registry import registry
 from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.store import TaskFilter
@@ -93,7 +94,9 @@ class AdminState(rx.State):
         )
 
     def _row(self, data: dict[str, Any], owner_id: int | None, origin: str) -> AdminRow:
-        base = row_from(data)
+        return self._owned(row_from(data), owner_id, origin)
+
+    def _owned(self, base: TaskRow, owner_id: int | None, origin: str) -> AdminRow:
         owner = self._emails.get(owner_id, f"user {owner_id}") if owner_id else "(direct)"
         return AdminRow(**vars(base), owner=owner, origin=origin)
 
@@ -178,32 +181,17 @@ class AdminState(rx.State):
         self.user_choices = [ALL, *sorted(emails.values())]
 
     def _apply_batch(self, batch: list[Any]) -> None:
-        latest: dict[str, Any] = {}
-        for msg in batch:
-            if msg.payload["type"] != "event":
-                latest[msg.task_id] = msg
-        if not latest:
-            return
-        rows = list(self.rows)
-        index = {row.task_id: i for i, row in enumerate(rows)}
-        fresh: list[AdminRow] = []
-        for task_id, msg in latest.items():
-            payload = msg.payload
-            keep = payload["type"] != "deleted" and self._matches(payload, msg.owner_id)
-            if task_id in index:
-                old = rows[index[task_id]]
-                if keep:
-                    new = self._row(payload, msg.owner_id, old.origin)
-                    new.created_at = old.created_at
-                    rows[index[task_id]] = new
-                else:
-                    rows[index[task_id]] = None  # type: ignore[call-overload]
-            elif keep:
-                new = self._row(payload, msg.owner_id, "")
-                new.created_at = payload.get("timestamp") or ""
-                fresh.append(new)
-        fresh.reverse()
-        self.rows = (fresh + [r for r in rows if r is not None])[:PAGE_SIZE]
+        def make_row(msg: TaskMessage, old: AdminRow | None) -> AdminRow:
+            return self._owned(live_row(msg, old), msg.owner_id, old.origin if old else "")
+
+        self.rows = merge_page(
+            self.rows,
+            batch,
+            make_row=make_row,
+            keeps=lambda msg: self._matches(msg.payload, msg.owner_id),
+            add_new=True,
+            limit=PAGE_SIZE,
+        )
 
     # -- credits -----------------------------------------------------------
     @rx.event
@@ -264,8 +252,8 @@ class AdminState(rx.State):
             return rx.toast.error("Admins only.")
         try:
             row = await get_engine().retry(task_id)
-        except (TaskNotFound, TaskStateError) as exc:
-            return rx.toast.error(str(exc) if isinstance(exc, TaskStateError) else "Not found.")
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
         return rx.toast.success(f"Retrying as {row['id'][:8]}")
 
     @rx.event

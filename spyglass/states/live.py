@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from spyglass.tasks.bus import Subscription, TaskMessage
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 #: At most one delta per tab per PUSH_INTERVAL seconds, however chatty the jobs.
 PUSH_INTERVAL = 0.05
@@ -53,3 +56,35 @@ class LiveFeed:
                 return None
             self._checked = self._loop.time()
         return batch
+
+
+def merge_page(
+    rows: list[R],
+    batch: list[TaskMessage],
+    *,
+    make_row: Callable[[TaskMessage, R | None], R],
+    keeps: Callable[[TaskMessage], bool],
+    add_new: bool,
+    limit: int,
+) -> list[R]:
+    """A page of rows after a batch of changes: rows updated in place, rows that were deleted
+    or stopped matching the page's filter dropped, and (`add_new`: the first page) tasks the
+    page did not show yet put on top, newest first. `row.task_id` identifies a row."""
+    latest: dict[str, TaskMessage] = {}
+    for msg in batch:
+        if msg.payload["type"] != "event":
+            latest[msg.task_id] = msg
+    if not latest:
+        return rows
+    out: list[R | None] = list(rows)
+    index = {row.task_id: i for i, row in enumerate(rows)}  # type: ignore[attr-defined]
+    fresh: list[R] = []
+    for task_id, msg in latest.items():
+        keep = msg.payload["type"] != "deleted" and keeps(msg)
+        if task_id in index:
+            i = index[task_id]
+            out[i] = make_row(msg, rows[i]) if keep else None
+        elif keep and add_new:
+            fresh.append(make_row(msg, None))
+    fresh.reverse()
+    return (fresh + [r for r in out if r is not None])[:limit]

@@ -11,11 +11,13 @@ from typing import Any
 
 import reflex as rx
 
+from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
 from spyglass.states.live import PUSH_INTERVAL, LiveFeed
 from spyglass.states.tasks_page import TaskRow, row_from
+from spyglass.tasks.access import can_see
 from spyglass.tasks.bus import Topic
-from spyglass.tasks.engine import TaskNotFound, TaskStateError, get_engine
+from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import iso
 
 #: What to do next, by error code.
@@ -24,10 +26,18 @@ REMEDIES = {
     "TIMEOUT": "The job ran out of time. Retry it, or give it smaller input.",
     "JOB_ERROR": "The job stopped on an error; check the input file and parameters, then retry.",
     "BILLING_INSUFFICIENT_CREDITS": "Not enough credits: ask an admin for more, then retry.",
-    "FILES_NOT_FOUND": "A file never arrived: upload it again.",
-    "UPLOAD_EXPIRED": "The upload links expired: create the task again.",
+    "FILES_NOT_FOUND": "A file never arrived: start a new task and upload it again.",
+    "UPLOAD_FAILED": "The upload did not finish: start a new task and upload the file again.",
+    "UPLOAD_EXPIRED": "The upload links expired: start a new task and upload the files again.",
     "RESULT_NOT_SERIALIZABLE": "The job returned something that is not JSON; fix the job.",
 }
+
+
+def clock(timestamp: str | None) -> str:
+    """`2026-11-23T03:42:43.586964+00:00` → `03:42:43.586` (UTC, as the timeline shows it)."""
+    if not timestamp or "T" not in timestamp:
+        return timestamp or ""
+    return timestamp.split("T", 1)[1][:12]
 
 
 @dataclass
@@ -51,6 +61,8 @@ class TaskDetailState(rx.State):
     remedy: str = ""
     not_found: bool = False
     loading: bool = True
+    #: How to follow this task from a terminal (with one of the user's client tokens).
+    ws_hint: str = ""
     _watch_gen: int = 0
 
     def _task_id(self) -> str:
@@ -73,9 +85,10 @@ class TaskDetailState(rx.State):
             task_id = self._task_id()
             user = await current_user(self)
             self.loading = True
+            host = self.router.headers.host or "localhost:3000"
         engine = get_engine()
         row = await engine.get_row(task_id) if user else None
-        if row is None or user is None or not (user.is_admin or row["owner_id"] == user.id):
+        if row is None or not can_see(row, user):
             async with self:
                 self.not_found, self.loading = True, False
             return
@@ -88,9 +101,12 @@ class TaskDetailState(rx.State):
                 if self._watch_gen != generation:
                     return
                 self.not_found = False
+                self.ws_hint = (
+                    f"wscat -c ws://{host}/ws/{row['state_name']}/tasks/<client_token>/{task_id}"
+                )
                 self._set_row(row)
                 self.events = [
-                    EventRow(e.seq, iso(e.timestamp) or "", e.event_type, e.message or "")
+                    EventRow(e.seq, clock(iso(e.timestamp)), e.event_type, e.message or "")
                     for e in events
                 ]
                 self.agents = [AgentItem(a, "pending") for a in row.get("agents") or []]
@@ -131,7 +147,7 @@ class TaskDetailState(rx.State):
                 *self.events,
                 EventRow(
                     event["seq"],
-                    event.get("timestamp") or "",
+                    clock(event.get("timestamp")),
                     event["event_type"],
                     event.get("message") or "",
                 ),
@@ -146,9 +162,7 @@ class TaskDetailState(rx.State):
             self.agents = [AgentItem(name, state) for name, state in agents.items()]
 
     async def _allowed(self) -> bool:
-        user = await current_user(self)
-        row = await get_engine().get_row(self._task_id())
-        return bool(user and row and (user.is_admin or row["owner_id"] == user.id))
+        return can_see(await get_engine().get_row(self._task_id()), await current_user(self))
 
     @rx.event
     async def cancel(self) -> Any:
@@ -164,13 +178,17 @@ class TaskDetailState(rx.State):
             return rx.toast.error("Task not found.")
         try:
             row = await get_engine().retry(self._task_id())
-        except (TaskNotFound, TaskStateError) as exc:
-            return rx.toast.error(str(exc) or "Cannot retry this task.")
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
         return rx.redirect(f"/tasks/{row['id']}")
 
     @rx.event
     async def delete(self) -> Any:
         if not await self._allowed():
             return rx.toast.error("Task not found.")
-        await get_engine().delete(self._task_id())
-        return rx.redirect("/tasks")
+        try:
+            files = await get_engine().delete(self._task_id())
+        except DomainError as exc:
+            return rx.toast.error(exc.message)
+        noun = "file" if files == 1 else "files"
+        return [rx.toast.success(f"Task deleted with {files} {noun}."), rx.redirect("/tasks")]

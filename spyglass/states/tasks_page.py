@@ -1,10 +1,10 @@
-"""State of the `/tasks` page: the newest tasks, kept live by a subscription to the engine's bus.
+"""State of the `/tasks` page: the user's tasks, filtered and paged, kept live by the bus.
 
 The page's `watch` event runs in the background for as long as its browser tab is
-connected: it loads the newest tasks once, then applies every change the bus
-pushes, sending the browser at most one delta per `PUSH_INTERVAL`. Task data is
+connected: it loads the current page of tasks once, then applies every change the
+bus pushes, sending the browser at most one delta per `PUSH_INTERVAL`. Task data is
 never polled; every `CONNECTION_CHECK` seconds it only asks Reflex whether the
-tab is still open, and ends when it is not.
+tab is still open, and ends when it is not. A filter or page change restarts it.
 """
 
 from __future__ import annotations
@@ -16,14 +16,28 @@ from typing import Any
 import reflex as rx
 
 from spyglass.states.auth import current_user
-from spyglass.states.live import PUSH_INTERVAL, LiveFeed
-from spyglass.tasks.bus import Topic
+from spyglass.states.live import CONNECTION_CHECK, PUSH_INTERVAL, LiveFeed, merge_page
+from spyglass.tasks.bus import TaskMessage, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import iso
+from spyglass.tasks.registry import registry
 from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.store import TaskFilter
+from spyglass.tools.catalogue import TOOLS
 
-PAGE_SIZE = 50
+PAGE_SIZE = 20
+#: Seconds between recounts of the filtered total while tasks change state.
+COUNT_INTERVAL = 0.5
+ALL = "all"
+STATUS_CHOICES = [ALL, *(s.value for s in TaskStatus)]
+TERMINAL = {s.value for s in TaskStatus if s.is_terminal}
+#: Bulk delete choices: a name and the statuses it deletes.
+BULK_DELETE = {
+    "finished": sorted(TERMINAL),
+    "COMPLETED": ["COMPLETED"],
+    "FAILED": ["FAILED", "UPLOAD_FAILED", "EXPIRED"],
+    "CANCELLED": ["CANCELLED"],
+}
 
 
 @dataclass
@@ -31,6 +45,7 @@ class TaskRow:
     task_id: str = ""
     state_name: str = ""
     task_name: str = ""
+    tool_id: str = ""
     status: str = ""
     status_label: str = ""
     progress: float = 0.0
@@ -40,6 +55,8 @@ class TaskRow:
     result: str = ""
     created_at: str = ""
     terminal: bool = False
+    agents_total: int = 0
+    agents_done: int = 0
 
 
 def _label(status: str) -> str:
@@ -52,18 +69,30 @@ def _label(status: str) -> str:
 def _result_text(result: Any) -> str:
     if result is None:
         return ""
+    if isinstance(result, dict) and "executiveSummary" in result:
+        summary = result["executiveSummary"]
+        return str(summary.get("headline") or "Report ready")
     text = result if isinstance(result, str) else repr(result)
     return text if len(text) <= 200 else text[:197] + "…"
+
+
+def _agents_done(data: dict[str, Any], status: str, total: int) -> int:
+    checklist = data.get("data", {}).get("agents") if isinstance(data.get("data"), dict) else None
+    if isinstance(checklist, dict):
+        return sum(1 for state in checklist.values() if state == "completed")
+    return total if status == TaskStatus.COMPLETED.value else 0
 
 
 def row_from(data: dict[str, Any]) -> TaskRow:
     """Build a row from a task row dict or a socket payload."""
     status = data["status"]
     created = data.get("created_at")
+    agents = data.get("agents") or []
     return TaskRow(
         task_id=data.get("task_id") or data["id"],
         state_name=data["state_name"],
         task_name=data["task_name"],
+        tool_id=data.get("tool_id") or "",
         status=status,
         status_label=_label(status),
         progress=float(data.get("progress") or 0.0),
@@ -72,14 +101,72 @@ def row_from(data: dict[str, Any]) -> TaskRow:
         error_message=data.get("error_message") or "",
         result=_result_text(data.get("result")),
         created_at=iso(created) if not isinstance(created, str) and created else (created or ""),
-        terminal=status in {s.value for s in TaskStatus if s.is_terminal},
+        terminal=status in TERMINAL,
+        agents_total=len(agents),
+        agents_done=_agents_done(data, status, len(agents)),
     )
+
+
+def live_row(msg: TaskMessage, old: TaskRow | None) -> TaskRow:
+    """A row from a bus message, keeping what only the stored row knows."""
+    new = row_from(msg.payload)
+    if old is not None:
+        new.created_at = old.created_at
+        if "data" not in msg.payload and not new.terminal:
+            new.agents_done = old.agents_done
+    else:
+        new.created_at = msg.payload.get("timestamp") or ""
+    return new
+
+
+def kind_choices() -> list[str]:
+    """What the kind filter offers: every tool, then every job name."""
+    return [ALL, *TOOLS, *sorted({s.task_name for s in registry.all()} - set(TOOLS))]
 
 
 class TasksPageState(rx.State):
     rows: list[TaskRow] = []
     loading: bool = True
+    total: int = 0
+    offset: int = 0
+    status_filter: str = ALL
+    kind_filter: str = ALL
+    kinds: list[str] = [ALL]
+    bulk_choice: str = "finished"
+    confirm_bulk: bool = False
     _watch_gen: int = 0
+
+    @rx.var
+    def page_label(self) -> str:
+        if self.total == 0:
+            return "No tasks"
+        last = min(self.offset + len(self.rows), self.total)
+        return f"{self.offset + 1}–{last} of {self.total}"
+
+    @rx.var
+    def has_prev(self) -> bool:
+        return self.offset > 0
+
+    @rx.var
+    def has_next(self) -> bool:
+        return self.offset + PAGE_SIZE < self.total
+
+    @rx.var
+    def filtered(self) -> bool:
+        return self.status_filter != ALL or self.kind_filter != ALL
+
+    def _filter(self, owner: int | None) -> TaskFilter:
+        return TaskFilter(
+            statuses=[self.status_filter] if self.status_filter != ALL else (),
+            task_name=self.kind_filter if self.kind_filter != ALL else None,
+            owner_id=owner,
+        )
+
+    def _keeps(self, msg: TaskMessage) -> bool:
+        payload = msg.payload
+        return (self.status_filter == ALL or payload["status"] == self.status_filter) and (
+            self.kind_filter == ALL or payload["task_name"] == self.kind_filter
+        )
 
     @rx.event(background=True)
     async def watch(self) -> None:
@@ -88,6 +175,7 @@ class TasksPageState(rx.State):
             generation = self._watch_gen
             token = self.router.session.client_token
             user = await current_user(self)
+            self.kinds = kind_choices()
         if user is None:
             return  # the page's on_load sends the visitor to /login
         engine = get_engine()
@@ -95,7 +183,12 @@ class TasksPageState(rx.State):
         owner = None if user.is_admin else user.id
         sub = engine.bus.subscribe(Topic(owner_id=owner))
         try:
-            tasks, _ = await engine.store.list_tasks(TaskFilter(owner_id=owner), limit=PAGE_SIZE)
+            async with self:
+                flt, offset = self._filter(owner), self.offset
+            tasks, total = await engine.store.list_tasks(flt, limit=PAGE_SIZE, offset=offset)
+            if not tasks and offset:  # the page emptied (deletes): back to the first page
+                offset = 0
+                tasks, total = await engine.store.list_tasks(flt, limit=PAGE_SIZE)
             rows = []
             for task in tasks:
                 row = await engine.get_row(task.id) if task.id in engine.runner.live else None
@@ -103,51 +196,111 @@ class TasksPageState(rx.State):
             async with self:
                 if self._watch_gen != generation:
                     return
-                self.rows = rows
+                self.rows, self.total, self.offset = rows, total, offset
                 self.loading = False
-            feed = LiveFeed(sub, token)
-            while (batch := await feed.next()) is not None:
-                if not batch:
-                    continue
-                async with self:
-                    if self._watch_gen != generation:
-                        return
-                    self._apply([m.payload for m in batch if m.payload["type"] != "event"])
-                await asyncio.sleep(PUSH_INTERVAL)
+            await self._follow(sub, token, generation, flt, offset)
         finally:
             sub.close()
 
-    def _apply(self, payloads: list[dict[str, Any]]) -> None:
-        if not payloads:
-            return
-        latest: dict[str, dict[str, Any]] = {}
-        for payload in payloads:
-            latest[payload["task_id"]] = payload
-        gone = {task_id for task_id, p in latest.items() if p["type"] == "deleted"}
-        rows = [row for row in self.rows if row.task_id not in gone]
-        index = {row.task_id: i for i, row in enumerate(rows)}
-        fresh: list[TaskRow] = []
-        for task_id, payload in latest.items():
-            if task_id in gone:
+    async def _follow(
+        self, sub: Any, token: str, generation: int, flt: TaskFilter, offset: int
+    ) -> None:
+        engine = get_engine()
+        loop = asyncio.get_running_loop()
+        feed = LiveFeed(sub, token)
+        counted_at, count_due = loop.time(), False
+        while True:
+            wait = CONNECTION_CHECK
+            if count_due:  # a task came, went or changed status: recount within the interval
+                wait = max(0.0, counted_at + COUNT_INTERVAL - loop.time())
+            batch = await feed.next(wait)
+            if batch is None:
+                return
+            count_due = count_due or any(not m.droppable for m in batch)
+            total = None
+            if count_due and loop.time() - counted_at >= COUNT_INTERVAL:
+                _, total = await engine.store.list_tasks(flt, limit=1)
+                counted_at, count_due = loop.time(), False
+            if not batch and total is None:
                 continue
-            new = row_from(payload)
-            if task_id in index:
-                old = rows[index[task_id]]
-                new.created_at = old.created_at
-                rows[index[task_id]] = new
-            else:
-                new.created_at = payload.get("timestamp") or ""
-                fresh.append(new)
-        fresh.reverse()
-        self.rows = (fresh + rows)[:PAGE_SIZE]
+            async with self:
+                if self._watch_gen != generation:
+                    return
+                self.rows = merge_page(
+                    self.rows,
+                    batch,
+                    make_row=live_row,
+                    keeps=self._keeps,
+                    add_new=offset == 0,
+                    limit=PAGE_SIZE,
+                )
+                if total is not None:
+                    self.total = total
+            await asyncio.sleep(PUSH_INTERVAL)
+
+    # -- filters and pages -------------------------------------------------
+    @rx.event
+    def set_status_filter(self, value: str) -> Any:
+        self.status_filter = value if value in STATUS_CHOICES else ALL
+        self.offset = 0
+        return TasksPageState.watch
 
     @rx.event
+    def set_kind_filter(self, value: str) -> Any:
+        self.kind_filter = value if value in kind_choices() else ALL
+        self.offset = 0
+        return TasksPageState.watch
+
+    @rx.event
+    def clear_filters(self) -> Any:
+        self.status_filter = self.kind_filter = ALL
+        self.offset = 0
+        return TasksPageState.watch
+
+    @rx.event
+    def next_page(self) -> Any:
+        if self.offset + PAGE_SIZE < self.total:
+            self.offset += PAGE_SIZE
+            return TasksPageState.watch
+        return None
+
+    @rx.event
+    def prev_page(self) -> Any:
+        if self.offset > 0:
+            self.offset = max(0, self.offset - PAGE_SIZE)
+            return TasksPageState.watch
+        return None
+
+    # -- actions -------------------------------------------------------------
+    @rx.event
     async def cancel(self, task_id: str) -> Any:
+        from spyglass.tasks.access import can_see
+
         user = await current_user(self)
         engine = get_engine()
-        row = await engine.get_row(task_id)
-        if user is None or row is None or not (user.is_admin or row["owner_id"] == user.id):
+        if not can_see(await engine.get_row(task_id), user):
             return rx.toast.error("Task not found.")
         if await engine.cancel(task_id):
             return rx.toast.info("Cancelling…")
         return rx.toast.warning("That task is not running any more.")
+
+    @rx.event
+    def set_bulk_choice(self, value: str) -> None:
+        self.bulk_choice = value if value in BULK_DELETE else "finished"
+
+    @rx.event
+    def set_confirm_bulk(self, value: bool) -> None:
+        self.confirm_bulk = value
+
+    @rx.event
+    async def bulk_delete(self) -> Any:
+        """Delete every listed task with the chosen statuses (their files included)."""
+        self.confirm_bulk = False
+        user = await current_user(self)
+        if user is None:
+            return rx.redirect("/login")
+        statuses = BULK_DELETE.get(self.bulk_choice, [])
+        owner = None if user.is_admin else user.id  # the same tasks the list shows
+        deleted = await get_engine().delete_matching(TaskFilter(statuses=statuses, owner_id=owner))
+        noun = "task" if deleted == 1 else "tasks"
+        return [rx.toast.success(f"Deleted {deleted} {noun}."), TasksPageState.watch]

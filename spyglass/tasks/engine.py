@@ -8,13 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 from spyglass.config import Settings, get_settings
+from spyglass.errors import DomainError
 from spyglass.tasks.bus import Bus, LocalBus, Subscription, TaskMessage, Topic
 from spyglass.tasks.messages import row_of, socket_payload
 from spyglass.tasks.models import new_task_id, utcnow
 from spyglass.tasks.registry import JobSpec, Registry, UnknownJob, registry
 from spyglass.tasks.runner import CANCEL_GRACE, Runner
 from spyglass.tasks.status import TaskStatus
-from spyglass.tasks.store import TaskStore
+from spyglass.tasks.store import TaskFilter, TaskStore
 
 log = logging.getLogger(__name__)
 RETRYABLE = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
@@ -78,12 +79,18 @@ class Engine:
         return True
 
     async def retry(self, task_id: str) -> dict[str, Any]:
-        """A new PENDING task with the same job, inputs and owner, linked by `retry_of`."""
+        """A new PENDING task with the same job, inputs and owner, linked by `retry_of`.
+
+        States with a retry handler (data tools: same files, charged again) use it instead.
+        """
         row = await self.get_row(task_id)
         if row is None:
             raise TaskNotFound(task_id)
         if row["status"] not in RETRYABLE:
             raise TaskStateError(f"Cannot retry task with status: {row['status']}")
+        handler = self.registry.retry_handlers.get(row["state_name"])
+        if handler is not None:
+            return await handler(row)
         try:
             spec = self.registry.get(row["state_name"], row["task_name"])
         except UnknownJob:
@@ -99,8 +106,14 @@ class Engine:
             retry_of=task_id,
         )
 
-    async def delete(self, task_id: str) -> dict[str, Any]:
-        """Cancel if running, then delete the task and its events; subscribers are told."""
+    async def delete(self, task_id: str) -> int:
+        """Cancel if running, then delete the task, its events and its stored files.
+
+        Subscribers are told. Returns how many stored files were deleted.
+        """
+        from spyglass.storage import get_storage
+        from spyglass.storage.base import task_prefix
+
         row = await self.get_row(task_id)
         if row is None:
             raise TaskNotFound(task_id)
@@ -118,7 +131,22 @@ class Engine:
                 payload=socket_payload("deleted", row),
             )
         )
-        return row
+        prefix = task_prefix(row["owner_id"], task_id)
+        return await asyncio.to_thread(get_storage().delete_prefix, prefix)
+
+    async def delete_matching(self, flt: TaskFilter) -> int:
+        """Delete every task that `flt` selects (bulk delete); returns how many went."""
+        deleted = 0
+        while True:
+            tasks, _ = await self.store.list_tasks(flt, limit=100)
+            if not tasks:
+                return deleted
+            for task in tasks:
+                try:
+                    await self.delete(task.id)
+                    deleted += 1
+                except TaskNotFound:
+                    pass  # deleted meanwhile by someone else
 
     async def create_waiting(
         self,
@@ -259,12 +287,16 @@ def _event(task_id: str, seq: int, event_type: str, message: str, data: Any) -> 
     }
 
 
-class TaskNotFound(LookupError):
-    pass
+class TaskNotFound(DomainError):
+    def __init__(self, task_id: str) -> None:
+        super().__init__("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
 
 
-class TaskStateError(ValueError):
+class TaskStateError(DomainError):
     """The task's status does not allow the operation."""
+
+    def __init__(self, message: str, code: str = "TASK_NOT_RETRYABLE") -> None:
+        super().__init__(code, message, 400)
 
 
 _engine: Engine | None = None

@@ -54,6 +54,8 @@ def direct_view(row: dict[str, Any]) -> dict[str, Any]:
         "task_id": row["id"],
         "state_name": row["state_name"],
         "task_name": row["task_name"],
+        "tool_id": row.get("tool_id"),
+        "agents": row.get("agents"),
         "status": row["status"],
         "progress": row["progress"],
         "message": row.get("message"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,10 +158,20 @@ class UnknownJob(LookupError):
     pass
 
 
+#: Re-runs a finished task of a state whose tasks need more than "same job, same inputs"
+#: (a tool task copies its files and charges again); returns the new task's row.
+RetryHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
 class Registry:
     def __init__(self) -> None:
         self._jobs: dict[tuple[str, str], JobSpec] = {}
         self._aliases: dict[str, str] = {}
+        self.retry_handlers: dict[str, RetryHandler] = {}
+
+    def on_retry(self, state_name: str, handler: RetryHandler) -> None:
+        """Let `handler` retry the tasks of `state_name` (see `Engine.retry`)."""
+        self.retry_handlers[state_name] = handler
 
     def register(self, spec: JobSpec) -> None:
         existing = self._jobs.get(spec.key)

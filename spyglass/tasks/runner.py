@@ -215,6 +215,7 @@ class Runner:
 
     def record_event(self, live: LiveTask, level: str, message: str, data: Any) -> None:
         event = live.new_event(level, message, _jsonable(data))
+        live.last_message_event = message  # an update() with the same message adds no line
         self.store.update_task_soon(live.id, {}, [event])
         self._publish(live, "event", droppable=False, event=event)
 

@@ -24,9 +24,9 @@ from spyglass.tasks.context import TaskContext
 from spyglass.tasks.decorator import MonitoredJob, build_spec
 from spyglass.tasks.registry import JobOptions, JobSpec
 from spyglass.tools.agents import clean, master, profiler, quality
-from spyglass.tools.agents.memo import duplicate_mask
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE
 from spyglass.tools.frames import DataFileError, load_table
+from spyglass.tools.report import build_report, to_json
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
         checklist = {agent: "pending" for agent in run.agents}
         for index, agent in enumerate(run.agents):
             checklist[agent] = "running"
-            await task.log(f"{agent} started", level="agent_started", data={"agent": agent})
+            await task.log(f"Running {agent}", level="agent_started", data={"agent": agent})
             await task.update(message=f"Running {agent}", data={"agents": dict(checklist)})
             result = await task.run_sync(AGENTS[agent], frames, params)
             for filename, data, content_type, key, kind in result.pop(clean.OUTPUTS, []):
@@ -120,15 +120,16 @@ async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
                 message=f"{agent} completed",
                 data={"agents": dict(checklist)},
             )
-        report = build_report(task.task_id, run, frames["primary"], results)
+        report = build_report(task.task_id, run.tool_id, run.agents, frames, results)
+        body = to_json(report)
         await task.save_output(
             "report.json",
-            json.dumps(report).encode(),
+            body,
             "application/json",
             key="report",
             kind="report",
         )
-        return {"report": "report.json", "executiveSummary": report["executiveSummary"]}
+        return {"report": "report.json", "executiveSummary": json.loads(body)["executiveSummary"]}
     except BaseException:
         if finished == 0 and run.cost:
             await asyncio.shield(get_auth().add_credits(run.owner_id, run.cost))
@@ -138,105 +139,6 @@ async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if isinstance(v, int | float | str)}
-
-
-def build_report(
-    task_id: str, run: ToolRun, primary: pd.DataFrame, results: dict[str, Any]
-) -> dict[str, Any]:
-    """S000's report: summaries first, then every agent's full result."""
-    rows, columns = int(primary.shape[0]), int(primary.shape[1])
-    profile = results.get("unified-profiler", {})
-    issues: list[dict[str, Any]] = []
-    for col in profile.get("columns", []):
-        if col["nulls"]:
-            issues.append(
-                {
-                    "type": "missing_values",
-                    "column": col["name"],
-                    "count": col["nulls"],
-                    "severity": "high" if col["null_pct"] > 20 else "low",
-                }
-            )
-    if profile.get("duplicate_rows"):
-        issues.append(
-            {"type": "duplicate_rows", "count": profile["duplicate_rows"], "severity": "medium"}
-        )
-    for column in results.get("governance-checker", {}).get("pii_columns", []):
-        issues.append({"type": "pii", "column": column, "severity": "high"})
-    for column in results.get("score-risk", {}).get("high_risk_columns", []):
-        issues.append({"type": "high_risk_column", "column": column, "severity": "medium"})
-    for column in results.get("drift-detector", {}).get("drifted_columns", []):
-        issues.append({"type": "drift", "column": column, "severity": "medium"})
-    cells = rows * columns
-    nulls = int(profile.get("total_nulls", 0))
-    return {
-        "analysis_id": task_id,
-        "tool": run.tool_id,
-        "executiveSummary": {
-            "rows": rows,
-            "columns": columns,
-            "agents": run.agents,
-            "issues": len(issues),
-            "missing_cells": nulls,
-            "missing_pct": round(100.0 * nulls / cells, 4) if cells else 0.0,
-            "headline": f"{rows} rows × {columns} columns; {nulls} empty cells, "
-            f"{profile.get('duplicate_rows', 0)} duplicate rows",
-            "risk_level": results.get("score-risk", {}).get("risk_level"),
-            "readiness": results.get("readiness-rater", {}).get("grade"),
-            "pii_columns": results.get("governance-checker", {}).get("pii_columns"),
-            "drifted_columns": results.get("drift-detector", {}).get("drifted_columns"),
-            **_cleaning_summary(results),
-        },
-        "analysisSummary": {
-            "columns": [
-                {
-                    k: c.get(k)
-                    for k in ("name", "type", "null_pct", "distinct", "min", "max", "mean")
-                }
-                for c in profile.get("columns", [])
-            ]
-        },
-        "rowLevelIssues": _duplicate_rows(primary),
-        "issueSummary": {
-            "total": len(issues),
-            "by_severity": {
-                s: sum(1 for i in issues if i["severity"] == s) for s in ("high", "medium", "low")
-            },
-            "issues": issues,
-        },
-        "routingDecisions": [],
-        "agentResults": results,
-    }
-
-
-def _cleaning_summary(results: dict[str, Any]) -> dict[str, Any]:
-    """What clean-my-data changed, when it ran."""
-    if not any(
-        key in results
-        for key in (
-            "null-handler",
-            "cleanse-writeback",
-            "outlier-remover",
-            "duplicate-resolver",
-            "quarantine-agent",
-        )
-    ):
-        return {}
-    nulls = results.get("null-handler", {})
-    return {
-        "nulls_filled": sum(nulls.get("filled", {}).values()),
-        "rows_dropped_for_nulls": nulls.get("rows_dropped", 0),
-        "outliers_removed": results.get("outlier-remover", {}).get("rows_removed", 0),
-        "duplicates_removed": results.get("duplicate-resolver", {}).get("duplicates_removed", 0),
-        "values_standardized": results.get("field-standardization", {}).get("total", 0),
-        "rows_quarantined": results.get("quarantine-agent", {}).get("rows_quarantined", 0),
-        "rows_written": results.get("cleanse-writeback", {}).get("rows_written"),
-    }
-
-
-def _duplicate_rows(frame: pd.DataFrame, limit: int = 100) -> list[dict[str, Any]]:
-    dup = duplicate_mask(frame)
-    return [{"row": int(i) + 1, "issue": "duplicate_row"} for i in frame.index[dup][:limit]]
 
 
 async def _tool_job(task: TaskContext, run: ToolRun) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from spyglass.tools.agents.quality import EMAIL, outlier_mask
+from spyglass.tools.agents.quality import EMAIL, is_identifying, outlier_mask
 from spyglass.tools.catalogue import CleanParameters
 
 Frames = dict[str, pd.DataFrame]
@@ -30,9 +30,13 @@ def _working(frames: Frames) -> pd.DataFrame:
     return frames["working"]
 
 
-def _columns(frame: pd.DataFrame, wanted: list[str] | None) -> list[str]:
+def _columns(
+    frame: pd.DataFrame, wanted: list[str] | None, *, measures_only: bool = False
+) -> list[str]:
+    """The columns named in the parameters, else every column (`measures_only`: every
+    column but identifying ones: ids, codes, phone and card numbers, e-mails)."""
     if not wanted:
-        return [str(c) for c in frame.columns]
+        return [str(c) for c in frame.columns if not (measures_only and is_identifying(c))]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise ValueError(f"unknown column(s): {', '.join(missing)}")
@@ -42,7 +46,9 @@ def _columns(frame: pd.DataFrame, wanted: list[str] | None) -> list[str]:
 def null_handler(frames: Frames, params: CleanParameters) -> dict[str, Any]:
     p = params.null_handler
     frame = _working(frames)
-    columns = _columns(frame, p.columns)
+    # Guessing an id, a phone number or an e-mail is never right: gaps there stay gaps
+    # (quarantine-agent sets such rows aside) unless the parameters name the column.
+    columns = _columns(frame, p.columns, measures_only=p.strategy != "drop")
     before = int(frame[columns].isna().sum().sum())
     filled: dict[str, int] = {}
     if p.strategy == "drop":
@@ -67,13 +73,19 @@ def null_handler(frames: Frames, params: CleanParameters) -> dict[str, Any]:
             value = series.median()
         if value is None or (isinstance(value, float) and np.isnan(value)):
             continue
+        if isinstance(value, float):
+            value = round(value, 6)  # a mean of 72.48 and 72.5 is 72.49, not 72.49000000000001
+            if ptypes.is_integer_dtype(series) and not value.is_integer():
+                series = series.astype("Float64")  # a median of 11.5 does not fit integers
         frame[col] = series.fillna(value)
         filled[col] = n
+    kept = [str(c) for c in frame.columns if str(c) not in columns and frame[c].isna().any()]
     return {
         "strategy": p.strategy,
         "nulls_before": before,
         "filled": filled,
         "nulls_after": int(frame[columns].isna().sum().sum()),
+        "left_for_review": kept,
     }
 
 
@@ -82,7 +94,7 @@ def outlier_remover(frames: Frames, params: CleanParameters) -> dict[str, Any]:
     frame = _working(frames)
     numeric = [
         c
-        for c in _columns(frame, p.columns)
+        for c in _columns(frame, p.columns, measures_only=True)
         if ptypes.is_numeric_dtype(frame[c]) and not ptypes.is_bool_dtype(frame[c])
     ]
     drop = pd.Series(False, index=frame.index)
@@ -161,6 +173,8 @@ _SPACES = re.compile(r"\s+")
 
 
 def field_standardization(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+    """Trim and collapse spaces; lower-case e-mails; spell each other text value the way
+    most rows do when it differs only in case (`SPAIN`, `spain` → `Spain`)."""
     frame = _working(frames)
     changed: dict[str, int] = {}
     for col in frame.columns:
@@ -169,9 +183,16 @@ def field_standardization(frames: Frames, params: CleanParameters) -> dict[str, 
             continue
         text = series.astype("string")
         new = text.str.strip().str.replace(_SPACES, " ", regex=True)
-        emails = new.dropna().map(lambda v: bool(EMAIL.match(v)))
+        present = new.dropna()
+        emails = present.map(lambda v: bool(EMAIL.match(v)))
         if len(emails) and emails.mean() >= 0.5:
             new = new.str.lower()
+        elif len(present):
+            counts = present.value_counts()
+            folded = counts.index.str.lower()
+            if folded.nunique() < len(counts):  # some values differ only in case
+                usual = pd.Series(counts.index, index=folded).groupby(level=0).first()
+                new = new.str.lower().map(usual).where(new.notna())
         count = int(((new != text) & text.notna()).sum())
         if count:
             frame[col] = new.astype(object).where(new.notna(), None)
@@ -179,18 +200,30 @@ def field_standardization(frames: Frames, params: CleanParameters) -> dict[str, 
     return {"values_changed": changed, "total": sum(changed.values())}
 
 
+#: Columns empty in more than this share of the original rows are optional: a gap there
+#: is normal and does not send a row to quarantine.
+OPTIONAL_SHARE = 0.5
+
+
 def quarantine(frames: Frames, params: CleanParameters) -> dict[str, Any]:
-    """Set aside rows that are still incomplete after the fixes before it."""
+    """Set aside rows still missing a value in a column that is normally filled."""
     frame = _working(frames)
-    bad = frame.isna().any(axis=1)
+    original = frames["primary"]
+    optional = [str(c) for c in frame.columns if original[c].isna().mean() > OPTIONAL_SHARE]
+    required = [c for c in frame.columns if str(c) not in optional]
+    bad = frame[required].isna().any(axis=1) if required else pd.Series(False, index=frame.index)
     frames["quarantine"] = pd.concat([frames["quarantine"], frame[bad]])
     frames["working"] = frame[~bad]
     reasons = {
         str(c): int(frame.loc[bad, c].isna().sum())
-        for c in frame.columns
+        for c in required
         if frame.loc[bad, c].isna().any()
     }
-    return {"rows_quarantined": int(bad.sum()), "missing_by_column": reasons}
+    return {
+        "rows_quarantined": int(bad.sum()),
+        "missing_by_column": reasons,
+        "optional_columns": optional,
+    }
 
 
 def preview(frames: Frames, params: CleanParameters) -> dict[str, Any]:

@@ -128,7 +128,9 @@ def contract_enforcer(frames: Frames, params: MasterParameters) -> dict[str, Any
     bad_rows = pd.Series(False, index=frame.index)
     for col in frame.columns:
         expected = declared.get(str(col))
-        if expected is None:
+        if expected is None and ptypes.is_datetime64_any_dtype(frame[col]):
+            expected = "date"
+        elif expected is None:
             numeric = pd.to_numeric(frame[col], errors="coerce").notna().mean()
             expected = "number" if numeric >= 0.8 else "string"
         check = _CHECKS.get(expected, _CHECKS["string"])
@@ -161,6 +163,17 @@ def _match_key(frame: pd.DataFrame, params: MasterParameters, state: State) -> s
     return str(frame.columns[0])
 
 
+_RECENCY = re.compile(r"updat|modif|chang|last|recent|as_of|timestamp", re.I)
+
+
+def _recency_column(state: State) -> str | None:
+    """The date column that says when a row last changed (`updated_at` …), else the last
+    date column; None when the table has no dates."""
+    dates = [c for c, i in state.get("semantics", {}).items() if i["semantic_type"] == "date"]
+    recency = [c for c in dates if _RECENCY.search(c)]
+    return (recency or dates[-1:] or [None])[0]
+
+
 def _survive(values: pd.Series, rule: str, order: pd.Series | None) -> tuple[Any, bool]:
     present = values.dropna()
     if present.empty:
@@ -180,15 +193,20 @@ def golden_record_builder(frames: Frames, params: MasterParameters) -> dict[str,
     state = _state(frames)
     key = _match_key(frame, params, state)
     rules = params.golden_record_builder.survivorship_rules or {}
-    dates = [c for c, i in state.get("semantics", {}).items() if i["semantic_type"] == "date"]
-    order = pd.to_datetime(frame[dates[0]], errors="coerce", format="mixed") if dates else None
-    order = order if order is not None else pd.Series(range(len(frame)), index=frame.index)
+    order_col = _recency_column(state)
+    order = (
+        pd.to_datetime(frame[order_col], errors="coerce", format="mixed")
+        if order_col
+        else pd.Series(range(len(frame)), index=frame.index)  # later rows are newer
+    )
+    # Without a rule, the newest value survives when the table says when rows changed.
+    default_rule = "most_recent" if order_col else "most_frequent"
     normal = frame[key].astype(str).str.strip().str.lower().where(frame[key].notna())
     records, conflicts = [], {}
     for match, group in frame[normal.notna()].groupby(normal[normal.notna()], sort=True):
         record = {}
         for col in frame.columns:
-            rule = rules.get(str(col), "most_frequent")
+            rule = rules.get(str(col), default_rule)
             value, conflict = _survive(group[col], rule, order)
             record[str(col)] = value
             if conflict:
@@ -208,6 +226,8 @@ def golden_record_builder(frames: Frames, params: MasterParameters) -> dict[str,
     )
     return {
         "match_key": key,
+        "recency_column": order_col,
+        "default_rule": default_rule,
         "input_rows": len(frame),
         "golden_records": len(golden),
         "merged_rows": int(len(frame) - normal.isna().sum() - len(golden)),

@@ -58,6 +58,8 @@ def profile_column(series: pd.Series, counts: pd.Series | None = None) -> dict[s
         )
         bins, edges = _histogram(described)
         out["histogram"] = {"counts": bins, "edges": edges}
+    if kind == "date" and not non_null.empty:
+        out.update(min=non_null.min().isoformat(), max=non_null.max().isoformat())
     top = (counts if counts is not None else non_null.value_counts()).head(5)
     out["top_values"] = [{"value": str(k), "count": int(v)} for k, v in top.items()]
     return out

@@ -28,6 +28,36 @@ PII_SHARE = 0.5
 PII_SAMPLE = 2_000
 
 
+#: Name endings of columns that identify rather than measure (keys, codes, numbers).
+_ID_LAST = {"id", "uuid", "guid", "key", "code", "number", "no", "nr", "sku", "ean", "isbn", "zip"}
+#: Name parts of columns that hold contact or payment details.
+_ID_ANY = {
+    "id",
+    "uuid",
+    "guid",
+    "phone",
+    "mobile",
+    "tel",
+    "telephone",
+    "fax",
+    "card",
+    "email",
+    "mail",
+    "iban",
+    "ssn",
+    "postcode",
+}
+_TOKENS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def is_identifying(name: object) -> bool:
+    """Whether a column identifies (an id, a code, a phone or card number, an e-mail) rather
+    than measures: such columns are never averaged into gaps, fenced as outliers or
+    compared as distributions, whatever their type."""
+    tokens = [t.lower() for t in _TOKENS.findall(str(name))]
+    return bool(tokens) and (tokens[-1] in _ID_LAST or any(t in _ID_ANY for t in tokens))
+
+
 def _round(value: float) -> float:
     return round(float(value), 4) if math.isfinite(value) else 0.0
 
@@ -93,7 +123,11 @@ def score_risk(frame: pd.DataFrame, params: ScoreRiskParams) -> dict[str, Any]:
     columns = []
     for name in frame.columns:
         series = frame[name]
-        numeric = ptypes.is_numeric_dtype(series) and not ptypes.is_bool_dtype(series)
+        numeric = (
+            ptypes.is_numeric_dtype(series)
+            and not ptypes.is_bool_dtype(series)
+            and not is_identifying(name)
+        )
         parts = {
             "nulls": _round(series.isna().mean()),
             "outliers": _round(outlier_mask(series).mean()) if numeric else 0.0,
@@ -128,7 +162,11 @@ def score_risk(frame: pd.DataFrame, params: ScoreRiskParams) -> dict[str, Any]:
 
 
 def _pii_share(series: pd.Series) -> tuple[str | None, float]:
-    if ptypes.is_numeric_dtype(series) or ptypes.is_bool_dtype(series):
+    """The PII kind most of a column's values have, and their share (card numbers may have
+    been read as integers, so integer columns are checked too)."""
+    if ptypes.is_bool_dtype(series) or (
+        ptypes.is_numeric_dtype(series) and not ptypes.is_integer_dtype(series)
+    ):
         return None, 0.0
     values = series.dropna()
     if values.empty:
@@ -211,6 +249,16 @@ def drift(
             results.append({"column": str(name), "status": "empty"})
             continue
         numeric = ptypes.is_numeric_dtype(cur) and ptypes.is_numeric_dtype(base)
+        if is_identifying(name):
+            results.append(
+                {
+                    "column": str(name),
+                    "type": "identifier",
+                    "status": "not_comparable",
+                    "reason": "identifies rows; has no distribution to compare",
+                }
+            )
+            continue
         if not numeric and base.nunique() > HIGH_CARDINALITY * len(base):
             results.append(
                 {

@@ -1,0 +1,115 @@
+// SpyGlass in the browser: send task files straight to their presigned upload URLs.
+//
+// The New task page asks `spyglass.describeFiles` what is chosen, the server answers
+// with one presigned PUT per file, and `spyglass.upload` sends them (XMLHttpRequest,
+// for upload progress) while it moves the page's progress bar. Files never pass
+// through the app's websocket. Drop zones ([data-dropzone=KEY]) fill #file-KEY.
+(function () {
+  "use strict";
+  const S = (window.spyglass = window.spyglass || {});
+
+  function chosen(key) {
+    const input = document.getElementById("file-" + key);
+    return input && input.files && input.files.length ? input.files[0] : null;
+  }
+
+  S.describeFiles = function (keys) {
+    const out = {};
+    for (const key of keys) {
+      const file = chosen(key);
+      if (file) out[key] = { filename: file.name, size: file.size, type: file.type };
+    }
+    return out;
+  };
+
+  function showProgress(sent, total) {
+    const pct = total > 0 ? Math.min(100, Math.floor((100 * sent) / total)) : 100;
+    const bar = document.getElementById("upload-bar");
+    if (bar) {
+      bar.style.width = pct + "%";
+      bar.setAttribute("aria-valuenow", String(pct));
+    }
+    const label = document.getElementById("upload-percent");
+    if (label) label.textContent = pct + "%";
+  }
+
+  function reason(xhr) {
+    try {
+      const body = JSON.parse(xhr.responseText);
+      if (body && body.detail) return body.detail;
+    } catch (_) {
+      /* not JSON (S3 answers XML) */
+    }
+    return "the storage answered HTTP " + xhr.status;
+  }
+
+  function put(ticket, file, onProgress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open(ticket.method || "PUT", ticket.url);
+      for (const [name, value] of Object.entries(ticket.headers || {})) {
+        xhr.setRequestHeader(name, value);
+      }
+      xhr.upload.onprogress = (e) => onProgress(e.loaded);
+      xhr.onload = () =>
+        xhr.status >= 200 && xhr.status < 300
+          ? resolve()
+          : reject(new Error(file.name + ": " + reason(xhr)));
+      xhr.onerror = () => reject(new Error(file.name + ": the connection failed"));
+      xhr.send(file);
+    });
+  }
+
+  // Resolves {ok: true, bytes} once every file is stored, or {ok: false, error}.
+  S.upload = async function (uploads) {
+    const jobs = [];
+    for (const [key, ticket] of Object.entries(uploads)) {
+      const file = chosen(key);
+      if (!file) return { ok: false, error: "the " + key + " file is no longer selected" };
+      jobs.push({ key, ticket, file });
+    }
+    const total = jobs.reduce((n, job) => n + job.file.size, 0);
+    const sent = {};
+    const report = () => showProgress(Object.values(sent).reduce((a, b) => a + b, 0), total);
+    showProgress(0, total);
+    try {
+      await Promise.all(
+        jobs.map((job) =>
+          put(job.ticket, job.file, (n) => {
+            sent[job.key] = n;
+            report();
+          }),
+        ),
+      );
+    } catch (e) {
+      return { ok: false, error: e.message };
+    }
+    showProgress(total, total);
+    return { ok: true, bytes: total };
+  };
+
+  // Drag and drop onto a zone puts the file into the zone's file input.
+  function zoneOf(event) {
+    return event.target && event.target.closest ? event.target.closest("[data-dropzone]") : null;
+  }
+  document.addEventListener("dragover", (event) => {
+    const zone = zoneOf(event);
+    if (!zone) return;
+    event.preventDefault();
+    zone.setAttribute("data-over", "true");
+  });
+  document.addEventListener("dragleave", (event) => {
+    const zone = zoneOf(event);
+    if (zone) zone.removeAttribute("data-over");
+  });
+  document.addEventListener("drop", (event) => {
+    const zone = zoneOf(event);
+    if (!zone) return;
+    event.preventDefault();
+    zone.removeAttribute("data-over");
+    const input = document.getElementById("file-" + zone.getAttribute("data-dropzone"));
+    if (!input || !event.dataTransfer || !event.dataTransfer.files.length) return;
+    input.files = event.dataTransfer.files;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+})();

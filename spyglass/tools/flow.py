@@ -1,0 +1,390 @@
+"""The S000 file flow of a tool task, shared by the REST API and the pages.
+
+create (CREATED) → upload tickets (UPLOADING) → the files are PUT straight to
+storage → process: files checked (else UPLOAD_FAILED), parameters validated,
+credits charged for every agent up front → the tool runs (PROCESSING). Retry
+copies the files into a new task and processes it at once. Every refusal is a
+`DomainError` whose message is meant for the person who caused it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from spyglass.auth.service import get_auth
+from spyglass.config import get_settings
+from spyglass.errors import DomainError
+from spyglass.storage import StorageError, get_storage, input_key, sanitise_filename
+from spyglass.storage.base import check_content_type
+from spyglass.tasks.engine import get_engine
+from spyglass.tasks.models import utcnow
+from spyglass.tasks.registry import registry
+from spyglass.tasks.status import TaskStatus
+from spyglass.tools.catalogue import TOOLS, TOOLS_STATE, Tool
+from spyglass.tools.run import ToolInput, ToolRun, agent_available, tool_spec
+
+#: Download URLs live an hour (S000).
+DOWNLOAD_EXPIRY = 3600
+
+
+@dataclass(frozen=True)
+class WantedFile:
+    """A file the client is about to upload, as it announced it."""
+
+    filename: str
+    content_type: str
+
+
+def get_tool(tool_id: str) -> Tool:
+    tool = TOOLS.get(tool_id)
+    if tool is None:
+        known = ", ".join(TOOLS)
+        raise DomainError("INVALID_TOOL", f"Invalid tool_id '{tool_id}'; tools are {known}")
+    return tool
+
+
+def choose_agents(tool: Tool, agents: list[str] | None) -> tuple[list[str], int]:
+    """The agents to run, in the tool's order (cleaning is a pipeline), and their total cost."""
+    chosen = (
+        list(dict.fromkeys(agents))
+        if agents
+        else [a.id for a in tool.agents if agent_available(a.id)]
+    )
+    bad = [a for a in chosen if tool.agent(a) is None]
+    if bad:
+        raise DomainError("INVALID_AGENTS", f"Invalid agents for {tool.id}: {', '.join(bad)}")
+    missing = [a for a in chosen if not agent_available(a)]
+    if missing or not chosen:
+        raise DomainError(
+            "AGENT_NOT_AVAILABLE",
+            f"Not available yet in this version: {', '.join(missing) or tool.id}",
+        )
+    order = [a.id for a in tool.agents]
+    chosen.sort(key=order.index)
+    return chosen, sum(tool.agent(a).cost for a in chosen)  # type: ignore[union-attr]
+
+
+async def create_tool_task(tool_id: str, agents: list[str] | None, owner_id: int) -> dict[str, Any]:
+    """A CREATED task of `tool_id` waiting for its files."""
+    tool = get_tool(tool_id)
+    chosen, cost = choose_agents(tool, agents)
+    return await get_engine().create_waiting(
+        state_name=TOOLS_STATE,
+        task_name=tool.id,
+        tool_id=tool.id,
+        agents=chosen,
+        cost=cost,
+        owner_id=owner_id,
+    )
+
+
+def check_parameters(tool: Tool, parameters: Any) -> dict[str, Any]:
+    """`parameters` validated against the tool's model (422 INVALID_PARAMETERS otherwise)."""
+    if not isinstance(parameters, dict):
+        raise DomainError(
+            "INVALID_PARAMETERS", f"parameters.json for {tool.id} must be a JSON object", 422
+        )
+    try:
+        tool.parameters.model_validate(parameters)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise DomainError(
+            "INVALID_PARAMETERS", f"parameters.json does not fit {tool.id}: {problems}", 422
+        ) from None
+    return parameters
+
+
+async def request_uploads(
+    row: dict[str, Any],
+    files: dict[str, WantedFile],
+    *,
+    base_url: str,
+    has_parameters: bool = False,
+    parameters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Upload tickets (presigned PUTs) for each announced file; the task becomes UPLOADING.
+
+    `has_parameters` adds a ticket for `parameters.json`; a caller that already holds
+    the parameters (a page's form) passes `parameters` and they are stored at once.
+    """
+    task_id = row["id"]
+    if row["status"] not in (TaskStatus.CREATED.value, TaskStatus.UPLOAD_FAILED.value):
+        raise DomainError(
+            "INVALID_STATUS",
+            f"Task not in CREATED or UPLOAD_FAILED status (it is {row['status']})",
+        )
+    tool = TOOLS.get(row.get("tool_id") or "")
+    if tool is None:
+        raise DomainError("INVALID_STATUS", "Only tool tasks take files")
+    unknown = sorted(set(files) - set(tool.files))
+    if unknown:
+        raise DomainError(
+            "INVALID_FILE_KEY",
+            f"Unknown file key(s) {', '.join(unknown)}; {tool.id} takes {', '.join(tool.files)}",
+        )
+    if "primary" not in files:
+        raise DomainError("MISSING_PRIMARY_FILE", "The primary file is required")
+    if parameters is not None:
+        check_parameters(tool, parameters)
+    wanted: list[tuple[str, str, str]] = []
+    for file_key, spec in files.items():
+        name = sanitise_filename(spec.filename)
+        if name.lower().endswith(".json"):
+            raise StorageError(
+                "UNSUPPORTED_FILE_TYPE", f"'{name}': data files are csv, xlsx or xls"
+            )
+        wanted.append((file_key, name, check_content_type(name, spec.content_type)))
+    storage = get_storage()
+    expiry = get_settings().upload_expiry
+    uploads: dict[str, Any] = {}
+    artifacts: list[dict[str, Any]] = []
+    now = utcnow()
+
+    def artifact(file_key: str, name: str, ctype: str, key: str) -> dict[str, Any]:
+        return {
+            "task_id": task_id,
+            "role": "input",
+            "key": file_key,
+            "filename": name,
+            "content_type": ctype,
+            "storage_key": key,
+            "type": "other" if file_key == "parameters" else "data",
+            "created_at": now,
+        }
+
+    for file_key, name, ctype in wanted:
+        key = input_key(row["owner_id"], task_id, f"{file_key}-{name}")
+        ticket = await asyncio.to_thread(storage.upload_ticket, key, ctype, expiry, base_url)
+        uploads[file_key] = {
+            "url": ticket.url,
+            "key": ticket.key,
+            "method": ticket.method,
+            "headers": ticket.headers,
+            "expires_at": ticket.expires_at.isoformat(),
+        }
+        artifacts.append(artifact(file_key, name, ctype, key))
+    if parameters is not None:
+        key = input_key(row["owner_id"], task_id, "parameters-parameters.json")
+        data = json.dumps(parameters).encode()
+        await asyncio.to_thread(storage.write, key, data, "application/json")
+        artifacts.append(
+            {
+                **artifact("parameters", "parameters.json", "application/json", key),
+                "size_bytes": len(data),
+            }
+        )
+    elif has_parameters:
+        key = input_key(row["owner_id"], task_id, "parameters-parameters.json")
+        ticket = await asyncio.to_thread(
+            storage.upload_ticket, key, "application/json", expiry, base_url
+        )
+        uploads["parameters"] = {
+            "url": ticket.url,
+            "key": ticket.key,
+            "method": ticket.method,
+            "headers": ticket.headers,
+            "expires_at": ticket.expires_at.isoformat(),
+        }
+        artifacts.append(artifact("parameters", "parameters.json", "application/json", key))
+    engine = get_engine()
+    await engine.store.replace_inputs(task_id, artifacts)
+    await engine.set_waiting_status(
+        task_id, TaskStatus.UPLOADING, "Waiting for the uploads", {"upload_started_at": now}
+    )
+    return {"uploads": uploads, "expires_in_seconds": expiry}
+
+
+async def fail_upload(row: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The client could not upload a file: the task ends UPLOAD_FAILED with its reason."""
+    if row["status"] != TaskStatus.UPLOADING.value:
+        raise DomainError("INVALID_STATUS", f"Task not in UPLOADING status (it is {row['status']})")
+    message = f"Upload failed: {reason[:300]}"
+    return await get_engine().set_waiting_status(
+        row["id"],
+        TaskStatus.UPLOAD_FAILED,
+        message,
+        {"error_code": "UPLOAD_FAILED", "error_message": message},
+    )
+
+
+async def start_processing(row: dict[str, Any]) -> dict[str, Any]:
+    """Check files, parameters and credits of an UPLOADING tool task, then start its tool.
+
+    Returns the task's row, now queued; raises 400 FILES_NOT_FOUND (task UPLOAD_FAILED),
+    422 INVALID_PARAMETERS or 402 BILLING_INSUFFICIENT_CREDITS (task FAILED, with context).
+    """
+    task_id = row["id"]
+    if row["status"] != TaskStatus.UPLOADING.value:
+        raise DomainError("INVALID_STATUS", f"Task not in UPLOADING status (it is {row['status']})")
+    tool = TOOLS[row["tool_id"]]
+    engine = get_engine()
+    if task_id in await engine.expire_uploads(get_settings().upload_expiry):
+        raise DomainError("UPLOAD_EXPIRED", "The upload URLs expired before processing started")
+    storage = get_storage()
+    inputs = {a.key: a for a in await engine.store.get_artifacts(task_id, "input")}
+    agents: list[str] = row["agents"] or []
+    # Every announced file must have arrived; an agent's missing extra file (a baseline never
+    # announced) fails the run itself, before any agent, with the credits refunded.
+    needed = ["primary", *(k for k in inputs if k != "primary")]
+    missing = []
+    for key in needed:
+        art = inputs.get(key)
+        size = await asyncio.to_thread(storage.size, art.storage_key) if art else None
+        if size is None or size > storage.max_upload_bytes:
+            missing.append(key)
+    if missing:
+        message = f"Files not found: {', '.join(missing)}"
+        await engine.set_waiting_status(
+            task_id,
+            TaskStatus.UPLOAD_FAILED,
+            message,
+            {"error_code": "FILES_NOT_FOUND", "error_message": message},
+        )
+        raise DomainError("FILES_NOT_FOUND", message)
+    parameters: dict[str, Any] = {}
+    if "parameters" in inputs:
+        raw = await asyncio.to_thread(storage.read, inputs["parameters"].storage_key)
+        try:
+            loaded = json.loads(raw)
+        except ValueError:
+            loaded = None
+        parameters = check_parameters(tool, loaded)
+    breakdown = {a: tool.agent(a).cost for a in agents}  # type: ignore[union-attr]
+    required = sum(breakdown.values())
+    charged, balance = await get_auth().charge(row["owner_id"], required)
+    if not charged:
+        message = (
+            f"Insufficient credits for agent execution. Required: {required}, Available: {balance}"
+        )
+        await engine.set_waiting_status(
+            task_id,
+            TaskStatus.FAILED,
+            message,
+            {
+                "error_code": "BILLING_INSUFFICIENT_CREDITS",
+                "error_message": message,
+                "failed_at": utcnow(),
+            },
+        )
+        raise DomainError(
+            "BILLING_INSUFFICIENT_CREDITS",
+            message,
+            402,
+            context={
+                "available": balance,
+                "required": required,
+                "shortfall": required - balance,
+                "breakdown": breakdown,
+            },
+        )
+    run = ToolRun(
+        tool_id=tool.id,
+        agents=agents,
+        owner_id=row["owner_id"],
+        cost=required,
+        inputs={
+            k: ToolInput(storage_key=a.storage_key, filename=a.filename) for k, a in inputs.items()
+        },
+        parameters=parameters,
+    )
+    seq = await engine.store.next_seq(task_id) - 1
+    return await engine.runner.adopt(tool_spec(tool.id), run, row, seq)
+
+
+async def retry_tool_task(row: dict[str, Any]) -> dict[str, Any]:
+    """A new task with the same tool, agents and a copy of the same input files, processed now."""
+    engine = get_engine()
+    storage = get_storage()
+    inputs = await engine.store.get_artifacts(row["id"], "input")
+    if not inputs:
+        raise DomainError("TASK_NOT_RETRYABLE", "This task has no files to run again")
+    new = await engine.create_waiting(
+        state_name=TOOLS_STATE,
+        task_name=row["tool_id"],
+        tool_id=row["tool_id"],
+        agents=row["agents"] or [],
+        cost=row["cost"],
+        owner_id=row["owner_id"],
+        retry_of=row["id"],
+    )
+    copies = []
+    for art in inputs:
+        key = input_key(row["owner_id"], new["id"], art.storage_key.rsplit("/", 1)[-1])
+        try:
+            data = await asyncio.to_thread(storage.read, art.storage_key)
+        except Exception:
+            continue  # a file that never arrived: processing reports it as missing
+        await asyncio.to_thread(storage.write, key, data, art.content_type)
+        copies.append(
+            {
+                "task_id": new["id"],
+                "role": "input",
+                "key": art.key,
+                "filename": art.filename,
+                "content_type": art.content_type,
+                "size_bytes": len(data),
+                "storage_key": key,
+                "type": art.type,
+                "created_at": utcnow(),
+            }
+        )
+    await engine.store.replace_inputs(new["id"], copies)
+    uploading = await engine.set_waiting_status(
+        new["id"],
+        TaskStatus.UPLOADING,
+        "Files copied from the original task",
+        {"upload_started_at": utcnow()},
+    )
+    return await start_processing(uploading)
+
+
+def require_completed(row: dict[str, Any]) -> None:
+    if row["status"] != TaskStatus.COMPLETED.value:
+        raise DomainError("TASK_NOT_COMPLETED", f"Task not completed (it is {row['status']})")
+
+
+async def download_list(task_id: str, base_url: str) -> list[dict[str, Any]]:
+    """Presigned GET URLs (1 h) of the task's output files."""
+    storage = get_storage()
+    out = []
+    for art in await get_engine().store.get_artifacts(task_id, "output"):
+        url = await asyncio.to_thread(
+            storage.download_url, art.storage_key, art.filename, DOWNLOAD_EXPIRY, base_url
+        )
+        out.append(
+            {
+                "download_id": f"{task_id}:{art.key}",
+                "filename": art.filename,
+                "type": art.type,
+                "mime_type": art.content_type,
+                "size_bytes": art.size_bytes,
+                "url": url,
+                "expires_at": (utcnow() + timedelta(seconds=DOWNLOAD_EXPIRY)).isoformat(),
+            }
+        )
+    return out
+
+
+async def read_report(row: dict[str, Any]) -> dict[str, Any]:
+    """The stored JSON report of a completed tool task (404 REPORT_NOT_FOUND if it has none)."""
+    require_completed(row)
+    outputs = {a.key: a for a in await get_engine().store.get_artifacts(row["id"], "output")}
+    art = outputs.get("report")
+    if art is None:
+        raise DomainError("REPORT_NOT_FOUND", "Report not found", 404)
+    try:
+        raw = await asyncio.to_thread(get_storage().read, art.storage_key)
+    except Exception:
+        raise DomainError("REPORT_NOT_FOUND", "Report not found", 404) from None
+    return json.loads(raw)
+
+
+registry.on_retry(TOOLS_STATE, retry_tool_task)

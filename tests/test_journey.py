@@ -1,0 +1,256 @@
+"""The end user's journey in Debian chromium, with the sample files of `assets/samples/`.
+
+sign in → New task → upload a CSV (straight to its presigned URL, with a progress bar)
+→ /tasks follows it live → details → results show the file's own numbers → download
+the cleaned CSV. Expected figures are computed here with pandas from the same file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.accounts import Account, make_account, set_credits
+from tests.harness import ROOT, SpyGlassServer
+from tests.test_tasks_page import browser, sign_in  # noqa: F401  (shared browser fixture)
+
+pytestmark = pytest.mark.browser
+SAMPLES = ROOT / "assets" / "samples"
+CUSTOMERS = SAMPLES / "customers.csv"
+BASELINE = SAMPLES / "customers_baseline.csv"
+
+
+@pytest.fixture
+def user(server: SpyGlassServer) -> Account:
+    return make_account(server, prefix="journey")
+
+
+@pytest.fixture
+def page(browser: Browser, server: SpyGlassServer, user: Account) -> Iterator[Page]:  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    sign_in(pg, server, user.email, user.password)
+    expect(pg.get_by_test_id("signed-in-as")).to_have_text(user.email, timeout=30_000)
+    yield pg
+    context.close()
+
+
+def open_new_task(page: Page, server: SpyGlassServer, tool: str) -> None:
+    page.goto(f"{server.url}/")
+    expect(page.get_by_test_id("start-task")).to_be_visible(timeout=30_000)
+    page.get_by_test_id(f"tool-{tool}").click()
+    expect(page.get_by_test_id(f"tool-{tool}")).to_have_attribute("data-state", "checked")
+
+
+def card(page: Page, label: str) -> str:
+    selector = f"[data-testid=summary-card][data-label='{label}'] [data-testid=card-value]"
+    return page.locator(selector).inner_text()
+
+
+def test_the_whole_journey_cleans_the_uploaded_file(
+    page: Page, server: SpyGlassServer, user: Account
+) -> None:
+    source = pd.read_csv(CUSTOMERS)
+    open_new_task(page, server, "clean-my-data")
+    expect(page.get_by_test_id("total-cost")).to_have_text("70")
+    page.get_by_test_id("file-primary").set_input_files(str(CUSTOMERS))
+    expect(page.get_by_test_id("chosen-primary")).to_contain_text("customers.csv")
+    page.get_by_test_id("start-task").click()
+
+    # The form sends us to /tasks, where the new row goes live to Completed.
+    expect(page).to_have_url(f"{server.url}/tasks", timeout=30_000)
+    row = page.locator("[data-testid=task-row][data-task-name='clean-my-data']")
+    expect(row).to_have_count(1, timeout=15_000)
+    expect(row.get_by_test_id("task-status")).to_have_text("Completed", timeout=60_000)
+    expect(row.get_by_test_id("task-agents")).to_have_text("8/8 agents")
+    task_id = row.get_attribute("data-task-id")
+    assert task_id
+
+    # Details: every agent checked off, the timeline recorded.
+    row.get_by_test_id("task-link").click()
+    expect(page).to_have_url(f"{server.url}/tasks/{task_id}", timeout=15_000)
+    expect(page.locator("[data-testid=agent-item][data-state=completed]")).to_have_count(8)
+    expect(page.get_by_test_id("timeline-event").last).to_contain_text("Completed")
+
+    # Results: the file's own figures.
+    page.get_by_test_id("open-results").click()
+    expect(page).to_have_url(f"{server.url}/task/{task_id}/results", timeout=15_000)
+    expect(page.get_by_test_id("headline")).to_have_text(
+        f"{len(source)} rows × {source.shape[1]} columns; {int(source.isna().sum().sum())} "
+        f"empty cells, {int(source.duplicated().sum())} duplicate rows",
+        timeout=30_000,
+    )
+    expect(page.locator("[data-testid=column-row]")).to_have_count(source.shape[1])
+    with_gaps = int((source.isna().sum() > 0).sum())  # one bar per column with empty cells
+    expect(page.locator("[data-testid=chart-nulls] .recharts-bar-rectangle")).to_have_count(
+        with_gaps, timeout=10_000
+    )
+
+    # The cleaned file: no duplicate rows, no gaps in the measures, tidy text.
+    link = page.locator("[data-testid=download-link][data-filename='cleaned.csv']")
+    response = page.request.get(link.evaluate("a => a.href"))  # as the browser resolves it
+    assert response.ok, response.status
+    cleaned = list(csv.DictReader(io.StringIO(response.text())))
+    written = int(re.sub(r"\D", "", card(page, "Rows written")))
+    assert len(cleaned) == written and 0 < written < len(source)
+    frame = pd.read_csv(io.StringIO(response.text()))
+    assert not frame.duplicated().any()
+    assert frame["age"].notna().all() and frame["monthly_spend"].notna().all()
+    assert frame["email"].notna().all() and (frame["email"] == frame["email"].str.lower()).all()
+    assert set(frame["country"]) <= {c.strip().title() for c in source["country"]}
+    # Card numbers are identifiers: kept exactly, never filled in or written as floats.
+    cards = {str(v) for v in source["card_number"].dropna().astype("int64")}
+    assert {c for c in (r["card_number"] for r in cleaned) if c} <= cards
+    quarantine = page.locator("[data-testid=download-link][data-filename='quarantine.csv']")
+    expect(quarantine).to_have_count(1)
+
+
+def test_upload_progress_bar_follows_a_slow_upload(
+    page: Page, server: SpyGlassServer, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.csv"
+    lines = ["id,amount,city"] + [f"{i},{i % 97}.5,City{i % 13}" for i in range(40_000)]
+    big.write_text("\n".join(lines) + "\n")  # ~0.6 MB
+    open_new_task(page, server, "profile-my-data")
+    page.get_by_test_id("agent-drift-detector").click()  # no baseline for this one
+    page.get_by_test_id("file-primary").set_input_files(str(big))
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 150_000},
+    )
+    page.get_by_test_id("start-task").click()
+    expect(page.get_by_test_id("upload-progress")).to_be_attached(timeout=15_000)
+    expect(page.get_by_test_id("upload-percent")).to_have_text(
+        re.compile(r"^([1-9]|[1-9]\d)%$"), timeout=15_000
+    )
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    expect(page).to_have_url(f"{server.url}/tasks", timeout=60_000)
+    row = page.locator("[data-testid=task-row][data-task-name='profile-my-data']")
+    expect(row.get_by_test_id("task-status")).to_have_text("Completed", timeout=60_000)
+    expect(row).to_contain_text("40000 rows × 3 columns")
+
+
+def test_profile_results_show_the_files_numbers(page: Page, server: SpyGlassServer) -> None:
+    source = pd.read_csv(CUSTOMERS)
+    open_new_task(page, server, "profile-my-data")
+    expect(page.get_by_test_id("total-cost")).to_have_text("65")
+    page.get_by_test_id("file-primary").set_input_files(str(CUSTOMERS))
+    page.get_by_test_id("file-baseline").set_input_files(str(BASELINE))
+    page.get_by_test_id("start-task").click()
+    expect(page).to_have_url(f"{server.url}/tasks", timeout=30_000)
+    row = page.locator("[data-testid=task-row][data-task-name='profile-my-data']")
+    expect(row.get_by_test_id("task-status")).to_have_text("Completed", timeout=60_000)
+    row.get_by_role("link", name="Results").click()
+
+    expect(page.get_by_test_id("headline")).to_contain_text(f"{len(source)} rows", timeout=30_000)
+    assert card(page, "Rows") == f"{len(source):,}"
+    assert card(page, "Duplicate rows") == str(int(source.duplicated().sum()))
+    pii = card(page, "PII columns")
+    assert all(name in pii for name in ("email", "phone", "card_number"))
+    assert "monthly_spend" in card(page, "Drifted columns")  # spend rose since the baseline
+    age = page.locator("[data-testid=column-row][data-column='age'] td")
+    ages = source["age"].dropna()
+    assert age.nth(2).inner_text() == f"{100 * source['age'].isna().mean():.4g}"
+    assert age.nth(4).inner_text() == f"{ages.min():,.4g}"
+    assert age.nth(5).inner_text() == f"{ages.max():,.4g}"
+    for chart in ("chart-histogram", "chart-nulls", "chart-risk", "chart-drift", "chart-issues"):
+        expect(page.locator(f"[data-testid={chart}] .recharts-bar-rectangle").first).to_be_attached(
+            timeout=10_000
+        )
+    expect(page.locator("[data-testid=row-issue]")).to_have_count(int(source.duplicated().sum()))
+    expect(page.locator("[data-testid=download-link][data-filename='report.json']")).to_have_count(
+        1
+    )
+
+
+def test_the_form_explains_what_is_wrong(
+    page: Page, server: SpyGlassServer, user: Account, tmp_path: Path
+) -> None:
+    open_new_task(page, server, "profile-my-data")
+    error = page.get_by_test_id("form-error")
+    page.get_by_test_id("start-task").click()
+    expect(error).to_have_text("Choose a CSV or Excel file first.")
+
+    page.get_by_test_id("file-primary").set_input_files(str(CUSTOMERS))
+    page.get_by_test_id("start-task").click()  # drift-detector is ticked, no baseline
+    expect(error).to_contain_text("add a baseline file, or untick drift-detector")
+
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    page.get_by_test_id("agent-drift-detector").click()
+    page.get_by_test_id("file-primary").set_input_files(str(empty))
+    page.get_by_test_id("start-task").click()
+    expect(error).to_have_text("'empty.csv' is empty.")
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    page.get_by_test_id("file-primary").set_input_files(str(notes))
+    page.get_by_test_id("start-task").click()
+    expect(error).to_contain_text("is not a CSV or Excel")
+
+    page.get_by_test_id("file-primary").set_input_files(str(CUSTOMERS))
+    page.get_by_test_id("param-score-risk.risk_threshold").fill("7")
+    page.get_by_test_id("start-task").click()
+    expect(error).to_contain_text("risk_threshold: Input should be less than or equal to 1")
+
+    # Nothing was created by any of these.
+    tasks = httpx.get(
+        f"{server.url}/api/tasks",
+        headers={"Authorization": f"Bearer {user.token}"},
+        timeout=10,
+    ).json()
+    assert tasks["pagination"]["total"] == 0
+
+    set_credits(server, user, 20)
+    page.reload()
+    expect(page.get_by_test_id("credits")).to_have_text("20", timeout=15_000)
+    expect(page.get_by_test_id("start-task")).to_be_disabled()
+    for agent in ("score-risk", "drift-detector", "governance-checker"):
+        page.get_by_test_id(f"agent-{agent}").click()
+    expect(page.get_by_test_id("total-cost")).to_have_text("20")
+    expect(page.get_by_test_id("start-task")).to_be_enabled()
+
+
+def test_a_file_that_is_not_a_table_fails_with_a_remedy(
+    page: Page, server: SpyGlassServer, tmp_path: Path
+) -> None:
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("name,city\nJosé,Besançon\n".encode("latin-1"))
+    open_new_task(page, server, "profile-my-data")
+    page.get_by_test_id("agent-drift-detector").click()
+    page.get_by_test_id("file-primary").set_input_files(str(latin))
+    page.get_by_test_id("start-task").click()
+    expect(page).to_have_url(f"{server.url}/tasks", timeout=30_000)
+    row = page.locator("[data-testid=task-row][data-task-name='profile-my-data']")
+    expect(row.get_by_test_id("task-status")).to_have_text("Failed", timeout=30_000)
+    row.get_by_test_id("task-link").click()
+    expect(page.get_by_test_id("task-message")).to_contain_text("is not UTF-8 text")
+    expect(page.get_by_test_id("remedy")).to_contain_text("check the input file")
+    task_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    page.goto(f"{server.url}/task/{task_id}/results")
+    expect(page.get_by_test_id("results-not-ready")).to_contain_text("is not UTF-8 text")
+
+
+def test_results_of_another_users_task_are_not_found(page: Page, server: SpyGlassServer) -> None:
+    stranger = make_account(server, prefix="stranger")
+    h = {"Authorization": f"Bearer {stranger.token}"}
+    task = httpx.post(
+        f"{server.url}/api/tasks", headers=h, json={"tool_id": "profile-my-data"}, timeout=10
+    ).json()
+    page.goto(f"{server.url}/task/{task['task_id']}/results")
+    expect(page.get_by_test_id("results-not-found")).to_be_visible(timeout=15_000)
+    page.goto(f"{server.url}/task/00000000-0000-4000-8000-000000000000/results")
+    expect(page.get_by_test_id("results-not-found")).to_be_visible(timeout=15_000)
