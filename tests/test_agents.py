@@ -325,3 +325,36 @@ def test_xls_and_xlsx_files_are_read() -> None:
     assert load_table(xlsx.getvalue(), "new.xlsx")["city"].tolist() == ["Paris", "Lyon"]
     with pytest.raises(DataFileError, match="not a readable table"):
         load_table(b"PK\x03\x04 not really a workbook", "broken.xlsx")
+
+
+def test_shared_statistics_match_pandas() -> None:
+    from spyglass.tools.agents import stats
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(0, 1, 5000)
+    a[rng.random(5000) < 0.1] = np.nan
+    b = np.where(np.isnan(a), 1.0, a * 2 + rng.normal(0, 0.5, 5000))
+    b[rng.random(5000) < 0.1] = np.nan
+    frame = pd.DataFrame({"a": a, "b": b, "c": rng.integers(0, 5, 5000)})
+    col = stats.frame_stats(frame)["a"]
+    series = frame["a"]
+    assert col.nulls == int(series.isna().sum()) and col.distinct == series.nunique()
+    q = series.quantile([0.25, 0.5, 0.75]).tolist()
+    assert np.allclose(col.quartiles, q)
+    assert np.isclose(col.std, series.std()) and np.isclose(col.mean, series.mean())
+    assert col.outliers == int(quality.outlier_mask(series).sum())
+    assert col.histogram[0] == np.histogram(series.dropna(), bins=10)[0].tolist()
+    corr = profiler.correlations(frame, [0.0, 0.0, 0.0])
+    assert np.allclose(corr, frame.corr().to_numpy())
+    top = stats.frame_stats(frame)["c"].top
+    counts = frame["c"].value_counts()
+    assert [n for _, n in top] == counts.tolist()[:5]
+
+
+def test_a_unique_column_rules_out_duplicate_rows() -> None:
+    from spyglass.tools.agents import stats
+
+    unique = pd.DataFrame({"id": [1, 2, 3], "v": ["x", "x", "x"]})
+    assert stats.duplicate_rows(unique) == 0
+    repeated = pd.DataFrame({"id": [1, 1, 2], "v": ["x", "x", "y"]})
+    assert stats.duplicate_rows(repeated) == 1

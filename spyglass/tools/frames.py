@@ -35,14 +35,21 @@ def _unique_names(names: list[str]) -> list[str]:
 
 def read_csv(data: bytes) -> pd.DataFrame:
     # Empty cells and the usual markers (NA, N/A, null …) are missing values in every column.
+    # BufferReader reads the bytes in place (a BytesIO would be read through Python, 2× slower).
     table = pacsv.read_csv(
-        io.BytesIO(data), convert_options=pacsv.ConvertOptions(strings_can_be_null=True)
+        pa.BufferReader(data), convert_options=pacsv.ConvertOptions(strings_can_be_null=True)
     )
     table = table.rename_columns(_unique_names(table.column_names))
-    frame = table.to_pandas(date_as_object=False)  # dates as datetime64, not Python objects
-    for i, column in enumerate(table.columns):
-        if pa.types.is_integer(column.type) and column.null_count:
-            frame.isetitem(i, column.to_pandas(types_mapper={column.type: pd.Int64Dtype()}.get))
+    integral = {
+        i: column.to_pandas(types_mapper={column.type: pd.Int64Dtype()}.get)
+        for i, column in enumerate(table.columns)
+        if pa.types.is_integer(column.type) and column.null_count
+    }
+    # Dates as datetime64, not Python objects; Arrow buffers freed as the columns convert.
+    frame = table.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
+    del table
+    for i, column in integral.items():
+        frame.isetitem(i, column)
     return frame
 
 

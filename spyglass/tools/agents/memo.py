@@ -29,8 +29,3 @@ def duplicate_mask(frame: pd.DataFrame) -> pd.Series:
     return once(
         frame, "duplicates", lambda: pd.util.hash_pandas_object(frame, index=False).duplicated()
     )
-
-
-def value_counts(frame: pd.DataFrame, column: Any) -> pd.Series:
-    """Counts of a column's non-null values, most frequent first."""
-    return once(frame, f"counts:{column}", lambda: frame[column].value_counts(dropna=True))

@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
 
-from spyglass.tools.agents.memo import duplicate_mask, value_counts
+from spyglass.tools.agents.stats import ColumnStats, duplicate_rows, frame_stats
 from spyglass.tools.catalogue import UnifiedProfilerParams
+
+#: Rows per block when summing the correlation products (bounds the extra memory).
+CORR_BLOCK = 131_072
 
 
 def _num(value: Any) -> float | None:
@@ -22,74 +24,81 @@ def _num(value: Any) -> float | None:
 
 
 def column_kind(series: pd.Series) -> str:
-    if ptypes.is_bool_dtype(series):
-        return "boolean"
-    if ptypes.is_numeric_dtype(series):
-        return "integer" if ptypes.is_integer_dtype(series) else "number"
-    if ptypes.is_datetime64_any_dtype(series):
-        return "date"
-    return "string"
+    from spyglass.tools.agents.stats import kind_of
+
+    return kind_of(series)
 
 
-def profile_column(series: pd.Series, counts: pd.Series | None = None) -> dict[str, Any]:
-    count = int(series.shape[0])
-    nulls = int(series.isna().sum())
-    non_null = series.dropna()
-    kind = column_kind(series)
+def profile_column(stats: ColumnStats) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "name": str(series.name),
-        "type": kind,
-        "count": count,
-        "nulls": nulls,
-        "null_pct": round(100.0 * nulls / count, 4) if count else 0.0,
-        "distinct": int(len(counts) if counts is not None else non_null.nunique()),
+        "name": stats.name,
+        "type": stats.kind,
+        "count": stats.count,
+        "nulls": stats.nulls,
+        "null_pct": round(100.0 * stats.nulls / stats.count, 4) if stats.count else 0.0,
+        "distinct": stats.distinct,
     }
-    if kind in ("integer", "number") and not non_null.empty:
-        described = non_null.astype("float64")
-        q = described.quantile([0.25, 0.5, 0.75])
+    if stats.numeric and stats.quartiles is not None:
+        q1, q2, q3 = stats.quartiles
         out.update(
-            min=_num(described.min()),
-            max=_num(described.max()),
-            mean=_num(described.mean()),
-            std=_num(described.std()) if len(described) > 1 else None,
-            p25=_num(q.loc[0.25]),
-            median=_num(q.loc[0.5]),
-            p75=_num(q.loc[0.75]),
+            min=_num(stats.minimum),
+            max=_num(stats.maximum),
+            mean=_num(stats.mean),
+            std=_num(stats.std),
+            p25=_num(q1),
+            median=_num(q2),
+            p75=_num(q3),
         )
-        bins, edges = _histogram(described)
-        out["histogram"] = {"counts": bins, "edges": edges}
-    if kind == "date" and not non_null.empty:
-        out.update(min=non_null.min().isoformat(), max=non_null.max().isoformat())
-    top = (counts if counts is not None else non_null.value_counts()).head(5)
-    out["top_values"] = [{"value": str(k), "count": int(v)} for k, v in top.items()]
+        if stats.histogram is not None:
+            counts, edges = stats.histogram
+            out["histogram"] = {"counts": counts, "edges": [_num(e) for e in edges]}
+    if stats.date_range is not None:
+        out.update(min=stats.date_range[0], max=stats.date_range[1])
+    out["top_values"] = [{"value": value, "count": count} for value, count in stats.top]
     return out
 
 
-def _histogram(values: pd.Series, bins: int = 10) -> tuple[list[int], list[float | None]]:
-    array = values.to_numpy(dtype="float64")
-    lo, hi = float(array.min()), float(array.max())
-    if lo == hi:
-        return [int(array.shape[0])], [_num(lo), _num(hi)]
-    counts, edges = np.histogram(array, bins=bins, range=(lo, hi))
-    return [int(c) for c in counts], [_num(e) for e in edges]
+def correlations(numeric: pd.DataFrame, means: list[float]) -> np.ndarray:
+    """Pearson correlations over pairwise-complete rows (as pandas' `corr`), by blocks of
+    rows: four small matrix products per block instead of a pass per pair of columns."""
+    k = numeric.shape[1]
+    sxy, sx, sxx, n = (np.zeros((k, k)) for _ in range(4))
+    centre = np.asarray(means, dtype="float64")
+    for start in range(0, len(numeric), CORR_BLOCK):
+        block = numeric.iloc[start : start + CORR_BLOCK].to_numpy(dtype="float64", na_value=np.nan)
+        block -= centre  # centred sums keep the subtraction below well-conditioned
+        mask = ~np.isnan(block)
+        values = np.where(mask, block, 0.0)
+        weights = mask.astype("float64")
+        sxy += values.T @ values
+        sx += values.T @ weights  # sx[i, j]: sum of column i where i and j are present
+        sxx += (values * values).T @ weights
+        n += weights.T @ weights
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = n * sxy - sx * sx.T
+        var = (n * sxx - sx * sx) * (n * sxx - sx * sx).T
+        return cov / np.sqrt(var)
 
 
 def run(frame: pd.DataFrame, params: UnifiedProfilerParams) -> dict[str, Any]:
     sampled = frame
     if params.sample_size is not None and params.sample_size < len(frame):
         sampled = frame.sample(n=params.sample_size, random_state=0)
-    columns = [profile_column(sampled[c], value_counts(sampled, c)) for c in sampled.columns]
+    stats = frame_stats(sampled)
+    columns = [profile_column(stats[str(c)]) for c in sampled.columns]
     result: dict[str, Any] = {
         "rows": int(frame.shape[0]),
         "rows_profiled": int(sampled.shape[0]),
         "columns": columns,
-        "duplicate_rows": int(duplicate_mask(sampled).sum()),
+        "duplicate_rows": duplicate_rows(sampled),
         "total_nulls": int(sum(c["nulls"] for c in columns)),
     }
-    numeric = sampled.select_dtypes(include="number")
-    if params.include_correlations and numeric.shape[1] >= 2:
-        corr = numeric.corr(method="pearson")
+    numeric = [c for c in sampled.columns if stats[str(c)].numeric]
+    if params.include_correlations and len(numeric) >= 2:
+        means = [stats[str(c)].mean or 0.0 for c in numeric]
+        corr = correlations(sampled[numeric], means)
+        names = [str(c) for c in numeric]
         result["correlations"] = {
-            str(a): {str(b): _num(corr.loc[a, b]) for b in corr.columns} for a in corr.index
+            a: {b: _num(corr[i, j]) for j, b in enumerate(names)} for i, a in enumerate(names)
         }
     return result

@@ -7,83 +7,36 @@ small frames with known answers and run off the event loop by the tool run.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from spyglass.tools.agents.memo import duplicate_mask, value_counts
+from spyglass.tools.agents.patterns import (
+    CARD,
+    DATE,
+    EMAIL,
+    PHONE,
+    PII_KINDS,
+    is_identifying,
+    luhn_ok,
+    numeric_share,
+    pii_kind,
+)
+from spyglass.tools.agents.stats import ColumnStats, duplicate_rows, frame_stats, quantile
 from spyglass.tools.catalogue import DriftDetectorParams, ScoreRiskParams
 
-EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(\.[\w-]+)+$")
-PHONE = re.compile(r"^\+?[\d\s().-]{7,20}$")
-CARD = re.compile(r"^(?:\d[ -]?){13,19}$")
-DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T].*)?$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
-PII_KINDS = ("email", "phone", "card_number")
+__all__ = ["CARD", "DATE", "EMAIL", "PHONE", "PII_KINDS", "is_identifying", "luhn_ok", "pii_kind"]
+
 #: A share of matching values above which a column is taken to hold that PII.
 PII_SHARE = 0.5
 #: Values checked per column by the pattern matchers (shares are estimated on a sample).
 PII_SAMPLE = 2_000
 
 
-#: Name endings of columns that identify rather than measure (keys, codes, numbers).
-_ID_LAST = {"id", "uuid", "guid", "key", "code", "number", "no", "nr", "sku", "ean", "isbn", "zip"}
-#: Name parts of columns that hold contact or payment details.
-_ID_ANY = {
-    "id",
-    "uuid",
-    "guid",
-    "phone",
-    "mobile",
-    "tel",
-    "telephone",
-    "fax",
-    "card",
-    "email",
-    "mail",
-    "iban",
-    "ssn",
-    "postcode",
-}
-_TOKENS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
-
-
-def is_identifying(name: object) -> bool:
-    """Whether a column identifies (an id, a code, a phone or card number, an e-mail) rather
-    than measures: such columns are never averaged into gaps, fenced as outliers or
-    compared as distributions, whatever their type."""
-    tokens = [t.lower() for t in _TOKENS.findall(str(name))]
-    return bool(tokens) and (tokens[-1] in _ID_LAST or any(t in _ID_ANY for t in tokens))
-
-
 def _round(value: float) -> float:
     return round(float(value), 4) if math.isfinite(value) else 0.0
-
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        n = int(ch)
-        if i % 2 == 1:
-            n = n * 2 - 9 if n * 2 > 9 else n * 2
-        total += n
-    return total % 10 == 0
-
-
-def pii_kind(value: str) -> str | None:
-    text = value.strip()
-    if EMAIL.match(text):
-        return "email"
-    digits = re.sub(r"\D", "", text)
-    if CARD.match(text) and 13 <= len(digits) <= 19 and luhn_ok(digits):
-        return "card_number"
-    if DATE.match(text):
-        return None
-    if PHONE.match(text) and 7 <= len(digits) <= 15 and any(c in text for c in "+-() "):
-        return "phone"
-    return None
 
 
 def outlier_mask(series: pd.Series, k: float = 1.5) -> pd.Series:
@@ -99,12 +52,10 @@ def type_drift(series: pd.Series) -> float:
     if not (ptypes.is_object_dtype(series) or ptypes.is_string_dtype(series)):
         return 0.0
     values = series.dropna()
-    if values.empty:
-        return 0.0
     if len(values) > PII_SAMPLE:  # a share: estimated on a fixed sample
         values = values.sample(n=PII_SAMPLE, random_state=0)
-    numeric = pd.to_numeric(values.astype(str), errors="coerce").notna().mean()
-    return _round(min(numeric, 1 - numeric))
+    share = numeric_share([str(v) for v in values])
+    return _round(min(share, 1 - share))
 
 
 def score_risk(frame: pd.DataFrame, params: ScoreRiskParams) -> dict[str, Any]:
@@ -121,18 +72,16 @@ def score_risk(frame: pd.DataFrame, params: ScoreRiskParams) -> dict[str, Any]:
         **(params.weights or {}),
     }
     columns = []
+    stats = frame_stats(frame)
     for name in frame.columns:
-        series = frame[name]
-        numeric = (
-            ptypes.is_numeric_dtype(series)
-            and not ptypes.is_bool_dtype(series)
-            and not is_identifying(name)
-        )
+        col = stats[str(name)]
+        measure = col.numeric and not is_identifying(name)
+        rows = col.count or 1
         parts = {
-            "nulls": _round(series.isna().mean()),
-            "outliers": _round(outlier_mask(series).mean()) if numeric else 0.0,
-            "pii": 1.0 if _pii_share(series)[1] >= PII_SHARE else 0.0,
-            "type_drift": type_drift(series),
+            "nulls": _round(col.nulls / rows),
+            "outliers": _round(col.outliers / rows) if measure else 0.0,
+            "pii": 1.0 if col.pii_share >= PII_SHARE else 0.0,
+            "type_drift": _round(col.type_drift),
         }
         safe = 1.0
         for factor, value in parts.items():
@@ -161,38 +110,19 @@ def score_risk(frame: pd.DataFrame, params: ScoreRiskParams) -> dict[str, Any]:
     }
 
 
-def _pii_share(series: pd.Series) -> tuple[str | None, float]:
-    """The PII kind most of a column's values have, and their share (card numbers may have
-    been read as integers, so integer columns are checked too)."""
-    if ptypes.is_bool_dtype(series) or (
-        ptypes.is_numeric_dtype(series) and not ptypes.is_integer_dtype(series)
-    ):
-        return None, 0.0
-    values = series.dropna()
-    if values.empty:
-        return None, 0.0
-    if len(values) > PII_SAMPLE:  # a share, so a fixed random sample estimates it well
-        values = values.sample(n=PII_SAMPLE, random_state=0)
-    kinds = values.astype(str).map(pii_kind).value_counts()
-    if kinds.empty:
-        return None, 0.0
-    kind = str(kinds.index[0])
-    return kind, _round(kinds.iloc[0] / len(values))
-
-
 def governance(frame: pd.DataFrame) -> dict[str, Any]:
     findings = []
+    stats = frame_stats(frame)
     for name in frame.columns:
-        kind, share = _pii_share(frame[name])
-        if kind is not None and share > 0:
-            matches = round(share * frame[name].notna().sum())
+        col = stats[str(name)]
+        if col.pii is not None and col.pii_share > 0:
             findings.append(
                 {
                     "column": str(name),
-                    "pii": kind,
-                    "share": share,
-                    "values": matches,
-                    "flagged": share >= PII_SHARE,
+                    "pii": col.pii,
+                    "share": _round(col.pii_share),
+                    "values": round(col.pii_share * (col.count - col.nulls)),
+                    "flagged": col.pii_share >= PII_SHARE,
                 }
             )
     flagged = [f for f in findings if f["flagged"]]
@@ -215,40 +145,55 @@ def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
 
 #: Text columns whose baseline values are mostly unique (ids, e-mails) have no distribution.
 HIGH_CARDINALITY = 0.5
-#: Values per side for the KS statistic: its estimate is within ~0.005 at this size.
-KS_SAMPLE = 100_000
-
-
-def _sample(values: np.ndarray) -> np.ndarray:
-    if len(values) <= KS_SAMPLE:
-        return values
-    return np.random.default_rng(0).choice(values, KS_SAMPLE, replace=False)
 
 
 def _ks(a: np.ndarray, b: np.ndarray) -> float:
     """Two-sample Kolmogorov–Smirnov statistic: the largest gap between the two ECDFs."""
-    a, b = np.sort(a), np.sort(b)
     grid = np.concatenate([a, b])
     cdf_a = np.searchsorted(a, grid, side="right") / len(a)
     cdf_b = np.searchsorted(b, grid, side="right") / len(b)
     return float(np.max(np.abs(cdf_a - cdf_b)))
 
 
+def _shares(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share of sorted values in each bin [e_i, e_i+1) of `edges` (outer edges infinite)."""
+    cuts = np.searchsorted(ordered, edges[1:-1], side="left")
+    return np.diff(np.concatenate(([0], cuts, [len(ordered)]))) / len(ordered)
+
+
+def _numeric_drift(cur: ColumnStats, base: ColumnStats) -> tuple[float, float]:
+    """PSI over the baseline's deciles, and KS, from each column's sorted order statistics."""
+    b, c = base.ks_points, cur.ks_points
+    assert b is not None and c is not None
+    edges = np.unique([quantile(b, q) for q in np.linspace(0, 1, 11)])
+    if len(edges) < 2:
+        edges = np.array([b[0] - 0.5, b[-1] + 0.5])
+    edges[0], edges[-1] = -np.inf, np.inf
+    return _psi(_shares(b, edges), _shares(c, edges)), _ks(c, b)
+
+
+def _categories(frame: pd.DataFrame, name: Any, col: ColumnStats) -> pd.Series:
+    if col.categories is not None:
+        return pd.Series(col.categories, dtype="float64")
+    counts = frame[name].dropna().astype(str).value_counts()  # many categories: count them all
+    return counts.astype("float64")
+
+
 def drift(
     current: pd.DataFrame, baseline: pd.DataFrame, params: DriftDetectorParams
 ) -> dict[str, Any]:
     mapping = params.baseline_column_mapping or {}
+    cur_stats, base_stats = frame_stats(current), frame_stats(baseline)
     results = []
     for name in current.columns:
         base_name = mapping.get(str(name), name)
         if base_name not in baseline.columns:
             results.append({"column": str(name), "status": "missing_in_baseline"})
             continue
-        cur, base = current[name].dropna(), baseline[base_name].dropna()
-        if cur.empty or base.empty:
+        cur, base = cur_stats[str(name)], base_stats[str(base_name)]
+        if cur.count == cur.nulls or base.count == base.nulls:
             results.append({"column": str(name), "status": "empty"})
             continue
-        numeric = ptypes.is_numeric_dtype(cur) and ptypes.is_numeric_dtype(base)
         if is_identifying(name):
             results.append(
                 {
@@ -259,7 +204,8 @@ def drift(
                 }
             )
             continue
-        if not numeric and base.nunique() > HIGH_CARDINALITY * len(base):
+        numeric = cur.numeric and base.numeric
+        if not numeric and base.distinct > HIGH_CARDINALITY * (base.count - base.nulls):
             results.append(
                 {
                     "column": str(name),
@@ -270,20 +216,14 @@ def drift(
             )
             continue
         if numeric:
-            c, b = cur.to_numpy(dtype=float), base.to_numpy(dtype=float)
-            edges = np.unique(np.quantile(b, np.linspace(0, 1, 11)))
-            if len(edges) < 2:
-                edges = np.array([b.min() - 0.5, b.max() + 0.5])
-            edges[0], edges[-1] = -np.inf, np.inf
-            psi = _psi(np.histogram(b, edges)[0] / len(b), np.histogram(c, edges)[0] / len(c))
-            ks = _ks(_sample(c), _sample(b))
+            psi, ks = _numeric_drift(cur, base)
             kind = "numeric"
         else:
-            bv = base.value_counts(normalize=True)
-            cv = cur.value_counts(normalize=True)
-            bv.index, cv.index = bv.index.astype(str), cv.index.astype(str)
+            bv = _categories(baseline, base_name, base)
+            cv = _categories(current, name, cur)
             cats = bv.index.union(cv.index)
-            bc, cc = bv.reindex(cats, fill_value=0), cv.reindex(cats, fill_value=0)
+            bc = bv.reindex(cats, fill_value=0) / bv.sum()
+            cc = cv.reindex(cats, fill_value=0) / cv.sum()
             psi, ks, kind = _psi(bc.to_numpy(), cc.to_numpy()), None, "categorical"
         drifted = psi > 0.2 or (ks is not None and ks > 0.2)
         results.append(
@@ -305,12 +245,11 @@ def drift(
 
 
 def readiness(frame: pd.DataFrame) -> dict[str, Any]:
+    stats = frame_stats(frame)
     cells = frame.size or 1
-    completeness = 1 - frame.isna().sum().sum() / cells
-    uniqueness = 1 - (duplicate_mask(frame).sum() / len(frame) if len(frame) else 0)
-    validity = (
-        1 - float(np.mean([type_drift(frame[c]) for c in frame.columns])) if frame.shape[1] else 1
-    )
+    completeness = 1 - sum(c.nulls for c in stats.values()) / cells
+    uniqueness = 1 - (duplicate_rows(frame) / len(frame) if len(frame) else 0)
+    validity = 1 - float(np.mean([c.type_drift for c in stats.values()])) if stats else 1
     score = 100 * (0.5 * completeness + 0.25 * uniqueness + 0.25 * validity)
     grade = next(
         g for limit, g in ((90, "A"), (80, "B"), (70, "C"), (60, "D"), (-1, "F")) if score >= limit
@@ -329,19 +268,18 @@ def readiness(frame: pd.DataFrame) -> dict[str, Any]:
 
 def coverage_of_tests(frame: pd.DataFrame) -> dict[str, Any]:
     """Data tests each column passes today (candidates for a test suite) and the coverage."""
+    stats = frame_stats(frame)
     columns = []
     for name in frame.columns:
-        series = frame[name]
+        col = stats[str(name)]
         tests = []
-        if series.notna().all():
+        if col.nulls == 0:
             tests.append("not_null")
-        counts = value_counts(frame, name)
-        distinct = len(counts)
-        if series.notna().all() and distinct == len(series):
+        if col.nulls == 0 and col.distinct == col.count:
             tests.append("unique")
-        if 0 < distinct <= 10 and not ptypes.is_float_dtype(series):
+        if 0 < col.distinct <= 10 and col.kind != "number":
             tests.append("accepted_values")
-        if ptypes.is_numeric_dtype(series) and series.notna().any():
+        if col.numeric and col.nulls < col.count:
             tests.append("range")
         columns.append({"column": str(name), "passing_tests": tests})
     covered = sum(1 for c in columns if c["passing_tests"])
