@@ -254,3 +254,22 @@ def test_results_of_another_users_task_are_not_found(page: Page, server: SpyGlas
     expect(page.get_by_test_id("results-not-found")).to_be_visible(timeout=15_000)
     page.goto(f"{server.url}/task/00000000-0000-4000-8000-000000000000/results")
     expect(page.get_by_test_id("results-not-found")).to_be_visible(timeout=15_000)
+
+
+def test_a_file_dropped_on_the_zone_is_chosen(page: Page, server: SpyGlassServer) -> None:
+    open_new_task(page, server, "master-my-data")
+    page.evaluate(
+        """() => {
+            const data = new DataTransfer();
+            const file = new File(["id,email\\n1,a@x.com\\n"], "dropped.csv");
+            data.items.add(file);
+            const zone = document.querySelector("[data-dropzone=primary]");
+            zone.dispatchEvent(new DragEvent("dragover", {bubbles: true, dataTransfer: data}));
+            zone.dispatchEvent(new DragEvent("drop", {bubbles: true, dataTransfer: data}));
+        }"""
+    )
+    expect(page.get_by_test_id("chosen-primary")).to_contain_text("dropped.csv")
+    page.get_by_test_id("start-task").click()
+    expect(page).to_have_url(f"{server.url}/tasks", timeout=30_000)
+    row = page.locator("[data-testid=task-row][data-task-name='master-my-data']")
+    expect(row.get_by_test_id("task-status")).to_have_text("Completed", timeout=60_000)
