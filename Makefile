@@ -14,7 +14,7 @@ export REFLEX_CHECK_LATEST_VERSION := 0
 export REFLEX_TELEMETRY_ENABLED := false
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install run test lint bench chromium clean
+.PHONY: install run test lint bench chromium services clean
 
 install: $(VENV)/.installed $(BUN)
 
@@ -35,11 +35,17 @@ chromium:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's redis-server and postgresql for the multi-worker tests (the tests start them).
+services:
+	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server postgresql >/dev/null; }
+
 run: install
 	NPM_CONFIG_REGISTRY="$$(npm config get registry)" \
 	  $(VENV)/bin/reflex run --env prod --single-port --frontend-port $(SPYGLASS_PORT)
 
-test: install chromium
+test: install chromium services
 	NPM_CONFIG_REGISTRY="$$(npm config get registry)" $(PY) -m pytest
 
 lint: install

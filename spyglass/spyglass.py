@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import reflex as rx
 
+from spyglass import metrics  # first: it picks the metrics folder before prometheus loads
 from spyglass.api.app import create_api
 from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
@@ -35,6 +36,7 @@ for module in get_settings().job_modules:  # jobs must be declared before the AP
 @contextlib.asynccontextmanager
 async def engine_lifespan() -> AsyncIterator[None]:
     engine = get_engine()
+    metrics.install(engine)
     await engine.start()
     settings = get_settings()
     await get_auth().bootstrap_admin(settings.admin_email, settings.admin_password)
@@ -45,6 +47,7 @@ async def engine_lifespan() -> AsyncIterator[None]:
         sweeper.cancel()
         await asyncio.gather(sweeper, return_exceptions=True)
         await engine.stop()
+        metrics.worker_stopped()
 
 
 app = rx.App(api_transformer=create_api(), theme=rx.theme(accent_color="indigo"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +27,31 @@ CHROMIUM_ARGS = [
 ]
 
 
+def separate_checkout(folder: Path) -> Path:
+    """A working folder of its own for a second full server (pages and API on one port).
+
+    `reflex run` writes the port into the built pages under `.web`, so two full servers
+    must not share one: this copies what the build needs (the app code is the same
+    package), with the installed node modules linked rather than copied.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("rxconfig.py", "pyproject.toml"):
+        shutil.copy2(ROOT / name, folder / name)
+    for name in ("assets", "reflex.lock"):
+        shutil.copytree(ROOT / name, folder / name, dirs_exist_ok=True)
+    shutil.copytree(
+        ROOT / ".web",
+        folder / ".web",
+        ignore=shutil.ignore_patterns("node_modules"),
+        dirs_exist_ok=True,
+        symlinks=True,
+    )
+    modules = folder / ".web" / "node_modules"
+    if not modules.exists():
+        modules.symlink_to(ROOT / ".web" / "node_modules")
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,9 +68,12 @@ class SpyGlassServer:
         full: bool = False,
         job_modules: str = "tests.jobs",
         env: dict[str, str] | None = None,
+        root: Path = ROOT,
     ) -> None:
         self.data_dir = data_dir
         self.full = full
+        #: The folder `reflex run` works in (its `.web` holds the built pages).
+        self.root = root
         self.port = free_port()
         self.job_modules = job_modules
         self.extra_env = env or {}
@@ -81,7 +110,7 @@ class SpyGlassServer:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [REFLEX, "run", "--env", "prod", *mode],
-                cwd=ROOT,
+                cwd=self.root,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -23,6 +23,12 @@ class FlakyArgs(BaseModel):
     fail_times: int = 1
 
 
+class TallyArgs(BaseModel):
+    #: A file every run appends "<task id> <attempt>" to (O_APPEND: atomic across processes).
+    path: str
+    delay: float = 0.0
+
+
 DEFAULT_STEPS = StepArgs()
 SLOW_STEPS = StepArgs(steps=100, delay=0.05)
 LIMITED_STEPS = StepArgs(steps=5, delay=0.1)
@@ -76,6 +82,22 @@ class ProbeJobsState(MonitorState):
         if task.attempt <= args.fail_times:
             raise ValueError(f"attempt {task.attempt} fails")
         return {"attempt": task.attempt}
+
+    @staticmethod
+    @monitored_background_task(retries=1, retry_backoff=0.1)
+    async def durable(task: TaskContext, args: StepArgs = SLOW_STEPS) -> dict[str, int]:
+        """Steps through; may run once more if its first attempt (or its worker) fails."""
+        result = await _step_loop(task, args)
+        return {**result, "attempt": task.attempt}
+
+    @staticmethod
+    @monitored_background_task
+    async def tally(task: TaskContext, args: TallyArgs) -> str:
+        """Records that it ran, and where (which task, which attempt)."""
+        with Path(args.path).open("a") as fh:
+            fh.write(f"{task.task_id} {task.attempt}\n")
+        await asyncio.sleep(args.delay)
+        return task.task_id
 
     @staticmethod
     @monitored_background_task

@@ -160,13 +160,19 @@ async def test_killed_server_leaves_no_task_processing(new_server: Any, tmp_path
 async def test_graceful_stop_ends_running_tasks_interrupted(
     new_server: Any, tmp_path: Path
 ) -> None:
-    first: SpyGlassServer = new_server(tmp_path / "data")
+    """A job longer than the grace period is interrupted; one within it completes."""
+    first: SpyGlassServer = new_server(tmp_path / "data", env={"SPYGLASS_SHUTDOWN_GRACE": "3"})
     async with httpx.AsyncClient(base_url=first.url, timeout=30) as c:
         running = await start_job(c, "testjobs", "steps", {"steps": 1000, "delay": 0.05})
+        short = await start_job(c, "testjobs", "steps", {"steps": 20, "delay": 0.05})
         await wait_progress(c, "testjobs", running["task_id"])
+    stopping = time.monotonic()
     first.stop()
+    assert time.monotonic() - stopping < 15
     second: SpyGlassServer = new_server(tmp_path / "data")
     async with httpx.AsyncClient(base_url=second.url, timeout=30) as c:
         body = (await c.get(f"/api/testjobs/task/result/{running['task_id']}")).json()
         assert body["status"] == "FAILED"
         assert body["error_code"] == "INTERRUPTED"
+        done = (await c.get(f"/api/testjobs/task/result/{short['task_id']}")).json()
+        assert done["status"] == "COMPLETED", done

@@ -18,6 +18,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from spyglass.api.direct import visible_without_token
+from spyglass.metrics import SOCKET_CLIENTS
 from spyglass.tasks.bus import Subscription, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.status import TaskStatus
@@ -30,11 +31,13 @@ NORMAL_CLOSURE = 1000
 async def socket_session(ws: WebSocket) -> AsyncIterator[None]:
     """Accept; however the body ends (a client leaving included), leave the socket closed."""
     await ws.accept()
+    SOCKET_CLIENTS.inc()
     try:
         yield
     except WebSocketDisconnect:
         pass
     finally:
+        SOCKET_CLIENTS.dec()
         if ws.application_state is not WebSocketState.DISCONNECTED:
             with contextlib.suppress(RuntimeError):
                 await ws.close(NORMAL_CLOSURE)
@@ -54,12 +57,24 @@ async def _wait_disconnect(ws: WebSocket) -> None:
                 return
 
 
-async def stream_task(ws: WebSocket, sub: Subscription, snapshot_version: int) -> None:
-    """Send every change newer than the snapshot; stop after the terminal message."""
+async def stream_task(
+    ws: WebSocket, sub: Subscription, snapshot_version: int, snapshot: dict[str, Any]
+) -> None:
+    """Send every change newer than the snapshot; stop after the terminal message.
+
+    A task running on another worker has no version here (-1): its snapshot came from the
+    database, so buffered updates older than it are recognised by their progress instead.
+    """
     while True:
         batch = await sub.get_batch()
         for msg in batch:
-            if msg.version <= snapshot_version:
+            if msg.version <= snapshot_version or (
+                snapshot_version < 0
+                and not msg.terminal
+                and msg.payload.get("type") == "update"
+                and msg.payload.get("status") == snapshot["status"]
+                and (msg.payload.get("progress") or 0) < (snapshot["progress"] or 0)
+            ):
                 continue
             await ws.send_text(msg.json())
             if msg.terminal:
@@ -105,7 +120,7 @@ async def serve_single_task(
         if TaskStatus(row["status"]).is_terminal:
             await ws.close(NORMAL_CLOSURE)
             return
-        await serve_until_done(ws, stream_task(ws, sub, version), revoked)
+        await serve_until_done(ws, stream_task(ws, sub, version, row), revoked)
 
 
 def build_router() -> APIRouter:

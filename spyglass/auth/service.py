@@ -180,9 +180,15 @@ class AuthService:
             return
         existing = await self.find_user(email)
         if existing is None:
-            await self.register(email, password, is_admin=True)
-            log.info("created admin %s", email)
-        elif not existing.is_admin:
+            try:
+                await self.register(email, password, is_admin=True)
+                log.info("created admin %s", email)
+                return
+            except AuthError as exc:
+                if exc.code != "EMAIL_TAKEN":
+                    raise
+            existing = await self.find_user(email)  # another worker created it just now
+        if existing is not None and not existing.is_admin:
 
             def promote(session: Session) -> None:
                 user = session.get(User, existing.id)

@@ -12,7 +12,7 @@ import asyncio
 import json
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,8 +124,26 @@ class Subscription:
 
 
 class Bus(ABC):
+    #: True when no other process can hold tasks (so tasks found active at start are orphans).
+    single_process: bool = True
+
+    def __init__(self) -> None:
+        self._cancel_handlers: list[Callable[[str], object]] = []
+
     @abstractmethod
     def publish(self, msg: TaskMessage) -> None: ...
+
+    def on_cancel(self, handler: Callable[[str], object]) -> None:
+        """Call `handler(task_id)` when any process asks for a task to be cancelled."""
+        self._cancel_handlers.append(handler)
+
+    def request_cancel(self, task_id: str) -> None:
+        """Ask whichever process runs `task_id` to cancel it."""
+        self._cancel_here(task_id)
+
+    def _cancel_here(self, task_id: str) -> None:
+        for handler in self._cancel_handlers:
+            handler(task_id)
 
     @abstractmethod
     def subscribe(self, topic: Topic) -> Subscription: ...
@@ -155,6 +173,7 @@ class LocalBus(Bus):
     """In-process fan-out: subscribers of one task are found by id, the rest by filter."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._by_task: dict[str, set[Subscription]] = {}
         self._wide: set[Subscription] = set()
 

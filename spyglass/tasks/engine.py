@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import secrets
+import socket
 from datetime import timedelta
 from typing import Any
 
@@ -12,13 +16,27 @@ from spyglass.errors import DomainError
 from spyglass.tasks.bus import Bus, LocalBus, Subscription, TaskMessage, Topic
 from spyglass.tasks.messages import row_of, socket_payload
 from spyglass.tasks.models import new_task_id, utcnow
-from spyglass.tasks.registry import JobSpec, Registry, UnknownJob, registry
+from spyglass.tasks.registry import JobInputError, JobSpec, Registry, UnknownJob, registry
 from spyglass.tasks.runner import CANCEL_GRACE, Runner
-from spyglass.tasks.status import TaskStatus
+from spyglass.tasks.status import ACTIVE_STATUSES, TaskStatus
 from spyglass.tasks.store import TaskFilter, TaskStore
 
 log = logging.getLogger(__name__)
 RETRYABLE = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
+ACTIVE = {s.value for s in ACTIVE_STATUSES}
+
+
+def make_bus(settings: Settings) -> Bus:
+    """Redis when several workers share the work (`REDIS_URL`), else one process's own."""
+    if settings.redis_url:
+        from spyglass.tasks.redis_bus import RedisBus
+
+        return RedisBus(settings.redis_url, settings.redis_prefix)
+    return LocalBus()
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
 
 
 class Engine:
@@ -26,32 +44,118 @@ class Engine:
         self.settings = settings
         self.registry = jobs
         self.store = TaskStore(settings.db_url, settings.progress_flush_interval)
-        self.bus = bus or LocalBus()
-        self.runner = Runner(self.store, self.bus)
+        self.bus = bus or make_bus(settings)
+        self.worker_id = new_worker_id()
+        self.runner = Runner(self.store, self.bus, self.worker_id, settings.lease_ttl)
         self.started = False
         self.interrupted_at_start: list[str] = []
+        self._keeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.started:
             return
-        self.store.migrate()
-        self.interrupted_at_start = self.store.fail_interrupted()
-        if self.interrupted_at_start:
-            log.warning(
-                "marked %d task(s) left running by a stopped server as FAILED/INTERRUPTED",
-                len(self.interrupted_at_start),
-            )
+        # A worker forked from the process that built this engine names itself anew and
+        # opens its own database connections.
+        self.worker_id = self.runner.worker_id = new_worker_id()
+        self.store.engine.dispose(close=False)
+        await asyncio.to_thread(self.store.migrate)
         await self.store.start()
         await self.bus.start()
+        self.bus.on_cancel(self.runner.cancel)
+        # Alone (no bus between processes), every task left active is an orphan; among
+        # several workers, only those whose lease lapsed are.
+        self.interrupted_at_start = await self.recover(everyone=self.bus.single_process)
+        if self.interrupted_at_start:
+            log.warning(
+                "recovered %d task(s) left active by a stopped worker",
+                len(self.interrupted_at_start),
+            )
+        self._keeper = asyncio.create_task(self._keep_leases(), name="spyglass-leases")
         self.started = True
 
     async def stop(self) -> None:
+        """Stop taking work, let running jobs finish within the grace period, then stop."""
         if not self.started:
             return
-        await self.runner.shutdown()
+        await self.runner.shutdown(self.settings.shutdown_grace)
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
         await self.bus.close()
         await self.store.close()
         self.started = False
+
+    # -- leases: who runs what, and recovering what a dead worker held --------
+    async def _keep_leases(self) -> None:
+        """Renew this worker's leases and look for lapsed ones, every `lease_renew` seconds."""
+        while True:
+            await asyncio.sleep(self.settings.lease_renew)
+            try:
+                held = list(self.runner.live)
+                if held:
+                    until = utcnow() + timedelta(seconds=self.settings.lease_ttl)
+                    await asyncio.to_thread(self.store.renew_leases, self.worker_id, held, until)
+                await self.recover(everyone=False)
+            except Exception:
+                log.exception("keeping task leases failed")
+
+    async def recover(self, *, everyone: bool) -> list[str]:
+        """Take over tasks whose worker stopped: run them again where the job allows
+        retries, else end them FAILED/INTERRUPTED. Returns the ids taken over."""
+        now = utcnow()
+        until = now + timedelta(seconds=self.settings.lease_ttl)
+        lapsed = await asyncio.to_thread(self.store.lapsed_tasks, now, everyone=everyone)
+        taken = []
+        for task_id in lapsed:
+            if task_id in self.runner.live:
+                continue
+            row = await asyncio.to_thread(
+                self.store.claim, task_id, self.worker_id, now, until, everyone=everyone
+            )
+            if row is None:
+                continue  # another worker got there first
+            taken.append(task_id)
+            try:
+                await self._recover(row)
+            except Exception:
+                log.exception("recovering task %s failed", task_id)
+        return taken
+
+    def _rerun_plan(self, row: dict[str, Any]) -> tuple[JobSpec, Any] | None:
+        try:
+            spec = self.registry.get(row["state_name"], row["task_name"])
+        except UnknownJob:
+            return None
+        if not spec.is_static or row["attempt"] >= 1 + spec.options.retries:
+            return None
+        try:
+            return spec, spec.parse_args(row["input_args"])
+        except JobInputError:
+            return None
+
+    async def _recover(self, row: dict[str, Any]) -> None:
+        plan = self._rerun_plan(row) if self.runner.accepting else None
+        if plan is not None:
+            spec, args = plan
+            attempt = row["attempt"] + 1
+            seq = await self.store.next_seq(row["id"]) - 1
+            await self.runner.adopt(
+                spec,
+                args,
+                row,
+                seq,
+                message=f"Its worker stopped; running it again (attempt {attempt})",
+                attempt=attempt,
+            )
+            return
+        await asyncio.to_thread(self.store.interrupt, row["id"], row["status"])
+        ended = await self.get_row(row["id"])
+        if ended is None:
+            return
+        self._announce(ended, terminal=True)
+        hook = self.registry.interrupt_handlers.get(ended["state_name"])
+        if hook is not None:
+            await hook(ended)
 
     # -- the operations pages and routes use ----------------------------
     async def start_job(self, spec: JobSpec, raw_args: Any, **who: Any) -> dict[str, Any]:
@@ -68,15 +172,40 @@ class Engine:
         return row_of(task) if task is not None else None
 
     async def cancel(self, task_id: str) -> bool:
-        """Ask a running task to stop; returns at once (False if it is not running here)."""
-        return self.runner.cancel(task_id)
+        """Ask a queued or running task to stop, wherever it runs; returns at once
+        (False if it is not active)."""
+        if self.runner.cancel(task_id):
+            return True
+        if await self._runs_elsewhere(task_id):
+            self.bus.request_cancel(task_id)
+            return True
+        return False
 
     async def cancel_and_wait(self, task_id: str) -> bool:
-        """Cancel, then wait until the job has unwound and CANCELLED is recorded."""
-        if not self.runner.cancel(task_id):
+        """Cancel, then wait until the job has unwound and its end is recorded."""
+        if self.runner.cancel(task_id):
+            await self.runner.wait(task_id, timeout=CANCEL_GRACE)
+            return True
+        if not await self._runs_elsewhere(task_id):
             return False
-        await self.runner.wait(task_id, timeout=CANCEL_GRACE)
+        with self.bus.subscribe(Topic(task_id=task_id)) as sub:
+            self.bus.request_cancel(task_id)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CANCEL_GRACE + 2):
+                    while await self._runs_elsewhere(task_id):
+                        batch = await sub.get_batch()
+                        if any(m.terminal for m in batch):
+                            break
         return True
+
+    async def _runs_elsewhere(self, task_id: str) -> bool:
+        row = await self.get_row(task_id)
+        return bool(
+            row
+            and row["status"] in ACTIVE
+            and row.get("worker_id")
+            and row["worker_id"] != self.worker_id
+        )
 
     async def retry(self, task_id: str) -> dict[str, Any]:
         """A new PENDING task with the same job, inputs and owner, linked by `retry_of`.

@@ -52,6 +52,7 @@ class Task(SQLModel, table=True):
         sa.Index("ix_task_owner_created", "owner_id", sa.text("created_at DESC")),
         sa.Index("ix_task_status", "status"),
         sa.Index("ix_task_state_job", "state_name", "task_name"),
+        sa.Index("ix_task_worker", "worker_id"),
     )
 
     id: str = Field(default_factory=new_task_id, primary_key=True, max_length=36)
@@ -80,6 +81,10 @@ class Task(SQLModel, table=True):
     cancelled_at: datetime | None = _ts()
     updated_at: datetime = _ts(nullable=False)
     execution_time_ms: int | None = None
+    #: The worker running the task (PENDING/PROCESSING) and until when its lease holds;
+    #: a task whose lease lapsed lost its worker and is recovered by another one.
+    worker_id: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = _ts()
 
 
 class TaskEvent(SQLModel, table=True):

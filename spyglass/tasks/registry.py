@@ -161,6 +161,7 @@ class UnknownJob(LookupError):
 #: Re-runs a finished task of a state whose tasks need more than "same job, same inputs"
 #: (a tool task copies its files and charges again); returns the new task's row.
 RetryHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+InterruptHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Registry:
@@ -168,6 +169,12 @@ class Registry:
         self._jobs: dict[tuple[str, str], JobSpec] = {}
         self._aliases: dict[str, str] = {}
         self.retry_handlers: dict[str, RetryHandler] = {}
+        self.interrupt_handlers: dict[str, InterruptHandler] = {}
+
+    def on_interrupted(self, state_name: str, handler: InterruptHandler) -> None:
+        """Call `handler(row)` after a task of `state_name` ended INTERRUPTED (its worker
+        stopped), e.g. to refund what it was charged."""
+        self.interrupt_handlers[state_name] = handler
 
     def on_retry(self, state_name: str, handler: RetryHandler) -> None:
         """Let `handler` retry the tasks of `state_name` (see `Engine.retry`)."""

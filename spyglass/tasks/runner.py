@@ -13,11 +13,13 @@ import logging
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from spyglass.errors import DomainError
 from spyglass.tasks.bus import Bus, TaskMessage
 from spyglass.tasks.context import TaskContext
 from spyglass.tasks.messages import socket_payload
@@ -49,6 +51,7 @@ class LiveTask:
     shutdown_requested: bool = False
     warned_clamp: bool = False
     started_mono: float | None = None
+    queued_mono: float = field(default_factory=time.monotonic)
     last_message_event: str | None = None
     runner_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -59,6 +62,14 @@ class LiveTask:
     @property
     def status(self) -> TaskStatus:
         return TaskStatus(self.row["status"])
+
+    def waited(self) -> float:
+        """Seconds from queued to started."""
+        return (self.started_mono or time.monotonic()) - self.queued_mono
+
+    def ran(self) -> float:
+        """Seconds since the current attempt started."""
+        return time.monotonic() - (self.started_mono or time.monotonic())
 
     def new_event(self, event_type: str, message: str | None, data: Any = None) -> dict[str, Any]:
         self.seq += 1
@@ -72,13 +83,31 @@ class LiveTask:
         }
 
 
+class ShuttingDown(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            "SHUTTING_DOWN", "This server is shutting down and takes no new tasks; try again", 503
+        )
+
+
 class Runner:
-    def __init__(self, store: TaskStore, bus: Bus) -> None:
+    def __init__(self, store: TaskStore, bus: Bus, worker_id: str = "", lease_ttl: float = 15.0):
         self.store = store
         self.bus = bus
         self.live: dict[str, LiveTask] = {}
         self._semaphores: dict[tuple[str, str], asyncio.Semaphore] = {}
         self.accepting = True
+        #: This process's name on the tasks it runs, and how long its leases hold.
+        self.worker_id = worker_id
+        self.lease_ttl = lease_ttl
+        #: Called with (live task, status) on every status change (metrics).
+        self.on_status: list[Any] = []
+
+    def _lease(self) -> dict[str, Any]:
+        return {
+            "worker_id": self.worker_id,
+            "lease_expires_at": utcnow() + timedelta(seconds=self.lease_ttl),
+        }
 
     # -- starting --------------------------------------------------------
     async def submit(
@@ -94,7 +123,7 @@ class Runner:
     ) -> dict[str, Any]:
         """Record a PENDING task, schedule it, and return its row at once."""
         if not self.accepting:
-            raise RuntimeError("the server is shutting down and takes no new tasks")
+            raise ShuttingDown()
         now = utcnow()
         row: dict[str, Any] = {
             "id": new_task_id(),
@@ -115,6 +144,7 @@ class Runner:
             "cost": spec.options.cost,
             "created_at": now,
             "updated_at": now,
+            **self._lease(),
         }
         live = LiveTask(spec=spec, row=row, args=args, instance=instance)
         event = live.new_event("status", "Queued", {"status": TaskStatus.PENDING.value})
@@ -125,22 +155,33 @@ class Runner:
         return dict(row)
 
     async def adopt(
-        self, spec: JobSpec, args: Any, row: dict[str, Any], seq: int
+        self,
+        spec: JobSpec,
+        args: Any,
+        row: dict[str, Any],
+        seq: int,
+        *,
+        message: str = "Queued",
+        attempt: int | None = None,
     ) -> dict[str, Any]:
-        """Queue `spec` on a task that already exists (a tool task whose files have arrived).
+        """Queue `spec` on a task that already exists: a tool task whose files have arrived,
+        or (`attempt`) a task whose worker stopped, run again here.
 
         `row` is the stored task; `seq` the last timeline number it has.
         """
         if not self.accepting:
-            raise RuntimeError("the server is shutting down and takes no new tasks")
+            raise ShuttingDown()
         values = {
             "status": TaskStatus.PENDING.value,
-            "message": "Queued",
+            "message": message,
             "input_args": _jsonable_args(args),
             "updated_at": utcnow(),
+            **self._lease(),
         }
+        if attempt is not None:
+            values.update(attempt=attempt, progress=0.0)
         live = LiveTask(spec=spec, row={**row, **values}, args=args, seq=seq)
-        event = live.new_event("status", "Queued", {"status": TaskStatus.PENDING.value})
+        event = live.new_event("status", message, {"status": TaskStatus.PENDING.value})
         await self.store.update_task(live.id, values, [event])
         self.live[live.id] = live
         self._publish(live, "update", droppable=False)
@@ -163,17 +204,28 @@ class Runner:
         if live is not None and live.runner_task is not None:
             await asyncio.wait({live.runner_task}, timeout=timeout)
 
-    async def shutdown(self) -> None:
-        """Stop taking work; end what still runs as FAILED/INTERRUPTED (retryable)."""
+    async def shutdown(self, grace: float = 0.0) -> None:
+        """Stop taking work; let what runs finish for up to `grace` seconds, then end the
+        rest FAILED/INTERRUPTED (retryable). Tasks still waiting for a slot end at once."""
         self.accepting = False
+        for live in list(self.live.values()):
+            if live.status is TaskStatus.PENDING:
+                self._interrupt(live)
+        running = [lv.runner_task for lv in self.live.values() if lv.runner_task is not None]
+        if running and grace > 0:
+            log.info("waiting up to %g s for %d running task(s) to finish", grace, len(running))
+            await asyncio.wait(running, timeout=grace)
         lives = list(self.live.values())
         for live in lives:
-            live.shutdown_requested = True
-            if live.runner_task is not None:
-                live.runner_task.cancel()
+            self._interrupt(live)
         tasks = [lv.runner_task for lv in lives if lv.runner_task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=CANCEL_GRACE + 1)
+
+    def _interrupt(self, live: LiveTask) -> None:
+        live.shutdown_requested = True
+        if live.runner_task is not None:
+            live.runner_task.cancel()
 
     # -- reporting from the job -----------------------------------------
     def report_progress(
@@ -390,6 +442,7 @@ class Runner:
         event = live.new_event("status", message, {"status": status.value})
         await self.store.update_task(live.id, values, [event])
         self._publish(live, "update", droppable=False)
+        self._status_changed(live, status)
 
     async def _finish(
         self,
@@ -412,6 +465,7 @@ class Runner:
             "error_message": error_message,
             "message": message or error_message,
             "execution_time_ms": int((now - started).total_seconds() * 1000) if started else None,
+            "lease_expires_at": None,
         }
         if status is TaskStatus.COMPLETED:
             values["progress"] = 100.0
@@ -426,6 +480,7 @@ class Runner:
             await self.store.update_task(live.id, values, [event])
         finally:  # the write is queued even if a late cancellation interrupts the wait
             self._publish(live, "update", droppable=False, terminal=True)
+            self._status_changed(live, status)
 
     def _publish(
         self,
@@ -462,6 +517,13 @@ class Runner:
                 payload=payload,
             )
         )
+
+    def _status_changed(self, live: LiveTask, status: TaskStatus) -> None:
+        for hook in self.on_status:
+            try:
+                hook(live, status)
+            except Exception:  # a metrics hook never breaks a task
+                log.exception("status hook failed")
 
     def _semaphore(self, spec: JobSpec) -> asyncio.Semaphore | None:
         limit = spec.options.max_concurrency

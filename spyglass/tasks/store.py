@@ -10,8 +10,10 @@ Reads run in worker threads so the event loop never waits on the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -55,16 +57,34 @@ def make_engine(db_url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision (one worker at a time)."""
     from alembic.config import Config
 
     from alembic import command
 
     cfg = Config()
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
-    with engine.begin() as conn:
+    with _migration_lock(engine), engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(7279101)"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """Workers starting together on one SQLite file migrate in turn (PostgreSQL uses an
+    advisory lock inside the migration's transaction)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -292,49 +312,98 @@ class TaskStore:
 
         return await self._read(run)
 
-    # -- recovery --------------------------------------------------------
-    def fail_interrupted(self) -> list[str]:
-        """End tasks a dead process left PENDING/PROCESSING: FAILED, INTERRUPTED, retryable."""
+    # -- leases and recovery ------------------------------------------------
+    def renew_leases(self, worker_id: str, task_ids: list[str], until: datetime) -> int:
+        """Extend this worker's leases on its running tasks; returns how many it still holds."""
+        if not task_ids:
+            return 0
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(TASK_TABLE)
+                .where(
+                    TASK_TABLE.c.id.in_(task_ids),
+                    TASK_TABLE.c.worker_id == worker_id,
+                    TASK_TABLE.c.status.in_([s.value for s in ACTIVE_STATUSES]),
+                )
+                .values(lease_expires_at=until)
+            )
+            return int(result.rowcount or 0)
+
+    def _lapsed(self, now: datetime, everyone: bool) -> Any:
+        active = TASK_TABLE.c.status.in_([s.value for s in ACTIVE_STATUSES])
+        if everyone:
+            return active
+        expiry = TASK_TABLE.c.lease_expires_at
+        return sa.and_(active, sa.or_(expiry.is_(None), expiry < now))
+
+    def lapsed_tasks(self, now: datetime, *, everyone: bool = False, limit: int = 100) -> list[str]:
+        """Active tasks whose worker stopped renewing their lease (`everyone`: all active
+        tasks, when this process is known to be the only one)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(TASK_TABLE.c.id).where(self._lapsed(now, everyone)).limit(limit)
+            )
+            return [row[0] for row in rows]
+
+    def claim(
+        self, task_id: str, worker_id: str, now: datetime, until: datetime, *, everyone: bool
+    ) -> dict[str, Any] | None:
+        """Take over a lapsed task, atomically: of several workers trying, one gets its row."""
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                sa.update(TASK_TABLE)
+                .where(TASK_TABLE.c.id == task_id, self._lapsed(now, everyone))
+                .values(worker_id=worker_id, lease_expires_at=until)
+            )
+            if taken.rowcount != 1:
+                return None
+            row = conn.execute(sa.select(TASK_TABLE).where(TASK_TABLE.c.id == task_id)).one()
+            return dict(row._mapping)
+
+    def interrupt(self, task_id: str, previous_status: str) -> None:
+        """End a claimed task FAILED/INTERRUPTED (retryable), with a timeline line."""
         now = utcnow()
         with self.engine.begin() as conn:
+            seq = conn.execute(
+                sa.select(func.coalesce(func.max(EVENT_TABLE.c.seq), 0)).where(
+                    EVENT_TABLE.c.task_id == task_id
+                )
+            ).scalar_one()
+            conn.execute(
+                sa.update(TASK_TABLE)
+                .where(TASK_TABLE.c.id == task_id)
+                .values(
+                    status=TaskStatus.FAILED.value,
+                    error_code=ErrorCode.INTERRUPTED.value,
+                    error_message=INTERRUPTED_MESSAGE,
+                    message=INTERRUPTED_MESSAGE,
+                    failed_at=now,
+                    updated_at=now,
+                    lease_expires_at=None,
+                )
+            )
+            conn.execute(
+                sa.insert(EVENT_TABLE),
+                [
+                    {
+                        "task_id": task_id,
+                        "seq": seq + 1,
+                        "timestamp": now,
+                        "event_type": "error",
+                        "message": INTERRUPTED_MESSAGE,
+                        "data": {
+                            "error_code": ErrorCode.INTERRUPTED.value,
+                            "previous_status": previous_status,
+                            "retryable": True,
+                        },
+                    }
+                ],
+            )
+
+    def status_counts(self) -> dict[str, int]:
+        """How many tasks are in each status (for /metrics)."""
+        with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(TASK_TABLE.c.id, TASK_TABLE.c.status).where(
-                    TASK_TABLE.c.status.in_([s.value for s in ACTIVE_STATUSES])
-                )
-            ).all()
-            for task_id, old_status in rows:
-                seq = conn.execute(
-                    sa.select(func.coalesce(func.max(EVENT_TABLE.c.seq), 0)).where(
-                        EVENT_TABLE.c.task_id == task_id
-                    )
-                ).scalar_one()
-                conn.execute(
-                    sa.update(TASK_TABLE)
-                    .where(TASK_TABLE.c.id == task_id)
-                    .values(
-                        status=TaskStatus.FAILED.value,
-                        error_code=ErrorCode.INTERRUPTED.value,
-                        error_message=INTERRUPTED_MESSAGE,
-                        message=INTERRUPTED_MESSAGE,
-                        failed_at=now,
-                        updated_at=now,
-                    )
-                )
-                conn.execute(
-                    sa.insert(EVENT_TABLE),
-                    [
-                        {
-                            "task_id": task_id,
-                            "seq": seq + 1,
-                            "timestamp": now,
-                            "event_type": "error",
-                            "message": INTERRUPTED_MESSAGE,
-                            "data": {
-                                "error_code": ErrorCode.INTERRUPTED.value,
-                                "previous_status": old_status,
-                                "retryable": True,
-                            },
-                        }
-                    ],
-                )
-        return [row[0] for row in rows]
+                sa.select(TASK_TABLE.c.status, func.count()).group_by(TASK_TABLE.c.status)
+            )
+            return {status: int(count) for status, count in rows}

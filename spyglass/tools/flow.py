@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,6 +29,8 @@ from spyglass.tasks.registry import registry
 from spyglass.tasks.status import TaskStatus
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE, Tool
 from spyglass.tools.run import ToolInput, ToolRun, agent_available, tool_spec
+
+log = logging.getLogger(__name__)
 
 #: Download URLs live an hour (S000).
 DOWNLOAD_EXPIRY = 3600
@@ -387,4 +390,16 @@ async def read_report(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(raw)
 
 
+async def refund_interrupted(row: dict[str, Any]) -> None:
+    """A tool task whose worker died before any agent finished gets its credits back."""
+    if not row.get("cost") or row.get("owner_id") is None:
+        return
+    events = await get_engine().store.get_events(row["id"])
+    if any(e.event_type == "agent_completed" for e in events):
+        return
+    await get_auth().add_credits(row["owner_id"], row["cost"])
+    log.info("refunded %s credits for interrupted task %s", row["cost"], row["id"])
+
+
 registry.on_retry(TOOLS_STATE, retry_tool_task)
+registry.on_interrupted(TOOLS_STATE, refund_interrupted)

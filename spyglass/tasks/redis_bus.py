@@ -1,0 +1,200 @@
+"""The bus across workers: Redis pub/sub carries every change and cancel request.
+
+Each worker fans a change out to its own subscribers at once (as `LocalBus` does) and
+publishes it on Redis; the other workers receive it and fan it out to theirs. So a
+task that runs on worker A streams to a socket held by worker B, and a cancel sent to
+any worker reaches the one running the task. Messages of one publisher arrive in
+order; publishing is batched (one pipeline per loop turn) so a chatty job costs Redis
+one round trip per batch, not per update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as redis
+
+from spyglass.tasks.bus import LocalBus, TaskMessage
+
+log = logging.getLogger(__name__)
+
+#: Messages waiting for Redis beyond this are dropped, oldest progress first (an outage).
+OUTBOX_LIMIT = 100_000
+RECONNECT_DELAY = 1.0
+
+
+class RedisBus(LocalBus):
+    single_process = False
+
+    def __init__(self, url: str, prefix: str = "spyglass") -> None:
+        super().__init__()
+        self.url = url
+        self.changes = f"{prefix}:changes"
+        self.control = f"{prefix}:control"
+        #: Tells this process's own messages apart when Redis echoes them back.
+        self.origin = secrets.token_hex(8)
+        self.connected = False
+        self.received = 0
+        self.sent = 0
+        #: Called with the seconds a message took from its publisher to this process.
+        self.on_lag: Callable[[float], object] | None = None
+        self._outbox: deque[tuple[str, str, bool]] = deque()
+        self._wake = asyncio.Event()
+        self._client: redis.Redis | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- publishing ----------------------------------------------------------
+    def publish(self, msg: TaskMessage) -> None:
+        super().publish(msg)  # this process's subscribers at once
+        header = json.dumps(
+            {
+                "o": self.origin,
+                "t": time.time(),
+                "task_id": msg.task_id,
+                "state_name": msg.state_name,
+                "owner_id": msg.owner_id,
+                "client_id": msg.client_id,
+                "version": msg.version,
+                "terminal": msg.terminal,
+                "droppable": msg.droppable,
+            },
+            separators=(",", ":"),
+        )
+        self._send(self.changes, f"{header}\n{msg.json()}", msg.droppable)
+
+    def has_listeners(self, task_id: str) -> bool:
+        return True  # other workers may be listening
+
+    def request_cancel(self, task_id: str) -> None:
+        self._cancel_here(task_id)
+        body = json.dumps({"o": self.origin, "cancel": task_id})
+        self._send(self.control, body, False)
+
+    def _send(self, channel: str, body: str, droppable: bool) -> None:
+        self._outbox.append((channel, body, droppable))
+        if len(self._outbox) > OUTBOX_LIMIT:
+            self._shed()
+        self._wake.set()
+
+    def _shed(self) -> None:
+        for i, (_, _, droppable) in enumerate(self._outbox):
+            if droppable:
+                del self._outbox[i]
+                return
+        self._outbox.popleft()
+        log.warning("Redis is not keeping up: a bus message was dropped")
+
+    # -- lifecycle -----------------------------------------------------------
+    async def start(self) -> None:
+        # Named here, not at construction: workers forked from one parent each need their own.
+        self.origin = secrets.token_hex(8)
+        self._client = redis.from_url(self.url, decode_responses=True)
+        try:
+            await self._client.ping()
+        except redis.RedisError as exc:
+            raise RuntimeError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        ready = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._read(ready), name="spyglass-bus-read"),
+            asyncio.create_task(self._write(), name="spyglass-bus-write"),
+        ]
+        await asyncio.wait_for(ready.wait(), timeout=10)
+
+    async def close(self) -> None:
+        await self._flush(timeout=2.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+        await super().close()
+
+    async def _flush(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._outbox and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    # -- the two loops -------------------------------------------------------
+    async def _write(self) -> None:
+        assert self._client is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                batch = [self._outbox.popleft() for _ in range(min(len(self._outbox), 500))]
+                try:
+                    async with self._client.pipeline(transaction=False) as pipe:
+                        for channel, body, _ in batch:
+                            pipe.publish(channel, body)
+                        await pipe.execute()
+                    self.sent += len(batch)
+                except (redis.RedisError, OSError) as exc:
+                    log.warning("publishing to Redis failed (%s); retrying", exc)
+                    self._outbox.extendleft(reversed(batch))
+                    await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _read(self, ready: asyncio.Event) -> None:
+        assert self._client is not None
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.changes, self.control)
+                self.connected = True
+                ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._receive(message["channel"], message["data"])
+            except (redis.RedisError, OSError) as exc:
+                self.connected = False
+                log.warning("lost the Redis subscription (%s); reconnecting", exc)
+                await asyncio.sleep(RECONNECT_DELAY)
+            finally:
+                self.connected = False
+                await pubsub.aclose()
+
+    def _receive(self, channel: str, data: str) -> None:
+        try:
+            if channel == self.control:
+                body = json.loads(data)
+                if body.get("o") != self.origin:
+                    self._cancel_here(str(body["cancel"]))
+                return
+            head, _, payload = data.partition("\n")
+            meta: dict[str, Any] = json.loads(head)
+            if meta["o"] == self.origin:
+                return
+            self.received += 1
+            if self.on_lag is not None:
+                self.on_lag(max(0.0, time.time() - meta["t"]))
+            msg = TaskMessage(
+                task_id=meta["task_id"],
+                state_name=meta["state_name"],
+                owner_id=meta["owner_id"],
+                client_id=meta["client_id"],
+                version=meta["version"],
+                terminal=meta["terminal"],
+                droppable=meta["droppable"],
+                payload=json.loads(payload),
+                _json=payload,
+            )
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignored a malformed bus message on %s", channel)
+            return
+        LocalBus.publish(self, msg)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            **super().health(),
+            "redis": "connected" if self.connected else "disconnected",
+            "status": "ok" if self.connected else "error",
+            "sent": self.sent,
+            "received": self.received,
+            "waiting": len(self._outbox),
+        }

@@ -1,0 +1,305 @@
+"""Several workers on real Redis and PostgreSQL: one consistent view, wherever a task runs.
+
+Each worker here is a whole SpyGlass server process (its own port, so a test can aim at
+it, and kill it); they share a PostgreSQL database, a Redis and a data folder, exactly
+as Granian's workers behind one port do (the last test runs those).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.accounts import PASSWORD, Account
+from tests.harness import ROOT, SpyGlassServer, separate_checkout
+from tests.services import new_database, postgres_server, redis_server
+
+#: Short leases so that a dead worker is noticed within seconds.
+LEASE_TTL = 3.0
+LEASE_RENEW = 0.5
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+
+
+@pytest.fixture(scope="module")
+def infra() -> Iterator[tuple[str, str]]:
+    with redis_server() as redis_url, postgres_server() as pg_url:
+        yield redis_url, pg_url
+
+
+Cluster = Callable[..., list[SpyGlassServer]]
+
+
+@pytest.fixture
+def cluster(infra: tuple[str, str], tmp_path: Path) -> Iterator[Cluster]:
+    """`cluster(n)` starts n more workers on this test's own database and Redis channels."""
+    redis_url, pg_url = infra
+    env = {
+        "REDIS_URL": redis_url,
+        "SPYGLASS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+        "SPYGLASS_DB_URL": new_database(pg_url),
+        "SPYGLASS_LEASE_TTL": str(LEASE_TTL),
+        "SPYGLASS_LEASE_RENEW": str(LEASE_RENEW),
+        "GRANIAN_WORKERS": "1",
+    }
+    started: list[SpyGlassServer] = []
+
+    def start(n: int = 1, *, full: bool = False, **extra: str) -> list[SpyGlassServer]:
+        # A full server builds pages for its port: in a folder of its own, not the shared one.
+        root = separate_checkout(tmp_path / "checkout") if full else ROOT
+        servers = [
+            SpyGlassServer(tmp_path / "data", full=full, env={**env, **extra}, root=root).start()
+            for _ in range(n)
+        ]
+        started.extend(servers)
+        return servers
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def account_on(server: SpyGlassServer) -> Account:
+    """A user and client token in the workers' PostgreSQL database (as an operator would)."""
+    from spyglass.auth.service import AuthService
+    from spyglass.tasks.store import make_engine
+
+    email = f"worker-{uuid.uuid4().hex[:8]}@example.com"
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        engine = make_engine(server.extra_env["SPYGLASS_DB_URL"])
+        try:
+
+            async def make() -> Account:
+                auth = AuthService(engine)
+                user = await auth.register(email, PASSWORD)
+                raw, token = await auth.issue_token(user.id, "cluster", created_by=user.id)
+                return Account(user.id, email, PASSWORD, raw, token.id)
+
+            account = asyncio.run(make())
+        finally:
+            engine.dispose()
+        assert c.get("/api/me", headers=bearer(account)).status_code == 200
+    return account
+
+
+def bearer(account: Account) -> dict[str, str]:
+    return {"Authorization": f"Bearer {account.token}"}
+
+
+async def follow(url: str, timeout: float = 60) -> tuple[list[dict[str, Any]], int | None]:
+    """Every message of a task socket until it closes, and the close code."""
+    seen = []
+    async with asyncio.timeout(timeout), websockets.connect(url) as ws:
+        async for raw in ws:
+            seen.append(json.loads(raw))
+        return seen, ws.close_code
+
+
+def start(
+    server: SpyGlassServer, job: str, body: Any = None, account: Account | None = None
+) -> str:
+    path = (
+        f"/api/testjobs/tasks/{account.token}/start/{job}"
+        if account
+        else f"/api/testjobs/task/start/{job}"
+    )
+    r = httpx.post(server.url + path, json=body, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()["task_id"]
+
+
+def result(server: SpyGlassServer, task_id: str) -> dict[str, Any]:
+    r = httpx.get(f"{server.url}/api/testjobs/task/result/{task_id}", timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_task_started_on_one_worker_streams_to_another(cluster: Cluster) -> None:
+    a, b = cluster(2)
+    task_id = start(a, "steps", {"steps": 40, "delay": 0.05})
+    messages, code = asyncio.run(follow(f"{b.ws_url}/ws/testjobs/task/ws/{task_id}"))
+    assert code == 1000
+    assert messages[0]["type"] == "snapshot"
+    assert messages[-1]["status"] == "COMPLETED" and messages[-1]["result"] == {"steps": 40}
+    progress = [m["progress"] for m in messages if m["type"] != "event"]
+    assert progress == sorted(progress) and len(progress) > 5  # live, in order
+    assert result(b, task_id)["status"] == "COMPLETED"
+    health = httpx.get(f"{b.url}/api/health", timeout=10).json()
+    assert health["bus"]["redis"] == "connected" and health["database"]["dialect"] == "postgresql"
+
+
+def test_a_token_socket_on_one_worker_sees_tasks_started_on_another(cluster: Cluster) -> None:
+    a, b = cluster(2)
+    user = account_on(a)
+
+    async def run() -> list[dict[str, Any]]:
+        seen: list[dict[str, Any]] = []
+        async with websockets.connect(f"{b.ws_url}/ws/testjobs/tasks/{user.token}") as ws:
+            task_id = await asyncio.to_thread(start, a, "steps", {"steps": 5, "delay": 0.05}, user)
+            async with asyncio.timeout(30):
+                async for raw in ws:
+                    msg = json.loads(raw)
+                    seen.append(msg)
+                    if msg["task_id"] == task_id and msg["status"] == "COMPLETED":
+                        return seen
+        return seen
+
+    seen = asyncio.run(run())
+    assert seen[-1]["status"] == "COMPLETED"
+    assert {m["status"] for m in seen} >= {"PROCESSING", "COMPLETED"}
+
+
+def test_a_cancel_sent_to_any_worker_stops_the_job(cluster: Cluster, tmp_path: Path) -> None:
+    a, b = cluster(2)
+    user = account_on(a)
+    marker = tmp_path / "steps.log"
+    task_id = start(a, "steps", {"steps": 2000, "delay": 0.02, "marker": str(marker)}, user)
+    deadline = time.monotonic() + 10
+    while not marker.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    r = httpx.post(f"{b.url}/api/tasks/{task_id}/cancel", headers=bearer(user), timeout=15)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "CANCELLED"
+    lines = len(marker.read_text().splitlines())
+    time.sleep(0.5)
+    assert len(marker.read_text().splitlines()) == lines  # the body on worker A stopped
+    mine = httpx.get(f"{a.url}/api/tasks/{task_id}", headers=bearer(user), timeout=10).json()
+    assert mine["status"] == "CANCELLED"
+    # A direct task, cancelled through the other worker's token-free endpoint.
+    direct = start(b, "steps", {"steps": 2000, "delay": 0.02})
+    time.sleep(0.3)
+    r = httpx.post(f"{a.url}/api/testjobs/task/cancel/{direct}", timeout=15)
+    assert r.status_code == 200 and r.json()["status"] == "CANCELLED", r.text
+
+
+def test_a_killed_worker_is_found_and_its_tasks_ended_or_rerun(cluster: Cluster) -> None:
+    a, b = cluster(2)
+    plain = start(a, "steps", {"steps": 2000, "delay": 0.05})
+    rerun = start(a, "durable", {"steps": 30, "delay": 0.1})
+    for task_id in (plain, rerun):
+        deadline = time.monotonic() + 10
+        while result(b, task_id)["status"] != "PROCESSING":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    async def watch() -> tuple[list[dict[str, Any]], float]:
+        url = f"{b.ws_url}/ws/testjobs/task/ws/{plain}"
+        async with websockets.connect(url) as ws:
+            assert json.loads(await ws.recv())["status"] == "PROCESSING"
+            killed = time.monotonic()
+            await asyncio.to_thread(a.kill)
+            seen = [json.loads(raw) async for raw in ws]
+            return seen, time.monotonic() - killed
+
+    seen, elapsed = asyncio.run(watch())
+    assert seen[-1]["status"] == "FAILED" and seen[-1]["error_code"] == "INTERRUPTED"
+    assert elapsed < LEASE_TTL + 3 * LEASE_RENEW + 2, elapsed  # found within the lease
+    # The job that allows a retry ran again on the surviving worker, to completion.
+    messages, _ = asyncio.run(follow(f"{b.ws_url}/ws/testjobs/task/ws/{rerun}"))
+    assert messages[-1]["status"] == "COMPLETED"
+    assert messages[-1]["result"] == {"steps": 30, "attempt": 2}
+
+
+def test_500_tasks_on_3_workers_none_lost_or_duplicated(cluster: Cluster, tmp_path: Path) -> None:
+    workers = cluster(3)
+    user = account_on(workers[0])
+    tally = tmp_path / "tally.log"
+
+    async def submit_all() -> list[str]:
+        async with httpx.AsyncClient(timeout=30) as c:
+
+            async def one(i: int) -> str:
+                w = workers[i % 3]
+                r = await c.post(
+                    f"{w.url}/api/testjobs/tasks/{user.token}/start/tally",
+                    json={"path": str(tally), "delay": 0.05},
+                )
+                assert r.status_code == 200, r.text
+                return r.json()["task_id"]
+
+            ids: list[str] = []
+            for chunk in range(0, 500, 50):
+                ids += await asyncio.gather(*(one(i) for i in range(chunk, chunk + 50)))
+            return ids
+
+    ids = asyncio.run(submit_all())
+    assert len(set(ids)) == 500
+    h = bearer(user)
+    deadline = time.monotonic() + 120
+    while True:
+        listed = httpx.get(
+            f"{workers[1].url}/api/tasks",
+            params={"status": "COMPLETED", "limit": 1},
+            headers=h,
+            timeout=10,
+        ).json()
+        if listed["pagination"]["total"] == 500:
+            break
+        assert time.monotonic() < deadline, listed["pagination"]
+        time.sleep(0.5)
+    runs = [line.split() for line in tally.read_text().splitlines()]
+    assert sorted(task_id for task_id, _ in runs) == sorted(ids)  # each ran exactly once
+    assert {attempt for _, attempt in runs} == {"1"}
+    everything = httpx.get(f"{workers[2].url}/api/tasks", params={"limit": 1}, headers=h).json()
+    assert everything["pagination"]["total"] == 500
+    for task_id in ids[::50]:  # any worker answers for any task, with its whole timeline
+        events = httpx.get(
+            f"{workers[2].url}/api/tasks/{task_id}/events", headers=h, timeout=10
+        ).json()["events"]
+        kinds = [e["event_type"] for e in events]
+        assert kinds.count("success") == 1 and kinds[-1] == "success"
+
+
+@pytest.mark.browser
+def test_granian_workers_behind_one_port_give_one_view(cluster: Cluster) -> None:
+    """`make run` with REDIS_URL and GRANIAN_WORKERS=3: pages, API and sockets stay one app."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.harness import CHROMIUM_ARGS
+    from tests.test_tasks_page import sign_in
+
+    (server,) = cluster(1, full=True, GRANIAN_WORKERS="3")
+    workers = set()
+    for _ in range(30):  # a new connection each time: the workers share the port
+        workers.add(httpx.get(f"{server.url}/api/health", timeout=10).json()["worker"])
+    assert len(workers) >= 2, workers
+    user = account_on(server)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        sign_in(page, server, user.email, user.password)
+        expect(page.get_by_test_id("signed-in-as")).to_have_text(user.email, timeout=30_000)
+        expect(page.get_by_test_id("tasks-empty")).to_be_visible(timeout=15_000)
+        ids = [start(server, "steps", {"steps": 20, "delay": 0.05}, user) for _ in range(9)]
+        for task_id in ids:
+            row = page.locator(f"[data-testid=task-row][data-task-id='{task_id}']")
+            expect(row.get_by_test_id("task-status")).to_have_text("Completed", timeout=30_000)
+        page.get_by_test_id("start-example_task-task1").click()
+        row = page.locator("[data-testid=task-row][data-task-name=task1]")
+        expect(row.get_by_test_id("task-status")).to_have_text("Completed", timeout=30_000)
+        page.reload()  # the page state lives in Redis: any worker serves the tab
+        expect(page.locator("[data-testid=task-row]")).to_have_count(10, timeout=30_000)
+        browser.close()
+    # Whichever worker answers the scrape speaks for all of them.
+    from tests.test_metrics import scrape, value
+
+    for _ in range(5):
+        samples = scrape(server.url)
+        done = value(
+            samples,
+            "spyglass_tasks_finished_total",
+            job="probe_jobs_state.steps",
+            status="COMPLETED",
+        )
+        assert done == 9
+        assert value(samples, "spyglass_tasks", status="COMPLETED") == 10
+        assert value(samples, "spyglass_bus_lag_seconds_count") > 0

@@ -1,0 +1,62 @@
+"""`/metrics` in Prometheus format, read with prometheus_client's own parser."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import websockets
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import start_job, wait_terminal, ws_base
+
+
+def scrape(client_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample by (name, sorted labels)."""
+    text = httpx.get(f"{client_url}/metrics", timeout=10).text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_metrics_count_tasks_time_them_and_see_sockets(client: httpx.AsyncClient) -> None:
+    base = str(client.base_url).rstrip("/")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    before = await asyncio.to_thread(scrape, base)
+    ids = [
+        (await start_job(client, "testjobs", "steps", {"steps": 2, "delay": 0.01}))["task_id"]
+        for _ in range(3)
+    ]
+    for task_id in ids:
+        assert (await wait_terminal(client, "testjobs", task_id))["status"] == "COMPLETED"
+    after = await asyncio.to_thread(scrape, base)
+    job = "probe_jobs_state.steps"
+    finished = "spyglass_tasks_finished_total"
+    assert (
+        value(after, finished, job=job, status="COMPLETED")
+        - value(before, finished, job=job, status="COMPLETED")
+        == 3
+    )
+    runs = "spyglass_task_run_seconds_count"
+    assert value(after, runs, job=job, status="COMPLETED") >= 3
+    assert value(after, "spyglass_task_queue_wait_seconds_count", job=job) >= 3
+    assert value(after, "spyglass_tasks", status="COMPLETED") >= 3
+    assert ("spyglass_tasks", (("status", "EXPIRED"),)) in after  # every status is listed
+
+    long = await start_job(client, "testjobs", "steps", {"steps": 200, "delay": 0.05})
+    url = f"{ws_base(client)}/ws/testjobs/task/ws/{long['task_id']}"
+    async with websockets.connect(url) as one, websockets.connect(url) as two:
+        json.loads(await one.recv()), json.loads(await two.recv())
+        during = await asyncio.to_thread(scrape, base)
+        assert value(during, "spyglass_socket_clients") >= 2
+        assert value(during, "spyglass_tasks", status="PROCESSING") >= 1
+    await client.post(f"/api/testjobs/task/cancel/{long['task_id']}")
