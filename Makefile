@@ -51,9 +51,10 @@ test: install chromium services
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-bench: install
+bench: install services
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m bench
+	$(PY) -m bench.cluster_bench
 
 clean:
 	rm -rf .web .states $(TOOLS) $(VENV)
