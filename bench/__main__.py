@@ -46,10 +46,13 @@ def summary(values: list[float]) -> str:
     )
 
 
-async def _listen(url: str, latencies: list[float], connected: asyncio.Event | None = None) -> int:
-    """Collect one-way latency of every stamped message until the stream ends."""
-    received = 0
-    async with websockets.connect(url, compression=None, max_queue=None) as ws:
+async def _listen(
+    url: str, latencies: list[float], connected: asyncio.Event | None = None
+) -> tuple[int, bool]:
+    """One-way latency of every stamped message until the stream ends; returns how many
+    stamped messages came and whether the end (terminal status) came before the close."""
+    received, ended = 0, False
+    async with websockets.connect(url, compression=None, max_queue=None, open_timeout=60) as ws:
         if connected is not None:
             connected.set()
         async for raw in ws:
@@ -60,24 +63,25 @@ async def _listen(url: str, latencies: list[float], connected: asyncio.Event | N
                 latencies.append((now - stamp) / 1e6)
                 received += 1
             if msg.get("type") == "end" or msg.get("status") in {"COMPLETED", "FAILED"}:
+                ended = True
                 break
-    return received
+    return received, ended
 
 
-def _listen_group(url: str, count: int) -> tuple[list[float], list[int]]:
+def _listen_group(url: str, count: int) -> tuple[list[float], list[tuple[int, bool]]]:
     """One client process: `count` sockets on `url` (runs in a worker process)."""
 
-    async def run() -> tuple[list[float], list[int]]:
+    async def run() -> tuple[list[float], list[tuple[int, bool]]]:
         latencies: list[float] = []
-        counts = await asyncio.gather(*(_listen(url, latencies) for _ in range(count)))
-        return latencies, list(counts)
+        outcomes = await asyncio.gather(*(_listen(url, latencies) for _ in range(count)))
+        return latencies, list(outcomes)
 
     return asyncio.run(run())
 
 
 async def _listen_spread(
     url: str, subscribers: int, processes: int
-) -> tuple[list[float], list[int]]:
+) -> tuple[list[float], list[tuple[int, bool]]]:
     """Spread subscribers over client processes, so one client's queue does not set the floor."""
     loop = asyncio.get_running_loop()
     per = [subscribers // processes + (i < subscribers % processes) for i in range(processes)]
@@ -95,8 +99,8 @@ async def spyglass_latency(
         body = {"updates": updates, "interval": 0.02, "start_delay": 2.0 + subscribers * 0.02}
         task_id = (await client.post("/api/bench/task/start/pulse", json=body)).json()["task_id"]
     url = f"{server.ws_url}/ws/bench/task/ws/{task_id}"
-    latencies, counts = await _listen_spread(url, subscribers, processes)
-    assert counts == [updates] * subscribers, f"lost updates: {counts}"
+    latencies, outcomes = await _listen_spread(url, subscribers, processes)
+    assert outcomes == [(updates, True)] * subscribers, f"lost updates: {outcomes}"
     return latencies
 
 

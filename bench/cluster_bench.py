@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import shutil
 import subprocess
@@ -25,38 +24,10 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-import websockets
 
-from bench.__main__ import ROOT, baseline_latency, summary
+from bench.__main__ import ROOT, _listen_group, baseline_latency, summary
 from tests.harness import SpyGlassServer
 from tests.services import new_database, postgres_server, redis_server
-
-
-async def _watch(url: str, latencies: list[float]) -> tuple[int, bool]:
-    """Stamped updates received, and whether the terminal message came before the close."""
-    received, ended = 0, False
-    async with websockets.connect(url, compression=None, max_queue=None, open_timeout=60) as ws:
-        async for raw in ws:
-            now = time.monotonic_ns()
-            msg = json.loads(raw)
-            stamp = (msg.get("data") or {}).get("t")
-            if stamp is not None:
-                latencies.append((now - stamp) / 1e6)
-                received += 1
-            if msg.get("status") in ("COMPLETED", "FAILED", "CANCELLED"):
-                ended = True
-    return received, ended
-
-
-def _watch_group(url: str, count: int) -> tuple[list[float], list[tuple[int, bool]]]:
-    """One client process holding `count` sockets (runs in a pool process)."""
-
-    async def run() -> tuple[list[float], list[tuple[int, bool]]]:
-        latencies: list[float] = []
-        outcomes = await asyncio.gather(*(_watch(url, latencies) for _ in range(count)))
-        return latencies, list(outcomes)
-
-    return asyncio.run(run())
 
 
 def workers(
@@ -90,7 +61,7 @@ async def fan_out(servers: list[SpyGlassServer], clients: int, updates: int, pro
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(len(groups)) as pool:
         parts = await asyncio.gather(
-            *(loop.run_in_executor(pool, _watch_group, url, k) for url, k in groups if k)
+            *(loop.run_in_executor(pool, _listen_group, url, k) for url, k in groups if k)
         )
     latencies = [x for lat, _ in parts for x in lat]
     outcomes = [o for _, os_ in parts for o in os_]
