@@ -113,6 +113,18 @@ def render(counts: Any) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
+_children: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, looked up once (it takes a lock on every call)."""
+    key = (metric._name, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def install(engine: Any) -> None:
     """Measure this worker's engine: status changes of its tasks and its bus's lag."""
     from spyglass.tasks.status import TaskStatus
@@ -120,11 +132,11 @@ def install(engine: Any) -> None:
     def on_status(live: Any, status: TaskStatus) -> None:
         job = f"{live.row['state_name']}.{live.row['task_name']}"
         if status is TaskStatus.PROCESSING and live.row.get("attempt", 1) == 1:
-            QUEUE_WAIT.labels(job).observe(live.waited())
+            _child(QUEUE_WAIT, job).observe(live.waited())
         elif status.is_terminal:
-            FINISHED.labels(job, status.value).inc()
+            _child(FINISHED, job, status.value).inc()
             if live.started_mono is not None:
-                RUN_TIME.labels(job, status.value).observe(live.ran())
+                _child(RUN_TIME, job, status.value).observe(live.ran())
 
     engine.runner.on_status.append(on_status)
     if hasattr(engine.bus, "on_lag"):
