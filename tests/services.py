@@ -39,9 +39,9 @@ def _wait(check: object, what: str, timeout: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[str]:
+def redis_server(port: int | None = None) -> Iterator[str]:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

@@ -303,3 +303,41 @@ def test_granian_workers_behind_one_port_give_one_view(cluster: Cluster) -> None
         assert done == 9
         assert value(samples, "spyglass_tasks", status="COMPLETED") == 10
         assert value(samples, "spyglass_bus_lag_seconds_count") > 0
+
+
+def test_a_redis_outage_loses_no_end(infra: tuple[str, str], tmp_path: Path) -> None:
+    """Redis goes away while a task finishes: once it is back, the other worker's socket
+    still gets the task's end (from the publisher's queue, or read anew from the database)."""
+    from tests.harness import free_port
+
+    _, pg_url = infra
+    port = free_port()
+    env = {
+        "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "SPYGLASS_DB_URL": new_database(pg_url),
+        "GRANIAN_WORKERS": "1",
+    }
+    servers: list[SpyGlassServer] = []
+    outage = redis_server(port)
+    outage.__enter__()
+    try:
+        a, b = (SpyGlassServer(tmp_path / "data", env=env).start() for _ in range(2))
+        servers += [a, b]
+        task_id = start(a, "steps", {"steps": 30, "delay": 0.05})
+
+        async def watch() -> list[dict[str, Any]]:
+            url = f"{b.ws_url}/ws/testjobs/task/ws/{task_id}"
+            async with websockets.connect(url) as ws:
+                assert json.loads(await ws.recv())["type"] == "snapshot"
+                await asyncio.to_thread(outage.__exit__, None, None, None)  # Redis stops
+                await asyncio.sleep(3)  # the task ends meanwhile on worker A
+                assert result(a, task_id)["status"] == "COMPLETED"
+                with redis_server(port):  # and Redis comes back
+                    async with asyncio.timeout(20):
+                        return [json.loads(raw) async for raw in ws]
+
+        seen = asyncio.run(watch())
+        assert seen[-1]["status"] == "COMPLETED" and seen[-1]["result"] == {"steps": 30}
+    finally:
+        for server in servers:
+            server.stop()

@@ -129,9 +129,19 @@ class Bus(ABC):
 
     def __init__(self) -> None:
         self._cancel_handlers: list[Callable[[str], object]] = []
+        self._resync_handlers: list[Callable[[], object]] = []
+
+    def on_resync(self, handler: Callable[[], object]) -> None:
+        """Call `handler()` after messages may have been missed (the link to other
+        processes came back): it should bring this process's subscribers up to date."""
+        self._resync_handlers.append(handler)
 
     @abstractmethod
     def publish(self, msg: TaskMessage) -> None: ...
+
+    def deliver_here(self, msg: TaskMessage) -> None:
+        """Fan a message out to this process's subscribers only (others are not told)."""
+        self.publish(msg)
 
     def on_cancel(self, handler: Callable[[str], object]) -> None:
         """Call `handler(task_id)` when any process asks for a task to be cancelled."""
@@ -178,6 +188,10 @@ class LocalBus(Bus):
         self._wide: set[Subscription] = set()
 
     def publish(self, msg: TaskMessage) -> None:
+        self.deliver_here(msg)
+
+    def deliver_here(self, msg: TaskMessage) -> None:
+        """Fan a message out to this process's subscribers only."""
         for sub in tuple(self._by_task.get(msg.task_id, ())):
             sub.deliver(msg)
         for sub in tuple(self._wide):
@@ -186,6 +200,10 @@ class LocalBus(Bus):
 
     def has_listeners(self, task_id: str) -> bool:
         return bool(self._wide) or task_id in self._by_task
+
+    def followed_tasks(self) -> list[str]:
+        """Tasks that have a subscriber of their own in this process."""
+        return list(self._by_task)
 
     def subscribe(self, topic: Topic) -> Subscription:
         sub = Subscription(self, topic)

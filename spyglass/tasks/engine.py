@@ -62,6 +62,7 @@ class Engine:
         await self.store.start()
         await self.bus.start()
         self.bus.on_cancel(self.runner.cancel)
+        self.bus.on_resync(self._resync)
         # Alone (no bus between processes), every task left active is an orphan; among
         # several workers, only those whose lease lapsed are.
         self.interrupted_at_start = await self.recover(everyone=self.bus.single_process)
@@ -84,6 +85,16 @@ class Engine:
         await self.bus.close()
         await self.store.close()
         self.started = False
+
+    async def _resync(self) -> None:
+        """After a bus outage: tell this process's followers of tasks that ended meanwhile
+        elsewhere (their terminal message may have been lost), from the database."""
+        for task_id in self.bus.followed_tasks():
+            if task_id in self.runner.live:
+                continue
+            row = await self.get_row(task_id)
+            if row is not None and TaskStatus(row["status"]).is_terminal:
+                self._announce(row, terminal=True, local=True)
 
     # -- leases: who runs what, and recovering what a dead worker held --------
     async def _keep_leases(self) -> None:
@@ -355,8 +366,9 @@ class Engine:
                 log.exception("sweeping expired uploads failed")
             await asyncio.sleep(interval)
 
-    def _announce(self, row: dict[str, Any], terminal: bool = False) -> None:
-        self.bus.publish(
+    def _announce(self, row: dict[str, Any], terminal: bool = False, local: bool = False) -> None:
+        publish = self.bus.deliver_here if local else self.bus.publish
+        publish(
             TaskMessage(
                 task_id=row["id"],
                 state_name=row["state_name"],

@@ -49,10 +49,11 @@ class RedisBus(LocalBus):
         self._wake = asyncio.Event()
         self._client: redis.Redis | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Future[object]] = set()
 
     # -- publishing ----------------------------------------------------------
     def publish(self, msg: TaskMessage) -> None:
-        super().publish(msg)  # this process's subscribers at once
+        self.deliver_here(msg)  # this process's subscribers at once
         header = json.dumps(
             {
                 "o": self.origin,
@@ -147,6 +148,14 @@ class RedisBus(LocalBus):
             try:
                 await pubsub.subscribe(self.changes, self.control)
                 self.connected = True
+                if ready.is_set():  # back after an outage: what was missed is read anew
+                    log.info("Redis subscription restored")
+                    for handler in self._resync_handlers:
+                        result = handler()
+                        if asyncio.iscoroutine(result):
+                            task = asyncio.ensure_future(result)
+                            self._background.add(task)
+                            task.add_done_callback(self._background.discard)
                 ready.set()
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
@@ -187,7 +196,7 @@ class RedisBus(LocalBus):
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed bus message on %s", channel)
             return
-        LocalBus.publish(self, msg)
+        self.deliver_here(msg)
 
     def health(self) -> dict[str, Any]:
         return {
