@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -89,6 +90,19 @@ class ProbeJobsState(MonitorState):
         """Steps through; may run once more if its first attempt (or its worker) fails."""
         result = await _step_loop(task, args)
         return {**result, "attempt": task.attempt}
+
+    @staticmethod
+    @monitored_background_task(retries=1, retry_backoff=0.1)
+    async def stall(task: TaskContext, args: StepArgs = SLOW_STEPS) -> dict[str, int]:
+        """On its first attempt, blocks its worker's event loop for `delay` seconds (a stalled
+        process); then steps through `steps` steps."""
+        await task.update(progress=5, message="about to stall")
+        if task.attempt == 1:
+            time.sleep(args.delay)  # blocks the whole worker, on purpose
+        for i in range(args.steps):
+            await task.update(progress=10 + 90 * (i + 1) / args.steps, message=f"step {i + 1}")
+            await asyncio.sleep(0.05)
+        return {"attempt": task.attempt}
 
     @staticmethod
     @monitored_background_task

@@ -8,6 +8,7 @@ as Granian's workers behind one port do (the last test runs those).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -341,3 +342,37 @@ def test_a_redis_outage_loses_no_end(infra: tuple[str, str], tmp_path: Path) -> 
     finally:
         for server in servers:
             server.stop()
+
+
+def test_a_stalled_worker_leaves_a_task_another_took_over(cluster: Cluster) -> None:
+    """Worker A stalls longer than its lease; B takes the task over and runs it again; when A
+    wakes it finds its lease gone and neither writes nor announces anything more of it."""
+    a, b = cluster(2)
+    user = account_on(a)
+
+    async def watch() -> list[dict[str, Any]]:
+        seen: list[dict[str, Any]] = []
+        async with websockets.connect(f"{b.ws_url}/ws/testjobs/tasks/{user.token}") as ws:
+            body = {"steps": 10, "delay": LEASE_TTL * 2}
+            task_id = await asyncio.to_thread(start, a, "stall", body, user)
+            # Until well after A wakes up and would have finished its own run.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(LEASE_TTL * 4):
+                    async for raw in ws:
+                        message = json.loads(raw)
+                        if message["task_id"] == task_id and message["type"] != "event":
+                            seen.append(message)
+        return seen
+
+    seen = asyncio.run(watch())
+    ends = [i for i, m in enumerate(seen) if m["status"] in TERMINAL]
+    assert len(ends) == 1 and ends[0] == len(seen) - 1, [m["status"] for m in seen]
+    assert seen[-1]["status"] == "COMPLETED" and seen[-1]["result"] == {"attempt": 2}
+    task_id = seen[-1]["task_id"]
+    h = bearer(user)
+    final = httpx.get(f"{a.url}/api/tasks/{task_id}", headers=h, timeout=10).json()
+    assert final["status"] == "COMPLETED" and final["result"] == {"attempt": 2}
+    events = httpx.get(f"{a.url}/api/tasks/{task_id}/events", headers=h, timeout=10).json()
+    kinds = [e["event_type"] for e in events["events"]]
+    assert kinds.count("success") == 1 and kinds[-1] == "success"
+    assert httpx.get(f"{a.url}/api/health", timeout=10).json()["status"] == "ok"

@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -104,8 +105,12 @@ class Engine:
             try:
                 held = list(self.runner.live)
                 if held:
+                    since = time.monotonic()
                     until = utcnow() + timedelta(seconds=self.settings.lease_ttl)
-                    await asyncio.to_thread(self.store.renew_leases, self.worker_id, held, until)
+                    kept = await asyncio.to_thread(
+                        self.store.renew_leases, self.worker_id, held, until
+                    )
+                    self.runner.renewed(kept, since)
                 await self.recover(everyone=False)
             except Exception:
                 log.exception("keeping task leases failed")

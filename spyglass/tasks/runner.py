@@ -52,6 +52,10 @@ class LiveTask:
     warned_clamp: bool = False
     started_mono: float | None = None
     queued_mono: float = field(default_factory=time.monotonic)
+    #: Until when (monotonic clock) this worker's lease on the task is known to hold.
+    lease_until: float = float("inf")
+    #: Another worker may have taken the task over: this one writes nothing more of it.
+    lease_lost: bool = False
     last_message_event: str | None = None
     runner_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -102,6 +106,28 @@ class Runner:
         self.lease_ttl = lease_ttl
         #: Called with (live task, status) on every status change (metrics).
         self.on_status: list[Any] = []
+        #: With other workers about, a task whose lease lapsed (this process stalled longer
+        #: than the lease) may run elsewhere now: this one stops writing it.
+        self.fenced = not bus.single_process
+
+    def renewed(self, task_ids: list[str], since: float) -> None:
+        """The leases of these tasks were renewed by a write that started at `since`."""
+        for task_id in task_ids:
+            live = self.live.get(task_id)
+            if live is not None:
+                live.lease_until = since + self.lease_ttl
+
+    def holds(self, live: LiveTask) -> bool:
+        """Whether this worker may still write the task (its lease has not lapsed)."""
+        if live.lease_lost:
+            return False
+        if self.fenced and time.monotonic() > live.lease_until:
+            log.warning("lease of task %s lapsed while this worker stalled; leaving it", live.id)
+            live.lease_lost = True
+            if live.runner_task is not None:
+                live.runner_task.cancel()  # lands at the job's next await, even from inside it
+            return False
+        return True
 
     def _lease(self) -> dict[str, Any]:
         return {
@@ -147,6 +173,7 @@ class Runner:
             **self._lease(),
         }
         live = LiveTask(spec=spec, row=row, args=args, instance=instance)
+        live.lease_until = time.monotonic() + self.lease_ttl
         event = live.new_event("status", "Queued", {"status": TaskStatus.PENDING.value})
         await self.store.insert_task(row, [event])
         self.live[live.id] = live
@@ -181,6 +208,7 @@ class Runner:
         if attempt is not None:
             values.update(attempt=attempt, progress=0.0)
         live = LiveTask(spec=spec, row={**row, **values}, args=args, seq=seq)
+        live.lease_until = time.monotonic() + self.lease_ttl
         event = live.new_event("status", message, {"status": TaskStatus.PENDING.value})
         await self.store.update_task(live.id, values, [event])
         self.live[live.id] = live
@@ -231,6 +259,8 @@ class Runner:
     def report_progress(
         self, live: LiveTask, progress: float | None, message: str | None, data: Any
     ) -> None:
+        if not self.holds(live):
+            return
         row = live.row
         changed: dict[str, Any] = {}
         events: list[dict[str, Any]] = []
@@ -266,6 +296,8 @@ class Runner:
             self._publish(live, "event", droppable=False, event=ev)
 
     def record_event(self, live: LiveTask, level: str, message: str, data: Any) -> None:
+        if not self.holds(live):
+            return
         event = live.new_event(level, message, _jsonable(data))
         live.last_message_event = message  # an update() with the same message adds no line
         self.store.update_task_soon(live.id, {}, [event])
@@ -276,6 +308,8 @@ class Runner:
     ) -> str:
         from spyglass.storage import get_storage, output_key
 
+        if not self.holds(live):
+            raise asyncio.CancelledError  # another worker has the task: stop running it
         storage = get_storage()
         storage_key = output_key(live.row.get("owner_id"), live.id, filename)
         await asyncio.to_thread(storage.write, storage_key, data, content_type)
@@ -436,6 +470,8 @@ class Runner:
     async def _set_status(
         self, live: LiveTask, status: TaskStatus, message: str, extra: dict[str, Any]
     ) -> None:
+        if not self.holds(live):
+            raise asyncio.CancelledError  # another worker has the task: stop running it
         now = utcnow()
         values = {"status": status.value, "message": message, "updated_at": now, **extra}
         live.row.update(values)
@@ -454,6 +490,8 @@ class Runner:
         error_code: ErrorCode | None = None,
         error_message: str | None = None,
     ) -> None:
+        if not self.holds(live):
+            return
         now = utcnow()
         started = live.row.get("processing_started_at")
         values: dict[str, Any] = {

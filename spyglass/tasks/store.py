@@ -313,12 +313,13 @@ class TaskStore:
         return await self._read(run)
 
     # -- leases and recovery ------------------------------------------------
-    def renew_leases(self, worker_id: str, task_ids: list[str], until: datetime) -> int:
-        """Extend this worker's leases on its running tasks; returns how many it still holds."""
+    def renew_leases(self, worker_id: str, task_ids: list[str], until: datetime) -> list[str]:
+        """Extend this worker's leases on its running tasks; returns the ids it still holds
+        (a task another worker took over is not among them)."""
         if not task_ids:
-            return 0
+            return []
         with self.engine.begin() as conn:
-            result = conn.execute(
+            rows = conn.execute(
                 sa.update(TASK_TABLE)
                 .where(
                     TASK_TABLE.c.id.in_(task_ids),
@@ -326,8 +327,9 @@ class TaskStore:
                     TASK_TABLE.c.status.in_([s.value for s in ACTIVE_STATUSES]),
                 )
                 .values(lease_expires_at=until)
+                .returning(TASK_TABLE.c.id)
             )
-            return int(result.rowcount or 0)
+            return [row[0] for row in rows]
 
     def _lapsed(self, now: datetime, everyone: bool) -> Any:
         active = TASK_TABLE.c.status.in_([s.value for s in ACTIVE_STATUSES])
