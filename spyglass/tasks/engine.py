@@ -49,7 +49,7 @@ class Engine:
         self.worker_id = new_worker_id()
         self.runner = Runner(self.store, self.bus, self.worker_id, settings.lease_ttl)
         self.started = False
-        self.interrupted_at_start: list[str] = []
+        self.recovered_at_start: list[str] = []
         self._keeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -66,11 +66,11 @@ class Engine:
         self.bus.on_resync(self._resync)
         # Alone (no bus between processes), every task left active is an orphan; among
         # several workers, only those whose lease lapsed are.
-        self.interrupted_at_start = await self.recover(everyone=self.bus.single_process)
-        if self.interrupted_at_start:
+        self.recovered_at_start = await self.recover(everyone=self.bus.single_process)
+        if self.recovered_at_start:
             log.warning(
                 "recovered %d task(s) left active by a stopped worker",
-                len(self.interrupted_at_start),
+                len(self.recovered_at_start),
             )
         self._keeper = asyncio.create_task(self._keep_leases(), name="spyglass-leases")
         self.started = True
