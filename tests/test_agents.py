@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spyglass.tools.agents import clean, master, profiler, quality
+from spyglass.tools.agents import clean, master, patterns, profiler, quality
 from spyglass.tools.catalogue import (
     CleanParameters,
     DriftDetectorParams,
@@ -49,7 +49,7 @@ def test_outliers_are_found_by_tukeys_fences() -> None:
     ],
 )
 def test_pii_patterns(value: str, kind: str | None) -> None:
-    assert quality.pii_kind(value) == kind
+    assert patterns.pii_kind(value) == kind
 
 
 def test_governance_flags_pii_columns() -> None:
@@ -199,7 +199,7 @@ def test_quarantine_preview_and_writeback() -> None:
 
 @pytest.mark.parametrize("value", ["2024-01-01", "01/02/2024", "2024-01-01 10:00"])
 def test_dates_are_not_phone_numbers(value: str) -> None:
-    assert quality.pii_kind(value) is None
+    assert patterns.pii_kind(value) is None
 
 
 # -- master-my-data ---------------------------------------------------------------
@@ -289,9 +289,9 @@ def test_integer_columns_with_gaps_stay_integral() -> None:
 
 
 def test_identifying_columns_are_not_measures() -> None:
-    assert quality.is_identifying("customer_id") and quality.is_identifying("card_number")
-    assert quality.is_identifying("customerId") and quality.is_identifying("email")
-    assert not quality.is_identifying("num_0") and not quality.is_identifying("number_of_items")
+    assert patterns.is_identifying("customer_id") and patterns.is_identifying("card_number")
+    assert patterns.is_identifying("customerId") and patterns.is_identifying("email")
+    assert not patterns.is_identifying("num_0") and not patterns.is_identifying("number_of_items")
     frame = pd.DataFrame({"order_id": [1, 2, 3, 4, 5, 6, 900], "amount": [5, 6, 5, 6, 5, 6, 7]})
     assert clean.outlier_remover({"primary": frame}, _params())["by_column"] == {"amount": 0}
 

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from spyglass.tools.agents.quality import EMAIL, is_identifying, outlier_mask
+from spyglass.tools.agents.patterns import EMAIL, is_identifying
+from spyglass.tools.agents.quality import outlier_mask
 from spyglass.tools.catalogue import CleanParameters
 
 Frames = dict[str, pd.DataFrame]

@@ -16,7 +16,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from spyglass.tools.agents.clean import OUTPUTS, _csv
-from spyglass.tools.agents.quality import EMAIL, pii_kind
+from spyglass.tools.agents.patterns import EMAIL, pii_kind
 from spyglass.tools.catalogue import MasterParameters
 
 Frames = dict[str, pd.DataFrame]

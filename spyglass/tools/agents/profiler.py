@@ -23,12 +23,6 @@ def _num(value: Any) -> float | None:
     return None if math.isnan(number) or math.isinf(number) else round(number, 6)
 
 
-def column_kind(series: pd.Series) -> str:
-    from spyglass.tools.agents.stats import kind_of
-
-    return kind_of(series)
-
-
 def profile_column(stats: ColumnStats) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": stats.name,

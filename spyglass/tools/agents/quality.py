@@ -11,28 +11,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
 
-from spyglass.tools.agents.patterns import (
-    CARD,
-    DATE,
-    EMAIL,
-    PHONE,
-    PII_KINDS,
-    is_identifying,
-    luhn_ok,
-    numeric_share,
-    pii_kind,
-)
+from spyglass.tools.agents.patterns import is_identifying
 from spyglass.tools.agents.stats import ColumnStats, duplicate_rows, frame_stats, quantile
 from spyglass.tools.catalogue import DriftDetectorParams, ScoreRiskParams
 
-__all__ = ["CARD", "DATE", "EMAIL", "PHONE", "PII_KINDS", "is_identifying", "luhn_ok", "pii_kind"]
-
 #: A share of matching values above which a column is taken to hold that PII.
 PII_SHARE = 0.5
-#: Values checked per column by the pattern matchers (shares are estimated on a sample).
-PII_SAMPLE = 2_000
 
 
 def _round(value: float) -> float:
@@ -45,17 +30,6 @@ def outlier_mask(series: pd.Series, k: float = 1.5) -> pd.Series:
     q1, q3 = values.quantile(0.25), values.quantile(0.75)
     iqr = q3 - q1
     return (values < q1 - k * iqr) | (values > q3 + k * iqr)
-
-
-def type_drift(series: pd.Series) -> float:
-    """Share of a text column's values that are numbers while most are not (or the reverse)."""
-    if not (ptypes.is_object_dtype(series) or ptypes.is_string_dtype(series)):
-        return 0.0
-    values = series.dropna()
-    if len(values) > PII_SAMPLE:  # a share: estimated on a fixed sample
-        values = values.sample(n=PII_SAMPLE, random_state=0)
-    share = numeric_share([str(v) for v in values])
-    return _round(min(share, 1 - share))
 
 
 def score_risk(frame: pd.DataFrame, params: ScoreRiskParams) -> dict[str, Any]:
