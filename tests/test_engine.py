@@ -295,3 +295,59 @@ async def test_group_commit_isolates_a_failing_write(tmp_path: Path) -> None:
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT id, status, progress FROM task ORDER BY id")).all()
     assert rows == [("a", "PROCESSING", 5.0), ("b", "PENDING", 0.0), ("c", "PENDING", 0.0)]
+
+
+async def test_a_task_whose_worker_is_gone_is_taken_over(engine: Engine) -> None:
+    """Leases: a task held by a worker that stopped renewing is recovered (re-run where the
+    job allows retries, else FAILED/INTERRUPTED); cancelling such a task records CANCELLED."""
+    from datetime import timedelta
+
+    from spyglass.tasks.models import new_task_id, utcnow
+
+    @monitored_background_task(retries=1)
+    async def again(task: TaskContext) -> int:
+        return task.attempt
+
+    @monitored_background_task
+    async def once(task: TaskContext) -> int:
+        return task.attempt
+
+    for fn in (again, once):
+        engine.registry.register(spec_of(staticmethod(fn)))
+
+    async def orphan(job: str) -> str:
+        now = utcnow()
+        row = {
+            "id": new_task_id(),
+            "state_name": "unit_state",
+            "task_name": job,
+            "status": TaskStatus.PROCESSING.value,
+            "progress": 40.0,
+            "origin": "direct",
+            "attempt": 1,
+            "created_at": now,
+            "updated_at": now,
+            "worker_id": "a-worker-that-died",
+            "lease_expires_at": now - timedelta(seconds=1),
+        }
+        await engine.store.insert_task(row, [])
+        return row["id"]
+
+    rerun, interrupted, cancelled = (
+        await orphan("again"),
+        await orphan("once"),
+        await orphan("once"),
+    )
+    assert await engine.cancel_and_wait(cancelled)
+    assert (await engine.get_row(cancelled))["status"] == "CANCELLED"
+    taken = await engine.recover(everyone=False)
+    assert set(taken) == {rerun, interrupted}
+    await engine.runner.wait(rerun)
+    done = await engine.get_row(rerun)
+    assert done is not None and (done["status"], done["result"]) == ("COMPLETED", 2)
+    failed = await engine.get_row(interrupted)
+    assert failed is not None and failed["error_code"] == "INTERRUPTED"
+    # A live lease is left alone.
+    fresh = await orphan("once")
+    await engine.store.update_task(fresh, {"lease_expires_at": utcnow() + timedelta(seconds=60)})
+    assert await engine.recover(everyone=False) == []

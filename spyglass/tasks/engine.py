@@ -165,13 +165,7 @@ class Engine:
             )
             return
         await asyncio.to_thread(self.store.interrupt, row["id"], row["status"])
-        ended = await self.get_row(row["id"])
-        if ended is None:
-            return
-        self._announce(ended, terminal=True)
-        hook = self.registry.interrupt_handlers.get(ended["state_name"])
-        if hook is not None:
-            await hook(ended)
+        await self._ended_without_worker(row["id"])
 
     # -- the operations pages and routes use ----------------------------
     async def start_job(self, spec: JobSpec, raw_args: Any, **who: Any) -> dict[str, Any]:
@@ -195,7 +189,7 @@ class Engine:
         if await self._runs_elsewhere(task_id):
             self.bus.request_cancel(task_id)
             return True
-        return False
+        return await self._cancel_orphan(task_id)
 
     async def cancel_and_wait(self, task_id: str) -> bool:
         """Cancel, then wait until the job has unwound and its end is recorded."""
@@ -203,7 +197,7 @@ class Engine:
             await self.runner.wait(task_id, timeout=CANCEL_GRACE)
             return True
         if not await self._runs_elsewhere(task_id):
-            return False
+            return await self._cancel_orphan(task_id)
         with self.bus.subscribe(Topic(task_id=task_id)) as sub:
             self.bus.request_cancel(task_id)
             with contextlib.suppress(TimeoutError):
@@ -212,15 +206,46 @@ class Engine:
                         batch = await sub.get_batch()
                         if any(m.terminal for m in batch):
                             break
+        await self._cancel_orphan(task_id)
         return True
 
+    async def _cancel_orphan(self, task_id: str) -> bool:
+        """A task still active whose worker is gone (lease lapsed) cannot hear the cancel:
+        this worker takes it over and records it CANCELLED. False if there was none."""
+        if task_id in self.runner.live:
+            return False
+        now = utcnow()
+        until = now + timedelta(seconds=self.settings.lease_ttl)
+        row = await asyncio.to_thread(
+            self.store.claim, task_id, self.worker_id, now, until, everyone=False
+        )
+        if row is None:
+            return False
+        await asyncio.to_thread(self.store.end_claimed, task_id, TaskStatus.CANCELLED, "Cancelled")
+        await self._ended_without_worker(task_id)
+        return True
+
+    async def _ended_without_worker(self, task_id: str) -> None:
+        """Announce a task ended for a worker that is gone; let its state settle up."""
+        ended = await self.get_row(task_id)
+        if ended is None:
+            return
+        self._announce(ended, terminal=True)
+        hook = self.registry.interrupt_handlers.get(ended["state_name"])
+        if hook is not None:
+            await hook(ended)
+
     async def _runs_elsewhere(self, task_id: str) -> bool:
+        """Active, held by another worker whose lease still holds."""
         row = await self.get_row(task_id)
+        lease = (row or {}).get("lease_expires_at")
         return bool(
             row
             and row["status"] in ACTIVE
             and row.get("worker_id")
             and row["worker_id"] != self.worker_id
+            and lease is not None
+            and lease >= utcnow()
         )
 
     async def retry(self, task_id: str) -> dict[str, Any]:

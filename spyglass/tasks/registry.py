@@ -172,8 +172,8 @@ class Registry:
         self.interrupt_handlers: dict[str, InterruptHandler] = {}
 
     def on_interrupted(self, state_name: str, handler: InterruptHandler) -> None:
-        """Call `handler(row)` after a task of `state_name` ended INTERRUPTED (its worker
-        stopped), e.g. to refund what it was charged."""
+        """Call `handler(row)` after a task of `state_name` was ended for a worker that is
+        gone (INTERRUPTED, or CANCELLED by a request nobody could hear), e.g. to refund."""
         self.interrupt_handlers[state_name] = handler
 
     def on_retry(self, state_name: str, handler: RetryHandler) -> None:

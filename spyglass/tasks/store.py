@@ -364,7 +364,26 @@ class TaskStore:
 
     def interrupt(self, task_id: str, previous_status: str) -> None:
         """End a claimed task FAILED/INTERRUPTED (retryable), with a timeline line."""
+        self.end_claimed(
+            task_id,
+            TaskStatus.FAILED,
+            INTERRUPTED_MESSAGE,
+            error_code=ErrorCode.INTERRUPTED.value,
+            data={"previous_status": previous_status, "retryable": True},
+        )
+
+    def end_claimed(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        message: str,
+        *,
+        error_code: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """End a task this worker claimed (its own worker is gone), with a timeline line."""
         now = utcnow()
+        stamp = {TaskStatus.CANCELLED: "cancelled_at", TaskStatus.FAILED: "failed_at"}[status]
         with self.engine.begin() as conn:
             seq = conn.execute(
                 sa.select(func.coalesce(func.max(EVENT_TABLE.c.seq), 0)).where(
@@ -375,15 +394,18 @@ class TaskStore:
                 sa.update(TASK_TABLE)
                 .where(TASK_TABLE.c.id == task_id)
                 .values(
-                    status=TaskStatus.FAILED.value,
-                    error_code=ErrorCode.INTERRUPTED.value,
-                    error_message=INTERRUPTED_MESSAGE,
-                    message=INTERRUPTED_MESSAGE,
-                    failed_at=now,
+                    status=status.value,
+                    error_code=error_code,
+                    error_message=message if error_code else None,
+                    message=message,
                     updated_at=now,
                     lease_expires_at=None,
+                    **{stamp: now},
                 )
             )
+            event = {"status": status.value, **(data or {})}
+            if error_code:
+                event["error_code"] = error_code
             conn.execute(
                 sa.insert(EVENT_TABLE),
                 [
@@ -391,13 +413,9 @@ class TaskStore:
                         "task_id": task_id,
                         "seq": seq + 1,
                         "timestamp": now,
-                        "event_type": "error",
-                        "message": INTERRUPTED_MESSAGE,
-                        "data": {
-                            "error_code": ErrorCode.INTERRUPTED.value,
-                            "previous_status": previous_status,
-                            "retryable": True,
-                        },
+                        "event_type": "error" if error_code else "status",
+                        "message": message,
+                        "data": event,
                     }
                 ],
             )
