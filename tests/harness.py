@@ -39,16 +39,17 @@ def separate_checkout(folder: Path) -> Path:
         shutil.copy2(ROOT / name, folder / name)
     for name in ("assets", "reflex.lock"):
         shutil.copytree(ROOT / name, folder / name, dirs_exist_ok=True)
-    shutil.copytree(
-        ROOT / ".web",
-        folder / ".web",
-        ignore=shutil.ignore_patterns("node_modules"),
-        dirs_exist_ok=True,
-        symlinks=True,
-    )
-    modules = folder / ".web" / "node_modules"
-    if not modules.exists():
-        modules.symlink_to(ROOT / ".web" / "node_modules")
+    if (ROOT / ".web").exists():  # else `reflex run` sets the folder up from scratch
+        shutil.copytree(
+            ROOT / ".web",
+            folder / ".web",
+            ignore=shutil.ignore_patterns("node_modules"),
+            dirs_exist_ok=True,
+            symlinks=True,
+        )
+        modules = folder / ".web" / "node_modules"
+        if (ROOT / ".web" / "node_modules").exists() and not modules.exists():
+            modules.symlink_to(ROOT / ".web" / "node_modules")
     return folder
 
 
