@@ -7,7 +7,7 @@ import reflex as rx
 from spyglass.pages.layout import layout
 from spyglass.pages.tasks import progress_bar, status_badge
 from spyglass.pages.tokens import token_panel
-from spyglass.pages.widgets import select
+from spyglass.pages.widgets import labelled_select, loading, select
 from spyglass.states.admin import STATUS_CHOICES, AdminRow, AdminState, JobCommand
 from spyglass.states.auth import AuthState
 
@@ -25,22 +25,22 @@ def _stat(label: str, value: rx.Var, testid: str) -> rx.Component:
 
 def _filters() -> rx.Component:
     return rx.hstack(
-        rx.text("Status", size="2"),
-        select(
+        labelled_select(
+            "Status",
             STATUS_CHOICES,
             value=AdminState.status_filter,
             on_change=AdminState.set_status_filter,
             testid="filter-status",
         ),
-        rx.text("Job", size="2"),
-        select(
+        labelled_select(
+            "Job",
             AdminState.job_choices,
             value=AdminState.job_filter,
             on_change=AdminState.set_job_filter,
             testid="filter-job",
         ),
-        rx.text("User", size="2"),
-        select(
+        labelled_select(
+            "User",
             AdminState.user_choices,
             value=AdminState.user_filter,
             on_change=AdminState.set_user_filter,
@@ -162,7 +162,7 @@ def _dashboard() -> rx.Component:
         _filters(),
         rx.cond(
             AdminState.loading,
-            rx.hstack(rx.spinner(), rx.text("Loading…")),
+            loading("Loading…"),
             rx.table.root(
                 rx.table.header(
                     rx.table.row(

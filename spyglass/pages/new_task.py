@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from spyglass.pages.layout import layout
-from spyglass.pages.widgets import select
+from spyglass.pages.widgets import loading, select
 from spyglass.states.new_task import AgentChoice, NewTaskState, ParamField, ToolCard
 
 SAMPLES = (
@@ -252,7 +252,7 @@ def new_task_page() -> rx.Component:
             rx.cond(
                 NewTaskState.loaded,
                 _form(),
-                rx.hstack(rx.spinner(), rx.text("Loading the tools…")),
+                loading("Loading the tools…"),
             ),
             title="New task",
         ),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from spyglass.pages.layout import layout
-from spyglass.pages.widgets import select
+from spyglass.pages.widgets import loading, not_found, select
 from spyglass.states.results import (
     AgentSummary,
     Card,
@@ -65,6 +67,14 @@ def _chart_card(title: str, chart: rx.Component) -> rx.Component:
     return rx.card(rx.vstack(rx.heading(title, size="3"), chart, width="100%"), width="100%")
 
 
+def _optional_chart(title: str, data: Any, x: str, y: str, color: str, testid: str) -> rx.Component:
+    """A bar chart card, shown only when the report has its data (e.g. drift: a baseline)."""
+    return rx.cond(
+        data.length() > 0,
+        _chart_card(title, _bar_chart(data, x, y, color, testid)),
+    )
+
+
 def _charts() -> rx.Component:
     return rx.grid(
         rx.cond(
@@ -89,26 +99,24 @@ def _charts() -> rx.Component:
             "Empty cells by column (%)",
             _bar_chart(ResultsState.nulls_chart, "column", "empty %", "#e5484d", "chart-nulls"),
         ),
-        rx.cond(
-            ResultsState.issues_chart.length() > 0,
-            _chart_card(
-                "Issues by kind",
-                _bar_chart(ResultsState.issues_chart, "type", "count", "#f76b15", "chart-issues"),
-            ),
+        _optional_chart(
+            "Issues by kind", ResultsState.issues_chart, "type", "count", "#f76b15", "chart-issues"
         ),
-        rx.cond(
-            ResultsState.risk_chart.length() > 0,
-            _chart_card(
-                "Risk by column (0–1)",
-                _bar_chart(ResultsState.risk_chart, "column", "risk", "#ffc53d", "chart-risk"),
-            ),
+        _optional_chart(
+            "Risk by column (0–1)",
+            ResultsState.risk_chart,
+            "column",
+            "risk",
+            "#ffc53d",
+            "chart-risk",
         ),
-        rx.cond(
-            ResultsState.drift_chart.length() > 0,
-            _chart_card(
-                "Drift from the baseline (PSI; above 0.2 has drifted)",
-                _bar_chart(ResultsState.drift_chart, "column", "PSI", "#8e4ec6", "chart-drift"),
-            ),
+        _optional_chart(
+            "Drift from the baseline (PSI; above 0.2 has drifted)",
+            ResultsState.drift_chart,
+            "column",
+            "PSI",
+            "#8e4ec6",
+            "chart-drift",
         ),
         columns=rx.breakpoints(initial="1", md="2"),
         spacing="3",
@@ -285,15 +293,10 @@ def results_page() -> rx.Component:
     return layout(
         rx.cond(
             ResultsState.loading,
-            rx.hstack(rx.spinner(), rx.text("Loading the report…")),
+            loading("Loading the report…"),
             rx.cond(
                 ResultsState.not_found,
-                rx.callout(
-                    rx.text("No such task. ", rx.link("Back to your tasks", href="/tasks")),
-                    icon="search_x",
-                    color_scheme="gray",
-                    data_testid="results-not-found",
-                ),
+                not_found("No such task.", "results-not-found"),
                 rx.cond(
                     (ResultsState.waiting_status != "") | (ResultsState.problem != ""),
                     _not_ready(),

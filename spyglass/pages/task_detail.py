@@ -6,6 +6,7 @@ import reflex as rx
 
 from spyglass.pages.layout import layout
 from spyglass.pages.tasks import progress_bar, status_badge
+from spyglass.pages.widgets import loading, not_found
 from spyglass.states.task_detail import AgentItem, EventRow, TaskDetailState
 
 AGENT_ICONS = {"completed": "circle_check", "running": "loader", "pending": "circle"}
@@ -106,15 +107,10 @@ def task_detail_page() -> rx.Component:
     page = layout(
         rx.cond(
             TaskDetailState.not_found,
-            rx.callout(
-                rx.text("Task not found. ", rx.link("Back to your tasks", href="/tasks")),
-                icon="search_x",
-                color_scheme="gray",
-                data_testid="task-not-found",
-            ),
+            not_found("Task not found.", "task-not-found"),
             rx.cond(
                 TaskDetailState.loading,
-                rx.hstack(rx.spinner(), rx.text("Loading the task…")),
+                loading("Loading the task…"),
                 _details(),
             ),
         ),

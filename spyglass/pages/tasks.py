@@ -6,7 +6,7 @@ import reflex as rx
 
 from spyglass.pages.layout import layout
 from spyglass.pages.tokens import token_panel
-from spyglass.pages.widgets import select
+from spyglass.pages.widgets import labelled_select, loading, select
 from spyglass.states.examples import ExampleTaskState, ExampleTaskState2
 from spyglass.states.tasks_page import BULK_DELETE, STATUS_CHOICES, TaskRow, TasksPageState
 
@@ -143,15 +143,15 @@ def _job_buttons() -> rx.Component:
 
 def _filters() -> rx.Component:
     return rx.hstack(
-        rx.text("Status", size="2"),
-        select(
+        labelled_select(
+            "Status",
             STATUS_CHOICES,
             value=TasksPageState.status_filter,
             on_change=TasksPageState.set_status_filter,
             testid="filter-status",
         ),
-        rx.text("Tool or job", size="2"),
-        select(
+        labelled_select(
+            "Tool or job",
             TasksPageState.kinds,
             value=TasksPageState.kind_filter,
             on_change=TasksPageState.set_kind_filter,
@@ -260,7 +260,7 @@ def tasks_page() -> rx.Component:
         _filters(),
         rx.cond(
             TasksPageState.loading,
-            rx.hstack(rx.spinner(), rx.text("Loading tasks…")),
+            loading("Loading tasks…"),
             rx.cond(
                 TasksPageState.rows.length() == 0,
                 rx.callout(

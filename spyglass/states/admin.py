@@ -16,7 +16,13 @@ import reflex as rx
 from spyglass.auth.service import UserInfo, get_auth
 from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
-from spyglass.states.live import CONNECTION_CHECK, PUSH_INTERVAL, LiveFeed, merge_page
+from spyglass.states.live import (
+    CONNECTION_CHECK,
+    PUSH_INTERVAL,
+    LiveFeed,
+    merge_page,
+    supersede_watch,
+)
 from spyglass.states.tasks_page import TaskRow, live_row, row_from
 from spyglass.tasks.bus import TaskMessage, Topic
 from spyglass.tasks.engine import TaskNotFound, get_engine
@@ -113,9 +119,7 @@ class AdminState(rx.State):
     @rx.event(background=True)
     async def watch(self) -> None:
         async with self:
-            self._watch_gen += 1
-            generation = self._watch_gen
-            token = self.router.session.client_token
+            generation, token = supersede_watch(self)
             host = self.router.headers.host or "localhost:3000"
             admin = await self._admin()
             if admin is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from spyglass.tasks.bus import Subscription, TaskMessage
 
@@ -30,6 +30,13 @@ async def client_connected(token: str) -> bool:
     except Exception:  # an internal API moved: keep the stream rather than cut it
         log.debug("could not ask Reflex whether %s is connected", token, exc_info=True)
         return True
+
+
+def supersede_watch(state: Any) -> tuple[int, str]:
+    """Call inside `async with state`: this watch replaces the tab's earlier one (which stops
+    at its next change, seeing a newer `_watch_gen`). Returns (generation, tab token)."""
+    state._watch_gen += 1
+    return state._watch_gen, state.router.session.client_token
 
 
 class LiveFeed:

@@ -13,7 +13,7 @@ import reflex as rx
 
 from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
-from spyglass.states.live import LiveFeed
+from spyglass.states.live import LiveFeed, supersede_watch
 from spyglass.tasks.access import can_see
 from spyglass.tasks.bus import Topic
 from spyglass.tasks.engine import get_engine
@@ -183,7 +183,7 @@ class ResultsState(rx.State):
     histogram_columns: list[str] = []
     histogram_column: str = ""
     report_json: str = ""
-    _gen: int = 0
+    _watch_gen: int = 0
 
     @rx.var
     def histogram(self) -> list[dict[str, Any]]:
@@ -196,10 +196,8 @@ class ResultsState(rx.State):
     @rx.event(background=True)
     async def load(self) -> None:
         async with self:
-            self._gen += 1
-            generation = self._gen
+            generation, token = supersede_watch(self)
             task_id = self._task_id()
-            token = self.router.session.client_token
             user = await current_user(self)
             self.loading, self.not_found, self.problem, self.waiting_status = True, False, "", ""
         engine = get_engine()
@@ -218,7 +216,7 @@ class ResultsState(rx.State):
                 return
         if row["status"] != TaskStatus.COMPLETED.value:
             async with self:
-                if self._gen == generation:
+                if self._watch_gen == generation:
                     self.task_id, self.loading = task_id, False
                     self.waiting_status = TaskStatus(row["status"]).label
                     self.problem = row.get("error_message") or "This task did not complete."
@@ -231,7 +229,7 @@ class ResultsState(rx.State):
                 self.problem, self.loading = exc.message, False
             return
         async with self:
-            if self._gen != generation:
+            if self._watch_gen != generation:
                 return
             self._show(task_id, row["tool_id"], report, downloads)
             self.loading = False
@@ -255,7 +253,7 @@ class ResultsState(rx.State):
                 if batch:
                     row = await engine.get_row(task_id)
                     async with self:
-                        if self._gen != generation:
+                        if self._watch_gen != generation:
                             return None
                         if row is not None:
                             self.waiting_status = TaskStatus(row["status"]).label

@@ -13,7 +13,7 @@ import reflex as rx
 
 from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
-from spyglass.states.live import PUSH_INTERVAL, LiveFeed
+from spyglass.states.live import PUSH_INTERVAL, LiveFeed, supersede_watch
 from spyglass.states.tasks_page import TaskRow, row_from
 from spyglass.tasks.access import can_see
 from spyglass.tasks.bus import Topic
@@ -79,9 +79,7 @@ class TaskDetailState(rx.State):
     @rx.event(background=True)
     async def watch(self) -> None:
         async with self:
-            self._watch_gen += 1
-            generation = self._watch_gen
-            token = self.router.session.client_token
+            generation, token = supersede_watch(self)
             task_id = self._task_id()
             user = await current_user(self)
             self.loading = True

@@ -16,7 +16,13 @@ from typing import Any
 import reflex as rx
 
 from spyglass.states.auth import current_user
-from spyglass.states.live import CONNECTION_CHECK, PUSH_INTERVAL, LiveFeed, merge_page
+from spyglass.states.live import (
+    CONNECTION_CHECK,
+    PUSH_INTERVAL,
+    LiveFeed,
+    merge_page,
+    supersede_watch,
+)
 from spyglass.tasks.bus import TaskMessage, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import iso
@@ -171,9 +177,7 @@ class TasksPageState(rx.State):
     @rx.event(background=True)
     async def watch(self) -> None:
         async with self:
-            self._watch_gen += 1
-            generation = self._watch_gen
-            token = self.router.session.client_token
+            generation, token = supersede_watch(self)
             user = await current_user(self)
             self.kinds = kind_choices()
         if user is None:

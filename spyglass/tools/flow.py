@@ -145,6 +145,8 @@ async def request_uploads(
                 "UNSUPPORTED_FILE_TYPE", f"'{name}': data files are csv, xlsx or xls"
             )
         wanted.append((file_key, name, check_content_type(name, spec.content_type)))
+    if has_parameters and parameters is None:
+        wanted.append(("parameters", "parameters.json", "application/json"))
     storage = get_storage()
     expiry = get_settings().upload_expiry
     uploads: dict[str, Any] = {}
@@ -175,7 +177,7 @@ async def request_uploads(
         }
         artifacts.append(artifact(file_key, name, ctype, key))
     if parameters is not None:
-        key = input_key(row["owner_id"], task_id, "parameters-parameters.json")
+        key = input_key(row["owner_id"], task_id, "parameters-parameters.json")  # as a ticket's
         data = json.dumps(parameters).encode()
         await asyncio.to_thread(storage.write, key, data, "application/json")
         artifacts.append(
@@ -184,19 +186,6 @@ async def request_uploads(
                 "size_bytes": len(data),
             }
         )
-    elif has_parameters:
-        key = input_key(row["owner_id"], task_id, "parameters-parameters.json")
-        ticket = await asyncio.to_thread(
-            storage.upload_ticket, key, "application/json", expiry, base_url
-        )
-        uploads["parameters"] = {
-            "url": ticket.url,
-            "key": ticket.key,
-            "method": ticket.method,
-            "headers": ticket.headers,
-            "expires_at": ticket.expires_at.isoformat(),
-        }
-        artifacts.append(artifact("parameters", "parameters.json", "application/json", key))
     engine = get_engine()
     await engine.store.replace_inputs(task_id, artifacts)
     await engine.set_waiting_status(
