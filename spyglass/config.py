@@ -1,69 +1,127 @@
-"""Settings read once from the environment, with embedded defaults that need no services."""
+"""The one settings object: read once from the environment (pydantic-settings), with embedded
+defaults that need no services. Every module reads its configuration here, nowhere else."""
 
 from __future__ import annotations
 
-import os
 import secrets
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-@dataclass(frozen=True)
-class Settings:
-    data_dir: Path
-    db_url: str
-    port: int
-    secret_key: str
-    #: Seconds between coalesced progress writes of one task (≤ 1/interval writes/s per task).
-    progress_flush_interval: float
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """`SPYGLASS_<FIELD>` in the environment overrides each field (`REDIS_URL` for redis_url)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPYGLASS_", frozen=True, extra="ignore", validate_by_name=True
+    )
+
+    # -- where things live -------------------------------------------------------------
+    data_dir: Path = PROJECT_ROOT / "data"
+    #: Any SQLAlchemy URL; default the SQLite file in the data folder.
+    db_url: str = ""
+    host: str = "0.0.0.0"
+    port: int = Field(default=3000, ge=0, le=65535)
+    #: Signs upload/download URLs; default a random key kept in the data folder.
+    secret_key: str = ""
     #: Extra modules to import at start-up, each declaring jobs on MonitorState subclasses.
-    job_modules: tuple[str, ...] = ()
-    #: Seconds an upload URL lives; UPLOADING tasks older than this end EXPIRED.
-    upload_expiry: int = 900
+    job_modules: Annotated[tuple[str, ...], NoDecode] = ()
+
+    # -- engine -----------------------------------------------------------------------
+    #: Seconds between coalesced progress writes of one task (≤ 1/interval writes/s per task).
+    progress_flush_interval: float = Field(
+        default=0.25,
+        gt=0,
+        validation_alias=AliasChoices("SPYGLASS_PROGRESS_FLUSH", "progress_flush_interval"),
+    )
+    #: Redis for the bus between workers (and Reflex's shared state); None: one process.
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "SPYGLASS_REDIS_URL", "redis_url"),
+    )
+    #: Names this deployment's channels in Redis (deployments may share a Redis).
+    redis_prefix: str = "spyglass"
+    #: Seconds a worker's lease on a running task holds without renewal.
+    lease_ttl: float = Field(default=15.0, gt=0)
+    #: Seconds between lease renewals (and searches for lapsed leases); default ttl/5.
+    lease_renew: float = 0.0
+    #: Seconds a stopping worker lets its running jobs finish before it interrupts them.
+    shutdown_grace: float = Field(default=30.0, ge=0)
+
+    # -- accounts ---------------------------------------------------------------------
     #: The admin created (or promoted) at start-up, if both are set.
     admin_email: str | None = None
     admin_password: str | None = None
-    #: Redis for the bus between workers (and Reflex's shared state); None: one process.
-    redis_url: str | None = None
-    #: Names this deployment's channels in Redis (deployments may share a Redis).
-    redis_prefix: str = "spyglass"
-    #: Seconds a worker's lease on a running task holds without renewal; a task whose
-    #: lease lapsed lost its worker and is ended (or re-run) by another worker.
-    lease_ttl: float = 15.0
-    #: Seconds between lease renewals (and searches for lapsed leases).
-    lease_renew: float = 3.0
-    #: Seconds a stopping worker lets its running jobs finish before it interrupts them.
-    shutdown_grace: float = 30.0
+    #: Credits of a new account.
+    starting_credits: int = Field(default=1000, ge=0, le=2**53)
+
+    # -- files ------------------------------------------------------------------------
+    #: Seconds an upload URL lives; UPLOADING tasks older than this end EXPIRED.
+    upload_expiry: int = Field(default=900, ge=1)
+    max_upload_mb: float = Field(default=100, gt=0)
+    storage: Literal["local", "s3"] = "local"
+    s3_bucket: str = "spyglass"
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_create_bucket: bool = False
+
+    # -- security ---------------------------------------------------------------------
+    #: Other origins (scheme://host[:port]) a browser may call this app from, with credentials.
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    #: Mark the session cookie Secure even on plain-HTTP requests (behind a TLS proxy).
+    secure_cookies: bool = False
+    #: When set, /metrics answers only `Authorization: Bearer <this>`.
+    metrics_token: str | None = None
+    #: Rate limits, in the `limits` notation ("5/5minutes"); several joined with ";".
+    limit_login_account: str = "5/5minutes"
+    limit_login_address: str = "20/5minutes"
+    limit_register_address: str = "10/hour"
+    limit_direct_start: str = "120/minute"
+    limit_api_token: str = "600/minute"
+
+    @field_validator("job_modules", "allowed_origins", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_list(value)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(origin.rstrip("/").lower() for origin in value)
+
+    @model_validator(mode="after")
+    def _derived(self) -> Settings:
+        data_dir = self.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        object.__setattr__(self, "data_dir", data_dir)
+        if not self.db_url:
+            object.__setattr__(self, "db_url", f"sqlite:///{data_dir / 'spyglass.db'}")
+        if not self.secret_key:
+            object.__setattr__(self, "secret_key", _stable_secret(data_dir))
+        if not self.lease_renew:
+            object.__setattr__(self, "lease_renew", max(0.2, self.lease_ttl / 5))
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
 
     @classmethod
     def from_env(cls) -> Settings:
-        data_dir = Path(os.environ.get("SPYGLASS_DATA_DIR") or PROJECT_ROOT / "data").resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
-        db_url = os.environ.get("SPYGLASS_DB_URL") or f"sqlite:///{data_dir / 'spyglass.db'}"
-        lease_ttl = float(os.environ.get("SPYGLASS_LEASE_TTL", "15"))
-        return cls(
-            data_dir=data_dir,
-            db_url=db_url,
-            port=int(os.environ.get("SPYGLASS_PORT", "3000")),
-            secret_key=os.environ.get("SPYGLASS_SECRET_KEY") or _stable_secret(data_dir),
-            progress_flush_interval=float(os.environ.get("SPYGLASS_PROGRESS_FLUSH", "0.25")),
-            upload_expiry=int(os.environ.get("SPYGLASS_UPLOAD_EXPIRY", "900")),
-            admin_email=os.environ.get("SPYGLASS_ADMIN_EMAIL") or None,
-            admin_password=os.environ.get("SPYGLASS_ADMIN_PASSWORD") or None,
-            redis_url=os.environ.get("REDIS_URL") or None,
-            redis_prefix=os.environ.get("SPYGLASS_REDIS_PREFIX") or "spyglass",
-            lease_ttl=lease_ttl,
-            lease_renew=float(os.environ.get("SPYGLASS_LEASE_RENEW") or max(0.2, lease_ttl / 5)),
-            shutdown_grace=float(os.environ.get("SPYGLASS_SHUTDOWN_GRACE", "30")),
-            job_modules=tuple(
-                m.strip()
-                for m in os.environ.get("SPYGLASS_JOB_MODULES", "").split(",")
-                if m.strip()
-            ),
-        )
+        return cls()
 
 
 def _stable_secret(data_dir: Path) -> str:
@@ -77,4 +135,4 @@ def _stable_secret(data_dir: Path) -> str:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings.from_env()
+    return Settings()

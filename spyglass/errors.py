@@ -20,6 +20,10 @@ class DomainError(Exception):
         self.status = status
         self.context = context
 
+    def headers(self) -> dict[str, str]:
+        """Extra HTTP headers of the answer (e.g. `Retry-After`)."""
+        return {}
+
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"detail": self.message, "error_code": self.code}
         if self.context is not None:

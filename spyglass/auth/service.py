@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import re
 import secrets
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from sqlmodel import Session, col, select
 
 from spyglass.auth.models import ClientToken, User, UserSession
 from spyglass.auth.ratelimit import FailureLimiter
+from spyglass.config import get_settings
 from spyglass.errors import DomainError
 from spyglass.tasks.models import utcnow
 
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SESSION_DAYS = 14
-#: Credits a new account starts with (SPYGLASS_STARTING_CREDITS).
-STARTING_CREDITS = int(os.environ.get("SPYGLASS_STARTING_CREDITS", "1000"))
 TOKEN_PREFIX = "sg_"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
@@ -119,7 +117,7 @@ class AuthService:
                 email=email,
                 password_hash=hashed,
                 is_admin=is_admin,
-                credits=STARTING_CREDITS,
+                credits=get_settings().starting_credits,
                 created_at=utcnow(),
             )
             session.add(user)

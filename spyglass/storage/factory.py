@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from spyglass.config import get_settings
 from spyglass.storage.base import Storage
 
@@ -12,24 +10,21 @@ _storage: Storage | None = None
 
 def build_storage() -> Storage:
     settings = get_settings()
-    limit = int(float(os.environ.get("SPYGLASS_MAX_UPLOAD_MB", "100")) * 1024 * 1024)
-    kind = os.environ.get("SPYGLASS_STORAGE", "local").lower()
-    if kind == "s3":
+    limit = settings.max_upload_bytes
+    if settings.storage == "s3":
         from spyglass.storage.s3 import S3Storage
 
         storage = S3Storage(
-            os.environ.get("SPYGLASS_S3_BUCKET", "spyglass"),
-            endpoint_url=os.environ.get("SPYGLASS_S3_ENDPOINT") or None,
-            region=os.environ.get("SPYGLASS_S3_REGION") or "us-east-1",
-            access_key=os.environ.get("SPYGLASS_S3_ACCESS_KEY") or None,
-            secret_key=os.environ.get("SPYGLASS_S3_SECRET_KEY") or None,
+            settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint or None,
+            region=settings.s3_region or "us-east-1",
+            access_key=settings.s3_access_key or None,
+            secret_key=settings.s3_secret_key or None,
             max_upload_bytes=limit,
         )
-        if os.environ.get("SPYGLASS_S3_CREATE_BUCKET", "").lower() in {"1", "true", "yes"}:
+        if settings.s3_create_bucket:
             storage.ensure_bucket()
         return storage
-    if kind != "local":
-        raise ValueError(f"SPYGLASS_STORAGE must be 'local' or 's3', not {kind!r}")
     from spyglass.storage.local import LocalStorage
 
     return LocalStorage(settings.data_dir / "files", settings.secret_key, limit)
