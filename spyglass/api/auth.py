@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from spyglass.api.errors import ApiError
 from spyglass.auth.service import TokenInfo, UserInfo, get_auth
+from spyglass.errors import DomainError
 from spyglass.states.auth import SESSION_COOKIE
 
 bearer = HTTPBearer(auto_error=False, description="A client token: `Authorization: Bearer sg_…`")
@@ -17,7 +19,7 @@ INVALID_TOKEN = "Invalid or revoked client token"
 async def token_from_path(client_token: str) -> TokenInfo:
     token = await get_auth().resolve_token(client_token)
     if token is None:
-        raise ApiError(401, INVALID_TOKEN, "INVALID_TOKEN")
+        raise DomainError("INVALID_TOKEN", INVALID_TOKEN, 401)
     return token
 
 
@@ -26,18 +28,35 @@ async def bearer_user(
 ) -> tuple[TokenInfo, UserInfo]:
     """The token in `Authorization: Bearer …` and its owner, or 401."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiError(
-            401, "Send a client token as `Authorization: Bearer <token>`", "NOT_AUTHENTICATED"
+        raise DomainError(
+            "NOT_AUTHENTICATED", "Send a client token as `Authorization: Bearer <token>`", 401
         )
     token = await get_auth().resolve_token(credentials.credentials)
     if token is None:
-        raise ApiError(401, INVALID_TOKEN, "INVALID_TOKEN")
+        raise DomainError("INVALID_TOKEN", INVALID_TOKEN, 401)
     user = await get_auth().get_user(token.owner_id)
     if user is None:
-        raise ApiError(401, INVALID_TOKEN, "INVALID_TOKEN")
+        raise DomainError("INVALID_TOKEN", INVALID_TOKEN, 401)
     return token, user
 
 
 async def session_user(request: Request) -> UserInfo | None:
     """The browser user behind the session cookie (for server-rendered admin pages)."""
     return await get_auth().session_user(request.cookies.get(SESSION_COOKIE, ""))
+
+
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def current_credential(credentials: Bearer) -> tuple[TokenInfo, UserInfo]:
+    return await bearer_user(credentials)
+
+
+async def current_user(credential: CurrentCredential) -> UserInfo:
+    return credential[1]
+
+
+#: The Bearer token of the request and its owner (401 without a valid one).
+CurrentCredential = Annotated[tuple[TokenInfo, UserInfo], Depends(current_credential)]
+#: The owner of the request's Bearer token (401 without a valid one).
+CurrentUser = Annotated[UserInfo, Depends(current_user)]

@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from spyglass.api.errors import ApiError
+from spyglass.errors import DomainError
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view
 from spyglass.tasks.registry import JobInputError, JobSpec, UnknownJob, registry
@@ -54,18 +54,18 @@ def find_job(state_name: str, task_name: str) -> JobSpec:
     try:
         return registry.get(state_name, task_name)
     except UnknownJob:
-        raise ApiError(
-            404, f"No job '{task_name}' on state '{state_name}'", "JOB_NOT_FOUND"
+        raise DomainError(
+            "JOB_NOT_FOUND", f"No job '{task_name}' on state '{state_name}'", 404
         ) from None
 
 
 async def start_direct(spec: JobSpec, request: Request) -> Any:
     if not spec.direct:
-        raise ApiError(
-            403,
+        raise DomainError(
+            "JOB_NOT_DIRECT",
             f"Job '{spec.task_name}' of state '{spec.state_name}' is not exposed to the "
             "direct API; start it from its page or with a client token",
-            "JOB_NOT_DIRECT",
+            403,
         )
     try:
         body = await read_json_body(request)
@@ -100,7 +100,8 @@ def _request_body_doc(spec: JobSpec) -> dict[str, Any]:
     }
 
 
-def build_router() -> APIRouter:
+def job_router() -> APIRouter:
+    """One documented start route per direct job (call once every job is declared)."""
     router = APIRouter()
     for spec in registry.all():
         if not spec.direct:
@@ -120,62 +121,68 @@ def build_router() -> APIRouter:
                 openapi_extra=_request_body_doc(spec),
                 responses={422: {"description": "The body does not fit the job's input model"}},
             )
-
-    @router.post(
-        "/api/{state_name}/task/start/{task_name}",
-        response_model=TaskResponse,
-        tags=["direct"],
-        summary="Start any direct job by name",
-        responses={
-            403: {"description": "The job is not direct"},
-            404: {"description": "No such state or job"},
-            422: {"description": "The body does not fit the job's input model"},
-        },
-    )
-    async def start_any(state_name: str, task_name: str, request: Request) -> Any:
-        return await start_direct(find_job(state_name, task_name), request)
-
-    @router.get(
-        "/api/{state_name}/task/result/{task_id}",
-        response_model=TaskResponse,
-        tags=["direct"],
-        summary="Current status, progress and result of a task",
-        responses={404: {"description": "No such task on that state"}},
-    )
-    async def task_result(state_name: str, task_id: str) -> Any:
-        row = await get_engine().get_row(task_id)
-        if row is None or not visible_without_token(row, state_name):
-            raise ApiError(404, f"Task '{task_id}' not found", "TASK_NOT_FOUND")
-        return direct_view(row)
-
-    @router.post(
-        "/api/{state_name}/task/cancel/{task_id}",
-        response_model=TaskResponse,
-        tags=["direct"],
-        summary="Cancel a running direct task; answers once the job has stopped",
-        responses={
-            400: {"description": "The task has already ended"},
-            404: {"description": "No such task on that state"},
-        },
-    )
-    async def cancel_task(state_name: str, task_id: str) -> Any:
-        engine = get_engine()
-        row = await engine.get_row(task_id)
-        if row is None or not visible_without_token(row, state_name):
-            raise ApiError(404, f"Task '{task_id}' not found", "TASK_NOT_FOUND")
-        if not await engine.cancel_and_wait(task_id):
-            raise ApiError(
-                400, f"Cannot cancel task with status: {row['status']}", "TASK_NOT_CANCELLABLE"
-            )
-        row = await engine.get_row(task_id)
-        assert row is not None
-        return direct_view(row)
-
-    @router.get("/api/jobs", tags=["direct"], summary="Every declared job and its input schema")
-    async def list_jobs() -> list[dict[str, Any]]:
-        return [spec.describe() for spec in registry.all()]
-
     return router
+
+
+router = APIRouter()
+
+
+@router.post(
+    "/api/{state_name}/task/start/{task_name}",
+    response_model=TaskResponse,
+    tags=["direct"],
+    summary="Start any direct job by name",
+    responses={
+        403: {"description": "The job is not direct"},
+        404: {"description": "No such state or job"},
+        422: {"description": "The body does not fit the job's input model"},
+    },
+)
+async def start_any(state_name: str, task_name: str, request: Request) -> Any:
+    return await start_direct(find_job(state_name, task_name), request)
+
+
+@router.get(
+    "/api/{state_name}/task/result/{task_id}",
+    response_model=TaskResponse,
+    tags=["direct"],
+    summary="Current status, progress and result of a task",
+    responses={404: {"description": "No such task on that state"}},
+)
+async def task_result(state_name: str, task_id: str) -> Any:
+    row = await get_engine().get_row(task_id)
+    if row is None or not visible_without_token(row, state_name):
+        raise DomainError("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
+    return direct_view(row)
+
+
+@router.post(
+    "/api/{state_name}/task/cancel/{task_id}",
+    response_model=TaskResponse,
+    tags=["direct"],
+    summary="Cancel a running direct task; answers once the job has stopped",
+    responses={
+        400: {"description": "The task has already ended"},
+        404: {"description": "No such task on that state"},
+    },
+)
+async def cancel_task(state_name: str, task_id: str) -> Any:
+    engine = get_engine()
+    row = await engine.get_row(task_id)
+    if row is None or not visible_without_token(row, state_name):
+        raise DomainError("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
+    if not await engine.cancel_and_wait(task_id):
+        raise DomainError(
+            "TASK_NOT_CANCELLABLE", f"Cannot cancel task with status: {row['status']}", 400
+        )
+    row = await engine.get_row(task_id)
+    assert row is not None
+    return direct_view(row)
+
+
+@router.get("/api/jobs", tags=["direct"], summary="Every declared job and its input schema")
+async def list_jobs() -> list[dict[str, Any]]:
+    return [spec.describe() for spec in registry.all()]
 
 
 def visible_without_token(row: dict[str, Any], state_name: str) -> bool:

@@ -12,13 +12,6 @@ from spyglass.errors import DomainError
 log = logging.getLogger(__name__)
 
 
-class ApiError(DomainError):
-    """Raised by routes: `ApiError(status, detail, error_code)`."""
-
-    def __init__(self, status_code: int, detail: str, error_code: str) -> None:
-        super().__init__(error_code, detail, status_code)
-
-
 def install_error_handlers(api: FastAPI) -> None:
     @api.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:

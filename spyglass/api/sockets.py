@@ -123,12 +123,10 @@ async def serve_single_task(
         await serve_until_done(ws, stream_task(ws, sub, version, row), revoked)
 
 
-def build_router() -> APIRouter:
-    router = APIRouter()
+router = APIRouter()
 
-    @router.websocket("/ws/{state_name}/task/ws/{task_id}")
-    async def direct_task_socket(ws: WebSocket, state_name: str, task_id: str) -> None:
-        async with socket_session(ws):
-            await serve_single_task(ws, task_id, lambda row: visible_without_token(row, state_name))
 
-    return router
+@router.websocket("/ws/{state_name}/task/ws/{task_id}")
+async def direct_task_socket(ws: WebSocket, state_name: str, task_id: str) -> None:
+    async with socket_session(ws):
+        await serve_single_task(ws, task_id, lambda row: visible_without_token(row, state_name))

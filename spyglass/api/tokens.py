@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, WebSocket
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, Field
 
-from spyglass.api.auth import INVALID_TOKEN, bearer, bearer_user, token_from_path
+from spyglass.api.auth import (
+    INVALID_TOKEN,
+    CurrentCredential,
+    CurrentUser,
+    token_from_path,
+)
 from spyglass.api.direct import TaskResponse, find_job, read_json_body, validation_response
-from spyglass.api.errors import ApiError
 from spyglass.api.sockets import reject, serve_single_task, serve_until_done, socket_session
 from spyglass.auth.service import TokenInfo, UserInfo, get_auth
+from spyglass.errors import DomainError
 from spyglass.tasks.bus import Subscription, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view, socket_payload
@@ -68,9 +72,6 @@ def _out(token: TokenInfo) -> dict[str, Any]:
     return TokenOut(**{k: getattr(token, k) for k in TokenOut.model_fields}).model_dump()
 
 
-Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-
-
 async def _stream_owner_tasks(ws: WebSocket, sub: Subscription, versions: dict[str, int]) -> None:
     """Every change of the subscribed tasks, skipping what the snapshot already held."""
     while True:
@@ -80,132 +81,133 @@ async def _stream_owner_tasks(ws: WebSocket, sub: Subscription, versions: dict[s
             await ws.send_text(msg.json())
 
 
-def build_router() -> APIRouter:
-    router = APIRouter()
+router = APIRouter()
 
-    @router.post(
-        "/api/{state_name}/tasks/{client_token}/start/{task_name}",
-        response_model=TaskResponse,
-        tags=["client token"],
-        summary="Start a job for the token's owner (no browser needed)",
-        responses={
-            401: {"description": "Invalid or revoked token"},
-            404: {"description": "No such state or job"},
-            422: {"description": "The body does not fit the job's input model"},
-        },
-    )
-    async def start_with_token(
-        state_name: str, client_token: str, task_name: str, request: Request
-    ) -> Any:
-        token = await token_from_path(client_token)
-        spec = find_job(state_name, task_name)
-        if not spec.is_static:
-            raise ApiError(
-                409,
-                f"Job '{task_name}' is an instance job: it runs in a browser's page state; "
-                "start it from its page",
-                "JOB_NEEDS_PAGE",
+
+@router.post(
+    "/api/{state_name}/tasks/{client_token}/start/{task_name}",
+    response_model=TaskResponse,
+    tags=["client token"],
+    summary="Start a job for the token's owner (no browser needed)",
+    responses={
+        401: {"description": "Invalid or revoked token"},
+        404: {"description": "No such state or job"},
+        422: {"description": "The body does not fit the job's input model"},
+    },
+)
+async def start_with_token(
+    state_name: str, client_token: str, task_name: str, request: Request
+) -> Any:
+    token = await token_from_path(client_token)
+    spec = find_job(state_name, task_name)
+    if not spec.is_static:
+        raise DomainError(
+            "JOB_NEEDS_PAGE",
+            f"Job '{task_name}' is an instance job: it runs in a browser's page state; "
+            "start it from its page",
+            409,
+        )
+    try:
+        body = await read_json_body(request)
+        row = await get_engine().start_job(
+            spec, body, origin="token", owner_id=token.owner_id, client_id=str(token.id)
+        )
+    except JobInputError as exc:
+        return validation_response(exc)
+    return direct_view(row)
+
+
+@router.websocket("/ws/{state_name}/tasks/{client_token}/{task_id}")
+async def token_task_socket(
+    ws: WebSocket, state_name: str, client_token: str, task_id: str
+) -> None:
+    async with socket_session(ws):
+        token = await get_auth().resolve_token(client_token)
+        if token is None:
+            await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
+            return
+        with get_auth().watching(token.id) as revoked:
+            await serve_single_task(
+                ws, task_id, lambda row: owned_by_token(row, token, state_name), revoked
             )
-        try:
-            body = await read_json_body(request)
-            row = await get_engine().start_job(
-                spec, body, origin="token", owner_id=token.owner_id, client_id=str(token.id)
-            )
-        except JobInputError as exc:
-            return validation_response(exc)
-        return direct_view(row)
 
-    @router.websocket("/ws/{state_name}/tasks/{client_token}/{task_id}")
-    async def token_task_socket(
-        ws: WebSocket, state_name: str, client_token: str, task_id: str
-    ) -> None:
-        async with socket_session(ws):
-            token = await get_auth().resolve_token(client_token)
-            if token is None:
-                await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
-                return
-            with get_auth().watching(token.id) as revoked:
-                await serve_single_task(
-                    ws, task_id, lambda row: owned_by_token(row, token, state_name), revoked
-                )
 
-    @router.websocket("/ws/{state_name}/tasks/{client_token}")
-    async def token_tasks_socket(ws: WebSocket, state_name: str, client_token: str) -> None:
-        """Every task of the token's owner on this state: snapshots of the running ones,
-        then every change, until the client leaves or the token is revoked."""
-        async with socket_session(ws):
-            token = await get_auth().resolve_token(client_token)
-            canonical = state_of(state_name)
-            if token is None:
-                await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
-                return
-            if canonical is None:
-                await reject(ws, f"No state '{state_name}'", "STATE_NOT_FOUND")
-                return
-            engine = get_engine()
-            topic = Topic(state_name=canonical, owner_id=token.owner_id)
-            with get_auth().watching(token.id) as revoked, engine.bus.subscribe(topic) as sub:
-                running = TaskFilter(statuses=ACTIVE, state_name=canonical, owner_id=token.owner_id)
-                tasks, _ = await engine.store.list_tasks(running, limit=100)
-                versions: dict[str, int] = {}
-                for task in reversed(tasks):
-                    versions[task.id] = engine.live_version(task.id)
-                    row = await engine.get_row(task.id)
-                    if row is not None:
-                        await ws.send_text(json.dumps(socket_payload("snapshot", row), default=str))
-                await serve_until_done(ws, _stream_owner_tasks(ws, sub, versions), revoked)
+@router.websocket("/ws/{state_name}/tasks/{client_token}")
+async def token_tasks_socket(ws: WebSocket, state_name: str, client_token: str) -> None:
+    """Every task of the token's owner on this state: snapshots of the running ones,
+    then every change, until the client leaves or the token is revoked."""
+    async with socket_session(ws):
+        token = await get_auth().resolve_token(client_token)
+        canonical = state_of(state_name)
+        if token is None:
+            await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
+            return
+        if canonical is None:
+            await reject(ws, f"No state '{state_name}'", "STATE_NOT_FOUND")
+            return
+        engine = get_engine()
+        topic = Topic(state_name=canonical, owner_id=token.owner_id)
+        with get_auth().watching(token.id) as revoked, engine.bus.subscribe(topic) as sub:
+            running = TaskFilter(statuses=ACTIVE, state_name=canonical, owner_id=token.owner_id)
+            tasks, _ = await engine.store.list_tasks(running, limit=100)
+            versions: dict[str, int] = {}
+            for task in reversed(tasks):
+                versions[task.id] = engine.live_version(task.id)
+                row = await engine.get_row(task.id)
+                if row is not None:
+                    await ws.send_text(json.dumps(socket_payload("snapshot", row), default=str))
+            await serve_until_done(ws, _stream_owner_tasks(ws, sub, versions), revoked)
 
-    @router.get("/api/me", tags=["client token"], summary="The token's owner and credits")
-    async def me(credentials: Bearer) -> Any:
-        token, user = await bearer_user(credentials)
-        return {
-            "user_id": user.id,
-            "email": user.email,
-            "is_admin": user.is_admin,
-            "credits": user.credits,
-            "token": {"id": token.id, "name": token.name, "prefix": token.prefix},
-        }
 
-    # -- token management --------------------------------------------------
-    @router.get(
-        "/api/tokens",
-        tags=["client token"],
-        summary="Your tokens (admins: all)",
-        response_model=list[TokenOut],
-    )
-    async def list_tokens(credentials: Bearer) -> Any:
-        _, user = await bearer_user(credentials)
-        tokens = await get_auth().list_tokens(None if user.is_admin else user.id)
-        return [_out(t) for t in tokens]
+@router.get("/api/me", tags=["client token"], summary="The token's owner and credits")
+async def me(credential: CurrentCredential) -> Any:
+    token, user = credential
+    return {
+        "user_id": user.id,
+        "email": user.email,
+        "is_admin": user.is_admin,
+        "credits": user.credits,
+        "token": {"id": token.id, "name": token.name, "prefix": token.prefix},
+    }
 
-    @router.post(
-        "/api/tokens",
-        tags=["client token"],
-        status_code=201,
-        summary="Issue a token (admins may issue for another user)",
-        response_model=IssuedToken,
-    )
-    async def issue_token(body: TokenRequest, credentials: Bearer) -> Any:
-        _, user = await bearer_user(credentials)
-        owner: UserInfo | None = user
-        if body.owner_email and body.owner_email.strip().lower() != user.email:
-            if not user.is_admin:
-                raise ApiError(403, "Only admins issue tokens for other users", "FORBIDDEN")
-            owner = await get_auth().find_user(body.owner_email)
-            if owner is None:
-                raise ApiError(404, "No user with that email", "USER_NOT_FOUND")
-        assert owner is not None
-        raw, token = await get_auth().issue_token(owner.id, body.name, created_by=user.id)
-        return {**_out(token), "token": raw}
 
-    @router.delete(
-        "/api/tokens/{token_id}",
-        tags=["client token"],
-        summary="Revoke a token: it stops working at once, open sockets close",
-    )
-    async def revoke_token(token_id: int, credentials: Bearer) -> Any:
-        _, user = await bearer_user(credentials)
-        changed = await get_auth().revoke_token(token_id, by=user)
-        return {"token_id": token_id, "revoked": True, "changed": changed}
+# -- token management --------------------------------------------------
+@router.get(
+    "/api/tokens",
+    tags=["client token"],
+    summary="Your tokens (admins: all)",
+    response_model=list[TokenOut],
+)
+async def list_tokens(user: CurrentUser) -> Any:
+    tokens = await get_auth().list_tokens(None if user.is_admin else user.id)
+    return [_out(t) for t in tokens]
 
-    return router
+
+@router.post(
+    "/api/tokens",
+    tags=["client token"],
+    status_code=201,
+    summary="Issue a token (admins may issue for another user)",
+    response_model=IssuedToken,
+)
+async def issue_token(body: TokenRequest, user: CurrentUser) -> Any:
+    owner: UserInfo | None = user
+    if body.owner_email and body.owner_email.strip().lower() != user.email:
+        if not user.is_admin:
+            raise DomainError("FORBIDDEN", "Only admins issue tokens for other users", 403)
+        owner = await get_auth().find_user(body.owner_email)
+        if owner is None:
+            raise DomainError("USER_NOT_FOUND", "No user with that email", 404)
+    assert owner is not None
+    raw, token = await get_auth().issue_token(owner.id, body.name, created_by=user.id)
+    return {**_out(token), "token": raw}
+
+
+@router.delete(
+    "/api/tokens/{token_id}",
+    tags=["client token"],
+    summary="Revoke a token: it stops working at once, open sockets close",
+)
+async def revoke_token(token_id: int, user: CurrentUser) -> Any:
+    changed = await get_auth().revoke_token(token_id, by=user)
+    return {"token_id": token_id, "revoked": True, "changed": changed}
