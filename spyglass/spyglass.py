@@ -26,6 +26,7 @@ from spyglass.states.new_task import NewTaskState
 from spyglass.states.results import ResultsState
 from spyglass.states.task_detail import TaskDetailState
 from spyglass.tasks.engine import get_engine
+from spyglass.tools import uploads
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -40,7 +41,7 @@ async def engine_lifespan() -> AsyncIterator[None]:
     await engine.start()
     settings = get_settings()
     await get_auth().bootstrap_admin(settings.admin_email, settings.admin_password)
-    sweeper = asyncio.create_task(engine.sweep_expired_uploads(settings.upload_expiry))
+    sweeper = asyncio.create_task(uploads.sweep_forever(settings.upload_expiry))
     try:
         yield
     finally:

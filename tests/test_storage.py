@@ -13,6 +13,7 @@ from spyglass.storage import StorageError, input_key, output_key, sanitise_filen
 from spyglass.storage.base import check_content_type
 from spyglass.storage.local import LocalStorage
 from spyglass.storage.s3 import S3Storage
+from tests.accounts import make_account
 from tests.harness import SpyGlassServer, free_port
 
 CSV = b"id,name\n1,Ann\n2,Bo\n"
@@ -23,6 +24,21 @@ def local(server: SpyGlassServer) -> LocalStorage:
     """The server's own local store (same folder, same signing key)."""
     secret = (server.data_dir / "secret.key").read_text().strip()
     return LocalStorage(server.data_dir / "files", secret, max_upload_bytes=1024)
+
+
+def waiting_key(server: SpyGlassServer) -> str:
+    """The storage key of a file a real task waits for (uploads go only there)."""
+    account = make_account(server, prefix="store")
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {account.token}"}, timeout=10
+    ) as c:
+        task = c.post("/api/tasks", json={"tool_id": "profile-my-data"}).json()
+        r = c.post(
+            f"/api/tasks/{task['task_id']}/upload-urls",
+            json={"files": {"primary": {"filename": "data.csv", "content_type": "text/csv"}}},
+        )
+        assert r.status_code == 200, r.text
+        return str(r.json()["uploads"]["primary"]["key"])
 
 
 def test_filenames_are_sanitised() -> None:
@@ -51,7 +67,7 @@ def test_content_types_are_checked() -> None:
 
 
 def test_local_signed_put_then_get(local: LocalStorage, server: SpyGlassServer) -> None:
-    key = input_key(1, "task-a", "data.csv")
+    key = waiting_key(server)
     ticket = local.upload_ticket(key, "text/csv", 900, server.url)
     r = httpx.put(ticket.url, content=CSV, headers=ticket.headers, timeout=10)
     assert r.status_code == 200, r.text
@@ -59,17 +75,18 @@ def test_local_signed_put_then_get(local: LocalStorage, server: SpyGlassServer) 
     assert local.size(key) == len(CSV)
     got = httpx.get(local.download_url(key, "data.csv", 3600, server.url), timeout=10)
     assert got.status_code == 200 and got.content == CSV
-    assert 'filename="data.csv"' in got.headers["content-disposition"]
+    assert 'filename="primary-data.csv"' in got.headers["content-disposition"]
 
 
 def test_local_urls_refuse_tampering_expiry_and_misuse(
     local: LocalStorage, server: SpyGlassServer
 ) -> None:
-    key = input_key(1, "task-b", "data.csv")
+    key = waiting_key(server)
+    task_id = key.split("/")[3]
     ticket = local.upload_ticket(key, "text/csv", 900, server.url)
     cases = [
         (ticket.url.replace("sig=", "sig=0"), ticket.headers, 403, "INVALID_SIGNATURE"),
-        (ticket.url.replace("task-b", "task-c"), ticket.headers, 403, "INVALID_SIGNATURE"),
+        (ticket.url.replace(task_id, "other-task"), ticket.headers, 403, "INVALID_SIGNATURE"),
         (ticket.url.replace("max=1024", "max=99999999"), ticket.headers, 403, "INVALID_SIGNATURE"),
         (ticket.url, {"Content-Type": "application/json"}, 400, "CONTENT_TYPE_MISMATCH"),
     ]
@@ -87,7 +104,7 @@ def test_local_urls_refuse_tampering_expiry_and_misuse(
 
 
 def test_local_too_large_upload_stores_nothing(local: LocalStorage, server: SpyGlassServer) -> None:
-    key = input_key(1, "task-d", "big.csv")
+    key = waiting_key(server)
     ticket = local.upload_ticket(key, "text/csv", 900, server.url)
     r = httpx.put(ticket.url, content=b"x" * 2048, headers=ticket.headers, timeout=10)
     assert (r.status_code, r.json()["error_code"]) == (413, "FILE_TOO_LARGE")

@@ -1,8 +1,9 @@
 """`PUT`/`GET /api/storage/{key}`: the local backend's presigned-style URLs.
 
-The signed query string is the only credential, as with S3. An upload is streamed
-to a temporary file and moved into place only when complete and within the size
-limit, so a refused or broken upload leaves nothing behind.
+The signed query string is the only credential, as with S3. An upload is taken only
+while its task waits for that file; it is streamed to a hidden partial file and moved
+into place only when complete and within the size limit, so a refused upload leaves
+nothing behind (and a killed one leaves a part that the upload sweeper removes).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse
 from spyglass.errors import DomainError
 from spyglass.storage import get_storage
 from spyglass.storage.local import LocalStorage
+from spyglass.tools.uploads import check_upload_target
 
 
 def _local() -> LocalStorage:
@@ -38,16 +39,14 @@ async def put_file(
 ) -> Any:
     storage = _local()
     _, limit = storage.verify("PUT", key, exp, ct, max, sig)
-    path = storage.path(key)
     sent_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if sent_type != ct:
         raise DomainError("CONTENT_TYPE_MISMATCH", f"Send this file with Content-Type: {ct}", 400)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise DomainError("FILE_TOO_LARGE", f"Files are limited to {limit} bytes", 413)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-    tmp = Path(tmp_name)
+    await check_upload_target(key)
+    fd, tmp = storage.partial_file(key)
     received = 0
     try:
         with os.fdopen(fd, "wb") as out:
@@ -56,6 +55,7 @@ async def put_file(
                 if received > limit:
                     raise DomainError("FILE_TOO_LARGE", f"Files are limited to {limit} bytes", 413)
                 await asyncio.to_thread(out.write, chunk)
+        await check_upload_target(key)  # processing may have started while the bytes came
         storage.save_stream_file(key, tmp)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -118,3 +118,9 @@ class Storage(ABC):
 
     @abstractmethod
     def health(self) -> dict[str, Any]: ...
+
+    def sweep_partial_uploads(self, older_than: float) -> int:
+        """Remove parts of uploads nobody has written to for `older_than` seconds (a killed
+        upload or server leaves them); returns how many. Nothing to do where the backend
+        keeps no such parts (S3 discards an unfinished PUT itself)."""
+        return 0

@@ -20,6 +20,9 @@ from urllib.parse import quote, urlencode
 
 from spyglass.storage.base import Storage, StorageError, UploadTicket, check_key
 
+#: Name prefix of every file being written (uploads and server writes) before its atomic move.
+PARTIAL_PREFIX = ".upload-"
+
 
 class LocalStorage(Storage):
     kind = "local"
@@ -98,9 +101,18 @@ class LocalStorage(Storage):
     def write(self, key: str, data: bytes, content_type: str) -> None:
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+        with tempfile.NamedTemporaryFile(
+            dir=path.parent, prefix=PARTIAL_PREFIX, delete=False
+        ) as tmp:
             tmp.write(data)
         os.replace(tmp.name, path)
+
+    def partial_file(self, key: str) -> tuple[int, Path]:
+        """A new hidden file beside `key`'s place, for an upload to stream into."""
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=PARTIAL_PREFIX)
+        return fd, Path(name)
 
     def save_stream_file(self, key: str, source: Path) -> None:
         """Move a fully received upload into place (atomic: never a half-written file)."""
@@ -115,6 +127,18 @@ class LocalStorage(Storage):
         count = sum(1 for p in folder.rglob("*") if p.is_file())
         shutil.rmtree(folder)
         return count
+
+    def sweep_partial_uploads(self, older_than: float) -> int:
+        cutoff = time.time() - older_than
+        removed = 0
+        for part in self.root.rglob(PARTIAL_PREFIX + "*"):
+            try:
+                if part.is_file() and part.stat().st_mtime < cutoff:
+                    part.unlink()
+                    removed += 1
+            except FileNotFoundError:  # finished or swept by another worker meanwhile
+                continue
+        return removed
 
     def health(self) -> dict[str, Any]:
         ok = os.access(self.root, os.W_OK)

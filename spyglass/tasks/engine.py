@@ -386,16 +386,6 @@ class Engine:
             )
         return expired
 
-    async def sweep_expired_uploads(self, max_age: float) -> None:
-        """Run for the server's lifetime: expire abandoned uploads soon after their URLs die."""
-        interval = max(0.5, min(60.0, max_age / 4))
-        while True:
-            try:
-                await self.expire_uploads(max_age)
-            except Exception:
-                log.exception("sweeping expired uploads failed")
-            await asyncio.sleep(interval)
-
     def _announce(self, row: dict[str, Any], terminal: bool = False, local: bool = False) -> None:
         publish = self.bus.deliver_here if local else self.bus.publish
         publish(
