@@ -3,6 +3,7 @@ defaults that need no services. Every module reads its configuration here, nowhe
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -81,6 +82,9 @@ class Settings(BaseSettings):
     # -- security ---------------------------------------------------------------------
     #: Other origins (scheme://host[:port]) a browser may call this app from, with credentials.
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    #: Take the request's own origin from X-Forwarded-Proto/-Host (only behind a proxy that
+    #: sets them); else from the scheme it arrived on and its Host header.
+    trust_proxy_headers: bool = False
     #: Mark the session cookie Secure even on plain-HTTP requests (behind a TLS proxy).
     secure_cookies: bool = False
     #: When set, /metrics answers only `Authorization: Bearer <this>`.
@@ -100,7 +104,11 @@ class Settings(BaseSettings):
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(origin.rstrip("/").lower() for origin in value)
+        origins = tuple(origin.rstrip("/").lower() for origin in value)
+        for origin in origins:
+            if not re.fullmatch(r"https?://[^/?#*\s]+", origin):
+                raise ValueError(f"not an origin (scheme://host[:port], no wildcard): {origin}")
+        return origins
 
     @model_validator(mode="after")
     def _derived(self) -> Settings:

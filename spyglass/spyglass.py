@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import reflex as rx
 
 from spyglass import metrics  # first: it picks the metrics folder before prometheus loads
+from spyglass.api import security
 from spyglass.api.app import create_api
 from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
@@ -51,7 +52,9 @@ async def engine_lifespan() -> AsyncIterator[None]:
         metrics.worker_stopped()
 
 
-app = rx.App(api_transformer=create_api(), theme=rx.theme(accent_color="indigo"))
+# The API above Reflex's routes, then the origin checks and security headers around it all.
+app = rx.App(api_transformer=[create_api(), security.guard], theme=rx.theme(accent_color="indigo"))
+security.protect_event_socket(app.sio)
 app.register_lifespan_task(engine_lifespan)
 app.add_page(
     login_page, route="/login", title="Sign in · SpyGlass", on_load=AuthState.redirect_if_signed_in
