@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from spyglass.api import direct, files, health, portal, rest, sockets, tokens
+from spyglass.api import direct, docs, files, health, portal, rest, sockets, tokens
 from spyglass.api.errors import install_error_handlers
 from spyglass.tasks.engine import get_engine
 
@@ -21,7 +21,10 @@ SpyGlass runs long background tasks and streams their progress.
 
 def create_api() -> FastAPI:
     """Build the API; call after the states that declare jobs have been imported."""
-    api = FastAPI(title="SpyGlass", version="0.1.0", description=DESCRIPTION)
+    api = FastAPI(
+        title="SpyGlass", version="0.1.0", description=DESCRIPTION, docs_url=None, redoc_url=None
+    )
+    docs.mount_docs(api)  # Swagger UI served from here, not a CDN
     install_error_handlers(api)
     api.include_router(health.router)
     api.include_router(direct.job_router())  # before direct.router's catch-all routes
