@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
+from jinja2 import DictLoader
 from sqlalchemy import Engine
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -23,6 +24,7 @@ from starlette_admin.contrib.sqla import Admin, ModelView
 from starlette_admin.contrib.sqla.converters import ModelConverter, converts
 from starlette_admin.fields import BaseField, FloatField
 
+from spyglass.api import security
 from spyglass.api.auth import session_user
 from spyglass.auth.models import ClientToken, User
 from spyglass.tasks.models import Task, TaskEvent
@@ -117,6 +119,16 @@ class ClientTokenView(ReadOnlyView):
     ]
 
 
+# starlette-admin's base.html imports a web font from another site: use the system's fonts
+# (nothing loaded from outside: works offline and under the portal's CSP).
+BASE_TEMPLATE = """{% extends "@core/base.html" %}
+{% block fonts %}<style>
+:root { --tblr-font-sans-serif: -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto,
+  "Helvetica Neue", Arial, sans-serif; }
+</style>{% endblock %}
+"""
+
+
 def mount_portal(api: FastAPI, engine: Engine, secret_key: str) -> None:
     admin = Admin(
         engine,
@@ -124,7 +136,9 @@ def mount_portal(api: FastAPI, engine: Engine, secret_key: str) -> None:
         secret_key=secret_key,
         base_url="/admin",
         middlewares=[Middleware(AdminOnly)],
+        additional_loaders=[DictLoader({"base.html": BASE_TEMPLATE})],
     )
+    security.add_script_nonces(admin.templates.env)  # its inline scripts run under the CSP
     admin.add_view(TaskView(Task, key="task", converter=CONVERTER, menu_label="Tasks"))
     admin.add_view(
         TaskEventView(TaskEvent, key="task-event", converter=CONVERTER, menu_label="Task events")
