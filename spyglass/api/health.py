@@ -1,9 +1,11 @@
 """`GET /api/health`: is the database reachable, the storage usable, the bus up (503 if not),
-and which worker answered; `GET /metrics` for Prometheus."""
+and which worker answered; `GET /metrics` for Prometheus (with `SPYGLASS_METRICS_TOKEN` set,
+only for `Authorization: Bearer <that token>`)."""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +13,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from spyglass import metrics
+from spyglass.api.auth import Bearer
+from spyglass.config import get_settings
+from spyglass.errors import DomainError
 from spyglass.storage import get_storage
 from spyglass.tasks.engine import get_engine
 
@@ -44,8 +49,28 @@ async def health() -> Any:
     tags=["system"],
     summary="Prometheus metrics: tasks by status, run time, queue wait, sockets, bus lag",
     response_class=Response,
+    responses={401: {"description": "SPYGLASS_METRICS_TOKEN is set and was not sent as Bearer"}},
 )
-async def prometheus() -> Response:
+async def prometheus(credentials: Bearer) -> Response:
+    check_metrics_token(credentials.credentials if credentials else None)
     store = get_engine().store
     body, content_type = await asyncio.to_thread(metrics.render, store.status_counts)
     return Response(body, media_type=content_type)
+
+
+class MetricsTokenError(DomainError):
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+def check_metrics_token(sent: str | None) -> None:
+    """With SPYGLASS_METRICS_TOKEN set, /metrics answers only that Bearer token (401 else)."""
+    expected = get_settings().metrics_token
+    if not expected:
+        return
+    if sent is None:
+        raise MetricsTokenError(
+            "NOT_AUTHENTICATED", "Send the metrics token as `Authorization: Bearer <token>`", 401
+        )
+    if not secrets.compare_digest(sent.encode(), expected.encode()):
+        raise MetricsTokenError("INVALID_TOKEN", "Wrong metrics token", 401)
