@@ -7,6 +7,9 @@ TOOLS := .tools
 BUN := $(TOOLS)/node_modules/.bin/bun
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SPYGLASS_PORT ?= 3000
+# The address `make run` listens on: every interface by default (reachable from other
+# machines); SPYGLASS_HOST=127.0.0.1 keeps it to this machine.
+SPYGLASS_HOST ?= 0.0.0.0
 
 export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(PATH)
 export REFLEX_USE_SYSTEM_BUN := 1
@@ -43,7 +46,8 @@ services:
 
 run: install
 	NPM_CONFIG_REGISTRY="$$(npm config get registry)" \
-	  $(VENV)/bin/reflex run --env prod --single-port --frontend-port $(SPYGLASS_PORT)
+	  $(VENV)/bin/reflex run --env prod --single-port --frontend-port $(SPYGLASS_PORT) \
+	  --backend-host $(SPYGLASS_HOST)
 
 test: install chromium services
 	NPM_CONFIG_REGISTRY="$$(npm config get registry)" $(PY) -m pytest
