@@ -12,12 +12,14 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
+from tests.conftest import s3_env
 from tests.harness import ROOT, SpyGlassServer, free_port, separate_checkout
 
 EVIL = "http://evil.example"
@@ -223,6 +225,12 @@ def test_docs_load_nothing_from_another_site(server: SpyGlassServer) -> None:
         assert httpx.get(f"{server.url}{ref}").status_code == 200, ref
     policy = directives(docs.headers["content-security-policy"])
     assert policy["script-src"] == ["'self'"]
+
+
+def test_pages_may_upload_straight_to_the_s3_endpoint(new_server: Any, moto_endpoint: str) -> None:
+    srv: SpyGlassServer = new_server(env=s3_env(moto_endpoint, "csp-bucket"))
+    policy = directives(httpx.get(f"{srv.url}/api/health").headers["content-security-policy"])
+    assert policy["connect-src"] == ["'self'", moto_endpoint]
 
 
 # -- /metrics ---------------------------------------------------------------------------------

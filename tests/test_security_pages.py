@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -296,6 +297,9 @@ def test_every_page_works_under_its_policy_without_a_violation(
 
         page.goto(f"{server.url}/admin/task/list")  # the portal: its table is drawn by script
         expect(page.locator(f"a[href*='{task_id}']").first).to_be_visible(timeout=15_000)
+        page_size = page.locator("select[aria-label='Page size']")  # an inline onchange handler
+        page_size.select_option(index=1)
+        expect(page).to_have_url(re.compile(r"page_size=25"), timeout=15_000)
         page.goto(f"{server.url}/admin/user/edit?pk={victim.id}")
         expect(page.locator("input[name=credits]")).to_have_value("1000", timeout=15_000)
 
