@@ -22,9 +22,14 @@ class Account:
     token_id: int
 
 
+def db_url(server: SpyGlassServer) -> str:
+    """The server's database: PostgreSQL when its environment names one, else its SQLite file."""
+    return server.extra_env.get("SPYGLASS_DB_URL") or f"sqlite:///{server.data_dir / 'spyglass.db'}"
+
+
 def make_account(server: SpyGlassServer, *, admin: bool = False, prefix: str = "user") -> Account:
     async def run() -> Account:
-        engine = make_engine(f"sqlite:///{server.data_dir / 'spyglass.db'}")
+        engine = make_engine(db_url(server))
         try:
             auth = AuthService(engine)
             email = f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
@@ -41,7 +46,7 @@ def session_cookie(server: SpyGlassServer, account: Account) -> dict[str, str]:
     """A signed-in browser's cookie for `account` (as the login form would set it)."""
 
     async def run() -> str:
-        engine = make_engine(f"sqlite:///{server.data_dir / 'spyglass.db'}")
+        engine = make_engine(db_url(server))
         try:
             return await AuthService(engine).start_session(account.id)
         finally:
@@ -55,7 +60,7 @@ def set_credits(server: SpyGlassServer, account: Account, credits: int) -> None:
     """Set the account's balance to `credits` (as an admin's grant would change it)."""
 
     async def run() -> None:
-        engine = make_engine(f"sqlite:///{server.data_dir / 'spyglass.db'}")
+        engine = make_engine(db_url(server))
         try:
             auth = AuthService(engine)
             user = await auth.get_user(account.id)

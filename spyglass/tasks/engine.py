@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -18,9 +19,9 @@ from spyglass.tasks.bus import Bus, LocalBus, Subscription, TaskMessage, Topic
 from spyglass.tasks.messages import row_of, socket_payload
 from spyglass.tasks.models import new_task_id, utcnow
 from spyglass.tasks.registry import JobInputError, JobSpec, Registry, UnknownJob, registry
-from spyglass.tasks.runner import CANCEL_GRACE, Runner
-from spyglass.tasks.status import ACTIVE_STATUSES, TaskStatus
-from spyglass.tasks.store import TaskFilter, TaskStore
+from spyglass.tasks.runner import CANCEL_GRACE, Runner, ShuttingDown
+from spyglass.tasks.status import ACTIVE_STATUSES, ErrorCode, TaskStatus
+from spyglass.tasks.store import INTERRUPTED_MESSAGE, TaskFilter, TaskStore
 
 log = logging.getLogger(__name__)
 RETRYABLE = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
@@ -355,36 +356,104 @@ class Engine:
         return (await self.get_row(row["id"])) or row
 
     async def set_waiting_status(
-        self, task_id: str, status: TaskStatus, message: str, values: dict[str, Any] | None = None
+        self,
+        task_id: str,
+        status: TaskStatus,
+        message: str,
+        values: dict[str, Any] | None = None,
+        *,
+        expect: Collection[TaskStatus],
     ) -> dict[str, Any]:
-        """Move a task no runner holds (CREATED, UPLOADING …) to `status`; record, announce."""
-        now = utcnow()
-        changes = {"status": status.value, "message": message, "updated_at": now, **(values or {})}
-        seq = await self.store.next_seq(task_id)
+        """Move a task no runner holds from one of the `expect`ed statuses (CREATED,
+        UPLOADING …) to `status`; record, announce. 409 TASK_NOT_WAITING if it was in
+        none of them (another request moved it first), and nothing is written."""
+        changes = {"status": status.value, "message": message, "updated_at": utcnow()}
+        changes.update(values or {})
         event_type = (
             "error" if status in (TaskStatus.UPLOAD_FAILED, TaskStatus.EXPIRED) else "status"
         )
-        event = _event(task_id, seq, event_type, message, {"status": status.value})
-        await self.store.update_task(task_id, changes, [event])
+        moved = await asyncio.to_thread(
+            self.store.set_waiting, task_id, [s.value for s in expect], changes, event_type, message
+        )
         row = await self.get_row(task_id)
-        assert row is not None
+        if row is None:
+            raise TaskNotFound(task_id)
+        if not moved:
+            raise not_waiting(row)
         self._announce(row, terminal=status.is_terminal)
         return row
+
+    async def start_waiting(
+        self, row: dict[str, Any], spec: JobSpec, args: Any, breakdown: dict[str, int], what: str
+    ) -> dict[str, Any]:
+        """Run `spec` on a task that waited for its files, charging its owner `breakdown`.
+
+        The charge and the move to PENDING are one transaction: of concurrent calls exactly
+        one wins, the others are told 409 TASK_NOT_WAITING and change nothing. Short of
+        credits, the task ends FAILED and the caller gets the 402 with its shortfall.
+        """
+        if not self.runner.accepting:
+            raise ShuttingDown()
+        values = {
+            "status": TaskStatus.PENDING.value,
+            "message": "Queued",
+            "cost": sum(breakdown.values()),  # what it is charged, hence what a refund returns
+            "updated_at": utcnow(),
+            **self.runner.lease(),
+        }
+        claim = await asyncio.to_thread(
+            self.store.claim_waiting,
+            row["id"],
+            values,
+            owner_id=row["owner_id"],
+            breakdown=breakdown,
+            what=what,
+        )
+        if claim.refused is not None:
+            ended = await self.get_row(row["id"])
+            if ended is not None:
+                self._announce(ended, terminal=True)
+            raise claim.refused
+        if not claim.won:
+            if claim.status is None:
+                raise TaskNotFound(row["id"])
+            raise not_waiting({**row, "status": claim.status})
+        seq = await self.store.next_seq(row["id"]) - 1
+        try:
+            # Shielded: a caller that stops waiting does not stop a run it has paid for.
+            return await asyncio.shield(self.runner.adopt(spec, args, {**row, **values}, seq))
+        except Exception:
+            # Charged but not running: end it as interrupted, which refunds it.
+            await asyncio.to_thread(
+                self.store.end_claimed,
+                row["id"],
+                TaskStatus.FAILED,
+                INTERRUPTED_MESSAGE,
+                error_code=ErrorCode.INTERRUPTED.value,
+            )
+            await self._ended_without_worker(row["id"])
+            raise
 
     async def expire_uploads(self, max_age: float) -> list[str]:
         """End EXPIRED every task still UPLOADING `max_age` seconds after its URLs were given."""
         expired = await self.store.uploads_older_than(utcnow() - timedelta(seconds=max_age))
+        ended = []
         for task_id in expired:
-            await self.set_waiting_status(
-                task_id,
-                TaskStatus.EXPIRED,
-                "The upload URLs expired before processing started",
-                {
-                    "error_code": "UPLOAD_EXPIRED",
-                    "error_message": "The upload URLs expired before processing started",
-                },
-            )
-        return expired
+            try:
+                await self.set_waiting_status(
+                    task_id,
+                    TaskStatus.EXPIRED,
+                    "The upload URLs expired before processing started",
+                    {
+                        "error_code": "UPLOAD_EXPIRED",
+                        "error_message": "The upload URLs expired before processing started",
+                    },
+                    expect=[TaskStatus.UPLOADING],
+                )
+            except DomainError:
+                continue  # processed (or deleted) meanwhile
+            ended.append(task_id)
+        return ended
 
     def _announce(self, row: dict[str, Any], terminal: bool = False, local: bool = False) -> None:
         publish = self.bus.deliver_here if local else self.bus.publish
@@ -451,6 +520,16 @@ def _event(task_id: str, seq: int, event_type: str, message: str, data: Any) -> 
 class TaskNotFound(DomainError):
     def __init__(self, task_id: str) -> None:
         super().__init__("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
+
+
+def not_waiting(row: dict[str, Any]) -> DomainError:
+    """409: the task is no longer waiting for processing (another call started it first)."""
+    return DomainError(
+        "TASK_NOT_WAITING",
+        f"Task is not waiting for processing (it is {row['status']}): another request "
+        "already moved it on",
+        409,
+    )
 
 
 class TaskStateError(DomainError):

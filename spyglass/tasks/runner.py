@@ -129,7 +129,8 @@ class Runner:
             return False
         return True
 
-    def _lease(self) -> dict[str, Any]:
+    def lease(self) -> dict[str, Any]:
+        """The columns that make this worker the holder of a task, for a lease's time."""
         return {
             "worker_id": self.worker_id,
             "lease_expires_at": utcnow() + timedelta(seconds=self.lease_ttl),
@@ -170,7 +171,7 @@ class Runner:
             "cost": spec.options.cost,
             "created_at": now,
             "updated_at": now,
-            **self._lease(),
+            **self.lease(),
         }
         live = LiveTask(spec=spec, row=row, args=args, instance=instance)
         live.lease_until = time.monotonic() + self.lease_ttl
@@ -203,7 +204,7 @@ class Runner:
             "message": message,
             "input_args": _jsonable_args(args),
             "updated_at": utcnow(),
-            **self._lease(),
+            **self.lease(),
         }
         if attempt is not None:
             values.update(attempt=attempt, progress=0.0)

@@ -23,6 +23,8 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session, col, func, select
 
 from spyglass.config import PROJECT_ROOT
+from spyglass.errors import DomainError
+from spyglass.tasks import credits
 from spyglass.tasks.dbwriter import GroupCommitWriter, Write
 from spyglass.tasks.models import Artifact, Task, TaskEvent, utcnow
 from spyglass.tasks.status import ACTIVE_STATUSES, ErrorCode, TaskStatus
@@ -35,6 +37,8 @@ EVENT_TABLE = TaskEvent.__table__  # type: ignore[attr-defined]
 ARTIFACT_TABLE = Artifact.__table__  # type: ignore[attr-defined]
 
 INTERRUPTED_MESSAGE = "The server stopped while this task was running; retry it to run it again."
+#: A task waiting for its files: the only statuses `claim_waiting` takes a task from.
+WAITING = (TaskStatus.CREATED.value, TaskStatus.UPLOADING.value)
 
 
 def make_engine(db_url: str) -> Engine:
@@ -96,6 +100,18 @@ class _Pending:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """What `claim_waiting` did: took the task (`won`), or found it in `status` (None: gone).
+
+    `refused` is the 402 when the owner's credits fell short: the task is FAILED for it.
+    """
+
+    won: bool
+    status: str | None
+    refused: DomainError | None = None
+
+
+@dataclass(frozen=True)
 class TaskFilter:
     statuses: Sequence[str] = ()
     state_name: str | None = None
@@ -146,6 +162,108 @@ class TaskStore:
         merged = {**pending.values, **values} if pending else dict(values)
         rows = [*pending.events, *events] if pending else list(events)
         await self._writer.submit(Write(task_id=task_id, values=merged, events=rows))
+
+    # -- transitions of a task no runner holds (one transaction each) -------------------
+    def claim_waiting(
+        self,
+        task_id: str,
+        values: dict[str, Any],
+        *,
+        owner_id: int | None,
+        breakdown: dict[str, int],
+        what: str,
+    ) -> Claim:
+        """Take a task waiting for its files (CREATED/UPLOADING) to `values` and charge its
+        owner the `breakdown`'s total, in one transaction: of concurrent callers exactly one
+        wins, and a loser changes nothing. When the credits fall short the task ends FAILED
+        (BILLING_INSUFFICIENT_CREDITS) in that same transaction and nothing is charged."""
+        amount = sum(breakdown.values())
+        with self.engine.begin() as conn:
+            # The status update comes first: it takes the write lock (SQLite) or the row
+            # lock (PostgreSQL) before anything is read, so a loser waits, then misses.
+            taken = conn.execute(
+                sa.update(TASK_TABLE)
+                .where(TASK_TABLE.c.id == task_id, TASK_TABLE.c.status.in_(WAITING))
+                .values(**values)
+            )
+            if taken.rowcount != 1:
+                status = conn.execute(
+                    sa.select(TASK_TABLE.c.status).where(TASK_TABLE.c.id == task_id)
+                ).scalar_one_or_none()
+                return Claim(False, status)
+            if not amount or owner_id is None:
+                return Claim(True, values["status"])
+            if conn.execute(credits.charge(owner_id, amount)).rowcount == 1:
+                return Claim(True, values["status"])
+            refused = credits.insufficient(credits.balance(conn, owner_id), breakdown, what)
+            now = utcnow()
+            failed = TaskStatus.FAILED.value
+            conn.execute(
+                sa.update(TASK_TABLE)
+                .where(TASK_TABLE.c.id == task_id)
+                .values(
+                    status=failed,
+                    message=refused.message,
+                    error_code=refused.code,
+                    error_message=refused.message,
+                    failed_at=now,
+                    updated_at=now,
+                    worker_id=None,
+                    lease_expires_at=None,
+                )
+            )
+            self._add_event(
+                conn,
+                task_id,
+                "error",
+                refused.message,
+                {"status": failed, "error_code": refused.code},
+            )
+            return Claim(False, failed, refused)
+
+    def set_waiting(
+        self,
+        task_id: str,
+        expect: Sequence[str],
+        values: dict[str, Any],
+        event_type: str,
+        message: str,
+    ) -> bool:
+        """Move a task no runner holds from one of the `expect`ed statuses to `values`, with
+        a timeline line, in one transaction; False (nothing written) if it was not in them."""
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                sa.update(TASK_TABLE)
+                .where(TASK_TABLE.c.id == task_id, TASK_TABLE.c.status.in_(list(expect)))
+                .values(**values)
+            )
+            if moved.rowcount != 1:
+                return False
+            self._add_event(conn, task_id, event_type, message, {"status": values["status"]})
+            return True
+
+    def _add_event(
+        self, conn: sa.Connection, task_id: str, event_type: str, message: str, data: Any
+    ) -> None:
+        """Append to the timeline of a task whose row this transaction has locked."""
+        seq = conn.execute(
+            sa.select(func.coalesce(func.max(EVENT_TABLE.c.seq), 0)).where(
+                EVENT_TABLE.c.task_id == task_id
+            )
+        ).scalar_one()
+        conn.execute(
+            sa.insert(EVENT_TABLE),
+            [
+                {
+                    "task_id": task_id,
+                    "seq": seq + 1,
+                    "timestamp": utcnow(),
+                    "event_type": event_type,
+                    "message": message,
+                    "data": data,
+                }
+            ],
+        )
 
     def update_task_soon(
         self, task_id: str, values: dict[str, Any], events: Iterable[dict[str, Any]] = ()

@@ -23,7 +23,7 @@ from spyglass.config import get_settings
 from spyglass.errors import DomainError
 from spyglass.storage import StorageError, get_storage, input_key, sanitise_filename
 from spyglass.storage.base import check_content_type
-from spyglass.tasks.engine import get_engine
+from spyglass.tasks.engine import get_engine, not_waiting
 from spyglass.tasks.models import utcnow
 from spyglass.tasks.registry import registry
 from spyglass.tasks.status import TaskStatus
@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 
 #: Download URLs live an hour (S000).
 DOWNLOAD_EXPIRY = 3600
+#: A tool task in these statuses was already processed (or is being): /process is a 409.
+STARTED = frozenset(
+    s.value
+    for s in (
+        TaskStatus.PENDING,
+        TaskStatus.PROCESSING,
+        TaskStatus.COMPLETED,
+        TaskStatus.FAILED,
+        TaskStatus.CANCELLED,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -189,7 +200,11 @@ async def request_uploads(
     engine = get_engine()
     await engine.store.replace_inputs(task_id, artifacts)
     await engine.set_waiting_status(
-        task_id, TaskStatus.UPLOADING, "Waiting for the uploads", {"upload_started_at": now}
+        task_id,
+        TaskStatus.UPLOADING,
+        "Waiting for the uploads",
+        {"upload_started_at": now},
+        expect=[TaskStatus.CREATED, TaskStatus.UPLOAD_FAILED],
     )
     return {"uploads": uploads, "expires_in_seconds": expiry}
 
@@ -204,6 +219,7 @@ async def fail_upload(row: dict[str, Any], reason: str) -> dict[str, Any]:
         TaskStatus.UPLOAD_FAILED,
         message,
         {"error_code": "UPLOAD_FAILED", "error_message": message},
+        expect=[TaskStatus.UPLOADING],
     )
 
 
@@ -211,9 +227,13 @@ async def start_processing(row: dict[str, Any]) -> dict[str, Any]:
     """Check files, parameters and credits of an UPLOADING tool task, then start its tool.
 
     Returns the task's row, now queued; raises 400 FILES_NOT_FOUND (task UPLOAD_FAILED),
-    422 INVALID_PARAMETERS or 402 BILLING_INSUFFICIENT_CREDITS (task FAILED, with context).
+    422 INVALID_PARAMETERS, 402 BILLING_INSUFFICIENT_CREDITS (task FAILED, with context),
+    or 409 TASK_NOT_WAITING when it was already started (by a concurrent call too: the
+    charge and the move to PENDING are one transaction, which only one call wins).
     """
     task_id = row["id"]
+    if row["status"] in STARTED:
+        raise not_waiting(row)
     if row["status"] != TaskStatus.UPLOADING.value:
         raise DomainError("INVALID_STATUS", f"Task not in UPLOADING status (it is {row['status']})")
     tool = TOOLS[row["tool_id"]]
@@ -239,6 +259,7 @@ async def start_processing(row: dict[str, Any]) -> dict[str, Any]:
             TaskStatus.UPLOAD_FAILED,
             message,
             {"error_code": "FILES_NOT_FOUND", "error_message": message},
+            expect=[TaskStatus.UPLOADING],
         )
         raise DomainError("FILES_NOT_FOUND", message)
     parameters: dict[str, Any] = {}
@@ -250,45 +271,17 @@ async def start_processing(row: dict[str, Any]) -> dict[str, Any]:
             loaded = None
         parameters = check_parameters(tool, loaded)
     breakdown = {a: tool.agent(a).cost for a in agents}  # type: ignore[union-attr]
-    required = sum(breakdown.values())
-    charged, balance = await get_auth().charge(row["owner_id"], required)
-    if not charged:
-        message = (
-            f"Insufficient credits for agent execution. Required: {required}, Available: {balance}"
-        )
-        await engine.set_waiting_status(
-            task_id,
-            TaskStatus.FAILED,
-            message,
-            {
-                "error_code": "BILLING_INSUFFICIENT_CREDITS",
-                "error_message": message,
-                "failed_at": utcnow(),
-            },
-        )
-        raise DomainError(
-            "BILLING_INSUFFICIENT_CREDITS",
-            message,
-            402,
-            context={
-                "available": balance,
-                "required": required,
-                "shortfall": required - balance,
-                "breakdown": breakdown,
-            },
-        )
     run = ToolRun(
         tool_id=tool.id,
         agents=agents,
         owner_id=row["owner_id"],
-        cost=required,
+        cost=sum(breakdown.values()),
         inputs={
             k: ToolInput(storage_key=a.storage_key, filename=a.filename) for k, a in inputs.items()
         },
         parameters=parameters,
     )
-    seq = await engine.store.next_seq(task_id) - 1
-    return await engine.runner.adopt(tool_spec(tool.id), run, row, seq)
+    return await engine.start_waiting(row, tool_spec(tool.id), run, breakdown, "agent execution")
 
 
 async def retry_tool_task(row: dict[str, Any]) -> dict[str, Any]:
@@ -334,6 +327,7 @@ async def retry_tool_task(row: dict[str, Any]) -> dict[str, Any]:
         TaskStatus.UPLOADING,
         "Files copied from the original task",
         {"upload_started_at": utcnow()},
+        expect=[TaskStatus.CREATED],
     )
     return await start_processing(uploading)
 
