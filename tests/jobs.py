@@ -34,6 +34,9 @@ DEFAULT_STEPS = StepArgs()
 SLOW_STEPS = StepArgs(steps=100, delay=0.05)
 LIMITED_STEPS = StepArgs(steps=5, delay=0.1)
 ONE_FAILURE = FlakyArgs()
+PAID_STEPS = StepArgs(steps=3, delay=0.05)
+#: Cost of each of the paid jobs below, in credits.
+PAID_COST = 5
 
 
 async def _step_loop(task: TaskContext, args: StepArgs) -> dict[str, int]:
@@ -134,3 +137,31 @@ class ProbeJobsState(MonitorState):
         """An instance job: started from its page, not by the direct API."""
         await task.update(progress=100)
         return "page"
+
+    # -- costed jobs: charged to whoever starts them, refunded by the credits rule ----------
+    @staticmethod
+    @monitored_background_task(cost=PAID_COST)
+    async def paid(task: TaskContext, args: StepArgs = PAID_STEPS) -> dict[str, int]:
+        """Costs 5 credits; steps through and completes."""
+        return await _step_loop(task, args)
+
+    @staticmethod
+    @monitored_background_task(cost=PAID_COST)
+    async def paid_boom(task: TaskContext) -> None:
+        """Costs 5 credits; fails before doing any work."""
+        await asyncio.sleep(0.3)  # let the test's socket connect first
+        raise RuntimeError("the paid job broke on purpose")
+
+    @staticmethod
+    @monitored_background_task(cost=PAID_COST)
+    async def paid_partial(task: TaskContext) -> None:
+        """Costs 5 credits; finishes one unit of work (as an agent does), then fails."""
+        await asyncio.sleep(0.3)
+        await task.log("first unit done", level="agent_completed", data={"agent": "unit-1"})
+        raise RuntimeError("failed after doing paid work")
+
+    @staticmethod
+    @monitored_background_task(cost=PAID_COST)
+    async def paid_sleep(task: TaskContext, args: StepArgs = SLOW_STEPS) -> dict[str, int]:
+        """Costs 5 credits; takes a while (to be cancelled or interrupted)."""
+        return await _step_loop(task, args)

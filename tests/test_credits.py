@@ -1,13 +1,17 @@
-"""Credits over real HTTP and sockets (issue 10, item 2).
+"""Credits over real HTTP, sockets and a browser (issue 10, items 2 and 3).
 
 * Processing a tool task charges once: of many concurrent `/process` calls exactly one
   wins and the others are told 409, on SQLite and on PostgreSQL shared by two workers.
+* A costed job (`@monitored_background_task(cost=…)`) charges whoever starts it, on every
+  start path, answers 402 with the shortfall when credits fall short, is refunded by the
+  same rule as the data tools, and cannot be started token-free.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,9 +19,11 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from playwright.sync_api import WebSocketRoute, expect, sync_playwright
 
 from tests.accounts import Account, make_account, set_credits
-from tests.harness import SpyGlassServer
+from tests.harness import CHROMIUM_ARGS, SpyGlassServer
+from tests.jobs import PAID_COST
 from tests.services import new_database, postgres_server, redis_server
 from tests.test_tool_flow import auth, start_tool_task
 
@@ -152,3 +158,179 @@ def test_short_of_credits_concurrent_process_is_one_402_and_the_rest_409(
         assert paid["context"]["shortfall"] == TOOL_COST - 4
         assert c.get(f"/api/tasks/{task_id}").json()["status"] == "FAILED"
         assert balance(server, account) == 4
+
+
+# -- item 3: costed jobs -----------------------------------------------------------------------
+def token_start(server: SpyGlassServer, account: Account, job: str, body: Any = None) -> Any:
+    return httpx.post(
+        f"{server.url}/api/{STATE}/tasks/{account.token}/start/{job}", json=body, timeout=10
+    )
+
+
+def rest_start(server: SpyGlassServer, account: Account, job: str) -> Any:
+    return httpx.post(
+        f"{server.url}/api/tasks",
+        json={"task_type": f"{STATE}.{job}"},
+        headers=auth(account),
+        timeout=10,
+    )
+
+
+def shortfall_context(available: int, job: str) -> dict[str, Any]:
+    return {
+        "available": available,
+        "required": PAID_COST,
+        "shortfall": PAID_COST - available,
+        "breakdown": {job: PAID_COST},
+    }
+
+
+@pytest.mark.parametrize("path", ["token", "rest"])
+def test_a_costed_job_charges_its_starter_and_keeps_the_charge_when_it_completes(
+    server: SpyGlassServer, path: str
+) -> None:
+    account = make_account(server, prefix=f"pay{path}")
+    set_credits(server, account, 100)
+    start = token_start if path == "token" else rest_start
+    r = start(server, account, "paid")
+    assert r.status_code in (200, 201), r.text
+    task_id = r.json()["task_id"]
+    assert balance(server, account) == 100 - PAID_COST  # charged as it was created
+    assert follow(server, account, STATE, task_id)[-1]["status"] == "COMPLETED"
+    assert balance(server, account) == 100 - PAID_COST
+
+
+@pytest.mark.parametrize("path", ["token", "rest"])
+def test_a_costed_job_without_the_credits_is_402_with_the_shortfall(
+    server: SpyGlassServer, path: str
+) -> None:
+    account = make_account(server, prefix=f"poor{path}")
+    set_credits(server, account, 3)
+    start = token_start if path == "token" else rest_start
+    r = start(server, account, "paid")
+    assert r.status_code == 402, r.text
+    body = r.json()
+    assert body["error_code"] == "BILLING_INSUFFICIENT_CREDITS"
+    assert body["context"] == shortfall_context(3, "paid")
+    listed = httpx.get(f"{server.url}/api/tasks", headers=auth(account), timeout=10).json()
+    assert listed["pagination"]["total"] == 0, "nothing was started"
+    assert balance(server, account) == 3
+
+
+def test_refunds_follow_the_data_tools_rule(server: SpyGlassServer) -> None:
+    """Refunded when the run ends before any unit of work finished (failed, cancelled);
+    kept once a unit of work (an agent) finished, exactly as for a tool task."""
+    account = make_account(server, prefix="refund")
+    set_credits(server, account, 100)
+    failed = token_start(server, account, "paid_boom").json()["task_id"]
+    end = follow(server, account, STATE, failed)[-1]
+    assert end["status"] == "FAILED"
+    assert balance(server, account) == 100, "refunded: it failed before doing its work"
+
+    partial = token_start(server, account, "paid_partial").json()["task_id"]
+    assert follow(server, account, STATE, partial)[-1]["status"] == "FAILED"
+    assert balance(server, account) == 100 - PAID_COST, "kept: a unit of work finished"
+
+    sleeper = token_start(server, account, "paid_sleep").json()["task_id"]
+    until_status(server, account, sleeper, {"PROCESSING"})
+    assert balance(server, account) == 100 - 2 * PAID_COST
+    r = httpx.post(f"{server.url}/api/tasks/{sleeper}/cancel", headers=auth(account), timeout=30)
+    assert r.status_code == 200 and r.json()["status"] == "CANCELLED", r.text
+    assert balance(server, account) == 100 - PAID_COST, "refunded: cancelled"
+
+
+def test_retry_of_a_costed_job_charges_again(server: SpyGlassServer) -> None:
+    account = make_account(server, prefix="payretry")
+    set_credits(server, account, 100)
+    h = auth(account)
+    first = token_start(server, account, "paid_sleep").json()["task_id"]
+    until_status(server, account, first, {"PROCESSING"})
+    httpx.post(f"{server.url}/api/tasks/{first}/cancel", headers=h, timeout=30)
+    assert balance(server, account) == 100
+    r = httpx.post(f"{server.url}/api/tasks/{first}/retry", headers=h, timeout=30)
+    assert r.status_code == 201, r.text
+    again = r.json()["task_id"]
+    assert balance(server, account) == 100 - PAID_COST
+    httpx.post(f"{server.url}/api/tasks/{again}/cancel", headers=h, timeout=30)
+    set_credits(server, account, 2)
+    r = httpx.post(f"{server.url}/api/tasks/{again}/retry", headers=h, timeout=30)
+    assert (r.status_code, r.json()["context"]) == (402, shortfall_context(2, "paid_sleep"))
+
+
+def test_an_interrupted_costed_job_is_refunded_at_the_next_start(new_server: Any) -> None:
+    srv: SpyGlassServer = new_server()
+    account = make_account(srv, prefix="payinterrupt")
+    set_credits(srv, account, 50)
+    task_id = token_start(srv, account, "paid_sleep", {"steps": 400, "delay": 0.05}).json()[
+        "task_id"
+    ]
+    until_status(srv, account, task_id, {"PROCESSING"})
+    assert balance(srv, account) == 50 - PAID_COST
+    srv.kill()
+    again: SpyGlassServer = new_server(srv.data_dir)
+    task = httpx.get(f"{again.url}/api/tasks/{task_id}", headers=auth(account), timeout=10).json()
+    assert (task["status"], task["error_code"]) == ("FAILED", "INTERRUPTED")
+    assert balance(again, account) == 50, "refunded: interrupted before doing its work"
+
+
+def test_a_costed_job_is_not_startable_token_free(server: SpyGlassServer) -> None:
+    for path in (f"/api/{STATE}/task/start/paid", "/api/probe_jobs_state/task/start/paid"):
+        r = httpx.post(server.url + path, timeout=10)
+        assert r.status_code == 403, r.text
+        assert r.json()["error_code"] == "JOB_NEEDS_ACCOUNT"
+        assert "credits" in r.json()["detail"]
+    schema = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+    documented = schema["paths"][f"/api/{STATE}/task/start/paid"]["post"]
+    assert "403" in documented["responses"]
+    assert "JOB_NEEDS_ACCOUNT" in documented["responses"]["403"]["description"]
+    assert "client token" in documented["description"]
+    free = schema["paths"][f"/api/{STATE}/task/start/steps"]["post"]
+    assert "403" not in free["responses"]
+
+
+@pytest.mark.browser
+def test_a_page_start_charges_the_signed_in_user(server: SpyGlassServer) -> None:
+    """The page event MonitorState makes for a job, sent by a signed-in browser's socket."""
+    from tests.jobs import ProbeJobsState
+    from tests.test_tasks_page import sign_in
+
+    account = make_account(server, prefix="paypage")
+    set_credits(server, account, 7)
+    links: list[tuple[WebSocketRoute, list[str]]] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        to_server = ws.connect_to_server()
+        sent: list[str] = []
+        ws.on_message(lambda m: (sent.append(str(m)), to_server.send(m)))
+        links.append((to_server, sent))
+
+    def start_from_page() -> None:
+        to_server, sent = links[-1]
+        prefix = next(m for m in sent if m.startswith("42"))  # how this socket frames events
+        prefix = prefix[: prefix.index("[")]
+        event = {
+            "name": f"{ProbeJobsState.get_full_name()}.paid",
+            "payload": {},
+            "router_data": {"pathname": "/tasks", "asPath": "/tasks"},
+        }
+        to_server.send(prefix + json.dumps(["event", event]))
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context().new_page()
+            page.route_web_socket(re.compile(r".*/_event.*"), route)
+            sign_in(page, server, account.email, account.password)
+            expect(page.get_by_test_id("signed-in-as")).to_have_text(account.email, timeout=30_000)
+            start_from_page()
+            expect(page.get_by_text(re.compile(r"Started paid"))).to_be_visible(timeout=10_000)
+            assert balance(server, account) == 7 - PAID_COST
+            start_from_page()  # 2 credits left
+            expect(page.get_by_text(re.compile(r"Insufficient credits"))).to_be_visible(
+                timeout=10_000
+            )
+        finally:
+            browser.close()
+    listed = httpx.get(f"{server.url}/api/tasks", headers=auth(account), timeout=10).json()
+    assert [(t["task_type"], t["cost"]) for t in listed["tasks"]] == [("paid", PAID_COST)]
+    assert balance(server, account) == 7 - PAID_COST

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from spyglass.errors import DomainError
+from spyglass.tasks.credits import needs_account
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view
 from spyglass.tasks.registry import JobInputError, JobSpec, UnknownJob, registry
@@ -67,12 +68,32 @@ async def start_direct(spec: JobSpec, request: Request) -> Any:
             "direct API; start it from its page or with a client token",
             403,
         )
+    if spec.needs_account:
+        raise needs_account(spec.state_name, spec.task_name, spec.options.cost)
     try:
         body = await read_json_body(request)
         row = await get_engine().start_job(spec, body, origin="direct")
     except JobInputError as exc:
         return validation_response(exc)
     return direct_view(row)
+
+
+NEEDS_ACCOUNT_DOC = (
+    "\n\n**Costs {cost} credits, so it is not startable here**: this route answers 403 "
+    "`JOB_NEEDS_ACCOUNT`. Start it for an account with a client token "
+    "(`POST /api/{state}/tasks/{{client_token}}/start/{job}` or `POST /api/tasks`), "
+    "which charges that account."
+)
+NEEDS_ACCOUNT_RESPONSE = {
+    "description": "JOB_NEEDS_ACCOUNT: a costed job is charged to an account; start it with "
+    "a client token"
+}
+
+
+def _account_doc(spec: JobSpec, state: str) -> str:
+    if not spec.needs_account:
+        return ""
+    return NEEDS_ACCOUNT_DOC.format(cost=spec.options.cost, state=state, job=spec.task_name)
 
 
 def _documented_start(spec: JobSpec) -> Any:
@@ -115,11 +136,15 @@ def job_router() -> APIRouter:
                 response_model=TaskResponse,
                 summary=summary,
                 description=(spec.doc or summary)
-                + "\n\nAn empty body takes the job's default arguments.",
+                + "\n\nAn empty body takes the job's default arguments."
+                + _account_doc(spec, name),
                 tags=[f"job: {spec.state_name}"],
                 operation_id=f"start__{name}__{spec.task_name}",
                 openapi_extra=_request_body_doc(spec),
-                responses={422: {"description": "The body does not fit the job's input model"}},
+                responses={
+                    422: {"description": "The body does not fit the job's input model"},
+                    **({403: NEEDS_ACCOUNT_RESPONSE} if spec.needs_account else {}),
+                },
             )
     return router
 
@@ -133,7 +158,10 @@ router = APIRouter()
     tags=["direct"],
     summary="Start any direct job by name",
     responses={
-        403: {"description": "The job is not direct"},
+        403: {
+            "description": "The job is not direct (JOB_NOT_DIRECT), or it costs credits "
+            "(JOB_NEEDS_ACCOUNT)"
+        },
         404: {"description": "No such state or job"},
         422: {"description": "The body does not fit the job's input model"},
     },

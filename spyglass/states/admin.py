@@ -280,7 +280,7 @@ def _commands(host: str) -> list[JobCommand]:
         if spec.default_args is not None:
             args = json.dumps(spec.default_args.model_dump(mode="json"))
             body = f" -H 'Content-Type: application/json' -d '{args}'"
-        if spec.direct:
+        if spec.direct and not spec.needs_account:
             curl = f"curl -X POST http://{host}/api/{name}/task/start/{spec.task_name}{body}"
             wscat = f"wscat -c ws://{host}/ws/{name}/task/ws/<task_id>"
         elif spec.is_static:

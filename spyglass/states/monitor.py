@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import reflex as rx
 
+from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
 from spyglass.tasks.decorator import build_spec, find_jobs
 from spyglass.tasks.engine import get_engine
@@ -35,6 +36,8 @@ def _start_handler(spec: JobSpec) -> Any:
             )
         except JobInputError as exc:
             return rx.toast.error(f"{spec.task_name}: {exc}")
+        except DomainError as exc:  # e.g. a costed job the user's credits do not cover
+            return rx.toast.error(f"{spec.task_name}: {exc.message}")
         return rx.toast.info(f"Started {spec.task_name} ({row['id'][:8]})")
 
     start_job.__name__ = spec.task_name

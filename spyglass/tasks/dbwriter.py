@@ -38,6 +38,8 @@ class Write:
     values: dict[str, Any] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     delete_task: str | None = None
+    #: Statements on other tables that must commit with this write (a refund with an end).
+    also: list[Any] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -143,6 +145,10 @@ class GroupCommitWriter:
         if events:
             conn.execute(sa.insert(self._events), events)
             self.statements += 1
+        for w in writes:
+            for statement in w.also:
+                conn.execute(statement)
+                self.statements += 1
         if deletes:
             for table in self._children:
                 conn.execute(sa.delete(table).where(table.c.task_id.in_(deletes)))

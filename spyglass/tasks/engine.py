@@ -227,14 +227,11 @@ class Engine:
         return True
 
     async def _ended_without_worker(self, task_id: str) -> None:
-        """Announce a task ended for a worker that is gone; let its state settle up."""
+        """Announce a task ended for a worker that is gone (its refund, if due, was written
+        with its end)."""
         ended = await self.get_row(task_id)
-        if ended is None:
-            return
-        self._announce(ended, terminal=True)
-        hook = self.registry.interrupt_handlers.get(ended["state_name"])
-        if hook is not None:
-            await hook(ended)
+        if ended is not None:
+            self._announce(ended, terminal=True)
 
     async def _runs_elsewhere(self, task_id: str) -> bool:
         """Active, held by another worker whose lease still holds."""
@@ -423,7 +420,7 @@ class Engine:
             # Shielded: a caller that stops waiting does not stop a run it has paid for.
             return await asyncio.shield(self.runner.adopt(spec, args, {**row, **values}, seq))
         except Exception:
-            # Charged but not running: end it as interrupted, which refunds it.
+            # Charged but not running: end it as interrupted, which refunds by the rule.
             await asyncio.to_thread(
                 self.store.end_claimed,
                 row["id"],

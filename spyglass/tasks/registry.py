@@ -59,6 +59,11 @@ class JobSpec:
         return self.is_static if self.options.direct is None else self.options.direct
 
     @property
+    def needs_account(self) -> bool:
+        """A costed job is charged to whoever starts it: never started token-free."""
+        return self.options.cost > 0
+
+    @property
     def key(self) -> tuple[str, str]:
         return (self.state_name, self.task_name)
 
@@ -161,7 +166,6 @@ class UnknownJob(LookupError):
 #: Re-runs a finished task of a state whose tasks need more than "same job, same inputs"
 #: (a tool task copies its files and charges again); returns the new task's row.
 RetryHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
-InterruptHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Registry:
@@ -169,12 +173,6 @@ class Registry:
         self._jobs: dict[tuple[str, str], JobSpec] = {}
         self._aliases: dict[str, str] = {}
         self.retry_handlers: dict[str, RetryHandler] = {}
-        self.interrupt_handlers: dict[str, InterruptHandler] = {}
-
-    def on_interrupted(self, state_name: str, handler: InterruptHandler) -> None:
-        """Call `handler(row)` after a task of `state_name` was ended for a worker that is
-        gone (INTERRUPTED, or CANCELLED by a request nobody could hear), e.g. to refund."""
-        self.interrupt_handlers[state_name] = handler
 
     def on_retry(self, state_name: str, handler: RetryHandler) -> None:
         """Let `handler` retry the tasks of `state_name` (see `Engine.retry`)."""

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from spyglass.errors import DomainError
+from spyglass.tasks import credits
 from spyglass.tasks.bus import Bus, TaskMessage
 from spyglass.tasks.context import TaskContext
 from spyglass.tasks.messages import socket_payload
@@ -57,6 +58,8 @@ class LiveTask:
     #: Another worker may have taken the task over: this one writes nothing more of it.
     lease_lost: bool = False
     last_message_event: str | None = None
+    #: A unit of its paid work finished (an `agent_completed` event): no refund any more.
+    work_done: bool = False
     runner_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -148,9 +151,16 @@ class Runner:
         instance: Any = None,
         retry_of: str | None = None,
     ) -> dict[str, Any]:
-        """Record a PENDING task, schedule it, and return its row at once."""
+        """Record a PENDING task, schedule it, and return its row at once.
+
+        A costed job is charged to `owner_id` in the transaction that records it: 403
+        JOB_NEEDS_ACCOUNT without an owner, 402 when the owner's credits fall short.
+        """
         if not self.accepting:
             raise ShuttingDown()
+        cost = spec.options.cost
+        if cost and owner_id is None:
+            raise credits.needs_account(spec.state_name, spec.task_name, cost)
         now = utcnow()
         row: dict[str, Any] = {
             "id": new_task_id(),
@@ -168,7 +178,7 @@ class Runner:
             "client_id": client_id,
             "retry_of": retry_of,
             "attempt": 1,
-            "cost": spec.options.cost,
+            "cost": cost,
             "created_at": now,
             "updated_at": now,
             **self.lease(),
@@ -176,7 +186,12 @@ class Runner:
         live = LiveTask(spec=spec, row=row, args=args, instance=instance)
         live.lease_until = time.monotonic() + self.lease_ttl
         event = live.new_event("status", "Queued", {"status": TaskStatus.PENDING.value})
-        await self.store.insert_task(row, [event])
+        if cost and owner_id is not None:
+            short = await asyncio.to_thread(self.store.insert_charged, row, [event], owner_id, cost)
+            if short is not None:
+                raise credits.insufficient(short, {spec.task_name: cost}, spec.task_name)
+        else:
+            await self.store.insert_task(row, [event])
         self.live[live.id] = live
         self._publish(live, "update", droppable=False)
         live.runner_task = asyncio.create_task(self._run(live), name=f"spyglass-task-{live.id}")
@@ -209,6 +224,8 @@ class Runner:
         if attempt is not None:
             values.update(attempt=attempt, progress=0.0)
         live = LiveTask(spec=spec, row={**row, **values}, args=args, seq=seq)
+        if attempt is not None and row.get("cost"):  # run again: work done before still counts
+            live.work_done = await self.store.work_done(live.id)
         live.lease_until = time.monotonic() + self.lease_ttl
         event = live.new_event("status", message, {"status": TaskStatus.PENDING.value})
         await self.store.update_task(live.id, values, [event])
@@ -300,6 +317,8 @@ class Runner:
         if not self.holds(live):
             return
         event = live.new_event(level, message, _jsonable(data))
+        if level == credits.WORK_DONE:
+            live.work_done = True
         live.last_message_event = message  # an update() with the same message adds no line
         self.store.update_task_soon(live.id, {}, [event])
         self._publish(live, "event", droppable=False, event=event)
@@ -508,15 +527,20 @@ class Runner:
         }
         if status is TaskStatus.COMPLETED:
             values["progress"] = 100.0
+        settled = live.row["status"] in _TERMINAL_TIMESTAMP  # its credits were settled then
         live.row.update(values)
         event_type = {"COMPLETED": "success", "CANCELLED": "status"}.get(status.value, "error")
-        data = {"status": status.value}
+        data: dict[str, Any] = {"status": status.value}
         if error_code:
             data["error_code"] = error_code.value
             data["retryable"] = error_code in (ErrorCode.INTERRUPTED, ErrorCode.TIMEOUT)
+        refund = 0 if settled else credits.refund_due(live.row, status.value, live.work_done)
+        refunds = [credits.give_back(live.row["owner_id"], refund)] if refund else []
+        if refund:
+            data["refunded"] = refund
         event = live.new_event(event_type, values["message"], data)
         try:
-            await self.store.update_task(live.id, values, [event])
+            await self.store.update_task(live.id, values, [event], also=refunds)
         finally:  # the write is queued even if a late cancellation interrupts the wait
             self._publish(live, "update", droppable=False, terminal=True)
             self._status_changed(live, status)

@@ -155,15 +155,38 @@ class TaskStore:
         await self._writer.submit(Write(insert_task=values, events=list(events)))
 
     async def update_task(
-        self, task_id: str, values: dict[str, Any], events: Iterable[dict[str, Any]] = ()
+        self,
+        task_id: str,
+        values: dict[str, Any],
+        events: Iterable[dict[str, Any]] = (),
+        also: Sequence[Any] = (),
     ) -> None:
-        """Write at once, together with anything still coalesced for this task."""
+        """Write at once, together with anything still coalesced for this task (and `also`,
+        statements on other tables that commit in the same transaction)."""
         pending = self._pending.pop(task_id, None)
         merged = {**pending.values, **values} if pending else dict(values)
         rows = [*pending.events, *events] if pending else list(events)
-        await self._writer.submit(Write(task_id=task_id, values=merged, events=rows))
+        await self._writer.submit(
+            Write(task_id=task_id, values=merged, events=rows, also=list(also))
+        )
 
-    # -- transitions of a task no runner holds (one transaction each) -------------------
+    # -- writes that move credits with them (one transaction each) -------------------
+    def insert_charged(
+        self, values: dict[str, Any], events: list[dict[str, Any]], owner_id: int, amount: int
+    ) -> int | None:
+        """Charge `owner_id` `amount` credits and insert the task, in one transaction.
+
+        Returns None once both are committed, or the owner's balance when it does not
+        cover `amount` (then nothing is written).
+        """
+        with self.engine.begin() as conn:
+            if conn.execute(credits.charge(owner_id, amount)).rowcount != 1:
+                return credits.balance(conn, owner_id)
+            conn.execute(sa.insert(TASK_TABLE), [values])
+            if events:
+                conn.execute(sa.insert(EVENT_TABLE), events)
+        return None
+
     def claim_waiting(
         self,
         task_id: str,
@@ -359,6 +382,17 @@ class TaskStore:
 
         return await self._read(run)
 
+    async def work_done(self, task_id: str) -> bool:
+        """Whether any unit of the task's paid work finished (see `credits.WORK_DONE`)."""
+
+        def run(session: Session) -> bool:
+            query = select(TaskEvent.id).where(
+                TaskEvent.task_id == task_id, TaskEvent.event_type == credits.WORK_DONE
+            )
+            return session.exec(query.limit(1)).first() is not None
+
+        return await self._read(run)
+
     async def uploads_older_than(self, cutoff: datetime) -> list[str]:
         def run(session: Session) -> list[str]:
             query = select(Task.id).where(
@@ -499,15 +533,11 @@ class TaskStore:
         error_code: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> None:
-        """End a task this worker claimed (its own worker is gone), with a timeline line."""
+        """End a task this worker claimed (its own worker is gone), with a timeline line and,
+        where the credits rule says so, its owner's refund: all in one transaction."""
         now = utcnow()
         stamp = {TaskStatus.CANCELLED: "cancelled_at", TaskStatus.FAILED: "failed_at"}[status]
         with self.engine.begin() as conn:
-            seq = conn.execute(
-                sa.select(func.coalesce(func.max(EVENT_TABLE.c.seq), 0)).where(
-                    EVENT_TABLE.c.task_id == task_id
-                )
-            ).scalar_one()
             conn.execute(
                 sa.update(TASK_TABLE)
                 .where(TASK_TABLE.c.id == task_id)
@@ -524,19 +554,26 @@ class TaskStore:
             event = {"status": status.value, **(data or {})}
             if error_code:
                 event["error_code"] = error_code
-            conn.execute(
-                sa.insert(EVENT_TABLE),
-                [
-                    {
-                        "task_id": task_id,
-                        "seq": seq + 1,
-                        "timestamp": now,
-                        "event_type": "error" if error_code else "status",
-                        "message": message,
-                        "data": event,
-                    }
-                ],
-            )
+            owner_id, cost = conn.execute(
+                sa.select(TASK_TABLE.c.owner_id, TASK_TABLE.c.cost).where(
+                    TASK_TABLE.c.id == task_id
+                )
+            ).one()
+            work_done = conn.execute(
+                sa.select(
+                    sa.exists().where(
+                        EVENT_TABLE.c.task_id == task_id,
+                        EVENT_TABLE.c.event_type == credits.WORK_DONE,
+                    )
+                )
+            ).scalar_one()
+            owned = {"owner_id": owner_id, "cost": cost}
+            refund = credits.refund_due(owned, status.value, bool(work_done))
+            if refund:
+                conn.execute(credits.give_back(owner_id, refund))
+                event["refunded"] = refund
+            event_type = "error" if error_code else "status"
+            self._add_event(conn, task_id, event_type, message, event)
 
     def status_counts(self) -> dict[str, int]:
         """How many tasks are in each status (for /metrics)."""

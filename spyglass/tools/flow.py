@@ -18,7 +18,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
 from spyglass.errors import DomainError
 from spyglass.storage import StorageError, get_storage, input_key, sanitise_filename
@@ -270,17 +269,15 @@ async def start_processing(row: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             loaded = None
         parameters = check_parameters(tool, loaded)
-    breakdown = {a: tool.agent(a).cost for a in agents}  # type: ignore[union-attr]
     run = ToolRun(
         tool_id=tool.id,
         agents=agents,
-        owner_id=row["owner_id"],
-        cost=sum(breakdown.values()),
         inputs={
             k: ToolInput(storage_key=a.storage_key, filename=a.filename) for k, a in inputs.items()
         },
         parameters=parameters,
     )
+    breakdown = {a: tool.agent(a).cost for a in agents}  # type: ignore[union-attr]
     return await engine.start_waiting(row, tool_spec(tool.id), run, breakdown, "agent execution")
 
 
@@ -373,16 +370,4 @@ async def read_report(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(raw)
 
 
-async def refund_interrupted(row: dict[str, Any]) -> None:
-    """A tool task whose worker died before any agent finished gets its credits back."""
-    if not row.get("cost") or row.get("owner_id") is None:
-        return
-    events = await get_engine().store.get_events(row["id"])
-    if any(e.event_type == "agent_completed" for e in events):
-        return
-    await get_auth().add_credits(row["owner_id"], row["cost"])
-    log.info("refunded %s credits for interrupted task %s", row["cost"], row["id"])
-
-
 registry.on_retry(TOOLS_STATE, retry_tool_task)
-registry.on_interrupted(TOOLS_STATE, refund_interrupted)

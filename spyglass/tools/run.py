@@ -1,9 +1,10 @@
 """Running a data tool on a task's uploaded files: agents in order, a report at the end.
 
 The tool job is engine-internal (not in the public job registry): it is only ever
-started by `POST /api/tasks/{id}/process` on the caller's own files, after the
-credits for all its agents were charged. If it stops before any agent finished,
-those credits are refunded.
+started by `POST /api/tasks/{id}/process` on the caller's own files, in the
+transaction that charged the credits for all its agents. Each agent that finishes
+logs an `agent_completed` event: if the run stops before the first one, the runner
+refunds those credits by the one rule of `spyglass.tasks.credits`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from spyglass.auth.service import get_auth
 from spyglass.storage import get_storage
 from spyglass.tasks.context import TaskContext
+from spyglass.tasks.credits import WORK_DONE
 from spyglass.tasks.decorator import MonitoredJob, build_spec
 from spyglass.tasks.registry import JobOptions, JobSpec
 from spyglass.tools.agents import clean, master, profiler, quality
@@ -69,8 +70,6 @@ class ToolInput(BaseModel):
 class ToolRun(BaseModel):
     tool_id: str
     agents: list[str]
-    owner_id: int
-    cost: int
     inputs: dict[str, ToolInput]
     parameters: dict[str, Any] = {}
 
@@ -82,59 +81,51 @@ def agent_available(agent_id: str) -> bool:
 async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
     tool = TOOLS[run.tool_id]
     params = tool.parameters.model_validate(run.parameters)
-    finished = 0
-    try:
-        await task.update(progress=1, message="Reading the files")
-        frames: dict[str, pd.DataFrame] = {}
-        for key, source in run.inputs.items():
-            if key == "parameters":
-                continue
-            data = await asyncio.to_thread(get_storage().read, source.storage_key)
-            frames[key] = await task.run_sync(load_table, data, source.filename)
-        for agent in run.agents:
-            lacking = [f for f in tool.agent(agent).requires if f not in frames]  # type: ignore[union-attr]
-            if lacking:
-                raise DataFileError(
-                    f"{agent} needs a {' and a '.join(lacking)} file: upload one, "
-                    "or run the task without this agent"
-                )
-        results: dict[str, Any] = {}
-        checklist = {agent: "pending" for agent in run.agents}
-        for index, agent in enumerate(run.agents):
-            checklist[agent] = "running"
-            await task.log(f"Running {agent}", level="agent_started", data={"agent": agent})
-            await task.update(message=f"Running {agent}", data={"agents": dict(checklist)})
-            result = await task.run_sync(AGENTS[agent], frames, params)
-            for filename, data, content_type, key, kind in result.pop(clean.OUTPUTS, []):
-                await task.save_output(filename, data, content_type, key=key, kind=kind)
-            results[agent] = result
-            finished += 1
-            checklist[agent] = "completed"
-            await task.log(
-                f"{agent} completed",
-                level="agent_completed",
-                data={"agent": agent, "summary": _summary(results[agent])},
+    await task.update(progress=1, message="Reading the files")
+    frames: dict[str, pd.DataFrame] = {}
+    for key, source in run.inputs.items():
+        if key == "parameters":
+            continue
+        data = await asyncio.to_thread(get_storage().read, source.storage_key)
+        frames[key] = await task.run_sync(load_table, data, source.filename)
+    for agent in run.agents:
+        lacking = [f for f in tool.agent(agent).requires if f not in frames]  # type: ignore[union-attr]
+        if lacking:
+            raise DataFileError(
+                f"{agent} needs a {' and a '.join(lacking)} file: upload one, "
+                "or run the task without this agent"
             )
-            await task.update(
-                progress=5 + 90 * (index + 1) / len(run.agents),
-                message=f"{agent} completed",
-                data={"agents": dict(checklist)},
-            )
-        report = build_report(task.task_id, run.tool_id, run.agents, frames, results)
-        body = to_json(report)
-        await task.save_output(
-            "report.json",
-            body,
-            "application/json",
-            key="report",
-            kind="report",
+    results: dict[str, Any] = {}
+    checklist = {agent: "pending" for agent in run.agents}
+    for index, agent in enumerate(run.agents):
+        checklist[agent] = "running"
+        await task.log(f"Running {agent}", level="agent_started", data={"agent": agent})
+        await task.update(message=f"Running {agent}", data={"agents": dict(checklist)})
+        result = await task.run_sync(AGENTS[agent], frames, params)
+        for filename, data, content_type, key, kind in result.pop(clean.OUTPUTS, []):
+            await task.save_output(filename, data, content_type, key=key, kind=kind)
+        results[agent] = result
+        checklist[agent] = "completed"
+        await task.log(
+            f"{agent} completed",
+            level=WORK_DONE,  # this agent's credits are earned: no refund from here on
+            data={"agent": agent, "summary": _summary(results[agent])},
         )
-        return {"report": "report.json", "executiveSummary": json.loads(body)["executiveSummary"]}
-    except BaseException:
-        if finished == 0 and run.cost:
-            await asyncio.shield(get_auth().add_credits(run.owner_id, run.cost))
-            log.info("refunded %s credits for task %s (no agent finished)", run.cost, task.task_id)
-        raise
+        await task.update(
+            progress=5 + 90 * (index + 1) / len(run.agents),
+            message=f"{agent} completed",
+            data={"agents": dict(checklist)},
+        )
+    report = build_report(task.task_id, run.tool_id, run.agents, frames, results)
+    body = to_json(report)
+    await task.save_output(
+        "report.json",
+        body,
+        "application/json",
+        key="report",
+        kind="report",
+    )
+    return {"report": "report.json", "executiveSummary": json.loads(body)["executiveSummary"]}
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
