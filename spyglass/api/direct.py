@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from spyglass.errors import DomainError
+from spyglass.tasks.access import visible_without_account
 from spyglass.tasks.credits import needs_account
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view
@@ -215,7 +216,8 @@ async def list_jobs() -> list[dict[str, Any]]:
 
 def visible_without_token(row: dict[str, Any], state_name: str) -> bool:
     """Token-free paths see only ownerless tasks of the state they name."""
-    return row["owner_id"] is None and registry.canonical_state(state_name) == row["state_name"]
+    same_state = registry.canonical_state(state_name) == row["state_name"]
+    return same_state and visible_without_account(row)
 
 
 def add_job_schemas(api: FastAPI) -> None:

@@ -27,6 +27,7 @@ from starlette_admin.fields import BaseField, FloatField
 from spyglass.api import security
 from spyglass.api.auth import session_user
 from spyglass.auth.models import ClientToken, User
+from spyglass.tasks.access import is_admin
 from spyglass.tasks.models import Task, TaskEvent
 
 
@@ -46,7 +47,7 @@ class AdminOnly:
         if user is None:
             target = quote(request.url.path.rstrip("/") or "/")
             response = RedirectResponse(f"/login?next={target}", status_code=303)
-        elif not user.is_admin:
+        elif not is_admin(user):
             response = JSONResponse(
                 {"detail": "Admins only", "error_code": "FORBIDDEN"}, status_code=403
             )

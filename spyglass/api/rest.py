@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from spyglass.api.auth import CurrentUser
 from spyglass.errors import DomainError
-from spyglass.tasks.access import owned_row
+from spyglass.tasks.access import owned_row, owner_scope
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import event_view, rest_view
 from spyglass.tasks.registry import JobInputError, JobSpec, UnknownJob, registry
@@ -149,7 +149,7 @@ async def list_tasks(
         state_name=canonical,
         task_name=task_type,
         tool_id=tool_id,
-        owner_id=None if user.is_admin else user.id,
+        owner_id=owner_scope(user),
     )
     tasks, total = await get_engine().store.list_tasks(flt, limit=limit, offset=offset)
     engine = get_engine()
@@ -170,7 +170,7 @@ async def bulk_delete(
     statuses = parse_statuses(status)
     if not statuses:
         raise DomainError("INVALID_STATUS", "Name at least one status", 400)
-    flt = TaskFilter(statuses=statuses, owner_id=None if user.is_admin else user.id)
+    flt = TaskFilter(statuses=statuses, owner_id=owner_scope(user))
     deleted = await get_engine().delete_matching(flt)
     return {"deleted_count": deleted, "statuses": statuses}
 

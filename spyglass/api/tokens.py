@@ -26,6 +26,7 @@ from spyglass.api.direct import TaskResponse, find_job, read_json_body, validati
 from spyglass.api.sockets import reject, serve_single_task, serve_until_done, socket_session
 from spyglass.auth.service import TokenInfo, UserInfo, get_auth
 from spyglass.errors import DomainError
+from spyglass.tasks.access import can_see, is_admin, owner_scope
 from spyglass.tasks.bus import Subscription, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view, socket_payload
@@ -42,9 +43,10 @@ def state_of(name: str) -> str | None:
     return registry.canonical_state(name) or (name if name == TOOLS_STATE else None)
 
 
-def owned_by_token(row: dict[str, Any], token: TokenInfo, state_name: str) -> bool:
-    """A token sees its owner's tasks of the state it names; anything else is 'not found'."""
-    return row["owner_id"] == token.owner_id and state_of(state_name) == row["state_name"]
+def owned_by_token(row: dict[str, Any], viewer: UserInfo, state_name: str) -> bool:
+    """A token sees what its owner may see (access policy), of the state it names;
+    anything else is 'not found'."""
+    return can_see(row, viewer) and state_of(state_name) == row["state_name"]
 
 
 class TokenOut(BaseModel):
@@ -123,12 +125,13 @@ async def token_task_socket(
 ) -> None:
     async with socket_session(ws):
         token = await get_auth().resolve_token(client_token)
-        if token is None:
+        viewer = await get_auth().get_user(token.owner_id) if token else None
+        if token is None or viewer is None:
             await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
             return
         with get_auth().watching(token.id) as revoked:
             await serve_single_task(
-                ws, task_id, lambda row: owned_by_token(row, token, state_name), revoked
+                ws, task_id, lambda row: owned_by_token(row, viewer, state_name), revoked
             )
 
 
@@ -138,17 +141,19 @@ async def token_tasks_socket(ws: WebSocket, state_name: str, client_token: str) 
     then every change, until the client leaves or the token is revoked."""
     async with socket_session(ws):
         token = await get_auth().resolve_token(client_token)
+        viewer = await get_auth().get_user(token.owner_id) if token else None
         canonical = state_of(state_name)
-        if token is None:
+        if token is None or viewer is None:
             await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
             return
         if canonical is None:
             await reject(ws, f"No state '{state_name}'", "STATE_NOT_FOUND")
             return
         engine = get_engine()
-        topic = Topic(state_name=canonical, owner_id=token.owner_id)
+        owner = owner_scope(viewer)  # an admin's token follows every user's tasks
+        topic = Topic(state_name=canonical, owner_id=owner)
         with get_auth().watching(token.id) as revoked, engine.bus.subscribe(topic) as sub:
-            running = TaskFilter(statuses=ACTIVE, state_name=canonical, owner_id=token.owner_id)
+            running = TaskFilter(statuses=ACTIVE, state_name=canonical, owner_id=owner)
             tasks, _ = await engine.store.list_tasks(running, limit=100)
             versions: dict[str, int] = {}
             for task in reversed(tasks):
@@ -179,7 +184,7 @@ async def me(credential: CurrentCredential) -> Any:
     response_model=list[TokenOut],
 )
 async def list_tokens(user: CurrentUser) -> Any:
-    tokens = await get_auth().list_tokens(None if user.is_admin else user.id)
+    tokens = await get_auth().list_tokens(owner_scope(user))
     return [_out(t) for t in tokens]
 
 
@@ -193,7 +198,7 @@ async def list_tokens(user: CurrentUser) -> Any:
 async def issue_token(body: TokenRequest, user: CurrentUser) -> Any:
     owner: UserInfo | None = user
     if body.owner_email and body.owner_email.strip().lower() != user.email:
-        if not user.is_admin:
+        if not is_admin(user):
             raise DomainError("FORBIDDEN", "Only admins issue tokens for other users", 403)
         owner = await get_auth().find_user(body.owner_email)
         if owner is None:

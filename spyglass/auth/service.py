@@ -28,6 +28,7 @@ from spyglass.auth.models import ClientToken, User, UserSession
 from spyglass.auth.ratelimit import FailureLimiter
 from spyglass.config import get_settings
 from spyglass.errors import DomainError
+from spyglass.tasks.access import can_manage_tokens_of
 from spyglass.tasks.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -326,7 +327,7 @@ class AuthService:
 
         def revoke(session: Session) -> bool:
             token = session.get(ClientToken, token_id)
-            if token is None or (token.owner_id != by.id and not by.is_admin):
+            if token is None or not can_manage_tokens_of(token.owner_id, by):
                 raise AuthError("TOKEN_NOT_FOUND", "No such token", 404)
             if token.revoked_at is not None:
                 return False

@@ -24,6 +24,7 @@ from spyglass.states.live import (
     supersede_watch,
 )
 from spyglass.states.tasks_page import TaskRow, live_row, row_from
+from spyglass.tasks.access import is_admin
 from spyglass.tasks.bus import TaskMessage, Topic
 from spyglass.tasks.engine import TaskNotFound, get_engine
 from spyglass.tasks.registry import registry
@@ -79,7 +80,7 @@ class AdminState(rx.State):
 
     async def _admin(self) -> UserInfo | None:
         user = await current_user(self)
-        return user if user is not None and user.is_admin else None
+        return user if is_admin(user) else None
 
     def _filter(self) -> TaskFilter:
         owner = None

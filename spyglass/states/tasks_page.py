@@ -23,6 +23,7 @@ from spyglass.states.live import (
     merge_page,
     supersede_watch,
 )
+from spyglass.tasks.access import can_see, owner_scope
 from spyglass.tasks.bus import TaskMessage, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import iso
@@ -184,7 +185,7 @@ class TasksPageState(rx.State):
             return  # the page's on_load sends the visitor to /login
         engine = get_engine()
         # Users see their own tasks; admins see everyone's.
-        owner = None if user.is_admin else user.id
+        owner = owner_scope(user)
         sub = engine.bus.subscribe(Topic(owner_id=owner))
         try:
             async with self:
@@ -278,8 +279,6 @@ class TasksPageState(rx.State):
     # -- actions -------------------------------------------------------------
     @rx.event
     async def cancel(self, task_id: str) -> Any:
-        from spyglass.tasks.access import can_see
-
         user = await current_user(self)
         engine = get_engine()
         if not can_see(await engine.get_row(task_id), user):
@@ -304,7 +303,7 @@ class TasksPageState(rx.State):
         if user is None:
             return rx.redirect("/login")
         statuses = BULK_DELETE.get(self.bulk_choice, [])
-        owner = None if user.is_admin else user.id  # the same tasks the list shows
+        owner = owner_scope(user)  # the same tasks the list shows
         deleted = await get_engine().delete_matching(TaskFilter(statuses=statuses, owner_id=owner))
         noun = "task" if deleted == 1 else "tasks"
         return [rx.toast.success(f"Deleted {deleted} {noun}."), TasksPageState.watch]

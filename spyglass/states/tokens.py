@@ -14,6 +14,7 @@ import reflex as rx
 
 from spyglass.auth.service import AuthError, TokenInfo, UserInfo, get_auth
 from spyglass.states.auth import current_user
+from spyglass.tasks.access import is_admin, owner_scope
 
 
 @dataclass
@@ -60,15 +61,15 @@ class TokenState(rx.State):
             self.tokens = []
             return
         auth = get_auth()
-        tokens = await auth.list_tokens(None if user.is_admin else user.id)
+        tokens = await auth.list_tokens(owner_scope(user))
         self.tokens = [_row(t) for t in tokens]
-        self.user_emails = [u.email for u in await auth.list_users()] if user.is_admin else []
+        self.user_emails = [u.email for u in await auth.list_users()] if is_admin(user) else []
 
     @rx.event
     async def refresh_users(self, is_open: bool = True) -> None:
         """Owners to choose from, fresh each time the list opens (admins only)."""
         user = await self._user()
-        if user is not None and user.is_admin and is_open:
+        if is_admin(user) and is_open:
             self.user_emails = [u.email for u in await get_auth().list_users()]
 
     @rx.event
@@ -79,7 +80,7 @@ class TokenState(rx.State):
         owner: UserInfo | None = user
         owner_email = str(form.get("owner_email") or "").strip().lower()
         if owner_email and owner_email != user.email:
-            if not user.is_admin:
+            if not is_admin(user):
                 return rx.toast.error("Only admins issue tokens for other users.")
             owner = await get_auth().find_user(owner_email)
             if owner is None:
