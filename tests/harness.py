@@ -125,7 +125,7 @@ class SpyGlassServer:
             try:
                 healthy = httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200
                 if healthy and (
-                    not self.full or httpx.get(f"{self.url}/tasks/", timeout=5).is_success
+                    not self.full or httpx.get(f"{self.url}/login/", timeout=5).is_success
                 ):
                     return self
             except httpx.HTTPError:

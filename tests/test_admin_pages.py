@@ -136,11 +136,14 @@ def test_non_admin_gets_no_dashboard(
     user: Account,
 ) -> None:
     start(server, user, "steps", {"steps": 1})
-    page = open_as(browser, server, user, "/admins/tasks/")
+    page = open_as(browser, server, user, "/tasks")
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(user.email, timeout=15_000)
+    expect(page.get_by_role("link", name="Admin")).to_have_count(0)
+    response = page.goto(f"{server.url}/admins/tasks/")
+    assert response is not None and response.status == 403  # the server says so, not only the page
     expect(page.get_by_test_id("forbidden")).to_be_visible(timeout=15_000)
     expect(page.locator("[data-testid=admin-task-row]")).to_have_count(0)
     expect(page.get_by_test_id("stat-running")).to_have_count(0)
-    expect(page.get_by_role("link", name="Admin")).to_have_count(0)
     page.context.close()
 
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from spyglass.api import direct, docs, files, health, portal, rest, sockets, tokens
 from spyglass.api.errors import install_error_handlers
+from spyglass.api.page_guard import PageGuard
 from spyglass.tasks.engine import get_engine
 
 DESCRIPTION = """
@@ -37,4 +38,5 @@ def create_api() -> FastAPI:
     direct.add_job_schemas(api)
     engine = get_engine()
     portal.mount_portal(api, engine.store.engine, engine.settings.secret_key)
+    api.add_middleware(PageGuard)
     return api

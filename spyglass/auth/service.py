@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SESSION_DAYS = 14
+#: The browser session cookie.
+SESSION_COOKIE = "spyglass_session"
 TOKEN_PREFIX = "sg_"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8

@@ -7,9 +7,10 @@ from urllib.parse import quote
 
 import reflex as rx
 
-from spyglass.auth.service import SESSION_DAYS, AuthError, UserInfo, get_auth
+from spyglass.auth.service import SESSION_COOKIE, SESSION_DAYS, AuthError, UserInfo, get_auth
+from spyglass.tasks.access import is_admin
 
-SESSION_COOKIE = "spyglass_session"
+__all__ = ["SESSION_COOKIE", "AuthState", "current_user"]
 
 
 class AuthState(rx.State):
@@ -26,7 +27,7 @@ class AuthState(rx.State):
     def _remember(self, user: UserInfo | None) -> None:
         self._user_id = user.id if user else None
         self.user_email = user.email if user else ""
-        self.is_admin = bool(user and user.is_admin)
+        self.is_admin = is_admin(user)
         self.checked = True
 
     async def _resolve(self) -> UserInfo | None:
