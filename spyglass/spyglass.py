@@ -41,6 +41,7 @@ async def engine_lifespan() -> AsyncIterator[None]:
     metrics.install(engine)
     await engine.start()
     settings = get_settings()
+    await get_auth().warm_up()
     await get_auth().bootstrap_admin(settings.admin_email, settings.admin_password)
     sweeper = asyncio.create_task(uploads.sweep_forever(settings.upload_expiry))
     try:

@@ -69,7 +69,8 @@ def test_register_errors_are_shown(page: Page, server: SpyGlassServer) -> None:
     cases = [
         (existing.email, "long enough pw", "long enough pw", "already exists"),
         ("someone@localhost", "long enough pw", "long enough pw", "valid email"),
-        ("short@example.com", "short", "short", "at least 8"),
+        ("short@example.com", "short", "short", "at least 12"),
+        ("common@example.com", "qwertyuiop123", "qwertyuiop123", "too common"),
         ("differ@example.com", "long enough pw", "other long pw", "differ"),
     ]
     page.goto(f"{server.url}/register")

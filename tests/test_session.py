@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 
 from spyglass.auth.service import SESSION_COOKIE
 from tests.accounts import Account, make_account, session_cookie
 from tests.harness import SpyGlassServer
+
+# -- item 10: the password policy ------------------------------------------------------------
+
+
+def test_a_weak_bootstrap_admin_password_stops_the_server(
+    new_server: Callable[..., SpyGlassServer], tmp_path
+) -> None:
+    with pytest.raises(RuntimeError, match="server exited early") as failed:
+        new_server(
+            tmp_path / "weak",
+            env={"SPYGLASS_ADMIN_EMAIL": "root@example.com", "SPYGLASS_ADMIN_PASSWORD": "password"},
+        )
+    assert "SPYGLASS_ADMIN_PASSWORD is refused by the password policy" in str(failed.value)
+
 
 # -- item 12: the pages' HTTP status follows the access policy --------------------------------
 

@@ -1,15 +1,23 @@
 """Users, browser sessions and client tokens: the one place that reads and writes identity.
 
-Passwords are hashed with passlib (argon2); session and client tokens are random
-server-issued secrets of which only the SHA-256 is stored, so a database leak
-gives away no credential. Revoking a token takes effect at once: lookups stop
-matching and every open socket using it is told to close.
+Passwords are hashed with passlib (argon2) and must keep the policy in
+`spyglass.auth.passwords`; session and client tokens are random server-issued secrets
+of which only the SHA-256 is stored, so a database leak gives away no credential.
+Revoking a token takes effect at once: lookups stop matching and every open socket
+using it is told to close.
+
+Strangers learn nothing about which accounts exist: a sign-in with an unknown email
+checks the password against a dummy hash (the same work as a wrong password), and
+`sign_up` answers the same, after the same work, whether the email is new or taken.
+Failed sign-ins are limited per account and per address, and registrations per
+address, by the shared limiter (`spyglass.ratelimit`, Redis-backed with REDIS_URL).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import re
@@ -25,9 +33,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from spyglass.auth.models import ClientToken, User, UserSession
-from spyglass.auth.ratelimit import FailureLimiter
+from spyglass.auth.passwords import check_password, password_problem
 from spyglass.config import get_settings
 from spyglass.errors import DomainError
+from spyglass.ratelimit import RateLimited, get_limiter
 from spyglass.tasks.access import can_manage_tokens_of
 from spyglass.tasks.models import utcnow
 
@@ -35,19 +44,33 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SESSION_DAYS = 14
-#: The browser session cookie.
+#: The browser session cookie (set by the server only: HttpOnly, see spyglass.api.session).
 SESSION_COOKIE = "spyglass_session"
 TOKEN_PREFIX = "sg_"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 8
+#: What `sign_up` answers, whether the address was new (account created) or taken.
+SIGNED_UP = "If this address is new, your account is ready: sign in with it."
+BAD_CREDENTIALS = "Wrong email or password"
+TOO_MANY_SIGN_INS = "Too many failed sign-ins"
+TOO_MANY_SIGN_UPS = "Too many new accounts from your address"
 #: last_used_at is refreshed at most this often per token (a script may call many times a second).
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 passwords = CryptContext(schemes=["argon2"], deprecated="auto")
 
 
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash no password matches, checked for unknown emails so they cost what known ones do."""
+    return passwords.hash(secrets.token_urlsafe(32))
+
+
 class AuthError(DomainError):
     """A credential, account or token problem."""
+
+
+class WeakBootstrapPassword(RuntimeError):
+    """SPYGLASS_ADMIN_PASSWORD does not keep the password policy: the server does not start."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +116,6 @@ def normalise_email(email: str) -> str:
 class AuthService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.by_account = FailureLimiter(max_failures=5, window=300)
-        self.by_address = FailureLimiter(max_failures=20, window=300)
         self._revocations: dict[int, set[asyncio.Event]] = {}
 
     async def _run(self, fn: Callable[[Session], T]) -> T:
@@ -106,13 +127,10 @@ class AuthService:
 
     # -- users -------------------------------------------------------------
     async def register(self, email: str, password: str, *, is_admin: bool = False) -> UserInfo:
+        """Create an account (409 `EMAIL_TAKEN` if it exists: for operators and tests, not
+        strangers, who go through `sign_up`)."""
         email = normalise_email(email)
-        if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-            raise AuthError(
-                "WEAK_PASSWORD", f"Use a password of at least {MIN_PASSWORD} characters"
-            )
-        if len(password) > 1024:
-            raise AuthError("WEAK_PASSWORD", "That password is too long")
+        check_password(password)
         hashed = await asyncio.to_thread(passwords.hash, password)
 
         def create(session: Session) -> UserInfo:
@@ -136,31 +154,66 @@ class AuthService:
 
         return await self._run(create)
 
-    async def authenticate(self, email: str, password: str, address: str = "") -> UserInfo:
-        """Check a password; repeated failures per account or address are refused for a while."""
+    async def sign_up(self, email: str, password: str, address: str = "") -> str:
+        """Registration by a stranger: the same answer (`SIGNED_UP`) after the same work
+        (one hash, one insert) whether the email is new or already has an account.
+
+        Bad input (an invalid email, a weak password) is refused first, as it says nothing
+        about other accounts; each well-formed attempt then counts against the address.
+        """
+        email = normalise_email(email)
+        check_password(password)
+        if address:
+            await get_limiter().hit(
+                get_settings().limit_register_address,
+                "register-address",
+                address,
+                message=TOO_MANY_SIGN_UPS,
+            )
         try:
-            email = normalise_email(email)
+            await self.register(email, password)
+        except AuthError as exc:
+            if exc.code != "EMAIL_TAKEN":
+                raise
+        return SIGNED_UP
+
+    async def authenticate(self, email: str, password: str, address: str = "") -> UserInfo:
+        """Check a password. Failures count per account and per address; once either has
+        used up its rate (`SPYGLASS_LIMIT_LOGIN_*`) it is refused (429) for a while, even
+        with the right password. Unknown and known emails cost the same (a dummy hash)."""
+        settings = get_settings()
+        limiter = get_limiter()
+        account = (email or "").strip().lower()[:320]
+        limits = [(settings.limit_login_account, "login-account", account)]
+        if address:
+            limits.append((settings.limit_login_address, "login-address", address))
+        for rate, kind, key in limits:
+            await limiter.check(rate, kind, key, message=TOO_MANY_SIGN_INS)
+        try:
+            normalised: str | None = normalise_email(email)
         except AuthError:
-            raise AuthError("BAD_CREDENTIALS", "Wrong email or password", 401) from None
-        for limiter, key in ((self.by_account, email), (self.by_address, address)):
-            wait = limiter.retry_after(key) if key else 0
-            if wait:
-                raise AuthError(
-                    "RATE_LIMITED",
-                    f"Too many failed sign-ins; try again in {int(wait) + 1} s",
-                    429,
-                )
-        user = await self._run(lambda s: s.exec(select(User).where(User.email == email)).first())
-        ok = user is not None and await asyncio.to_thread(
-            passwords.verify, password or "", user.password_hash
+            normalised = None
+        user = (
+            await self._run(lambda s: s.exec(select(User).where(User.email == normalised)).first())
+            if normalised
+            else None
         )
+        stored = user.password_hash if user is not None else await asyncio.to_thread(_dummy_hash)
+        given = password if isinstance(password, str) else ""
+        ok = await asyncio.to_thread(passwords.verify, given, stored)
         if not ok or user is None:
-            self.by_account.fail(email)
-            if address:
-                self.by_address.fail(address)
-            raise AuthError("BAD_CREDENTIALS", "Wrong email or password", 401)
-        self.by_account.reset(email)
+            for rate, kind, key in limits:
+                # RateLimited here: used up by attempts made at the same moment; this one
+                # failed anyway, and the next is refused by the check above.
+                with contextlib.suppress(RateLimited):
+                    await limiter.hit(rate, kind, key)
+            raise AuthError("BAD_CREDENTIALS", BAD_CREDENTIALS, 401)
+        await limiter.clear(settings.limit_login_account, "login-account", account)
         return _user_info(user)
+
+    async def warm_up(self) -> None:
+        """Make the dummy hash at start-up, so that the first unknown email is not slower."""
+        await asyncio.to_thread(_dummy_hash)
 
     async def get_user(self, user_id: int) -> UserInfo | None:
         user = await self._run(lambda s: s.get(User, user_id))
@@ -181,6 +234,15 @@ class AuthService:
             return
         existing = await self.find_user(email)
         if existing is None:
+            problem = password_problem(password)
+            if problem is not None:
+                log.error(
+                    "SPYGLASS_ADMIN_PASSWORD is refused by the password policy (%s): "
+                    "set a stronger one to create the admin %s",
+                    problem,
+                    email,
+                )
+                raise WeakBootstrapPassword(problem)
             try:
                 await self.register(email, password, is_admin=True)
                 log.info("created admin %s", email)

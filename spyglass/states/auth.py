@@ -7,7 +7,8 @@ from urllib.parse import quote
 
 import reflex as rx
 
-from spyglass.auth.service import SESSION_COOKIE, SESSION_DAYS, AuthError, UserInfo, get_auth
+from spyglass.auth.service import SESSION_COOKIE, SESSION_DAYS, UserInfo, get_auth
+from spyglass.errors import DomainError
 from spyglass.tasks.access import is_admin
 
 __all__ = ["SESSION_COOKIE", "AuthState", "current_user"]
@@ -81,7 +82,7 @@ class AuthState(rx.State):
                 str(form.get("password", "")),
                 self.router.session.client_ip,
             )
-        except AuthError as exc:
+        except DomainError as exc:
             self.form_error = exc.message
             return None
         finally:
@@ -97,7 +98,7 @@ class AuthState(rx.State):
         self.busy = True
         try:
             user = await get_auth().register(str(form.get("email", "")), password)
-        except AuthError as exc:
+        except DomainError as exc:
             self.form_error = exc.message
             return None
         finally:
