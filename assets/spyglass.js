@@ -1,12 +1,19 @@
-// SpyGlass in the browser: send task files straight to their presigned upload URLs.
+// SpyGlass in the browser: send task files straight to their presigned upload URLs, and
+// sign in, register and sign out through the HTTP API.
 //
 // The New task page asks `spyglass.describeFiles` what is chosen, the server answers
 // with one presigned PUT per file, and `spyglass.upload` sends them (XMLHttpRequest,
 // for upload progress) while it moves the page's progress bar. Files never pass
 // through the app's websocket. Drop zones ([data-dropzone=KEY]) fill #file-KEY.
+//
+// The session cookie is HttpOnly and set by the server: `spyglass.signIn` posts the
+// sign-in form to /api/session and then loads the next page afresh, so that its new
+// socket carries the cookie. Passwords go to the HTTP API only, never over the socket.
 (function () {
   "use strict";
   const S = (window.spyglass = window.spyglass || {});
+  if (S.loaded) return; // loaded once per page, whatever includes it
+  S.loaded = true;
 
   function chosen(key) {
     const input = document.getElementById("file-" + key);
@@ -86,6 +93,71 @@
     }
     showProgress(total, total);
     return { ok: true, bytes: total };
+  };
+
+  // -- accounts ---------------------------------------------------------------------------
+  function field(formId, name) {
+    const form = document.getElementById(formId);
+    const value = form ? new FormData(form).get(name) : null;
+    return typeof value === "string" ? value : "";
+  }
+
+  // {ok: true} or {ok: false, error} with the server's own words.
+  async function call(method, url, body) {
+    let response;
+    try {
+      response = await fetch(url, {
+        method,
+        credentials: "same-origin",
+        headers: body ? { "Content-Type": "application/json" } : {},
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    } catch (_) {
+      return { ok: false, error: "The server could not be reached; try again" };
+    }
+    if (response.ok) return { ok: true };
+    let detail = null;
+    try {
+      detail = (await response.json()).detail;
+    } catch (_) {
+      /* not JSON */
+    }
+    return {
+      ok: false,
+      error: typeof detail === "string" ? detail : "Check the email and the password",
+    };
+  }
+
+  S.signIn = async function (next) {
+    const outcome = await call("POST", "/api/session", {
+      email: field("login-form", "email"),
+      password: field("login-form", "password"),
+    });
+    if (outcome.ok) window.location.assign(next);
+    return outcome;
+  };
+
+  // The answer is the same whether the address was new or taken: on to the sign-in page.
+  S.register = async function (next) {
+    const password = field("register-form", "password");
+    if (password !== field("register-form", "confirm")) {
+      return { ok: false, error: "The two passwords differ" };
+    }
+    const outcome = await call("POST", "/api/register", {
+      email: field("register-form", "email"),
+      password,
+    });
+    if (outcome.ok) {
+      const query = "registered=1" + (next !== "/tasks" ? "&next=" + encodeURIComponent(next) : "");
+      window.location.assign("/login?" + query);
+    }
+    return outcome;
+  };
+
+  S.signOut = async function () {
+    const outcome = await call("DELETE", "/api/session");
+    if (outcome.ok) window.location.assign("/login");
+    return outcome;
   };
 
   // Drag and drop onto a zone puts the file into the zone's file input.

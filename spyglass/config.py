@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     trust_proxy_headers: bool = False
     #: Mark the session cookie Secure even on plain-HTTP requests (behind a TLS proxy).
     secure_cookies: bool = False
+    #: Reverse proxies in front of the app whose X-Forwarded-For / X-Forwarded-Proto are
+    #: believed (the client address for limits, https for the cookie); 0: none, headers ignored.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
     #: When set, /metrics answers only `Authorization: Bearer <this>`.
     metrics_token: str | None = None
     #: Rate limits, in the `limits` notation ("5/5minutes"); several joined with ";".

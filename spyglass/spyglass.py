@@ -54,7 +54,11 @@ async def engine_lifespan() -> AsyncIterator[None]:
 
 
 # The API above Reflex's routes, then the origin checks and security headers around it all.
-app = rx.App(api_transformer=[create_api(), security.guard], theme=rx.theme(accent_color="indigo"))
+app = rx.App(
+    api_transformer=[create_api(), security.guard],
+    theme=rx.theme(accent_color="indigo"),
+    head_components=[rx.script(src="/spyglass.js")],  # uploads and the account forms
+)
 security.protect_event_socket(app.sio)
 app.register_lifespan_task(engine_lifespan)
 app.add_page(

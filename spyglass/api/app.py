@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from spyglass.api import direct, docs, files, health, portal, rest, sockets, tokens
+from spyglass.api import direct, docs, files, health, portal, rest, session, sockets, tokens
 from spyglass.api.errors import install_error_handlers
 from spyglass.api.page_guard import PageGuard
 from spyglass.tasks.engine import get_engine
@@ -35,6 +35,7 @@ def create_api() -> FastAPI:
     api.include_router(rest.router)
     api.include_router(rest.tools_router)
     api.include_router(files.router)
+    api.include_router(session.router)
     direct.add_job_schemas(api)
     engine = get_engine()
     portal.mount_portal(api, engine.store.engine, engine.settings.secret_key)

@@ -1,9 +1,16 @@
-"""`/login` and `/register`: email and password forms."""
+"""`/login` and `/register`: email and password forms.
+
+The fields go to the HTTP API from the browser (assets/spyglass.js), not to the page's
+state: the forms' submit events carry no field values.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
+from spyglass.auth.passwords import PasswordRule
 from spyglass.states.auth import AuthState
 
 
@@ -35,18 +42,57 @@ def _error() -> rx.Component:
     )
 
 
-def _field(label: str, name: str, kind: str, autocomplete: str) -> rx.Component:
+def _notice() -> rx.Component:
+    return rx.cond(
+        AuthState.notice != "",
+        rx.callout(AuthState.notice, icon="info", color_scheme="green", data_testid="form-notice"),
+    )
+
+
+def _field(label: str, name: str, kind: str, autocomplete: str, **props: Any) -> rx.Component:
     return rx.vstack(
         rx.text(label, size="2", weight="medium"),
-        rx.input(name=name, type=kind, required=True, auto_complete=autocomplete, width="100%"),
+        rx.input(
+            name=name,
+            type=kind,
+            required=True,
+            auto_complete=autocomplete,
+            width="100%",
+            **props,
+        ),
         spacing="1",
         width="100%",
+    )
+
+
+def _rule(rule: rx.Var[PasswordRule]) -> rx.Component:
+    return rx.hstack(
+        rx.cond(
+            rule.met,
+            rx.icon("circle_check", size=14, color="var(--green-9)"),
+            rx.icon("circle", size=14, color="var(--gray-8)"),
+        ),
+        rx.text(rule.text, size="1", color_scheme=rx.cond(rule.met, "green", "gray")),
+        align="center",
+        spacing="1",
+        data_testid="password-rule",
+        data_rule=rule.key,
+        data_met=rx.cond(rule.met, "true", "false"),
+    )
+
+
+def _password_rules() -> rx.Component:
+    return rx.vstack(
+        rx.foreach(AuthState.password_checks, _rule),
+        spacing="1",
+        data_testid="password-rules",
     )
 
 
 def login_page() -> rx.Component:
     return _card(
         "Sign in",
+        _notice(),
         _error(),
         rx.form(
             rx.vstack(
@@ -55,7 +101,8 @@ def login_page() -> rx.Component:
                 rx.button("Sign in", type="submit", width="100%", loading=AuthState.busy),
                 spacing="3",
             ),
-            on_submit=AuthState.login,
+            id="login-form",
+            on_submit=lambda _fields: AuthState.login(),
             reset_on_submit=False,
         ),
         rx.text("No account yet? ", rx.link("Register", href="/register"), size="2"),
@@ -69,12 +116,20 @@ def register_page() -> rx.Component:
         rx.form(
             rx.vstack(
                 _field("Email", "email", "email", "username"),
-                _field("Password (8 characters or more)", "password", "password", "new-password"),
+                _field(
+                    "Password",
+                    "password",
+                    "password",
+                    "new-password",
+                    on_change=AuthState.check_password.debounce(250),
+                ),
+                _password_rules(),
                 _field("Repeat the password", "confirm", "password", "new-password"),
                 rx.button("Create account", type="submit", width="100%", loading=AuthState.busy),
                 spacing="3",
             ),
-            on_submit=AuthState.register,
+            id="register-form",
+            on_submit=lambda _fields: AuthState.register(),
             reset_on_submit=False,
         ),
         rx.text("Have an account? ", rx.link("Sign in", href="/login"), size="2"),

@@ -246,14 +246,7 @@ def _form() -> rx.Component:
 
 
 def new_task_page() -> rx.Component:
-    return rx.fragment(
-        rx.script(src="/spyglass.js"),
-        layout(
-            rx.cond(
-                NewTaskState.loaded,
-                _form(),
-                loading("Loading the tools…"),
-            ),
-            title="New task",
-        ),
+    return layout(
+        rx.cond(NewTaskState.loaded, _form(), loading("Loading the tools…")),
+        title="New task",
     )

@@ -1,29 +1,44 @@
-"""Who is signed in: the session cookie, page guards, sign-in, registration and sign-out."""
+"""Who is signed in: read from the session cookie, page guards, and the sign-in forms.
+
+The server alone sets the session cookie (`HttpOnly`, see spyglass.api.session), so page
+scripts never see it. The browser sends it with the request that opens Reflex's socket, and
+Reflex hands that request's headers to every event as `self.router.headers` (the cookie is
+kept on the server: Reflex never sends it back to the page). The forms therefore sign in,
+register and sign out through the HTTP API (`assets/spyglass.js`) and then load the next page
+afresh, so that its new socket carries the new cookie.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
 import reflex as rx
+from starlette.requests import cookie_parser
 
-from spyglass.auth.service import SESSION_COOKIE, SESSION_DAYS, UserInfo, get_auth
-from spyglass.errors import DomainError
+from spyglass.auth.passwords import PasswordRule, password_rules
+from spyglass.auth.service import SESSION_COOKIE, SIGNED_UP, UserInfo, get_auth
 from spyglass.tasks.access import is_admin
 
 __all__ = ["SESSION_COOKIE", "AuthState", "current_user"]
 
 
 class AuthState(rx.State):
-    session_token: str = rx.Cookie(
-        "", name=SESSION_COOKIE, path="/", max_age=SESSION_DAYS * 86400, same_site="lax"
-    )
     user_email: str = ""
     is_admin: bool = False
     checked: bool = False
     form_error: str = ""
+    #: A note above the sign-in form (after registering).
+    notice: str = ""
     busy: bool = False
+    #: The password rules as the register form shows them, updated as the user types.
+    password_checks: list[PasswordRule] = password_rules("")
     _user_id: int | None = None
+
+    def _session_token(self) -> str:
+        """The session cookie the browser sent when it opened this page's socket."""
+        return cookie_parser(self.router.headers.cookie or "").get(SESSION_COOKIE, "")
 
     def _remember(self, user: UserInfo | None) -> None:
         self._user_id = user.id if user else None
@@ -32,7 +47,7 @@ class AuthState(rx.State):
         self.checked = True
 
     async def _resolve(self) -> UserInfo | None:
-        user = await get_auth().session_user(self.session_token)
+        user = await get_auth().session_user(self._session_token())
         self._remember(user)
         return user
 
@@ -49,7 +64,8 @@ class AuthState(rx.State):
 
     @rx.event
     async def require_admin(self) -> Any:
-        """on_load of admin pages; a signed-in non-admin stays and sees only 'Forbidden'."""
+        """on_load of admin pages (the server answers a non-admin's page load with 403; after
+        a client-side navigation the page shows 'Forbidden')."""
         if await self._resolve() is None:
             return self._login_redirect()
         return None
@@ -58,6 +74,10 @@ class AuthState(rx.State):
     async def redirect_if_signed_in(self) -> Any:
         """on_load of /login and /register."""
         self.form_error = ""
+        self.busy = False
+        self.password_checks = password_rules("")
+        registered = self.router.url.query_parameters.get("registered")
+        self.notice = SIGNED_UP if registered and self.router.url.path.startswith("/login") else ""
         if await self._resolve() is not None:
             return rx.redirect("/tasks")
         return None
@@ -67,53 +87,48 @@ class AuthState(rx.State):
         # Only local paths: never send a user to another site after sign-in.
         return target if target.startswith("/") and not target.startswith("//") else "/tasks"
 
-    async def _sign_in(self, user: UserInfo) -> Any:
-        self.session_token = await get_auth().start_session(user.id)
-        self._remember(user)
+    def _call(self, function: str, *args: str) -> Any:
+        """Run one of spyglass.js's account functions; its failures come back to `failed`."""
+        arguments = ", ".join(json.dumps(arg) for arg in args)
+        return rx.call_script(f"spyglass.{function}({arguments})", callback=AuthState.failed)
+
+    @rx.event
+    def login(self) -> Any:
+        """The sign-in form: the browser posts the fields to /api/session (never over this
+        socket), and on success loads the next page."""
+        self.busy = True
         self.form_error = ""
-        return rx.redirect(self._next_page())
+        self.notice = ""
+        return self._call("signIn", self._next_page())
 
     @rx.event
-    async def login(self, form: dict[str, Any]) -> Any:
+    def register(self) -> Any:
+        """The register form: posted to /api/register, then on to /login whatever the answer."""
         self.busy = True
-        try:
-            user = await get_auth().authenticate(
-                str(form.get("email", "")),
-                str(form.get("password", "")),
-                self.router.session.client_ip,
-            )
-        except DomainError as exc:
-            self.form_error = exc.message
-            return None
-        finally:
-            self.busy = False
-        return await self._sign_in(user)
+        self.form_error = ""
+        return self._call("register", self._next_page())
 
     @rx.event
-    async def register(self, form: dict[str, Any]) -> Any:
-        password = str(form.get("password", ""))
-        if password != str(form.get("confirm", "")):
-            self.form_error = "The two passwords differ"
-            return None
-        self.busy = True
-        try:
-            user = await get_auth().register(str(form.get("email", "")), password)
-        except DomainError as exc:
-            self.form_error = exc.message
-            return None
-        finally:
-            self.busy = False
-        return await self._sign_in(user)
+    def check_password(self, password: str) -> None:
+        """The register form's live rules (debounced as the user types; nothing is kept)."""
+        self.password_checks = password_rules(password)
 
     @rx.event
-    async def logout(self) -> Any:
-        await get_auth().end_session(self.session_token)
-        self.session_token = ""
-        self._remember(None)
-        return rx.redirect("/login")
+    def failed(self, outcome: dict[str, Any] | None) -> None:
+        """What spyglass.js reports back: `{ok: false, error}` stays on the form."""
+        if isinstance(outcome, dict) and outcome.get("ok"):
+            return  # the browser is on its way to the next page
+        self.busy = False
+        error = outcome.get("error") if isinstance(outcome, dict) else None
+        self.form_error = str(error or "Something went wrong; try again")[:300]
+
+    @rx.event
+    def logout(self) -> Any:
+        """Ends the session on the server (which clears the cookie), then shows /login."""
+        return self._call("signOut")
 
 
 async def current_user(state: rx.State) -> UserInfo | None:
     """The signed-in user of any state's browser (call inside `async with self` in background)."""
     auth = await state.get_state(AuthState)
-    return await get_auth().session_user(auth.session_token)
+    return await get_auth().session_user(auth._session_token())

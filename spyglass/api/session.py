@@ -1,0 +1,154 @@
+"""Browser sign-in, sign-out and registration: the server sets the session cookie.
+
+The cookie is `HttpOnly` (page scripts cannot read it), `SameSite=Lax`, `Path=/`, and
+`Secure` when the request came over HTTPS or `SPYGLASS_SECURE_COOKIES=1`. Pages learn who is
+signed in from the same cookie, which the browser sends with Reflex's socket connection.
+
+`X-Forwarded-Proto` and `X-Forwarded-For` are believed only from the proxies that
+`SPYGLASS_TRUSTED_PROXY_HOPS` counts (default none): anyone can send those headers, and a
+forged address would dodge the per-address limits.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Cookie, Request, Response
+from pydantic import BaseModel, Field
+
+from spyglass.auth.service import SESSION_COOKIE, SESSION_DAYS, UserInfo, get_auth
+from spyglass.config import get_settings
+from spyglass.errors import DomainError
+
+router = APIRouter(tags=["browser session"])
+
+SESSION_SECONDS = SESSION_DAYS * 86400
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    error_code: str
+
+
+class Credentials(BaseModel):
+    email: str = Field(max_length=1000)
+    password: str = Field(max_length=4096)
+
+
+class SignedIn(BaseModel):
+    email: str
+    is_admin: bool
+
+
+class Message(BaseModel):
+    message: str
+
+
+def _forwarded(request: Request, header: str) -> str | None:
+    """The value the outermost trusted proxy put in a comma-list header, if proxies are trusted."""
+    hops = get_settings().trusted_proxy_hops
+    values = [v.strip() for v in request.headers.get(header, "").split(",") if v.strip()]
+    return values[-hops] if hops and len(values) >= hops else None
+
+
+def client_address(request: Request) -> str:
+    """The address the limits count: the peer, or what the trusted proxies say it was."""
+    forwarded = _forwarded(request, "x-forwarded-for")
+    return forwarded or (request.client.host if request.client else "")
+
+
+def is_https(request: Request) -> bool:
+    forwarded = _forwarded(request, "x-forwarded-proto")
+    return (forwarded or request.url.scheme).lower() in ("https", "wss")
+
+
+def _set_cookie(request: Request, response: Response, token: str | None) -> None:
+    """Set the session cookie (or clear it, with None) with the same flags either way."""
+    secure = get_settings().secure_cookies or is_https(request)
+    if token is None:
+        response.delete_cookie(
+            SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="lax"
+        )
+    else:
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=SESSION_SECONDS,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+
+def _signed_in(user: UserInfo) -> SignedIn:
+    return SignedIn(email=user.email, is_admin=user.is_admin)
+
+
+ERRORS_429 = {
+    429: {"model": ErrorBody, "description": "Too many attempts (`RATE_LIMITED`, `Retry-After`)"}
+}
+
+
+@router.post(
+    "/api/session",
+    response_model=SignedIn,
+    summary="Sign in (sets the session cookie)",
+    responses={
+        401: {"model": ErrorBody, "description": "Wrong email or password (`BAD_CREDENTIALS`)"},
+        **ERRORS_429,
+    },
+)
+async def sign_in(body: Credentials, request: Request, response: Response) -> SignedIn:
+    auth = get_auth()
+    user = await auth.authenticate(body.email, body.password, client_address(request))
+    token = await auth.start_session(user.id)
+    _set_cookie(request, response, token)
+    return _signed_in(user)
+
+
+@router.get(
+    "/api/session",
+    response_model=SignedIn,
+    summary="Who the session cookie signs in",
+    responses={401: {"model": ErrorBody, "description": "Not signed in (`NOT_SIGNED_IN`)"}},
+)
+async def who_am_i(
+    session: Annotated[str, Cookie(alias=SESSION_COOKIE, include_in_schema=False)] = "",
+) -> SignedIn:
+    user = await get_auth().session_user(session)
+    if user is None:
+        raise DomainError("NOT_SIGNED_IN", "You are not signed in", 401)
+    return _signed_in(user)
+
+
+@router.delete("/api/session", response_model=Message, summary="Sign out (ends the session)")
+async def sign_out(
+    request: Request,
+    response: Response,
+    session: Annotated[str, Cookie(alias=SESSION_COOKIE, include_in_schema=False)] = "",
+) -> Message:
+    await get_auth().end_session(session)
+    _set_cookie(request, response, None)
+    return Message(message="You are signed out")
+
+
+@router.post(
+    "/api/register",
+    response_model=Message,
+    summary="Create an account",
+    description=(
+        "Answers the same whether the email is new (the account is created) or already has "
+        "an account, so that nobody learns which addresses are registered. Sign in afterwards."
+    ),
+    responses={
+        400: {
+            "model": ErrorBody,
+            "description": "Invalid email (`INVALID_EMAIL`) or weak password (`WEAK_PASSWORD`)",
+        },
+        **ERRORS_429,
+    },
+)
+async def register(body: Credentials, request: Request) -> Message:
+    message = await get_auth().sign_up(body.email, body.password, client_address(request))
+    return Message(message=message)
