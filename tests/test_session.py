@@ -62,10 +62,14 @@ def test_sign_in_sets_an_http_only_cookie_that_sign_out_ends(server: SpyGlassSer
         assert c.get("/api/session").json()["email"] == account.email
         assert c.get("/tasks/").status_code == 200
 
+        first = c.cookies[SESSION_COOKIE]
         # Anyone can send X-Forwarded-Proto: without a trusted proxy it is not believed.
         forged = sign_in(c, account.email, account.password, **{"X-Forwarded-Proto": "https"})
         assert "secure" not in set_cookie_flags(forged)
         token = c.cookies[SESSION_COOKIE]
+        assert token != first  # signing in again replaces the session, and ends the old one
+        old = httpx.get(f"{server.url}/api/session", cookies={SESSION_COOKIE: first}, timeout=30)
+        assert old.status_code == 401
 
         out = c.delete("/api/session")
         assert out.status_code == 200
@@ -74,6 +78,20 @@ def test_sign_in_sets_an_http_only_cookie_that_sign_out_ends(server: SpyGlassSer
     with httpx.Client(base_url=server.url, cookies={SESSION_COOKIE: token}, timeout=30) as old:
         assert old.get("/api/session").status_code == 401  # revoked on the server, not only
         assert old.get("/tasks/").status_code == 303  # forgotten by the browser
+
+
+def test_sign_in_and_register_take_only_json(server: SpyGlassServer) -> None:
+    """A page on another site can send a form or a typeless body without asking the server
+    first, but not JSON: so it cannot sign a visitor in (or up) with its own account."""
+    account = make_account(server, prefix="json")
+    body = f'{{"email": "{account.email}", "password": "{account.password}"}}'
+    for path in ("/api/session", "/api/register"):
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+            headers = {"Content-Type": content_type} if content_type else {}
+            r = httpx.post(server.url + path, content=body, headers=headers, timeout=30)
+            assert r.status_code == 415, (path, content_type, r.text)
+            assert r.json()["error_code"] == "UNSUPPORTED_MEDIA_TYPE"
+            assert SESSION_COOKIE not in r.cookies
 
 
 def test_secure_cookies_setting(new_server: Callable[..., SpyGlassServer]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Request, Response
+from fastapi import APIRouter, Cookie, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from spyglass.auth.service import SESSION_COOKIE, SESSION_DAYS, UserInfo, get_auth
@@ -81,27 +81,44 @@ def _set_cookie(request: Request, response: Response, token: str | None) -> None
         )
 
 
+async def json_only(request: Request) -> None:
+    """Refuse bodies that are not declared JSON: a page on another site can post a form or a
+    typeless body without asking first, but not `application/json` (the browser asks the
+    server's CORS policy), so nobody can sign a visitor in or up from elsewhere."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise DomainError("UNSUPPORTED_MEDIA_TYPE", "Send the fields as application/json", 415)
+
+
 def _signed_in(user: UserInfo) -> SignedIn:
     return SignedIn(email=user.email, is_admin=user.is_admin)
 
 
-ERRORS_429 = {
-    429: {"model": ErrorBody, "description": "Too many attempts (`RATE_LIMITED`, `Retry-After`)"}
+POST_ERRORS = {
+    415: {"model": ErrorBody, "description": "The body is not `application/json`"},
+    429: {"model": ErrorBody, "description": "Too many attempts (`RATE_LIMITED`, `Retry-After`)"},
 }
 
 
 @router.post(
     "/api/session",
     response_model=SignedIn,
+    dependencies=[Depends(json_only)],
     summary="Sign in (sets the session cookie)",
     responses={
         401: {"model": ErrorBody, "description": "Wrong email or password (`BAD_CREDENTIALS`)"},
-        **ERRORS_429,
+        **POST_ERRORS,
     },
 )
-async def sign_in(body: Credentials, request: Request, response: Response) -> SignedIn:
+async def sign_in(
+    body: Credentials,
+    request: Request,
+    response: Response,
+    previous: Annotated[str, Cookie(alias=SESSION_COOKIE, include_in_schema=False)] = "",
+) -> SignedIn:
     auth = get_auth()
     user = await auth.authenticate(body.email, body.password, client_address(request))
+    await auth.end_session(previous)  # the browser forgets it now: so does the server
     token = await auth.start_session(user.id)
     _set_cookie(request, response, token)
     return _signed_in(user)
@@ -136,6 +153,7 @@ async def sign_out(
 @router.post(
     "/api/register",
     response_model=Message,
+    dependencies=[Depends(json_only)],
     summary="Create an account",
     description=(
         "Answers the same whether the email is new (the account is created) or already has "
@@ -146,7 +164,7 @@ async def sign_out(
             "model": ErrorBody,
             "description": "Invalid email (`INVALID_EMAIL`) or weak password (`WEAK_PASSWORD`)",
         },
-        **ERRORS_429,
+        **POST_ERRORS,
     },
 )
 async def register(body: Credentials, request: Request) -> Message:
