@@ -7,6 +7,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -131,10 +132,13 @@ def test_behind_a_trusted_proxy(new_server: Callable[..., SpyGlassServer]) -> No
 # -- item 9: nothing tells a stranger whether an account exists ------------------------------
 
 
-def _medians(first: Callable[[], object], second: Callable[[], object], n: int = 11) -> tuple:
+def _medians(
+    first: Callable[[], object], second: Callable[[], object], n: int = 11
+) -> tuple[float, float]:
     """Median seconds of `first` and `second`, measured in turns (so load hits both alike)."""
     first(), second()  # warm up
-    a, b = [], []
+    a: list[float] = []
+    b: list[float] = []
     for _ in range(n):
         for fn, times in ((first, a), (second, b)):
             start = time.perf_counter()
@@ -220,7 +224,7 @@ def test_weak_passwords_are_refused(server: SpyGlassServer) -> None:
 
 
 def test_a_weak_bootstrap_admin_password_stops_the_server(
-    new_server: Callable[..., SpyGlassServer], tmp_path
+    new_server: Callable[..., SpyGlassServer], tmp_path: Path
 ) -> None:
     with pytest.raises(RuntimeError, match="server exited early") as failed:
         new_server(
