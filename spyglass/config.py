@@ -82,14 +82,12 @@ class Settings(BaseSettings):
     # -- security ---------------------------------------------------------------------
     #: Other origins (scheme://host[:port]) a browser may call this app from, with credentials.
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
-    #: Take the request's own origin from X-Forwarded-Proto/-Host (only behind a proxy that
-    #: sets them); else from the scheme it arrived on and its Host header.
+    #: Take the request's own origin from X-Forwarded-Proto/-Host, and the client's address
+    #: (sign-in limits) from X-Forwarded-For (only behind a proxy that sets them); else from the
+    #: scheme it arrived on, its Host header and the peer's address.
     trust_proxy_headers: bool = False
     #: Mark the session cookie Secure even on plain-HTTP requests (behind a TLS proxy).
     secure_cookies: bool = False
-    #: Reverse proxies in front of the app whose X-Forwarded-For / X-Forwarded-Proto are
-    #: believed (the client address for limits, https for the cookie); 0: none, headers ignored.
-    trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
     #: When set, /metrics answers only `Authorization: Bearer <this>`.
     metrics_token: str | None = None
     #: Rate limits, in the `limits` notation ("5/5minutes"); several joined with ";".

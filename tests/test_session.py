@@ -107,10 +107,10 @@ def test_secure_cookies_setting(new_server: Callable[..., SpyGlassServer]) -> No
 
 
 def test_behind_a_trusted_proxy(new_server: Callable[..., SpyGlassServer]) -> None:
-    """With SPYGLASS_TRUSTED_PROXY_HOPS=1 the proxy's X-Forwarded-Proto makes the cookie Secure,
-    and its X-Forwarded-For is the address that the limits count."""
+    """With SPYGLASS_TRUST_PROXY_HEADERS=1 the proxy's X-Forwarded-Proto makes the cookie Secure,
+    and the address it adds to X-Forwarded-For is the one that the limits count."""
     server = new_server(
-        env={"SPYGLASS_TRUSTED_PROXY_HOPS": "1", "SPYGLASS_LIMIT_LOGIN_ADDRESS": "2/5minutes"}
+        env={"SPYGLASS_TRUST_PROXY_HEADERS": "1", "SPYGLASS_LIMIT_LOGIN_ADDRESS": "2/5minutes"}
     )
     account = make_account(server)
     with httpx.Client(base_url=server.url, timeout=30) as c:

@@ -4,9 +4,9 @@ The cookie is `HttpOnly` (page scripts cannot read it), `SameSite=Lax`, `Path=/`
 `Secure` when the request came over HTTPS or `SPYGLASS_SECURE_COOKIES=1`. Pages learn who is
 signed in from the same cookie, which the browser sends with Reflex's socket connection.
 
-`X-Forwarded-Proto` and `X-Forwarded-For` are believed only from the proxies that
-`SPYGLASS_TRUSTED_PROXY_HOPS` counts (default none): anyone can send those headers, and a
-forged address would dodge the per-address limits.
+`X-Forwarded-Proto` and `X-Forwarded-For` are believed only with `SPYGLASS_TRUST_PROXY_HEADERS=1`
+(the same switch as the origin checks': a proxy in front sets them): anyone can send those
+headers, and a forged address would dodge the per-address limits.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Cookie, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from spyglass.api.security import request_origin
 from spyglass.auth.service import SESSION_COOKIE, SESSION_DAYS, UserInfo, get_auth
 from spyglass.config import get_settings
 from spyglass.errors import DomainError
@@ -44,22 +45,22 @@ class Message(BaseModel):
     message: str
 
 
-def _forwarded(request: Request, header: str) -> str | None:
-    """The value the outermost trusted proxy put in a comma-list header, if proxies are trusted."""
-    hops = get_settings().trusted_proxy_hops
-    values = [v.strip() for v in request.headers.get(header, "").split(",") if v.strip()]
-    return values[-hops] if hops and len(values) >= hops else None
-
-
 def client_address(request: Request) -> str:
-    """The address the limits count: the peer, or what the trusted proxies say it was."""
-    forwarded = _forwarded(request, "x-forwarded-for")
-    return forwarded or (request.client.host if request.client else "")
+    """The address the limits count: the peer's, or with `SPYGLASS_TRUST_PROXY_HEADERS=1` the
+    one the proxy in front saw (the last `X-Forwarded-For` entry: earlier ones are whatever the
+    client sent)."""
+    if get_settings().trust_proxy_headers:
+        forwarded = [v.strip() for v in request.headers.get("x-forwarded-for", "").split(",")]
+        if forwarded[-1]:
+            return forwarded[-1]
+    return request.client.host if request.client else ""
 
 
 def is_https(request: Request) -> bool:
-    forwarded = _forwarded(request, "x-forwarded-proto")
-    return (forwarded or request.url.scheme).lower() in ("https", "wss")
+    """Whether the browser used HTTPS: the request's own origin, as the origin checks read it
+    (from `X-Forwarded-Proto` only with `SPYGLASS_TRUST_PROXY_HEADERS=1`)."""
+    origin = request_origin(request.scope)
+    return origin is not None and origin[0] == "https"
 
 
 def _set_cookie(request: Request, response: Response, token: str | None) -> None:
