@@ -9,10 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 
 import reflex as rx
+from starlette.types import ASGIApp
 
 from spyglass import metrics  # first: it picks the metrics folder before prometheus loads
 from spyglass.api import security
 from spyglass.api.app import create_api
+from spyglass.api.errors import UnroutablePaths
 from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
 from spyglass.pages.admin import admin_page
@@ -53,8 +55,14 @@ async def engine_lifespan() -> AsyncIterator[None]:
         metrics.worker_stopped()
 
 
+class SpyGlassApp(rx.App):
+    def __call__(self) -> ASGIApp:
+        """The ASGI app Reflex builds, with what its top-level router cannot route answered."""
+        return UnroutablePaths(super().__call__(), wrap=security.guard)
+
+
 # The API above Reflex's routes, then the origin checks and security headers around it all.
-app = rx.App(
+app = SpyGlassApp(
     api_transformer=[create_api(), security.guard],
     theme=rx.theme(accent_color="indigo"),
     head_components=[rx.script(src="/spyglass.js")],  # uploads and the account forms

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from spyglass.api import direct, docs, files, health, portal, rest, session, sockets, tokens
-from spyglass.api.errors import install_error_handlers
+from spyglass.api.errors import MethodNotAllowed, complete_error_answers, install_error_handlers
 from spyglass.api.page_guard import PageGuard
 from spyglass.tasks.engine import get_engine
 
@@ -18,6 +20,23 @@ SpyGlass runs long background tasks and streams their progress.
 * **WebSocket** `ws://HOST/ws/{state_name}/task/ws/{task_id}`: one JSON object per change,
   the current state first; closes 1000 after the final message, 1008 for an unknown task.
 """
+
+
+def complete_openapi(api: FastAPI) -> None:
+    """/openapi.json with what only the registry knows: each job's input model, and the
+    exact bodies `POST /api/tasks` takes (a tool and its agents, or a job and its input)."""
+    base = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if not api.openapi_schema:
+            document = base()
+            direct.add_job_schemas(document)
+            rest.add_create_task_schema(document)
+            complete_error_answers(document)
+            api.openapi_schema = document
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_api() -> FastAPI:
@@ -36,7 +55,10 @@ def create_api() -> FastAPI:
     api.include_router(rest.tools_router)
     api.include_router(files.router)
     api.include_router(session.router)
-    direct.add_job_schemas(api)
+    complete_openapi(api)
+    # A documented path with a method it does not take is 405 with its real `Allow`, not
+    # whatever the Reflex app mounted beneath the API would answer.
+    api.add_middleware(MethodNotAllowed, router=api.router)
     engine = get_engine()
     portal.mount_portal(api, engine.store.engine, engine.settings.secret_key)
     api.add_middleware(PageGuard)

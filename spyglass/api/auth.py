@@ -17,6 +17,7 @@ INVALID_TOKEN = "Invalid or revoked client token"
 
 
 async def token_from_path(client_token: str) -> TokenInfo:
+    """The valid token named by the `{client_token}` path parameter (401 if none)."""
     token = await get_auth().resolve_token(client_token)
     if token is None:
         raise DomainError("INVALID_TOKEN", INVALID_TOKEN, 401)
@@ -56,6 +57,8 @@ async def current_user(credential: CurrentCredential) -> UserInfo:
     return credential[1]
 
 
+#: The token of a `{client_token}` path parameter (401 if invalid).
+PathToken = Annotated[TokenInfo, Depends(token_from_path)]
 #: The Bearer token of the request and its owner (401 without a valid one).
 CurrentCredential = Annotated[tuple[TokenInfo, UserInfo], Depends(current_credential)]
 #: The owner of the request's Bearer token (401 without a valid one).

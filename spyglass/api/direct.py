@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from spyglass.api.errors import error_answer, responses, validation_body
 from spyglass.errors import DomainError
 from spyglass.tasks.access import visible_without_account
 from spyglass.tasks.credits import needs_account
@@ -35,21 +36,93 @@ class TaskResponse(BaseModel):
     timestamp: str | None = None
 
 
-async def read_json_body(request: Request) -> Any:
+class JobOptionsInfo(BaseModel):
+    timeout: float | None
+    max_concurrency: int | None
+    retries: int
+    cost: int
+
+
+class JobInfo(BaseModel):
+    state_name: str
+    aliases: list[str]
+    task_name: str
+    doc: str
+    static: bool
+    direct: bool
+    input_schema: dict[str, Any] | None
+    default_args: dict[str, Any] | None
+    options: JobOptionsInfo
+
+
+#: The body of a start route that serves every job: a JSON object fitting the job's input.
+START_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _integral(value: Any) -> Any:
+    """JSON's view of numbers: 25.0 is an integer (as JSON Schema says), `true` is not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def check_json_types(spec: JobSpec, body: Any) -> None:
+    """Job arguments sent as JSON must have the types the document gives them: validated
+    strictly, so `"25"` or `false` is no integer (the engine itself is lenient, for pages)."""
+    if spec.input_model is None or body is None or body == {}:
+        return  # the engine takes the defaults or says what is missing
+    try:
+        spec.input_model.model_validate_json(json.dumps(_integral(body)), strict=True)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        for err in errors:
+            err["loc"] = ["body", *err.get("loc", ())]
+            err.pop("input", None)
+        raise JobInputError(errors, str(exc)) from None
+
+
+async def read_json_body(request: Request, spec: JobSpec) -> Any:
+    """The job's arguments sent (a JSON object), or None for an empty body (its defaults)."""
     raw = await request.body()
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json.loads(raw, parse_constant=_not_json)
+    except ValueError as exc:  # not UTF-8, not JSON, or NaN/Infinity
         raise JobInputError(
             [{"type": "json_invalid", "loc": ["body"], "msg": f"JSON decode error: {exc}"}],
             "the body is not valid JSON",
         ) from None
+    if body is None:  # `null` is not "no body": the arguments are an object
+        raise JobInputError(
+            [
+                {
+                    "type": "model_type",
+                    "loc": ["body"],
+                    "msg": "Input should be an object (send no body for the defaults)",
+                }
+            ],
+            "the body is null",
+        )
+    check_json_types(spec, body)
+    return body
 
 
 def validation_response(exc: JobInputError) -> JSONResponse:
-    return JSONResponse({"detail": exc.errors, "error_code": "VALIDATION_ERROR"}, status_code=422)
+    return JSONResponse(validation_body(exc.errors), status_code=422)
 
 
 def find_job(state_name: str, task_name: str) -> JobSpec:
@@ -72,7 +145,7 @@ async def start_direct(spec: JobSpec, request: Request) -> Any:
     if spec.needs_account:
         raise needs_account(spec.state_name, spec.task_name, spec.options.cost)
     try:
-        body = await read_json_body(request)
+        body = await read_json_body(request, spec)
         row = await get_engine().start_job(spec, body, origin="direct")
     except JobInputError as exc:
         return validation_response(exc)
@@ -85,10 +158,11 @@ NEEDS_ACCOUNT_DOC = (
     "(`POST /api/{state}/tasks/{{client_token}}/start/{job}` or `POST /api/tasks`), "
     "which charges that account."
 )
-NEEDS_ACCOUNT_RESPONSE = {
-    "description": "JOB_NEEDS_ACCOUNT: a costed job is charged to an account; start it with "
-    "a client token"
-}
+NEEDS_ACCOUNT_RESPONSE = error_answer(
+    403,
+    "JOB_NEEDS_ACCOUNT: a costed job is charged to an account; start it with a client token "
+    "(or ORIGIN_NOT_ALLOWED: sent from another site)",
+)
 
 
 def _account_doc(spec: JobSpec, state: str) -> str:
@@ -104,22 +178,31 @@ def _documented_start(spec: JobSpec) -> Any:
     return start
 
 
+def args_required(spec: JobSpec) -> bool:
+    """Must the job's arguments be given (no defaults to fall back on)?"""
+    if spec.input_model is None or spec.default_args is not None:
+        return False
+    return bool(spec.input_model.model_json_schema().get("required"))
+
+
+def args_schema(spec: JobSpec) -> dict[str, Any]:
+    """The JSON schema of a job's arguments, as `JobSpec.parse_args` takes them."""
+    if spec.input_model is None:
+        return {"type": "object", "additionalProperties": spec.takes_kwargs}
+    schema: dict[str, Any] = {"$ref": f"#/components/schemas/{spec.input_model.__name__}"}
+    if spec.default_args is not None:  # `{}`, like no arguments at all, takes the defaults
+        schema = {"anyOf": [schema, {"type": "object", "maxProperties": 0}]}
+    return schema
+
+
 def _request_body_doc(spec: JobSpec) -> dict[str, Any]:
-    if spec.input_model is not None:
-        schema: dict[str, Any] = {"$ref": f"#/components/schemas/{spec.input_model.__name__}"}
-        example = spec.default_args.model_dump(mode="json") if spec.default_args else None
-    else:
-        schema = {"type": "object", "additionalProperties": spec.takes_kwargs}
-        example = {}
-    content: dict[str, Any] = {"schema": schema}
-    if example is not None:
-        content["example"] = example
-    return {
-        "requestBody": {
-            "required": spec.input_model is not None and spec.default_args is None,
-            "content": {"application/json": content},
-        }
-    }
+    content: dict[str, Any] = {"schema": args_schema(spec)}
+    if spec.input_model is None:
+        content["example"] = {}
+    elif spec.default_args is not None:
+        content["example"] = spec.default_args.model_dump(mode="json")
+    body = {"required": args_required(spec), "content": {"application/json": content}}
+    return {"requestBody": body}
 
 
 def job_router() -> APIRouter:
@@ -143,7 +226,7 @@ def job_router() -> APIRouter:
                 operation_id=f"start__{name}__{spec.task_name}",
                 openapi_extra=_request_body_doc(spec),
                 responses={
-                    422: {"description": "The body does not fit the job's input model"},
+                    **responses(403, 422, 429),
                     **({403: NEEDS_ACCOUNT_RESPONSE} if spec.needs_account else {}),
                 },
             )
@@ -158,14 +241,17 @@ router = APIRouter()
     response_model=TaskResponse,
     tags=["direct"],
     summary="Start any direct job by name",
+    description="The body fits the job's input model (see `GET /api/jobs`); "
+    "an empty body takes the job's default arguments.",
     responses={
-        403: {
-            "description": "The job is not direct (JOB_NOT_DIRECT), or it costs credits "
-            "(JOB_NEEDS_ACCOUNT)"
-        },
-        404: {"description": "No such state or job"},
-        422: {"description": "The body does not fit the job's input model"},
+        **responses(404, 422, 429),
+        403: error_answer(
+            403,
+            "The job is not direct (JOB_NOT_DIRECT), or it costs credits (JOB_NEEDS_ACCOUNT), "
+            "or it was sent from another site (ORIGIN_NOT_ALLOWED)",
+        ),
     },
+    openapi_extra=START_BODY_DOC,
 )
 async def start_any(state_name: str, task_name: str, request: Request) -> Any:
     return await start_direct(find_job(state_name, task_name), request)
@@ -176,7 +262,7 @@ async def start_any(state_name: str, task_name: str, request: Request) -> Any:
     response_model=TaskResponse,
     tags=["direct"],
     summary="Current status, progress and result of a task",
-    responses={404: {"description": "No such task on that state"}},
+    responses=responses(404),
 )
 async def task_result(state_name: str, task_id: str) -> Any:
     row = await get_engine().get_row(task_id)
@@ -190,10 +276,7 @@ async def task_result(state_name: str, task_id: str) -> Any:
     response_model=TaskResponse,
     tags=["direct"],
     summary="Cancel a running direct task; answers once the job has stopped",
-    responses={
-        400: {"description": "The task has already ended"},
-        404: {"description": "No such task on that state"},
-    },
+    responses=responses(400, 404),
 )
 async def cancel_task(state_name: str, task_id: str) -> Any:
     engine = get_engine()
@@ -209,8 +292,13 @@ async def cancel_task(state_name: str, task_id: str) -> Any:
     return direct_view(row)
 
 
-@router.get("/api/jobs", tags=["direct"], summary="Every declared job and its input schema")
-async def list_jobs() -> list[dict[str, Any]]:
+@router.get(
+    "/api/jobs",
+    tags=["direct"],
+    summary="Every declared job and its input schema",
+    response_model=list[JobInfo],
+)
+async def list_jobs() -> Any:
     return [spec.describe() for spec in registry.all()]
 
 
@@ -220,25 +308,15 @@ def visible_without_token(row: dict[str, Any], state_name: str) -> bool:
     return same_state and visible_without_account(row)
 
 
-def add_job_schemas(api: FastAPI) -> None:
+def add_job_schemas(document: dict[str, Any]) -> None:
     """Put every job's input model in /openapi.json's components, for the $refs above."""
-    base = api.openapi
-
-    def openapi() -> dict[str, Any]:
-        if api.openapi_schema:
-            return api.openapi_schema
-        schema = base()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for spec in registry.all():
-            if spec.input_model is None:
-                continue
-            model_schema = spec.input_model.model_json_schema(
-                ref_template="#/components/schemas/{model}"
-            )
-            for name, sub in model_schema.pop("$defs", {}).items():
-                components.setdefault(name, sub)
-            components[spec.input_model.__name__] = model_schema
-        api.openapi_schema = schema
-        return schema
-
-    api.openapi = openapi  # type: ignore[method-assign]
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    for spec in registry.all():
+        if spec.input_model is None:
+            continue
+        model_schema = spec.input_model.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        for name, sub in model_schema.pop("$defs", {}).items():
+            components.setdefault(name, sub)
+        components[spec.input_model.__name__] = model_schema

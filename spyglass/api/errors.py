@@ -1,15 +1,148 @@
-"""Client errors as `{"detail": str, "error_code": str[, "context"]}` with the right status."""
+"""Client errors as `{"detail": str, "error_code": str[, "context"]}` with the right status.
+
+One source of truth for what an error looks like on the wire and in /openapi.json: the
+handlers below produce `ErrorBody` (and `ValidationErrorBody` for 422), and `responses()`
+declares them on the routes, so that the document lists every answer a route can give.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.routing import Match, Mount, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spyglass.errors import DomainError
 
 log = logging.getLogger(__name__)
+
+VALIDATION_ERROR = "VALIDATION_ERROR"
+
+
+class ErrorBody(BaseModel):
+    """Every error answer except validation's 422."""
+
+    detail: str = Field(examples=["Task '7f0c…' not found"])
+    error_code: str = Field(examples=["TASK_NOT_FOUND"])
+    context: dict[str, Any] | None = Field(
+        default=None, description="Machine-readable details (e.g. `retry_after`, a shortfall)"
+    )
+
+
+class ValidationIssue(BaseModel):
+    """One problem with the request, as Pydantic reports it."""
+
+    loc: list[str | int] = Field(examples=[["body", "age"]])
+    msg: str = Field(examples=["Input should be less than or equal to 200"])
+    type: str = Field(examples=["less_than_equal"])
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorBody(BaseModel):
+    """422: the request does not fit the documented parameters or body."""
+
+    detail: list[ValidationIssue]
+    error_code: str = Field(default=VALIDATION_ERROR, examples=[VALIDATION_ERROR])
+
+
+#: What each error status means on this API (the description in /openapi.json).
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "The request is well formed but refused (the error code says why)",
+    401: "No valid client token (`NOT_AUTHENTICATED`, `INVALID_TOKEN`)",
+    402: "Not enough credits (`context`: available, required, shortfall)",
+    403: "Not allowed for this caller or job, or sent from another site (ORIGIN_NOT_ALLOWED)",
+    404: "No such resource, or not one the caller may see",
+    409: "The resource is not in a state that allows this",
+    413: "The upload is larger than allowed",
+    415: "The body is not of a media type this route takes",
+    422: "The parameters or body do not fit the schema",
+    429: "Too many requests (`RATE_LIMITED`); wait `Retry-After` seconds",
+    503: "A dependency is down",
+}
+
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
+def error_answer(status: int, description: str | None = None) -> dict[str, Any]:
+    """One error answer in /openapi.json: its JSON model (always JSON, whatever the route's
+    own answers are), its meaning and, for 429, the `Retry-After` header."""
+    model = ValidationErrorBody if status == 422 else ErrorBody
+    answer: dict[str, Any] = {
+        "description": description or ERROR_DESCRIPTIONS[status],
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+        },
+    }
+    if status == 429:
+        answer["headers"] = RETRY_AFTER_HEADER
+    return answer
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: each error status with its model and meaning (the models
+    are put in the document's components by `complete_error_answers`)."""
+    return {status: error_answer(status) for status in statuses}
+
+
+#: The answers every route authenticated with a client token can give.
+TOKEN_ERRORS = (401, 429)
+
+
+def complete_error_answers(document: dict[str, Any]) -> None:
+    """The answers every route gives without declaring them, as they are answered: the 422
+    FastAPI documents by itself (as `ValidationErrorBody`; FastAPI's `HTTPValidationError` is
+    dropped), and the 403 ORIGIN_NOT_ALLOWED of the security middleware on every
+    state-changing operation (sent from another site's page)."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ErrorBody, ValidationErrorBody):
+        ours = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in ours.pop("$defs", {}).items():
+            schemas.setdefault(name, sub)
+        schemas.setdefault(model.__name__, ours)
+    theirs = "#/components/schemas/HTTPValidationError"
+    for operations in document.get("paths", {}).values():
+        for method, operation in operations.items():
+            answers = operation.setdefault("responses", {})
+            if method.upper() not in ("GET", "HEAD", "OPTIONS") and "403" not in answers:
+                answers["403"] = error_answer(403)
+            answer = answers.get("422")
+            content = (answer or {}).get("content", {}).get("application/json", {})
+            if content.get("schema", {}).get("$ref") == theirs:
+                content["schema"] = {"$ref": f"#/components/schemas/{ValidationErrorBody.__name__}"}
+                answer["description"] = ERROR_DESCRIPTIONS[422]
+    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's, if now unused
+        dropped = schemas.pop(name, None)
+        if dropped is not None and f'"#/components/schemas/{name}"' in json.dumps(document):
+            schemas[name] = dropped
+
+
+def validation_body(errors: Any) -> dict[str, Any]:
+    return {"detail": jsonable_encoder(errors), "error_code": VALIDATION_ERROR}
+
+
+def http_code(status: int) -> str:
+    """`NOT_FOUND`, `METHOD_NOT_ALLOWED`, … for the framework's own answers."""
+    try:
+        return HTTPStatus(status).name
+    except ValueError:
+        return f"HTTP_{status}"
 
 
 def install_error_handlers(api: FastAPI) -> None:
@@ -17,9 +150,85 @@ def install_error_handlers(api: FastAPI) -> None:
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers() or None)
 
+    @api.exception_handler(HTTPException)
+    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        """The framework's own refusals (e.g. a body that is not UTF-8) in the same shape."""
+        return JSONResponse(
+            {"detail": str(exc.detail), "error_code": http_code(exc.status_code)},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(validation_body(exc.errors()), status_code=422)
+
     @api.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(
             {"detail": "Internal server error", "error_code": "INTERNAL_ERROR"}, status_code=500
         )
+
+
+class MethodNotAllowed:
+    """A path of the API with a method none of its routes takes: 405 with their real `Allow`.
+
+    Without this the request would fall through to the catch-all mount of Reflex underneath
+    (404, or the pages' `405 Allow: GET, HEAD`), which says nothing true about the API.
+    """
+
+    def __init__(self, app: ASGIApp, router: Router) -> None:
+        self.app = app
+        self.router = router
+
+    def allowed(self, scope: Scope) -> set[str] | None:
+        """The methods of the API's routes for this path, unless one takes this method."""
+        # Mounts (Reflex, the portal) route for themselves.
+        routes = [r for r in self.router.routes if not isinstance(r, Mount)]
+        matches = {route.matches(scope)[0] for route in routes}
+        if Match.FULL in matches or Match.PARTIAL not in matches:
+            return None
+        methods: set[str] = set()
+        for route in iter_route_contexts(routes):  # the routes of included routers, too
+            if route.matches(scope)[0] is Match.PARTIAL:
+                methods |= route.methods or set()
+        return methods or None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            allowed = self.allowed(scope)
+            if allowed is not None:
+                response = JSONResponse(
+                    {"detail": "Method Not Allowed", "error_code": http_code(405)},
+                    status_code=405,
+                    headers={"Allow": ", ".join(sorted(allowed))},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class UnroutablePaths:
+    """Answer a path with a line break (`%0A`) with the API's 404 body.
+
+    The catch-all mount at the top of the Reflex app (`^/(?P<path>.*)$`) matches no such path,
+    so Starlette would answer its own plain-text 404 before any route of this app sees it.
+    No id, name or key here holds a line break, so "not found" is the true answer. `wrap`
+    puts that answer through the same middleware as every other (headers, origin checks).
+    """
+
+    def __init__(self, app: ASGIApp, wrap: Callable[[ASGIApp], ASGIApp] = lambda a: a) -> None:
+        self.app = app
+        self.not_found = wrap(self._not_found)
+
+    @staticmethod
+    async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        body = {"detail": "Not Found", "error_code": http_code(404)}
+        await JSONResponse(body, status_code=404)(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "\n" in scope.get("path", ""):
+            await self.not_found(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -16,7 +16,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
+from pydantic import BaseModel
 
+from spyglass.api.errors import responses
 from spyglass.errors import DomainError
 from spyglass.storage import get_storage
 from spyglass.storage.local import LocalStorage
@@ -30,10 +32,21 @@ def _local() -> LocalStorage:
     return storage
 
 
-router = APIRouter(tags=["storage"])
+class Stored(BaseModel):
+    key: str
+    size_bytes: int
 
 
-@router.put("/api/storage/{key:path}", summary="Upload to a signed URL (local storage)")
+#: A bad, expired or foreign signature is 403; local storage only (else 404).
+router = APIRouter(tags=["storage"], responses=responses(403, 404))
+
+
+@router.put(
+    "/api/storage/{key:path}",
+    summary="Upload to a signed URL (local storage)",
+    response_model=Stored,
+    responses=responses(400, 409, 413),
+)
 async def put_file(
     key: str, request: Request, exp: str = "", ct: str = "", max: str = "", sig: str = ""
 ) -> Any:
@@ -63,7 +76,12 @@ async def put_file(
     return {"key": key, "size_bytes": received}
 
 
-@router.get("/api/storage/{key:path}", summary="Download from a signed URL (local storage)")
+@router.get(
+    "/api/storage/{key:path}",
+    summary="Download from a signed URL (local storage)",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
 async def get_file(key: str, exp: str = "", sig: str = "") -> Any:
     storage = _local()
     storage.verify("GET", key, exp, "", "0", sig)

@@ -10,19 +10,46 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict
 
 from spyglass import metrics
 from spyglass.api.auth import Bearer
+from spyglass.api.errors import error_answer
 from spyglass.config import get_settings
 from spyglass.errors import DomainError
 from spyglass.storage import get_storage
 from spyglass.tasks.engine import get_engine
 
+
+class Component(BaseModel):
+    """One dependency: `status` ok or error, and what the backend reports about itself."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str
+
+
+class Health(BaseModel):
+    status: str
+    timestamp: str
+    database: Component
+    storage: Component
+    bus: Component
+    running_tasks: int
+    worker: str
+
+
 router = APIRouter()
 
 
-@router.get("/api/health", tags=["system"], summary="Health of the database, storage and bus")
+@router.get(
+    "/api/health",
+    tags=["system"],
+    summary="Health of the database, storage and bus",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "A dependency is down (`degraded`)"}},
+)
 async def health() -> Any:
     engine = get_engine()
     report = await engine.health()
@@ -48,8 +75,10 @@ async def health() -> Any:
     "/metrics",
     tags=["system"],
     summary="Prometheus metrics: tasks by status, run time, queue wait, sockets, bus lag",
-    response_class=Response,
-    responses={401: {"description": "SPYGLASS_METRICS_TOKEN is set and was not sent as Bearer"}},
+    response_class=PlainTextResponse,
+    responses={401: error_answer(401, "SPYGLASS_METRICS_TOKEN is set and was not sent")},
+    # The Bearer token is asked for only when SPYGLASS_METRICS_TOKEN is set: optional here.
+    openapi_extra={"security": [{}]},
 )
 async def prometheus(credentials: Bearer) -> Response:
     check_metrics_token(credentials.credentials if credentials else None)

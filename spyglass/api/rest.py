@@ -13,6 +13,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from spyglass.api.auth import CurrentUser
+from spyglass.api.bounds import OffsetQuery, SeqQuery
+from spyglass.api.direct import args_required, args_schema, check_json_types
+from spyglass.api.errors import TOKEN_ERRORS, responses
 from spyglass.errors import DomainError
 from spyglass.tasks.access import owned_row, owner_scope
 from spyglass.tasks.engine import get_engine
@@ -22,6 +25,7 @@ from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.store import TaskFilter
 from spyglass.tools import flow
 from spyglass.tools.catalogue import TOOLS
+from spyglass.tools.run import agent_available
 
 
 class CreateTask(BaseModel):
@@ -71,6 +75,188 @@ class Pagination(BaseModel):
     has_more: bool
 
 
+class RestTask(BaseModel):
+    """A task in the REST tasks API (S000 `TaskResponse` with the job's fields)."""
+
+    task_id: str
+    status: str
+    tool_id: str | None
+    agents: list[str]
+    state_name: str
+    task_type: str
+    progress: float
+    message: str | None
+    input_params: dict[str, Any] | None
+    result: Any
+    error_code: str | None
+    error_message: str | None
+    retry_of: str | None
+    attempt: int
+    cost: int
+    created_at: str | None
+    upload_started_at: str | None
+    processing_started_at: str | None
+    completed_at: str | None
+    failed_at: str | None
+    cancelled_at: str | None
+    updated_at: str | None
+    execution_time_ms: int | None
+    downloads_available: bool
+
+
+class TaskList(BaseModel):
+    tasks: list[RestTask]
+    pagination: Pagination
+
+
+class BulkDeleted(BaseModel):
+    deleted_count: int
+    statuses: list[str]
+
+
+class UploadTicket(BaseModel):
+    url: str
+    key: str
+    method: str
+    headers: dict[str, str]
+    expires_at: str
+
+
+class UploadTickets(BaseModel):
+    task_id: str
+    status: str
+    uploads: dict[str, UploadTicket] = Field(description="By file key")
+    expires_in_seconds: int
+    message: str
+
+
+class Download(BaseModel):
+    download_id: str
+    filename: str
+    type: str
+    mime_type: str | None
+    size_bytes: int | None
+    url: str
+    expires_at: str
+
+
+class Downloads(BaseModel):
+    task_id: str
+    downloads: list[Download]
+    expires_in_seconds: int
+
+
+class TaskReport(BaseModel):
+    analysis_id: str
+    tool: str | None
+    status: str
+    timestamp: str | None
+    execution_time_ms: int | None
+    report: dict[str, Any]
+
+
+class TaskEvent(BaseModel):
+    seq: int
+    timestamp: str | None
+    event_type: str
+    message: str | None
+    data: Any
+
+
+class TaskEvents(BaseModel):
+    task_id: str
+    events: list[TaskEvent]
+    last_seq: int
+
+
+class Cancelled(BaseModel):
+    task_id: str
+    status: str
+    message: str
+    cancelled_at: str | None
+
+
+class Deleted(BaseModel):
+    task_id: str
+    message: str
+    files_deleted: int
+
+
+class ToolList(BaseModel):
+    tools: list[dict[str, Any]] = Field(
+        description="Each tool: id, name, files, agents (cost, parameters), parameters schema"
+    )
+
+
+def _status_pattern(*, empty: bool) -> str:
+    """A comma list of statuses, as `TaskStatus.parse` reads them (any case, `_` or space)."""
+
+    def word(status: TaskStatus) -> str:
+        return "".join("[_ ]" if c == "_" else f"[{c}{c.lower()}]" for c in status.value)
+
+    one = rf"\s*(?:{'|'.join(word(s) for s in TaskStatus)})\s*"
+    return rf"^(?:{'|' if empty else ''}{one}(?:,{one})*)$"
+
+
+def _tool_body(tool_id: str, agents: list[str]) -> dict[str, Any]:
+    return {
+        "title": f"Tool {tool_id}",
+        "properties": {
+            "tool_id": {"const": tool_id},
+            "agents": {
+                "anyOf": [{"type": "array", "items": {"enum": agents}}, {"type": "null"}],
+                "description": "Any of the tool's available agents; none: all of them",
+            },
+            "task_type": {"type": "null"},
+        },
+        "required": ["tool_id"],
+    }
+
+
+def _job_body(spec: JobSpec, task_type: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    args = args_schema(spec)
+    required = ["task_type", *(["input_params"] if args_required(spec) else [])]
+    if "state_name" in state.get("required", ()):
+        required.append("state_name")
+    return {
+        "title": f"Job {spec.state_name}.{spec.task_name}",
+        "properties": {
+            "task_type": task_type,
+            "state_name": state["schema"],
+            "input_params": args if args_required(spec) else {"anyOf": [args, {"type": "null"}]},
+            "tool_id": {"type": "null"},
+        },
+        "required": required,
+    }
+
+
+def add_create_task_schema(document: dict[str, Any]) -> None:
+    """`CreateTask` in /openapi.json, exactly: one of the tools with its available agents, or
+    one of the jobs started this way (static ones) named as `find_task_type` reads names."""
+    variants = []
+    for tool in TOOLS.values():
+        agents = [a.id for a in tool.agents if agent_available(a.id)]
+        if agents:
+            variants.append(_tool_body(tool.id, agents))
+    jobs = [spec for spec in registry.all() if spec.is_static]
+    plain_names = [spec.task_name for spec in registry.all()]
+    for spec in jobs:
+        states = [spec.state_name, *spec.aliases]
+        names = [f"{state}.{spec.task_name}" for state in states]
+        if plain_names.count(spec.task_name) == 1:
+            names.append(spec.task_name)
+        no_state = {"schema": {"type": "null"}}
+        variants.append(_job_body(spec, {"enum": names}, no_state))
+        named = {"schema": {"enum": states}, "required": ["state_name"]}
+        variants.append(_job_body(spec, {"const": spec.task_name}, named))
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("CreateTask", {"type": "object"})["oneOf"] = variants
+
+
+STATUS_LIST = _status_pattern(empty=True)
+STATUS_LIST_REQUIRED = _status_pattern(empty=False)
+
+
 def parse_statuses(raw: str | None) -> list[str]:
     if not raw:
         return []
@@ -107,10 +293,19 @@ def find_task_type(task_type: str, state_name: str | None) -> JobSpec:
     return matches[0]
 
 
-router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+#: Answers of every route here: no valid token, too many requests, a bad parameter.
+router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=responses(*TOKEN_ERRORS, 422))
+#: And of the routes about one task: another user's task is "not found" like an unknown id.
+ONE_TASK = responses(404)
 
 
-@router.post("", status_code=201, summary="Create a tool task (CREATED) or a job task (PENDING)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=RestTask,
+    summary="Create a tool task (CREATED) or a job task (PENDING)",
+    responses=responses(400, 402, 409),
+)
 async def create_task(body: CreateTask, user: CurrentUser) -> Any:
     if body.tool_id is not None:
         row = await flow.create_tool_task(body.tool_id, body.agents, user.id)
@@ -124,6 +319,7 @@ async def create_task(body: CreateTask, user: CurrentUser) -> Any:
             409,
         )
     try:
+        check_json_types(spec, body.input_params)
         row = await get_engine().start_job(spec, body.input_params, origin="api", owner_id=user.id)
     except JobInputError as exc:
         errors = [{**e, "loc": ["body", "input_params", *e["loc"][1:]]} for e in exc.errors]
@@ -131,15 +327,26 @@ async def create_task(body: CreateTask, user: CurrentUser) -> Any:
     return rest_view(row)
 
 
-@router.get("", summary="Your tasks, newest first (admins: everyone's)")
+@router.get(
+    "",
+    response_model=TaskList,
+    summary="Your tasks, newest first (admins: everyone's)",
+    responses=responses(400),
+)
 async def list_tasks(
     user: CurrentUser,
-    status: Annotated[str | None, Query(description="Comma list, e.g. FAILED,CANCELLED")] = None,
+    status: Annotated[
+        str | None,
+        Query(
+            description="Comma list, e.g. FAILED,CANCELLED",
+            json_schema_extra={"pattern": STATUS_LIST},
+        ),
+    ] = None,
     tool_id: str | None = None,
     task_type: str | None = None,
     state_name: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> Any:
     canonical = None
     if state_name is not None:
@@ -162,10 +369,21 @@ async def list_tasks(
     }
 
 
-@router.delete("", summary="Delete every task of yours with one of these statuses")
+@router.delete(
+    "",
+    response_model=BulkDeleted,
+    summary="Delete every task of yours with one of these statuses",
+    responses=responses(400),
+)
 async def bulk_delete(
     user: CurrentUser,
-    status: Annotated[str, Query(description="Comma list, e.g. COMPLETED,FAILED")],
+    status: Annotated[
+        str,
+        Query(
+            description="Comma list, e.g. COMPLETED,FAILED",
+            json_schema_extra={"pattern": STATUS_LIST_REQUIRED},
+        ),
+    ],
 ) -> Any:
     statuses = parse_statuses(status)
     if not statuses:
@@ -175,7 +393,12 @@ async def bulk_delete(
     return {"deleted_count": deleted, "statuses": statuses}
 
 
-@router.post("/{task_id}/upload-urls", summary="Presigned PUT URLs for the task's files")
+@router.post(
+    "/{task_id}/upload-urls",
+    response_model=UploadTickets,
+    summary="Presigned PUT URLs for the task's files",
+    responses={**ONE_TASK, **responses(400)},
+)
 async def upload_urls(
     task_id: str, body: UploadUrlsRequest, request: Request, user: CurrentUser
 ) -> Any:
@@ -194,7 +417,12 @@ async def upload_urls(
     }
 
 
-@router.post("/{task_id}/process", summary="Check files and credits, then start the tool")
+@router.post(
+    "/{task_id}/process",
+    response_model=RestTask,
+    summary="Check files and credits, then start the tool",
+    responses={**ONE_TASK, **responses(400, 402, 409)},
+)
 async def process(task_id: str, user: CurrentUser) -> Any:
     started = await flow.start_processing(await owned_row(task_id, user))
     return {
@@ -204,7 +432,12 @@ async def process(task_id: str, user: CurrentUser) -> Any:
     }
 
 
-@router.get("/{task_id}/downloads", summary="Download URLs (1 h) of a completed task's files")
+@router.get(
+    "/{task_id}/downloads",
+    response_model=Downloads,
+    summary="Download URLs (1 h) of a completed task's files",
+    responses={**ONE_TASK, **responses(400)},
+)
 async def downloads(task_id: str, request: Request, user: CurrentUser) -> Any:
     flow.require_completed(await owned_row(task_id, user))
     return {
@@ -214,7 +447,12 @@ async def downloads(task_id: str, request: Request, user: CurrentUser) -> Any:
     }
 
 
-@router.get("/{task_id}/report", summary="The JSON report of a completed tool task")
+@router.get(
+    "/{task_id}/report",
+    response_model=TaskReport,
+    summary="The JSON report of a completed tool task",
+    responses={**ONE_TASK, **responses(400)},
+)
 async def report(task_id: str, request: Request, user: CurrentUser) -> Any:
     row = await owned_row(task_id, user)
     body = await flow.read_report(row)
@@ -229,16 +467,21 @@ async def report(task_id: str, request: Request, user: CurrentUser) -> Any:
     }
 
 
-@router.get("/{task_id}", summary="One task")
+@router.get("/{task_id}", response_model=RestTask, summary="One task", responses=ONE_TASK)
 async def get_task(task_id: str, user: CurrentUser) -> Any:
     return rest_view(await owned_row(task_id, user))
 
 
-@router.get("/{task_id}/events", summary="The task's timeline (after_seq for increments)")
+@router.get(
+    "/{task_id}/events",
+    response_model=TaskEvents,
+    summary="The task's timeline (after_seq for increments)",
+    responses=ONE_TASK,
+)
 async def task_events(
     task_id: str,
     user: CurrentUser,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: SeqQuery = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> Any:
     await owned_row(task_id, user)
@@ -249,7 +492,12 @@ async def task_events(
     return {"task_id": task_id, "events": [event_view(e) for e in events], "last_seq": last}
 
 
-@router.post("/{task_id}/cancel", summary="Cancel a queued or running task")
+@router.post(
+    "/{task_id}/cancel",
+    response_model=Cancelled,
+    summary="Cancel a queued or running task",
+    responses={**ONE_TASK, **responses(400)},
+)
 async def cancel_task(task_id: str, user: CurrentUser) -> Any:
     row = await owned_row(task_id, user)
     engine = get_engine()
@@ -266,13 +514,24 @@ async def cancel_task(task_id: str, user: CurrentUser) -> Any:
     }
 
 
-@router.post("/{task_id}/retry", status_code=201, summary="Retry a failed or cancelled task")
+@router.post(
+    "/{task_id}/retry",
+    status_code=201,
+    response_model=RestTask,
+    summary="Retry a failed or cancelled task",
+    responses={**ONE_TASK, **responses(400, 402)},
+)
 async def retry_task(task_id: str, user: CurrentUser) -> Any:
     await owned_row(task_id, user)
     return rest_view(await get_engine().retry(task_id))
 
 
-@router.delete("/{task_id}", summary="Delete a task and its files (cancelled first)")
+@router.delete(
+    "/{task_id}",
+    response_model=Deleted,
+    summary="Delete a task and its files (cancelled first)",
+    responses=ONE_TASK,
+)
 async def delete_task(task_id: str, user: CurrentUser) -> Any:
     await owned_row(task_id, user)
     files = await get_engine().delete(task_id)
@@ -282,7 +541,11 @@ async def delete_task(task_id: str, user: CurrentUser) -> Any:
 tools_router = APIRouter(tags=["tools"])
 
 
-@tools_router.get("/api/tools", summary="The data tools, their agents, parameters and costs")
+@tools_router.get(
+    "/api/tools",
+    response_model=ToolList,
+    summary="The data tools, their agents, parameters and costs",
+)
 async def list_tools() -> Any:
     return {"tools": [tool.describe() for tool in TOOLS.values()]}
 

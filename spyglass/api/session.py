@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Cookie, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from spyglass.api.errors import error_answer
 from spyglass.api.security import request_origin
 from spyglass.auth.service import SESSION_COOKIE, SESSION_DAYS, UserInfo, get_auth
 from spyglass.config import get_settings
@@ -24,11 +25,6 @@ from spyglass.errors import DomainError
 router = APIRouter(tags=["browser session"])
 
 SESSION_SECONDS = SESSION_DAYS * 86400
-
-
-class ErrorBody(BaseModel):
-    detail: str
-    error_code: str
 
 
 class Credentials(BaseModel):
@@ -96,8 +92,8 @@ def _signed_in(user: UserInfo) -> SignedIn:
 
 
 POST_ERRORS = {
-    415: {"model": ErrorBody, "description": "The body is not `application/json`"},
-    429: {"model": ErrorBody, "description": "Too many attempts (`RATE_LIMITED`, `Retry-After`)"},
+    415: error_answer(415, "The body is not `application/json`"),
+    429: error_answer(429, "Too many attempts (`RATE_LIMITED`, `Retry-After`)"),
 }
 
 
@@ -107,7 +103,7 @@ POST_ERRORS = {
     dependencies=[Depends(json_only)],
     summary="Sign in (sets the session cookie)",
     responses={
-        401: {"model": ErrorBody, "description": "Wrong email or password (`BAD_CREDENTIALS`)"},
+        401: error_answer(401, "Wrong email or password (`BAD_CREDENTIALS`)"),
         **POST_ERRORS,
     },
 )
@@ -129,7 +125,7 @@ async def sign_in(
     "/api/session",
     response_model=SignedIn,
     summary="Who the session cookie signs in",
-    responses={401: {"model": ErrorBody, "description": "Not signed in (`NOT_SIGNED_IN`)"}},
+    responses={401: error_answer(401, "Not signed in (`NOT_SIGNED_IN`)")},
 )
 async def who_am_i(
     session: Annotated[str, Cookie(alias=SESSION_COOKIE, include_in_schema=False)] = "",
@@ -161,10 +157,9 @@ async def sign_out(
         "an account, so that nobody learns which addresses are registered. Sign in afterwards."
     ),
     responses={
-        400: {
-            "model": ErrorBody,
-            "description": "Invalid email (`INVALID_EMAIL`) or weak password (`WEAK_PASSWORD`)",
-        },
+        400: error_answer(
+            400, "Invalid email (`INVALID_EMAIL`) or weak password (`WEAK_PASSWORD`)"
+        ),
         **POST_ERRORS,
     },
 )

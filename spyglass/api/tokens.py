@@ -20,9 +20,18 @@ from spyglass.api.auth import (
     INVALID_TOKEN,
     CurrentCredential,
     CurrentUser,
+    PathToken,
     token_from_path,
 )
-from spyglass.api.direct import TaskResponse, find_job, read_json_body, validation_response
+from spyglass.api.bounds import IdPath
+from spyglass.api.direct import (
+    START_BODY_DOC,
+    TaskResponse,
+    find_job,
+    read_json_body,
+    validation_response,
+)
+from spyglass.api.errors import TOKEN_ERRORS, responses
 from spyglass.api.sockets import reject, serve_single_task, serve_until_done, socket_session
 from spyglass.auth.service import TokenInfo, UserInfo, get_auth
 from spyglass.errors import DomainError
@@ -63,11 +72,45 @@ class IssuedToken(TokenOut):
     token: str = Field(description="The secret; shown this once only")
 
 
+class TokenSummary(BaseModel):
+    id: int
+    name: str
+    prefix: str
+
+
+class Me(BaseModel):
+    user_id: int
+    email: str
+    is_admin: bool
+    credits: int
+    token: TokenSummary
+
+
+class Revoked(BaseModel):
+    token_id: int
+    revoked: bool
+    changed: bool = Field(description="False if it was revoked already")
+
+
 class TokenRequest(BaseModel):
     name: str = Field(min_length=1, max_length=100, examples=["nightly import"])
     owner_email: str | None = Field(
         default=None, description="Admins may issue a token for another user"
     )
+
+
+async def _socket_credential(ws: WebSocket, client_token: str) -> tuple[TokenInfo, UserInfo] | None:
+    """The socket's valid token and its owner; else an error message and close 1008."""
+    try:
+        token = await token_from_path(client_token)
+    except DomainError as exc:
+        await reject(ws, exc.message, exc.code)
+        return None
+    viewer = await get_auth().get_user(token.owner_id)
+    if viewer is None:
+        await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
+        return None
+    return token, viewer
 
 
 def _out(token: TokenInfo) -> dict[str, Any]:
@@ -91,16 +134,14 @@ router = APIRouter()
     response_model=TaskResponse,
     tags=["client token"],
     summary="Start a job for the token's owner (no browser needed)",
-    responses={
-        401: {"description": "Invalid or revoked token"},
-        404: {"description": "No such state or job"},
-        422: {"description": "The body does not fit the job's input model"},
-    },
+    description="The body fits the job's input model (see `GET /api/jobs`); "
+    "an empty body takes the job's default arguments.",
+    responses=responses(*TOKEN_ERRORS, 402, 403, 404, 409, 422),
+    openapi_extra=START_BODY_DOC,
 )
 async def start_with_token(
-    state_name: str, client_token: str, task_name: str, request: Request
+    state_name: str, client_token: str, task_name: str, request: Request, token: PathToken
 ) -> Any:
-    token = await token_from_path(client_token)
     spec = find_job(state_name, task_name)
     if not spec.is_static:
         raise DomainError(
@@ -110,7 +151,7 @@ async def start_with_token(
             409,
         )
     try:
-        body = await read_json_body(request)
+        body = await read_json_body(request, spec)
         row = await get_engine().start_job(
             spec, body, origin="token", owner_id=token.owner_id, client_id=str(token.id)
         )
@@ -124,11 +165,10 @@ async def token_task_socket(
     ws: WebSocket, state_name: str, client_token: str, task_id: str
 ) -> None:
     async with socket_session(ws):
-        token = await get_auth().resolve_token(client_token)
-        viewer = await get_auth().get_user(token.owner_id) if token else None
-        if token is None or viewer is None:
-            await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
+        credential = await _socket_credential(ws, client_token)
+        if credential is None:
             return
+        token, viewer = credential
         with get_auth().watching(token.id) as revoked:
             await serve_single_task(
                 ws, task_id, lambda row: owned_by_token(row, viewer, state_name), revoked
@@ -140,12 +180,11 @@ async def token_tasks_socket(ws: WebSocket, state_name: str, client_token: str) 
     """Every task of the token's owner on this state: snapshots of the running ones,
     then every change, until the client leaves or the token is revoked."""
     async with socket_session(ws):
-        token = await get_auth().resolve_token(client_token)
-        viewer = await get_auth().get_user(token.owner_id) if token else None
-        canonical = state_of(state_name)
-        if token is None or viewer is None:
-            await reject(ws, INVALID_TOKEN, "INVALID_TOKEN")
+        credential = await _socket_credential(ws, client_token)
+        if credential is None:
             return
+        token, viewer = credential
+        canonical = state_of(state_name)
         if canonical is None:
             await reject(ws, f"No state '{state_name}'", "STATE_NOT_FOUND")
             return
@@ -164,7 +203,13 @@ async def token_tasks_socket(ws: WebSocket, state_name: str, client_token: str) 
             await serve_until_done(ws, _stream_owner_tasks(ws, sub, versions), revoked)
 
 
-@router.get("/api/me", tags=["client token"], summary="The token's owner and credits")
+@router.get(
+    "/api/me",
+    tags=["client token"],
+    summary="The token's owner and credits",
+    response_model=Me,
+    responses=responses(*TOKEN_ERRORS),
+)
 async def me(credential: CurrentCredential) -> Any:
     token, user = credential
     return {
@@ -182,6 +227,7 @@ async def me(credential: CurrentCredential) -> Any:
     tags=["client token"],
     summary="Your tokens (admins: all)",
     response_model=list[TokenOut],
+    responses=responses(*TOKEN_ERRORS),
 )
 async def list_tokens(user: CurrentUser) -> Any:
     tokens = await get_auth().list_tokens(owner_scope(user))
@@ -194,6 +240,7 @@ async def list_tokens(user: CurrentUser) -> Any:
     status_code=201,
     summary="Issue a token (admins may issue for another user)",
     response_model=IssuedToken,
+    responses=responses(*TOKEN_ERRORS, 400, 403, 404, 422),
 )
 async def issue_token(body: TokenRequest, user: CurrentUser) -> Any:
     owner: UserInfo | None = user
@@ -212,7 +259,9 @@ async def issue_token(body: TokenRequest, user: CurrentUser) -> Any:
     "/api/tokens/{token_id}",
     tags=["client token"],
     summary="Revoke a token: it stops working at once, open sockets close",
+    response_model=Revoked,
+    responses=responses(*TOKEN_ERRORS, 404, 422),
 )
-async def revoke_token(token_id: int, user: CurrentUser) -> Any:
+async def revoke_token(token_id: IdPath, user: CurrentUser) -> Any:
     changed = await get_auth().revoke_token(token_id, by=user)
     return {"token_id": token_id, "revoked": True, "changed": changed}
