@@ -40,9 +40,9 @@ def assert_validation_error(r: httpx.Response, *loc: str | int) -> None:
 
 
 def test_numbers_out_of_range_are_422_never_500(http: httpx.Client) -> None:
-    task_id = http.post(
-        "/api/tasks", json={"task_type": "example_task2.task2_with_args"}
-    ).json()["task_id"]
+    task_id = http.post("/api/tasks", json={"task_type": "example_task2.task2_with_args"}).json()[
+        "task_id"
+    ]
     for value in [*HUGE, -1]:
         r = http.get("/api/tasks", params={"offset": value})
         assert_validation_error(r, "query", "offset")
@@ -99,7 +99,7 @@ def test_every_answer_is_documented_with_its_model(http: httpx.Client) -> None:
                 assert "404" in answers, where
             if "/start/" in path:
                 assert {"403", "422", "429"} <= set(answers), where
-            if "{client_token}" in path or path == "/api/tasks" and method == "post":
+            if "{client_token}" in path or (path == "/api/tasks" and method == "post"):
                 assert "402" in answers, where
     # The bodies POST /api/tasks takes are spelled out: a tool and its agents, or a job.
     variants = schemas["CreateTask"]["oneOf"]

@@ -1,4 +1,8 @@
-"""Credentials on HTTP and sockets: client tokens in a path or a Bearer header, browser sessions."""
+"""Credentials on HTTP and sockets: client tokens in a path or a Bearer header, browser sessions.
+
+Every use of a client token counts against its rate (`SPYGLASS_LIMIT_API_TOKEN`, per token):
+the dependencies below count it, so every route that takes a token is limited by construction.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from spyglass.auth.service import TokenInfo, UserInfo, get_auth
+from spyglass.config import get_settings
 from spyglass.errors import DomainError
+from spyglass.ratelimit import get_limiter
 from spyglass.states.auth import SESSION_COOKIE
 
 bearer = HTTPBearer(auto_error=False, description="A client token: `Authorization: Bearer sg_…`")
@@ -16,11 +22,22 @@ bearer = HTTPBearer(auto_error=False, description="A client token: `Authorizatio
 INVALID_TOKEN = "Invalid or revoked client token"
 
 
+async def count_token_use(token: TokenInfo) -> None:
+    """One request made with `token`; 429 RATE_LIMITED once its rate is used up."""
+    await get_limiter().hit(
+        get_settings().limit_api_token,
+        "api-token",
+        str(token.id),
+        message="Too many requests with this client token",
+    )
+
+
 async def token_from_path(client_token: str) -> TokenInfo:
-    """The valid token named by the `{client_token}` path parameter (401 if none)."""
+    """The valid token named by the `{client_token}` path parameter (401 if none), counted."""
     token = await get_auth().resolve_token(client_token)
     if token is None:
         raise DomainError("INVALID_TOKEN", INVALID_TOKEN, 401)
+    await count_token_use(token)
     return token
 
 
@@ -38,6 +55,7 @@ async def bearer_user(
     user = await get_auth().get_user(token.owner_id)
     if user is None:
         raise DomainError("INVALID_TOKEN", INVALID_TOKEN, 401)
+    await count_token_use(token)
     return token, user
 
 
@@ -57,9 +75,22 @@ async def current_user(credential: CurrentCredential) -> UserInfo:
     return credential[1]
 
 
-#: The token of a `{client_token}` path parameter (401 if invalid).
+async def direct_start_allowed(request: Request) -> None:
+    """Token-free starts count per client address (`SPYGLASS_LIMIT_DIRECT_START`)."""
+    address = request.client.host if request.client else "unknown"
+    await get_limiter().hit(
+        get_settings().limit_direct_start,
+        "direct-start",
+        address,
+        message="Too many token-free starts from this address",
+    )
+
+
+#: The token of a `{client_token}` path parameter (401 if invalid; counted against its rate).
 PathToken = Annotated[TokenInfo, Depends(token_from_path)]
-#: The Bearer token of the request and its owner (401 without a valid one).
+#: A token-free start from this client address, counted against its rate (429 when used up).
+DirectStart = Annotated[None, Depends(direct_start_allowed)]
+#: The Bearer token of the request and its owner (401 without a valid one; counted).
 CurrentCredential = Annotated[tuple[TokenInfo, UserInfo], Depends(current_credential)]
 #: The owner of the request's Bearer token (401 without a valid one).
 CurrentUser = Annotated[UserInfo, Depends(current_user)]

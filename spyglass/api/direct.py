@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from spyglass.api.auth import DirectStart
 from spyglass.api.errors import error_answer, responses, validation_body
 from spyglass.errors import DomainError
 from spyglass.tasks.access import visible_without_account
@@ -172,7 +173,7 @@ def _account_doc(spec: JobSpec, state: str) -> str:
 
 
 def _documented_start(spec: JobSpec) -> Any:
-    async def start(request: Request) -> Any:
+    async def start(request: Request, _rate: DirectStart) -> Any:
         return await start_direct(spec, request)
 
     return start
@@ -253,7 +254,7 @@ router = APIRouter()
     },
     openapi_extra=START_BODY_DOC,
 )
-async def start_any(state_name: str, task_name: str, request: Request) -> Any:
+async def start_any(state_name: str, task_name: str, request: Request, _rate: DirectStart) -> Any:
     return await start_direct(find_job(state_name, task_name), request)
 
 

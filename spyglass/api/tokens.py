@@ -100,7 +100,8 @@ class TokenRequest(BaseModel):
 
 
 async def _socket_credential(ws: WebSocket, client_token: str) -> tuple[TokenInfo, UserInfo] | None:
-    """The socket's valid token and its owner; else an error message and close 1008."""
+    """The socket's valid token (counted against its rate) and its owner; else an error
+    message and close 1008."""
     try:
         token = await token_from_path(client_token)
     except DomainError as exc:
