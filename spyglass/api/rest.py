@@ -293,6 +293,37 @@ def find_task_type(task_type: str, state_name: str | None) -> JobSpec:
     return matches[0]
 
 
+def _links(*operations: tuple[str, str]) -> dict[str, Any]:
+    """OpenAPI links from an answer's `task_id` to what can be done with that task next."""
+    links = {}
+    for method, path in operations:
+        pointer = ("/api/tasks" + path).replace("~", "~0").replace("/", "~1")
+        words = path.replace("{task_id}", "task").replace("/", " ").replace("-", " ")
+        name = method.capitalize() + words.title().replace(" ", "")
+        links[name] = {
+            "operationRef": f"#/paths/{pointer}/{method}",
+            "parameters": {"task_id": "$response.body#/task_id"},
+        }
+    return links
+
+
+#: Where a new task's id leads (for readers of /docs and for tools that follow links).
+NEW_TASK = {
+    201: {
+        "links": _links(
+            ("get", "/{task_id}"),
+            ("get", "/{task_id}/events"),
+            ("post", "/{task_id}/upload-urls"),
+            ("post", "/{task_id}/process"),
+            ("get", "/{task_id}/downloads"),
+            ("get", "/{task_id}/report"),
+            ("post", "/{task_id}/cancel"),
+            ("post", "/{task_id}/retry"),
+            ("delete", "/{task_id}"),
+        )
+    }
+}
+
 #: Answers of every route here: no valid token, too many requests, a bad parameter.
 router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=responses(*TOKEN_ERRORS, 422))
 #: And of the routes about one task: another user's task is "not found" like an unknown id.
@@ -304,7 +335,7 @@ ONE_TASK = responses(404)
     status_code=201,
     response_model=RestTask,
     summary="Create a tool task (CREATED) or a job task (PENDING)",
-    responses=responses(400, 402, 409),
+    responses={**NEW_TASK, **responses(400, 402, 409)},
 )
 async def create_task(body: CreateTask, user: CurrentUser) -> Any:
     if body.tool_id is not None:
@@ -519,7 +550,7 @@ async def cancel_task(task_id: str, user: CurrentUser) -> Any:
     status_code=201,
     response_model=RestTask,
     summary="Retry a failed or cancelled task",
-    responses={**ONE_TASK, **responses(400, 402)},
+    responses={**NEW_TASK, **ONE_TASK, **responses(400, 402)},
 )
 async def retry_task(task_id: str, user: CurrentUser) -> Any:
     await owned_row(task_id, user)
