@@ -12,7 +12,7 @@ import pytest
 from tests.accounts import Account, make_account
 from tests.harness import SpyGlassServer
 
-HUGE = [2**31, 2**63, 2**64]
+HUGE = [2**63, 2**64, 2**31]
 
 
 @pytest.fixture

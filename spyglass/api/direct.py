@@ -88,10 +88,10 @@ def check_json_types(spec: JobSpec, body: Any) -> None:
     try:
         spec.input_model.model_validate_json(json.dumps(_integral(body)), strict=True)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False)
-        for err in errors:
-            err["loc"] = ["body", *err.get("loc", ())]
-            err.pop("input", None)
+        errors: list[dict[str, Any]] = [
+            {**err, "loc": ["body", *err["loc"]]}
+            for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
         raise JobInputError(errors, str(exc)) from None
 
 

@@ -308,7 +308,7 @@ def _links(*operations: tuple[str, str]) -> dict[str, Any]:
 
 
 #: Where a new task's id leads (for readers of /docs and for tools that follow links).
-NEW_TASK = {
+NEW_TASK: dict[int | str, dict[str, Any]] = {
     201: {
         "links": _links(
             ("get", "/{task_id}"),
