@@ -268,7 +268,9 @@ async def main() -> None:
     )
 
     with tempfile.TemporaryDirectory() as tmp:
-        server = SpyGlassServer(Path(tmp), job_modules="bench.jobs").start()
+        # Throughput is measured, not the rate limits (an empty rate is none).
+        unlimited = {"SPYGLASS_LIMIT_DIRECT_START": "", "SPYGLASS_LIMIT_API_TOKEN": ""}
+        server = SpyGlassServer(Path(tmp), job_modules="bench.jobs", env=unlimited).start()
         try:
             print("progress update → WebSocket client latency:")
             for n, procs in ((1, 1), (100, 1), (100, args.client_processes)):

@@ -38,6 +38,9 @@ def workers(
         "SPYGLASS_REDIS_PREFIX": f"b{uuid.uuid4().hex[:8]}",
         "SPYGLASS_DB_URL": db_url,
         "GRANIAN_WORKERS": str(granian_workers),
+        # Throughput is measured, not the rate limits (an empty rate is none).
+        "SPYGLASS_LIMIT_DIRECT_START": "",
+        "SPYGLASS_LIMIT_API_TOKEN": "",
     }
     return [
         SpyGlassServer(tmp / "data", job_modules="bench.jobs", env=env).start()

@@ -99,6 +99,11 @@ class SpyGlassServer:
             "REFLEX_USE_SYSTEM_BUN": "1",
             "REFLEX_CHECK_LATEST_VERSION": "0",
             "REFLEX_TELEMETRY_ENABLED": "false",
+            # No rate limits on starts and token use (an empty rate is none), as a whole test
+            # session starts more from one address than any limit allows; tests of the limits
+            # set their own.
+            "SPYGLASS_LIMIT_DIRECT_START": "",
+            "SPYGLASS_LIMIT_API_TOKEN": "",
             **self.extra_env,
         }
         env["PATH"] = os.pathsep.join([str(ROOT / ".tools/node_modules/.bin"), env["PATH"]])
