@@ -9,7 +9,8 @@ with a user's client token; two kinds are run apart from the rest:
   job also has its own route with its exact body, which the main run checks in full;
 * revoking a token, with a second user's token, so that the main run's token stays valid.
 
-tests/schemathesis.toml holds the one contract-driven setting (400 for state conflicts).
+tests/schemathesis.toml holds the contract-driven settings: 400 is a valid answer to a
+well-formed request where the contract says so (state conflicts, the password policy).
 """
 
 from __future__ import annotations

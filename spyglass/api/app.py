@@ -32,7 +32,7 @@ def complete_openapi(api: FastAPI) -> None:
             document = base()
             direct.add_job_schemas(document)
             rest.add_create_task_schema(document)
-            complete_error_answers(document)
+            complete_error_answers(document, api)
             api.openapi_schema = document
         return api.openapi_schema
 

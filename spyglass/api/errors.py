@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount, Router
@@ -105,11 +105,13 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 TOKEN_ERRORS = (401, 429)
 
 
-def complete_error_answers(document: dict[str, Any]) -> None:
-    """The answers every route gives without declaring them, as they are answered: the 422
-    FastAPI documents by itself (as `ValidationErrorBody`; FastAPI's `HTTPValidationError` is
-    dropped), and the 403 ORIGIN_NOT_ALLOWED of the security middleware on every
-    state-changing operation (sent from another site's page)."""
+def complete_error_answers(document: dict[str, Any], api: FastAPI) -> None:
+    """The answers routes give without declaring them, as they are answered: the 422 FastAPI
+    documents by itself (as `ValidationErrorBody`; FastAPI's `HTTPValidationError` is
+    dropped), the 400 of a JSON body FastAPI cannot read (not UTF-8), and the 403
+    ORIGIN_NOT_ALLOWED of the security middleware on every state-changing operation (sent
+    from another site's page)."""
+    reads_body = _operations_reading_a_body(api)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for model in (ErrorBody, ValidationErrorBody):
         ours = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -117,11 +119,13 @@ def complete_error_answers(document: dict[str, Any]) -> None:
             schemas.setdefault(name, sub)
         schemas.setdefault(model.__name__, ours)
     theirs = "#/components/schemas/HTTPValidationError"
-    for operations in document.get("paths", {}).values():
+    for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             answers = operation.setdefault("responses", {})
             if method.upper() not in ("GET", "HEAD", "OPTIONS") and "403" not in answers:
                 answers["403"] = error_answer(403)
+            if (method, path) in reads_body and "400" not in answers:
+                answers["400"] = error_answer(400, "The body could not be read (`BAD_REQUEST`)")
             answer = answers.get("422")
             content = (answer or {}).get("content", {}).get("application/json", {})
             if content.get("schema", {}).get("$ref") == theirs:
@@ -131,6 +135,16 @@ def complete_error_answers(document: dict[str, Any]) -> None:
         dropped = schemas.pop(name, None)
         if dropped is not None and f'"#/components/schemas/{name}"' in json.dumps(document):
             schemas[name] = dropped
+
+
+def _operations_reading_a_body(api: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of the routes whose JSON body FastAPI itself reads."""
+    found = set()
+    for route in iter_route_contexts(api.routes):
+        original = route.original_route
+        if isinstance(original, APIRoute) and original.body_field is not None:
+            found |= {(method.lower(), route.path_format) for method in route.methods or ()}
+    return found
 
 
 def validation_body(errors: Any) -> dict[str, Any]:
