@@ -139,7 +139,7 @@ class SpyGlassServer:
         self.kill()
         raise RuntimeError(f"server did not come up in {timeout}s:\n{self.log_tail()}")
 
-    def log_tail(self, lines: int = 60) -> str:
+    def log_tail(self, lines: int = 150) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
