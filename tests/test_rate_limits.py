@@ -54,6 +54,18 @@ def test_token_free_starts_are_limited_per_address(
         assert r.status_code == 200, r.text
 
 
+def test_behind_a_trusted_proxy_the_address_is_the_one_it_forwards(
+    new_server: Callable[..., SpyGlassServer],
+) -> None:
+    env = {**QUICK, "SPYGLASS_LIMIT_DIRECT_START": "1/minute"}
+    srv = new_server(job_modules="", env={**env, "SPYGLASS_TRUST_PROXY_HEADERS": "1"})
+    with httpx.Client(base_url=srv.url, timeout=30) as c:
+        first, second = ({"X-Forwarded-For": f"203.0.113.{n}"} for n in (1, 2))
+        assert c.post(DIRECT, headers=first).status_code == 200
+        assert_limited(c.post(DIRECT, headers=first))
+        assert c.post(DIRECT, headers=second).status_code == 200  # another client
+
+
 async def _socket_answer(url: str) -> tuple[dict[str, object], int | None]:
     """The first message of a task socket, and its close code once it has closed."""
     messages = []

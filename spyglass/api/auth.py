@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from spyglass.api.session import client_address
 from spyglass.auth.service import TokenInfo, UserInfo, get_auth
 from spyglass.config import get_settings
 from spyglass.errors import DomainError
@@ -76,12 +77,12 @@ async def current_user(credential: CurrentCredential) -> UserInfo:
 
 
 async def direct_start_allowed(request: Request) -> None:
-    """Token-free starts count per client address (`SPYGLASS_LIMIT_DIRECT_START`)."""
-    address = request.client.host if request.client else "unknown"
+    """Token-free starts count per client address (`SPYGLASS_LIMIT_DIRECT_START`), the address
+    the sign-in limits count (the proxy's `X-Forwarded-For` with SPYGLASS_TRUST_PROXY_HEADERS)."""
     await get_limiter().hit(
         get_settings().limit_direct_start,
         "direct-start",
-        address,
+        client_address(request) or "unknown",
         message="Too many token-free starts from this address",
     )
 
