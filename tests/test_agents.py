@@ -157,11 +157,16 @@ def test_null_handler_strategies() -> None:
     assert out["filled"] == {"a": 1, "b": 1} and out["nulls_after"] == 0
     assert frames["working"]["a"].tolist() == [1.0, 3.0, 3.0, 10.0]
     assert frames["working"]["b"].tolist() == ["x", "x", "x", "y"]
+    # By default gaps stay gaps; `drop` sets the rows aside with a reason, never deletes them.
+    frames = {"primary": frame}
+    out = clean.null_handler(frames, _params())
+    assert out["gaps"] == {"a": 1, "b": 1} and frames["working"].equals(frame)
     frames = {"primary": frame}
     out = clean.null_handler(
         frames, _params(**{"null-handler": {"strategy": "drop", "columns": ["a"]}})
     )
-    assert out["rows_dropped"] == 1 and len(frames["working"]) == 3
+    assert out["rows_quarantined"] == 1 and len(frames["working"]) == 3
+    assert frames["quarantine"][clean.REASON].tolist() == ["a is missing"]
     with pytest.raises(ValueError, match="unknown column"):
         clean.null_handler({"primary": frame}, _params(**{"null-handler": {"columns": ["zz"]}}))
 
@@ -176,10 +181,12 @@ def test_outliers_duplicates_types_and_standardization() -> None:
     )
     frames = {"primary": frame}
     p = _params()
-    assert clean.outlier_remover(frames, p)["rows_removed"] == 1
+    assert clean.outlier_remover(frames, p)["rows_quarantined"] == 1
+    assert frames["quarantine"]["v"].tolist() == [500.0]
+    # Row 5 ("x") is set aside with its outlier: every other value reads as a number.
     fixed = clean.type_fixer(frames, p)["converted"]
     assert fixed == {"n": {"to": "number", "unconvertible": 0}}
-    assert clean.duplicate_resolver(frames, p)["duplicates_removed"] == 1
+    assert clean.duplicate_resolver(frames, p)["rows_merged"] == 1
     std = clean.field_standardization(frames, p)
     assert std["values_changed"] == {"e": 2}
     assert frames["working"]["e"].tolist() == ["a@b.com", "c@d.com", "e@f.com"]
@@ -194,7 +201,13 @@ def test_quarantine_preview_and_writeback() -> None:
     out = clean.writeback(frames, p)
     files = {name: data for name, data, *_ in out[clean.OUTPUTS]}
     assert files["cleaned.csv"] == b"id,email\n1,a@x.com\n3,c@x.com\n"
-    assert files["quarantine.csv"] == b"id,email\n2,\n"
+    assert files["quarantine.csv"] == b"id,email,quarantine_reason\n2,,email is missing\n"
+    assert (out["rows_in"], out["rows_out"], out["rows_quarantined"], out["rows_merged"]) == (
+        3,
+        2,
+        1,
+        0,
+    )
 
 
 @pytest.mark.parametrize("value", ["2024-01-01", "01/02/2024", "2024-01-01 10:00"])

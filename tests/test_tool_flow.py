@@ -438,16 +438,95 @@ def test_clean_my_data_writes_a_cleaned_csv(server: SpyGlassServer) -> None:
         assert rows[1]["amount"] == "12"  # the median of the amounts (an integer column stays so)
         assert rows[2]["city"] == "Nice"
         quarantined = httpx.get(downloads["quarantine.csv"]["url"], timeout=10).text
-        assert quarantined.splitlines()[1].startswith("6,")
+        # Nothing deleted: the outlier (asked for with the narrow 1.5·IQR fences) and the row
+        # without an e-mail are set aside, each with its reason.
+        assert quarantined.splitlines()[1:] == [
+            "5,eve@example.com,9999,Lille,amount is far outside the usual range",
+            "6,,13,Paris,email is missing",
+        ]
 
         summary = c.get(f"/api/tasks/{task['task_id']}/report").json()["report"]["executiveSummary"]
         assert (
             summary["nulls_filled"],
-            summary["outliers_removed"],
-            summary["duplicates_removed"],
+            summary["rows_set_aside_as_outliers"],
+            summary["duplicates_merged"],
             summary["rows_quarantined"],
             summary["rows_written"],
-        ) == (1, 1, 1, 1, 4)
+        ) == (1, 1, 1, 2, 4)
+        assert (
+            summary["rows_in"],
+            summary["rows_out"],
+            summary["rows_quarantined"],
+            summary["rows_merged"],
+        ) == (7, 4, 2, 1)
+
+
+def test_clean_my_data_defaults_account_for_every_row(server: SpyGlassServer) -> None:
+    """The default run on a realistic 5,000-row file: exact duplicates merged, only the absurd
+    values set aside, gaps left as they are; `rows_in = out + quarantined + merged`."""
+    import csv
+    import io
+
+    from tests.cleandata import customers
+
+    known = customers()
+    account = make_account(server, prefix="cleaner")
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task = c.post("/api/tasks", json={"tool_id": "clean-my-data"}).json()
+        urls = c.post(
+            f"/api/tasks/{task['task_id']}/upload-urls",
+            json={
+                "files": {"primary": {"filename": "customers.csv", "content_type": "text/csv"}},
+                "has_parameters": False,
+            },
+        ).json()
+        info = urls["uploads"]["primary"]
+        put = httpx.put(info["url"], content=known.csv, headers=info["headers"], timeout=30)
+        assert put.status_code == 200
+        assert c.post(f"/api/tasks/{task['task_id']}/process").status_code == 200
+        assert wait_end(server, account, "data_tools", task["task_id"])[-1]["status"] == "COMPLETED"
+        downloads = {
+            d["filename"]: d
+            for d in c.get(f"/api/tasks/{task['task_id']}/downloads").json()["downloads"]
+        }
+        cleaned = list(csv.DictReader(io.StringIO(httpx.get(downloads["cleaned.csv"]["url"]).text)))
+        held = list(csv.DictReader(io.StringIO(httpx.get(downloads["quarantine.csv"]["url"]).text)))
+        report = c.get(f"/api/tasks/{task['task_id']}/report").json()["report"]
+
+    source = list(csv.DictReader(io.StringIO(known.csv.decode())))
+    summary = report["executiveSummary"]
+    assert (
+        summary["rows_in"],
+        summary["rows_out"],
+        summary["rows_quarantined"],
+        summary["rows_merged"],
+    ) == (5000, 4955, 5, 40)
+    assert summary["rows_in"] == len(cleaned) + len(held) + summary["rows_merged"]
+    assert summary["rows_balance"] == (
+        "5,000 rows in = 4,955 written + 5 set aside + 40 duplicates merged"
+    )
+    # Set aside: exactly the rows with an absurd value, as they were, with the reason.
+    assert {int(r["customer_id"]) for r in held} == known.absurd_ids
+    assert {r["quarantine_reason"] for r in held} == {
+        "amount is far outside the usual range",
+        "age is far outside the usual range",
+    }
+    by_id = {r["customer_id"]: r for r in source}
+    for row in held:
+        reason = row.pop("quarantine_reason")
+        assert row == by_id[row["customer_id"]], reason
+    # Written: every other customer once, each row as it came in (gaps left empty).
+    written = [r["customer_id"] for r in cleaned]
+    assert len(set(written)) == len(written) == 4955
+    assert set(written) | {r["customer_id"] for r in held} == set(by_id)
+    assert all(row == by_id[row["customer_id"]] for row in cleaned)
+    assert sum(1 for r in cleaned if r["age"] == "") == sum(
+        1
+        for r in by_id.values()
+        if r["age"] == "" and int(r["customer_id"]) not in known.absurd_ids
+    )
+    preview = report["agentResults"]["cleanse-previewer"]
+    assert {c["column"]: c["quarantined"] for c in preview["changes"]} == {"age": 2, "amount": 3}
 
 
 def test_master_my_data_builds_golden_records(server: SpyGlassServer) -> None:

@@ -123,16 +123,25 @@ def summary_cards(tool_id: str, summary: dict[str, Any]) -> list[Card]:
         ]
     elif tool_id == "clean-my-data":
         cards += [
-            Card("Empty cells filled", _text(summary.get("nulls_filled")), "blue"),
-            Card("Outlier rows removed", _text(summary.get("outliers_removed")), "amber"),
-            Card("Duplicates removed", _text(summary.get("duplicates_removed")), "amber"),
-            Card("Values standardized", _text(summary.get("values_standardized")), "blue"),
-            Card(
-                "Rows quarantined",
-                _text(summary.get("rows_quarantined")),
-                "red" if summary.get("rows_quarantined") else "green",
-            ),
             Card("Rows written", _text(summary.get("rows_written")), "green"),
+            Card(
+                "Rows set aside",
+                _text(summary.get("rows_quarantined")),
+                "amber" if summary.get("rows_quarantined") else "green",
+            ),
+            Card(
+                "Rows set aside (outliers)",
+                _text(summary.get("rows_set_aside_as_outliers")),
+                "amber" if summary.get("rows_set_aside_as_outliers") else "green",
+            ),
+            Card(
+                "Rows set aside (missing values)",
+                _text(summary.get("rows_set_aside_for_gaps")),
+                "amber" if summary.get("rows_set_aside_for_gaps") else "green",
+            ),
+            Card("Duplicates merged", _text(summary.get("duplicates_merged")), "blue"),
+            Card("Empty cells filled", _text(summary.get("nulls_filled")), "blue"),
+            Card("Values standardized", _text(summary.get("values_standardized")), "blue"),
         ]
     elif tool_id == "master-my-data":
         cards += [

@@ -42,14 +42,23 @@ class ProfileParameters(_Params):
 
 
 class NullHandlerParams(_Params):
-    strategy: Literal["drop", "fill_mean", "fill_median", "fill_mode", "fill_value"] = "fill_median"
+    #: `keep` (the default) leaves gaps as they are: filling is opt-in, and `drop` sets the
+    #: rows aside in quarantine.csv rather than deleting them.
+    strategy: Literal["keep", "drop", "fill_mean", "fill_median", "fill_mode", "fill_value"] = (
+        "keep"
+    )
     fill_value: Any = None
     columns: list[str] | None = None
 
 
 class OutlierRemoverParams(_Params):
-    method: Literal["iqr", "zscore"] = "iqr"
-    threshold: float = Field(default=1.5, gt=0)
+    #: `auto` judges each column on the scale its shape calls for (log scale for positive,
+    #: right-skewed values; else as is) with Tukey's fences; `iqr` and `zscore` as asked.
+    #: Outliers are always set aside in quarantine.csv with a reason, never deleted.
+    method: Literal["auto", "iqr", "zscore"] = "auto"
+    #: Fence width: k·IQR for `auto` and `iqr`, standard deviations for `zscore`; 3 when unset
+    #: (Tukey's "far out", which flags nothing on clean normal or lognormal data).
+    threshold: float | None = Field(default=None, gt=0)
     columns: list[str] | None = None
 
 
@@ -176,7 +185,7 @@ TOOLS: dict[str, Tool] = {
             description="Fix nulls, outliers, types, duplicates and formats; write a clean file.",
             agents=(
                 Agent("null-handler", "Handle null/missing values", 10),
-                Agent("outlier-remover", "Remove outliers", 10),
+                Agent("outlier-remover", "Set outliers aside", 10),
                 Agent("type-fixer", "Fix data types", 10),
                 Agent("duplicate-resolver", "Resolve duplicates", 10),
                 Agent("field-standardization", "Standardize fields", 10),

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spyglass.tools.agents.clean import REASON, accounting
 from spyglass.tools.agents.memo import duplicate_mask
 
 #: Row-level issues listed at most (the counts in issueSummary cover all rows).
@@ -73,7 +74,7 @@ def build_report(
             "readiness": results.get("readiness-rater", {}).get("grade"),
             "pii_columns": results.get("governance-checker", {}).get("pii_columns"),
             "drifted_columns": results.get("drift-detector", {}).get("drifted_columns"),
-            **(_cleaning_summary(results) if tool_id == "clean-my-data" else {}),
+            **(_cleaning_summary(frames, results) if tool_id == "clean-my-data" else {}),
             **(_mastering_summary(results) if tool_id == "master-my-data" else {}),
         },
         "analysisSummary": {"columns": _column_summary(primary, profile)},
@@ -142,11 +143,25 @@ def _clean_issues(results: dict[str, Any]) -> list[dict[str, Any]]:
     for column, count in results.get("outlier-remover", {}).get("by_column", {}).items():
         if count:
             issues.append(
-                {"type": "outliers_removed", "column": column, "count": count, "severity": "medium"}
+                {
+                    "type": "outliers_set_aside",
+                    "column": column,
+                    "count": count,
+                    "severity": "medium",
+                }
             )
-    removed = results.get("duplicate-resolver", {}).get("duplicates_removed", 0)
-    if removed:
-        issues.append({"type": "duplicates_removed", "count": removed, "severity": "medium"})
+    merged = results.get("duplicate-resolver", {}).get("rows_merged", 0)
+    if merged:
+        issues.append({"type": "duplicates_merged", "count": merged, "severity": "medium"})
+    for column, count in results.get("type-fixer", {}).get("suggested", {}).items():
+        issues.append(
+            {
+                "type": "mostly_numbers",
+                "column": column,
+                "count": count["unconvertible"],
+                "severity": "low",
+            }
+        )
     for column, count in results.get("field-standardization", {}).get("values_changed", {}).items():
         issues.append(
             {"type": "values_standardized", "column": column, "count": count, "severity": "low"}
@@ -188,15 +203,21 @@ def _master_issues(results: dict[str, Any]) -> list[dict[str, Any]]:
     return issues
 
 
-def _cleaning_summary(results: dict[str, Any]) -> dict[str, Any]:
+def _cleaning_summary(frames: dict[str, pd.DataFrame], results: dict[str, Any]) -> dict[str, Any]:
+    """Where every row went (`rows_in = rows_out + rows_quarantined + rows_merged`) and what
+    each agent did."""
     nulls = results.get("null-handler", {})
+    rows = accounting(frames)
     return {
+        **rows,
+        "rows_balance": f"{rows['rows_in']:,} rows in = {rows['rows_out']:,} written"
+        f" + {rows['rows_quarantined']:,} set aside + {rows['rows_merged']:,} duplicates merged",
         "nulls_filled": sum(nulls.get("filled", {}).values()),
-        "rows_dropped_for_nulls": nulls.get("rows_dropped", 0),
-        "outliers_removed": results.get("outlier-remover", {}).get("rows_removed", 0),
-        "duplicates_removed": results.get("duplicate-resolver", {}).get("duplicates_removed", 0),
+        "rows_set_aside_for_gaps": nulls.get("rows_quarantined", 0)
+        + results.get("quarantine-agent", {}).get("rows_quarantined", 0),
+        "rows_set_aside_as_outliers": results.get("outlier-remover", {}).get("rows_quarantined", 0),
+        "duplicates_merged": results.get("duplicate-resolver", {}).get("rows_merged", 0),
         "values_standardized": results.get("field-standardization", {}).get("total", 0),
-        "rows_quarantined": results.get("quarantine-agent", {}).get("rows_quarantined", 0),
         "rows_written": results.get("cleanse-writeback", {}).get("rows_written"),
     }
 
@@ -227,14 +248,12 @@ def _row_issues(
         ]
     quarantined = frames.get("quarantine")
     if quarantined is not None and len(quarantined):
-        optional = set(results.get("quarantine-agent", {}).get("optional_columns", []))
-        for i, row in quarantined.head(ROW_ISSUES).iterrows():
-            empty = [str(c) for c, v in row.items() if pd.isna(v) and str(c) not in optional]
+        for i, reason in quarantined[REASON].head(ROW_ISSUES).items():
             out.append(
                 {
                     "row": int(i) + 1,  # type: ignore[call-overload]
-                    "issue": "quarantined",
-                    "detail": f"missing {', '.join(empty)}",
+                    "issue": "set aside",
+                    "detail": str(reason),
                 }
             )
     return sorted(out, key=lambda r: r["row"])[:ROW_ISSUES]

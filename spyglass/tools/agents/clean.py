@@ -16,7 +16,6 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from spyglass.tools.agents.patterns import EMAIL, is_identifying
-from spyglass.tools.agents.quality import outlier_mask
 from spyglass.tools.catalogue import CleanParameters
 
 Frames = dict[str, pd.DataFrame]
@@ -24,11 +23,54 @@ Frames = dict[str, pd.DataFrame]
 OUTPUTS = "_outputs"
 
 
+#: The column of quarantine.csv that says, in plain words, why each row was set aside.
+REASON = "quarantine_reason"
+#: Tukey's "far out" fences: no false alarms on clean normal data, nor on lognormal data
+#: judged on its log scale.
+FAR_OUT = 3.0
+
+
 def _working(frames: Frames) -> pd.DataFrame:
     if "working" not in frames:
         frames["working"] = frames["primary"].copy()
-        frames["quarantine"] = frames["primary"].iloc[0:0].copy()
+        frames["quarantine"] = frames["primary"].iloc[0:0].assign(**{REASON: pd.Series(dtype=str)})
+        frames["merged"] = frames["primary"].iloc[0:0].copy()
     return frames["working"]
+
+
+def _set_aside(frames: Frames, reasons: pd.Series) -> int:
+    """Move the working rows that have a reason (text indexed like the working frame; empty
+    or missing: keep the row) to the quarantine frame, with that reason."""
+    frame = frames["working"]
+    reasons = reasons.reindex(frame.index)
+    bad = reasons.notna() & (reasons != "")
+    if not bad.any():
+        return 0
+    moved = frame[bad].assign(**{REASON: reasons[bad].astype(str)})
+    frames["quarantine"] = pd.concat([frames["quarantine"], moved])
+    frames["working"] = frame[~bad]
+    return int(bad.sum())
+
+
+def _why(masks: dict[str, pd.Series], index: pd.Index, words: str) -> pd.Series:
+    """Per row, the plain reason built from the columns whose mask is True there."""
+    reasons = pd.Series("", index=index, dtype=object)
+    for column, mask in masks.items():
+        hit = mask.reindex(index, fill_value=False).astype(bool)
+        text = f"{column} {words}"
+        reasons[hit] = reasons[hit].map(lambda r, t=text: f"{r}; {t}" if r else t)
+    return reasons
+
+
+def accounting(frames: Frames) -> dict[str, int]:
+    """Where every input row went: `rows_in = rows_out + rows_quarantined + rows_merged`."""
+    _working(frames)
+    return {
+        "rows_in": len(frames["primary"]),
+        "rows_out": len(frames["working"]),
+        "rows_quarantined": len(frames["quarantine"]),
+        "rows_merged": len(frames["merged"]),
+    }
 
 
 def _columns(
@@ -45,18 +87,21 @@ def _columns(
 
 
 def null_handler(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+    """Gaps stay gaps by default; filling is asked for, and `drop` sets rows aside."""
     p = params.null_handler
     frame = _working(frames)
     # Guessing an id, a phone number or an e-mail is never right: gaps there stay gaps
     # (quarantine-agent sets such rows aside) unless the parameters name the column.
-    columns = _columns(frame, p.columns, measures_only=p.strategy != "drop")
+    columns = _columns(frame, p.columns, measures_only=p.strategy not in ("drop", "keep"))
     before = int(frame[columns].isna().sum().sum())
     filled: dict[str, int] = {}
+    if p.strategy == "keep":
+        gaps = {c: int(n) for c, n in frame[columns].isna().sum().items() if n}
+        return {"strategy": "keep", "nulls_before": before, "nulls_after": before, "gaps": gaps}
     if p.strategy == "drop":
-        kept = frame.dropna(subset=columns)
-        dropped = len(frame) - len(kept)
-        frames["working"] = kept
-        return {"strategy": "drop", "nulls_before": before, "rows_dropped": dropped}
+        masks = {c: frame[c].isna() for c in columns}
+        moved = _set_aside(frames, _why(masks, frame.index, "is missing"))
+        return {"strategy": "drop", "nulls_before": before, "rows_quarantined": moved}
     for col in columns:
         series = frame[col]
         n = int(series.isna().sum())
@@ -90,56 +135,100 @@ def null_handler(frames: Frames, params: CleanParameters) -> dict[str, Any]:
     }
 
 
+def _fences(values: pd.Series, k: float) -> pd.Series | None:
+    """Tukey's fences at k·IQR; None when the middle half is one value (no spread to judge)."""
+    finite = values[np.isfinite(values)]
+    q1, q3 = finite.quantile(0.25), finite.quantile(0.75)
+    iqr = q3 - q1
+    if not iqr > 0:
+        return None
+    return (values < q1 - k * iqr) | (values > q3 + k * iqr)
+
+
+def judge_outliers(series: pd.Series, method: str, k: float) -> tuple[pd.Series, str]:
+    """Where a numeric column's values lie far outside its usual range, and the scale judged.
+
+    `auto`: a column whose values are (nearly) all positive — amounts, prices, counts, ages —
+    may be skewed (lognormal, exponential …): a value is far out only when it is beyond the
+    k·IQR fences both as it is and on the log scale (zero or less counts as far below on the
+    log scale). On simulated normal, lognormal, exponential, gamma and chi-squared columns of
+    5,000 values this flags nothing at k = 3, where either scale alone raises false alarms.
+    Other columns: the fences as they are. `iqr`: the fences as they are; `zscore`: beyond k
+    standard deviations. A column whose middle half is one value flags nothing.
+    """
+    values = pd.to_numeric(series, errors="coerce").astype(float)
+    present = values[np.isfinite(values)]
+    none = pd.Series(False, index=series.index)
+    if len(present) < 4:
+        return none, "too few values"
+    if method == "zscore":
+        std = present.std()
+        if not std or np.isnan(std):
+            return none, "no spread"
+        return ((values - present.mean()).abs() / std > k).fillna(False), "z-score"
+    raw = _fences(values, k)
+    if raw is None:
+        return none, "no spread"
+    if method == "auto" and (present > 0).mean() >= 0.99:
+        on_log = _fences(np.log(values.where(values > 0)), k)
+        if on_log is not None:
+            off_scale = values <= 0  # zero or less: far below anything on the log scale
+            return (raw & (on_log | off_scale)).fillna(False), "as is and log"
+    return raw.fillna(False), "as is"
+
+
 def outlier_remover(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+    """Flag values far outside a column's usual range and set their rows aside (never drop)."""
     p = params.outlier_remover
+    k = p.threshold if p.threshold is not None else FAR_OUT
     frame = _working(frames)
     numeric = [
         c
         for c in _columns(frame, p.columns, measures_only=True)
         if ptypes.is_numeric_dtype(frame[c]) and not ptypes.is_bool_dtype(frame[c])
     ]
-    drop = pd.Series(False, index=frame.index)
-    per_column: dict[str, int] = {}
+    masks: dict[str, pd.Series] = {}
+    scales: dict[str, str] = {}
     for col in numeric:
-        if p.method == "iqr":
-            mask = outlier_mask(frame[col], k=p.threshold).fillna(False)
-        else:
-            values = frame[col].astype(float)
-            std = values.std()
-            z = (values - values.mean()).abs() / std if std and not np.isnan(std) else values * 0
-            mask = (z > p.threshold).fillna(False)
-        per_column[col] = int(mask.sum())
-        drop |= mask
-    frames["working"] = frame[~drop]
+        masks[col], scales[col] = judge_outliers(frame[col], p.method, k)
+    moved = _set_aside(frames, _why(masks, frame.index, "is far outside the usual range"))
     return {
         "method": p.method,
-        "threshold": p.threshold,
-        "rows_removed": int(drop.sum()),
-        "by_column": per_column,
+        "threshold": k,
+        "rows_quarantined": moved,
+        "by_column": {c: int(m.sum()) for c, m in masks.items()},
+        "scale_by_column": scales,
     }
 
 
 def type_fixer(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+    """Convert the columns named in `column_types`; of the others, turn a text column into
+    numbers only when every value in it reads as a number (a column where most do is only
+    suggested: converting it would empty the cells that do not)."""
     wanted = params.type_fixer.column_types or {}
     frame = _working(frames)
     changes: dict[str, dict[str, Any]] = {}
+    suggestions: dict[str, dict[str, Any]] = {}
     for col in frame.columns:
         series = frame[col]
         target = wanted.get(str(col))
         if target is None:
             if not (ptypes.is_object_dtype(series) or ptypes.is_string_dtype(series)):
                 continue
-            as_num = pd.to_numeric(series, errors="coerce")
-            if series.notna().sum() and as_num.notna().sum() / series.notna().sum() >= 0.9:
-                target = "number"
-            else:
+            present = int(series.notna().sum())
+            parsed = int(pd.to_numeric(series, errors="coerce").notna().sum())
+            if not present or parsed / present < 0.9:
                 continue
+            if parsed < present:
+                suggestions[str(col)] = {"to": "number", "unconvertible": present - parsed}
+                continue
+            target = "number"
         converted, failed = _convert(series, target)
         if converted is None:
             continue
         frame[col] = converted
         changes[str(col)] = {"to": target, "unconvertible": failed}
-    return {"converted": changes}
+    return {"converted": changes, "suggested": suggestions}
 
 
 def _convert(series: pd.Series, target: str) -> tuple[pd.Series | None, int]:
@@ -158,15 +247,17 @@ def _convert(series: pd.Series, target: str) -> tuple[pd.Series | None, int]:
 
 
 def duplicate_resolver(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+    """Merge duplicate rows (exact copies by default) into the one kept."""
     p = params.duplicate_resolver
     frame = _working(frames)
     keys = _columns(frame, p.key_columns) if p.key_columns else None
-    kept = frame.drop_duplicates(subset=keys, keep=p.keep)
-    frames["working"] = kept
+    repeated = frame.duplicated(subset=keys, keep=p.keep)
+    frames["merged"] = pd.concat([frames["merged"], frame[repeated]])
+    frames["working"] = frame[~repeated]
     return {
         "key_columns": keys or "all",
         "keep": p.keep,
-        "duplicates_removed": int(len(frame) - len(kept)),
+        "rows_merged": int(repeated.sum()),
     }
 
 
@@ -207,37 +298,100 @@ OPTIONAL_SHARE = 0.5
 
 
 def quarantine(frames: Frames, params: CleanParameters) -> dict[str, Any]:
-    """Set aside rows still missing a value in a column that is normally filled."""
+    """Set aside rows missing an identifying value (an id, an e-mail, a phone number …) in a
+    column that is normally filled: such a record cannot be told apart or reached. Gaps in
+    other columns stay as they are."""
     frame = _working(frames)
     original = frames["primary"]
     optional = [str(c) for c in frame.columns if original[c].isna().mean() > OPTIONAL_SHARE]
-    required = [c for c in frame.columns if str(c) not in optional]
-    bad = frame[required].isna().any(axis=1) if required else pd.Series(False, index=frame.index)
-    frames["quarantine"] = pd.concat([frames["quarantine"], frame[bad]])
-    frames["working"] = frame[~bad]
-    reasons = {
-        str(c): int(frame.loc[bad, c].isna().sum())
-        for c in required
-        if frame.loc[bad, c].isna().any()
-    }
+    required = [c for c in frame.columns if str(c) not in optional and is_identifying(c)]
+    masks = {str(c): frame[c].isna() for c in required}
+    reasons = {name: int(m.sum()) for name, m in masks.items() if m.any()}
+    moved = _set_aside(frames, _why(masks, frame.index, "is missing"))
     return {
-        "rows_quarantined": int(bad.sum()),
+        "rows_quarantined": moved,
         "missing_by_column": reasons,
         "optional_columns": optional,
     }
 
 
-def preview(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+#: Sample rows shown per column and per kind of change.
+SAMPLES = 3
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+
+def _same(before: pd.Series, after: pd.Series) -> pd.Series:
+    """Cell by cell, whether two present values are the same (as numbers when both read as
+    numbers: `12` and `12.0` are the same value)."""
+    left, right = pd.to_numeric(before, errors="coerce"), pd.to_numeric(after, errors="coerce")
+    numeric = left.notna() & right.notna()
+    as_text = before.astype(str) == after.astype(str)
+    return (numeric & (left == right)) | (~numeric & as_text)
+
+
+def _names(reason: str, column: str) -> bool:
+    """Whether a quarantine reason ("a is missing; b is far outside …") names the column."""
+    return any(part.startswith(f"{column} is ") for part in str(reason).split("; "))
+
+
+def changes(frames: Frames) -> list[dict[str, Any]]:
+    """Per column: cells filled, values changed (fixed or standardised), values emptied by a
+    type fix, rows set aside for it, with a few sample rows (numbered from 1 as in the file)."""
     before, after = frames["primary"], _working(frames)
+    held = frames["quarantine"]
+    out = []
+    for col in before.columns:
+        name = str(col)
+        old = before.loc[after.index, col]
+        new = after[col] if col in after.columns else old
+        filled = old.isna() & new.notna()
+        emptied = old.notna() & new.isna()
+        changed = old.notna() & new.notna() & ~_same(old, new)
+        set_aside = held[REASON].map(lambda r, n=name: _names(r, n)).astype(bool)
+        samples = []
+        for kind, mask in (("filled", filled), ("changed", changed), ("emptied", emptied)):
+            for i in mask[mask].index[:SAMPLES]:
+                samples.append(
+                    {"row": int(i) + 1, "change": kind, "before": old[i], "after": new[i]}
+                )
+        for i in set_aside[set_aside].index[:SAMPLES]:
+            samples.append(
+                {
+                    "row": int(i) + 1,
+                    "change": "set aside",
+                    "before": before.at[i, col],
+                    "after": held.at[i, REASON],
+                }
+            )
+        row = {
+            "column": name,
+            "filled": int(filled.sum()),
+            "changed": int(changed.sum()),
+            "emptied": int(emptied.sum()),
+            "quarantined": int(set_aside.sum()),
+        }
+        if any(v for k, v in row.items() if k != "column"):
+            out.append({**row, "samples": samples})
+    return out
+
+
+def preview(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+    """What the run changed, before anything is written: row counts, per-column changes with
+    sample rows, and a few of the rows set aside with their reasons."""
+    before, after = frames["primary"], _working(frames)
+    held = frames["quarantine"]
     return {
+        **accounting(frames),
         "rows_before": len(before),
         "rows_after": len(after),
         "nulls_before": int(before.isna().sum().sum()),
         "nulls_after": int(after.isna().sum().sum()),
-        "sample_after": after.head(10)
-        .astype(object)
-        .where(after.head(10).notna(), None)
-        .to_dict(orient="records"),
+        "changes": changes(frames),
+        "sample_quarantined": _records(held.head(SAMPLES * 2)),
+        "sample_after": _records(after.head(10)),
     }
 
 
@@ -248,7 +402,12 @@ def writeback(frames: Frames, params: CleanParameters) -> dict[str, Any]:
         outputs.append(
             ("quarantine.csv", _csv(frames["quarantine"]), "text/csv", "quarantine", "data")
         )
-    return {"rows_written": len(after), "files": [o[0] for o in outputs], OUTPUTS: outputs}
+    return {
+        **accounting(frames),
+        "rows_written": len(after),
+        "files": [o[0] for o in outputs],
+        OUTPUTS: outputs,
+    }
 
 
 def _csv(frame: pd.DataFrame) -> bytes:
