@@ -136,6 +136,24 @@ def test_the_whole_journey_cleans_the_uploaded_file(
     ).all()
     assert set(source.loc[source["email"].isna(), "customer_id"]) <= set(held["customer_id"])
 
+    # What changed, on the page: the balance of rows, and per column what the run did.
+    expect(page.get_by_test_id("rows-balance")).to_have_text(
+        f"{len(source):,} rows in = {written:,} written + {len(held):,} set aside"
+        f" + {merged:,} duplicates merged"
+    )
+    shown = {
+        r.get_attribute("data-column"): r.locator("td").all_inner_texts()
+        for r in page.locator("[data-testid=change-row]").all()
+    }
+    for column in ("email", "phone", "age", "monthly_spend"):
+        named = reasons[reasons.str.startswith(f"{column} is ")]
+        assert shown[column][4] == str(len(named)), column  # set aside for this column
+    assert all(cells[1] == "0" for cells in shown.values())  # nothing filled by default
+    assert int(shown["country"][2]) > 0  # "  SPAIN " and the like, spelt the usual way
+    assert shown["monthly_spend"][5].endswith(
+        "set aside (monthly_spend is far outside the usual range)"
+    )
+
 
 def test_upload_progress_bar_follows_a_slow_upload(
     page: Page, server: SpyGlassServer, tmp_path: Path

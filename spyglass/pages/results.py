@@ -11,6 +11,7 @@ from spyglass.pages.widgets import loading, not_found, select
 from spyglass.states.results import (
     AgentSummary,
     Card,
+    ChangeRow,
     ColumnRow,
     Download,
     Finding,
@@ -178,6 +179,48 @@ def _row_issue(r: IssueRow) -> rx.Component:
     )
 
 
+def _change_row(c: ChangeRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text.strong(c.column)),
+        rx.table.cell(c.filled),
+        rx.table.cell(c.changed),
+        rx.table.cell(c.emptied),
+        rx.table.cell(c.set_aside),
+        rx.table.cell(c.example),
+        data_testid="change-row",
+        data_column=c.column,
+    )
+
+
+def _what_changed() -> rx.Component:
+    """clean-my-data: where every row went and, per column, what the run changed."""
+    return rx.cond(
+        ResultsState.balance != "",
+        rx.vstack(
+            rx.heading("What changed", size="4"),
+            rx.text(ResultsState.balance, data_testid="rows-balance"),
+            rx.cond(
+                ResultsState.changes.length() == 0,
+                rx.text("No value was changed.", color_scheme="gray"),
+                _table(
+                    [
+                        "Column",
+                        "Filled",
+                        "Fixed or standardised",
+                        "Emptied",
+                        "Set aside",
+                        "Example",
+                    ],
+                    rx.foreach(ResultsState.changes, _change_row),
+                    "changes-table",
+                ),
+            ),
+            width="100%",
+            spacing="2",
+        ),
+    )
+
+
 def _download(d: Download) -> rx.Component:
     return rx.hstack(
         rx.icon("file_down", size=18),
@@ -219,6 +262,7 @@ def _report() -> rx.Component:
             rx.text("This run wrote no files.", color_scheme="gray"),
             rx.vstack(rx.foreach(ResultsState.downloads, _download), spacing="2"),
         ),
+        _what_changed(),
         _charts(),
         rx.heading("Columns", size="4"),
         _table(

@@ -56,6 +56,42 @@ class Finding:
 
 
 @dataclass
+class ChangeRow:
+    """clean-my-data's "what changed" for one column, with an example."""
+
+    column: str = ""
+    filled: str = ""
+    changed: str = ""
+    emptied: str = ""
+    set_aside: str = ""
+    example: str = ""
+
+
+def _example(sample: dict[str, Any]) -> str:
+    row, kind = sample.get("row"), sample.get("change")
+    if kind == "set aside":
+        return f"row {row}: {_text(sample.get('before'))} set aside ({sample.get('after')})"
+    before = "empty" if sample.get("before") is None else _text(sample.get("before"))
+    after = "empty" if sample.get("after") is None else _text(sample.get("after"))
+    return f"row {row}: {before} → {after}"
+
+
+def change_rows(preview: dict[str, Any]) -> list[ChangeRow]:
+    """The previewer's per-column changes as table rows."""
+    return [
+        ChangeRow(
+            str(c.get("column")),
+            _text(c.get("filled")),
+            _text(c.get("changed")),
+            _text(c.get("emptied")),
+            _text(c.get("quarantined")),
+            _example(c["samples"][0]) if c.get("samples") else "",
+        )
+        for c in preview.get("changes", [])
+    ]
+
+
+@dataclass
 class Download:
     filename: str = ""
     url: str = ""
@@ -184,6 +220,9 @@ class ResultsState(rx.State):
     row_issues: list[IssueRow] = []
     downloads: list[Download] = []
     agents: list[AgentSummary] = []
+    #: clean-my-data: where every row went, and what changed per column.
+    balance: str = ""
+    changes: list[ChangeRow] = []
     nulls_chart: list[dict[str, Any]] = []
     issues_chart: list[dict[str, Any]] = []
     risk_chart: list[dict[str, Any]] = []
@@ -285,6 +324,8 @@ class ResultsState(rx.State):
         self.waiting_status = ""
         self.headline = str(summary.get("headline") or "")
         self.cards = summary_cards(tool_id, summary)
+        self.balance = str(summary.get("rows_balance") or "")
+        self.changes = change_rows(results.get("cleanse-previewer", {}))
         cols = report.get("analysisSummary", {}).get("columns", [])
         self.columns = [
             ColumnRow(
