@@ -264,13 +264,19 @@ def test_golden_records_by_survivorship_rules() -> None:
     rules = {"name": "longest", "amount": "most_recent", "customer_id": "most_recent"}
     results, frames = _run_master(**{"golden-record-builder": {"survivorship_rules": rules}})
     assert results["golden"]["match_key"] == "email"
-    assert (results["golden"]["golden_records"], results["golden"]["rows_without_key"]) == (2, 1)
+    # Ann and Bob merged from two rows each; Zed, without an e-mail, is a record of his own.
+    built = results["golden"]
+    assert (built["golden_records"], built["merged_rows"], built["rows_without_key"]) == (3, 2, 1)
+    assert built["rows_in"] == built["golden_records"] + built["merged_rows"] == len(CUSTOMERS)
     golden = frames["_master"]["golden"].set_index("customer_id")
+    assert golden["_source_rows"].sum() == len(CUSTOMERS)
     # Ann: the 2025 row is the most recent; Bob: "Robert Smith" is the longest name.
     assert golden.loc[2, "amount"] == 12 and golden.loc[4, "name"] == "Robert Smith"
+    assert golden.loc[5, "name"] == "Zed" and pd.isna(golden.loc[5, "email"])
     assert results["survivorship"]["conflicts_by_column"]["name"] == 1
     (name, data, ctype, key, _kind) = results["writeback"][clean.OUTPUTS][0]
-    assert name == "golden_records.csv" and data.decode().count("\n") == 3
+    assert name == "golden_records.csv" and data.decode().count("\n") == 4
+    assert "5,,Zed,2024-01-01,7,1" in data.decode()  # written as read, integers as integers
     assert (ctype, key) == ("text/csv", "golden")
     reasons = {f["reason"] for f in results["stewardship"]["flags"]}
     assert "1 row(s) have no match key" in reasons

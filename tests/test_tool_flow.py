@@ -566,5 +566,6 @@ def test_master_my_data_builds_golden_records(server: SpyGlassServer) -> None:
         )
         assert sorted(r["name"] for r in golden) == ["Ann Lee", "Robert Smith"]
         results = c.get(f"/api/tasks/{task['task_id']}/report").json()["report"]["agentResults"]
-        assert results["golden-record-builder"]["golden_records"] == 2
+        built = results["golden-record-builder"]
+        assert (built["rows_in"], built["golden_records"], built["merged_rows"]) == (4, 2, 2)
         assert results["key-identifier"]["primary_key"] == ["customer_id"]

@@ -195,10 +195,9 @@ def _change_row(c: ChangeRow) -> rx.Component:
 def _what_changed() -> rx.Component:
     """clean-my-data: where every row went and, per column, what the run changed."""
     return rx.cond(
-        ResultsState.balance != "",
+        ResultsState.tool_id == "clean-my-data",
         rx.vstack(
             rx.heading("What changed", size="4"),
-            rx.text(ResultsState.balance, data_testid="rows-balance"),
             rx.cond(
                 ResultsState.changes.length() == 0,
                 rx.text("No value was changed.", color_scheme="gray"),
@@ -255,6 +254,10 @@ def _report() -> rx.Component:
             spacing="4",
         ),
         rx.text(ResultsState.headline, data_testid="headline"),
+        rx.cond(
+            ResultsState.balance != "",
+            rx.text(ResultsState.balance, data_testid="rows-balance", weight="medium"),
+        ),
         rx.flex(rx.foreach(ResultsState.cards, _card), wrap="wrap", gap="12px"),
         rx.heading("Downloads", size="4"),
         rx.cond(

@@ -184,6 +184,11 @@ def summary_cards(tool_id: str, summary: dict[str, Any]) -> list[Card]:
             Card("Match key", _text(summary.get("match_key")), "blue"),
             Card("Golden records", _text(summary.get("golden_records")), "green"),
             Card("Rows merged", _text(summary.get("merged_rows")), "blue"),
+            Card(
+                "Records without the match key",
+                _text(summary.get("rows_without_key")),
+                "amber" if summary.get("rows_without_key") else "green",
+            ),
             Card("Conflicts", _text(summary.get("conflicts")), "amber"),
             Card(
                 "For a steward",

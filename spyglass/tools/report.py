@@ -227,8 +227,11 @@ def _mastering_summary(results: dict[str, Any]) -> dict[str, Any]:
     return {
         "primary_key": results.get("key-identifier", {}).get("primary_key"),
         "match_key": golden.get("match_key"),
+        "rows_in": golden.get("rows_in"),
         "golden_records": golden.get("golden_records"),
         "merged_rows": golden.get("merged_rows"),
+        "rows_without_key": golden.get("rows_without_key"),
+        "rows_balance": golden.get("rows_balance"),
         "conflicts": results.get("survivorship-resolver", {}).get("total_conflicts"),
         "stewardship_flags": results.get("stewardship-flagger", {}).get("total"),
     }

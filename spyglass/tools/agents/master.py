@@ -220,7 +220,16 @@ def golden_record_builder(frames: Frames, params: MasterParameters) -> dict[str,
                 )
         record["_source_rows"] = len(group)
         records.append(record)
-    golden = pd.DataFrame(records)
+    # A row without the match key cannot be matched to any other: it is its own golden
+    # record (and stewardship-flagger lists it), never dropped.
+    alone = frame[normal.isna()]
+    lone = alone.astype(object).where(alone.notna(), None).to_dict(orient="records")
+    records += [{**{str(c): v for c, v in r.items()}, "_source_rows": 1} for r in lone]
+    golden = pd.DataFrame(records, columns=[*(str(c) for c in frame.columns), "_source_rows"])
+    for col in frame.columns:  # whole numbers stay whole (no `5.0` for a gap elsewhere)
+        if ptypes.is_integer_dtype(frame[col]) and not ptypes.is_bool_dtype(frame[col]):
+            golden[str(col)] = pd.to_numeric(golden[str(col)]).astype("Int64")
+    merged = int(golden["_source_rows"].sum() - len(golden))
     state.update(
         golden=golden, conflicts=conflicts, match_key=key, unmatched=int(normal.isna().sum())
     )
@@ -229,9 +238,12 @@ def golden_record_builder(frames: Frames, params: MasterParameters) -> dict[str,
         "recency_column": order_col,
         "default_rule": default_rule,
         "input_rows": len(frame),
+        "rows_in": len(frame),
         "golden_records": len(golden),
-        "merged_rows": int(len(frame) - normal.isna().sum() - len(golden)),
+        "merged_rows": merged,
         "rows_without_key": int(normal.isna().sum()),
+        "rows_balance": f"{len(frame):,} rows in = {len(golden):,} golden records"
+        f" + {merged:,} rows merged into them",
     }
 
 
