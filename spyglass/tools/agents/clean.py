@@ -349,7 +349,16 @@ def changes(frames: Frames) -> list[dict[str, Any]]:
         new = after[col] if col in after.columns else old
         filled = old.isna() & new.notna()
         emptied = old.notna() & new.isna()
-        changed = old.notna() & new.notna() & ~_same(old, new)
+        changed = pd.Series(False, index=old.index)
+        if old.dtype != new.dtype:  # a converted column: values compared as they read
+            changed = old.notna() & new.notna() & ~_same(old, new)
+        else:
+            try:
+                differ = old.notna() & new.notna() & ~old.eq(new)
+            except TypeError:  # values that do not compare (mixed types): as they read
+                differ = old.notna() & new.notna()
+            if differ.any():
+                changed[differ] = ~_same(old[differ], new[differ])
         set_aside = held[REASON].map(lambda r, n=name: _names(r, n)).astype(bool)
         samples = []
         for kind, mask in (("filled", filled), ("changed", changed), ("emptied", emptied)):
