@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     lease_renew: float = 0.0
     #: Seconds a stopping worker lets its running jobs finish before it interrupts them.
     shutdown_grace: float = Field(default=30.0, ge=0)
+    #: Address space (MB) a job's child process may use (`task.run_sync`, data-tool agents);
+    #: beyond it the task ends FAILED with `error_code=RESOURCE_LIMIT`.
+    job_memory_mb: int = Field(default=2048, ge=64)
 
     # -- accounts ---------------------------------------------------------------------
     #: The admin created (or promoted) at start-up, if both are set.

@@ -173,11 +173,11 @@ async def test_update_after_cancel_raises_so_the_job_cannot_go_on(engine: Engine
 
 
 async def test_run_sync_keeps_the_loop_free(engine: Engine) -> None:
-    import time
+    from tests.cpu_work import nap
 
     @monitored_background_task
-    async def cpu(task: TaskContext) -> int:
-        return await task.run_sync(lambda: (time.sleep(0.3), 42)[1])
+    async def cpu(task: TaskContext) -> object:
+        return await task.run_sync(nap, 0.3, 42)  # in a child process
 
     row = await engine.start_job(spec_of(cpu), None, origin="direct")
     ticks = 0

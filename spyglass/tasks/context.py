@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from spyglass.tasks.child import run_in_child
 from spyglass.tasks.status import TaskStatus
 
 if TYPE_CHECKING:
@@ -16,14 +15,6 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 LOG_LEVELS = ("debug", "info", "success", "warning", "error", "agent_started", "agent_completed")
-_process_pool: ProcessPoolExecutor | None = None
-
-
-def _get_process_pool() -> ProcessPoolExecutor:
-    global _process_pool
-    if _process_pool is None:
-        _process_pool = ProcessPoolExecutor()
-    return _process_pool
 
 
 class TaskContext:
@@ -105,15 +96,17 @@ class TaskContext:
         return await self._runner.save_output(self._live, filename, data, content_type, key, kind)
 
     async def run_sync(
-        self, fn: Callable[..., R], *args: Any, process: bool = False, **kwargs: Any
+        self, fn: Callable[..., R], *args: Any, thread: bool = False, **kwargs: Any
     ) -> R:
-        """Run CPU-bound `fn` off the event loop (a thread, or a process with `process=True`).
+        """Run CPU-bound `fn(*args, **kwargs)` in a child process of its own; return its result.
 
-        If the task is cancelled meanwhile, the job stops waiting at once; a thread cannot
-        be killed, so long thread work should look at `task.cancelled` now and then.
+        `fn` (a module-level function), its arguments and its result are pickled across.
+        Cancelling the task (a cancel, its timeout, shutdown) terminates the child at once;
+        the child may use `SPYGLASS_JOB_MEMORY_MB` of memory, past which the task ends FAILED
+        with `error_code=RESOURCE_LIMIT`. An exception `fn` raises is raised here.
+        `thread=True` runs it in a thread of this process instead (nothing pickled, but it
+        cannot be stopped: long thread work should look at `task.cancelled` now and then).
         """
-        loop = asyncio.get_running_loop()
-        call = functools.partial(fn, *args, **kwargs)
-        if process:
-            return await loop.run_in_executor(_get_process_pool(), call)
-        return await loop.run_in_executor(None, call)
+        if thread:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await run_in_child(fn, *args, **kwargs)

@@ -22,6 +22,7 @@ from pydantic_core import to_jsonable_python
 from spyglass.errors import DomainError
 from spyglass.tasks import credits
 from spyglass.tasks.bus import Bus, TaskMessage
+from spyglass.tasks.child import ResourceLimitError
 from spyglass.tasks.context import TaskContext
 from spyglass.tasks.messages import socket_payload
 from spyglass.tasks.models import new_task_id, utcnow
@@ -420,10 +421,13 @@ class Runner:
             if outcome == "timeout":
                 code = ErrorCode.TIMEOUT
                 error = f"Timed out after {spec.options.timeout:g} s"
+            elif isinstance(value, ResourceLimitError):
+                code = ErrorCode.RESOURCE_LIMIT
+                error = value.message
             else:
                 code = ErrorCode.JOB_ERROR
                 error = f"{type(value).__name__}: {value}"
-            if attempt < max_attempts:
+            if attempt < max_attempts and code is not ErrorCode.RESOURCE_LIMIT:
                 delay = spec.options.retry_backoff * 2 ** (attempt - 1)
                 self.record_event(
                     live,

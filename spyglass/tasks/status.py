@@ -55,3 +55,5 @@ class ErrorCode(StrEnum):
     INTERRUPTED = "INTERRUPTED"
     JOB_ERROR = "JOB_ERROR"
     RESULT_NOT_SERIALIZABLE = "RESULT_NOT_SERIALIZABLE"
+    #: The job's child process went over its memory cap (`SPYGLASS_JOB_MEMORY_MB`) or died.
+    RESOURCE_LIMIT = "RESOURCE_LIMIT"

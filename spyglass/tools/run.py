@@ -9,7 +9,6 @@ refunds those credits by the one rule of `spyglass.tasks.credits`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from spyglass.storage import get_storage
+from spyglass.tasks.child import send
 from spyglass.tasks.context import TaskContext
 from spyglass.tasks.credits import WORK_DONE
 from spyglass.tasks.decorator import MonitoredJob, build_spec
@@ -79,45 +79,42 @@ def agent_available(agent_id: str) -> bool:
 
 
 async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
+    """Load the files and run the agents in one child process; stream its steps here.
+
+    The agents share their frames (clean-my-data's mutate `frames["working"]` in turn), so
+    the whole body runs in the child; it sends each agent's start and end (with its output
+    files) back, and this job logs them, saves the outputs and reports progress as today.
+    """
     tool = TOOLS[run.tool_id]
-    params = tool.parameters.model_validate(run.parameters)
+    tool.parameters.model_validate(run.parameters)  # invalid parameters fail here, at once
     await task.update(progress=1, message="Reading the files")
-    frames: dict[str, pd.DataFrame] = {}
-    for key, source in run.inputs.items():
-        if key == "parameters":
-            continue
-        data = await asyncio.to_thread(get_storage().read, source.storage_key)
-        frames[key] = await task.run_sync(load_table, data, source.filename)
-    for agent in run.agents:
-        lacking = [f for f in tool.agent(agent).requires if f not in frames]  # type: ignore[union-attr]
-        if lacking:
-            raise DataFileError(
-                f"{agent} needs a {' and a '.join(lacking)} file: upload one, "
-                "or run the task without this agent"
-            )
-    results: dict[str, Any] = {}
     checklist = {agent: "pending" for agent in run.agents}
-    for index, agent in enumerate(run.agents):
-        checklist[agent] = "running"
-        await task.log(f"Running {agent}", level="agent_started", data={"agent": agent})
-        await task.update(message=f"Running {agent}", data={"agents": dict(checklist)})
-        result = await task.run_sync(AGENTS[agent], frames, params)
-        for filename, data, content_type, key, kind in result.pop(clean.OUTPUTS, []):
-            await task.save_output(filename, data, content_type, key=key, kind=kind)
-        results[agent] = result
+    done = 0
+
+    async def on_message(message: tuple[str, str, dict[str, Any]]) -> None:
+        nonlocal done
+        kind, agent, info = message
+        if kind == "started":
+            checklist[agent] = "running"
+            await task.log(f"Running {agent}", level="agent_started", data={"agent": agent})
+            await task.update(message=f"Running {agent}", data={"agents": dict(checklist)})
+            return
+        for filename, data, content_type, key, kind_ in info["outputs"]:
+            await task.save_output(filename, data, content_type, key=key, kind=kind_)
         checklist[agent] = "completed"
+        done += 1
         await task.log(
             f"{agent} completed",
             level=WORK_DONE,  # this agent's credits are earned: no refund from here on
-            data={"agent": agent, "summary": _summary(results[agent])},
+            data={"agent": agent, "summary": info["summary"]},
         )
         await task.update(
-            progress=5 + 90 * (index + 1) / len(run.agents),
+            progress=5 + 90 * done / len(run.agents),
             message=f"{agent} completed",
             data={"agents": dict(checklist)},
         )
-    report = build_report(task.task_id, run.tool_id, run.agents, frames, results)
-    body = to_json(report)
+
+    body = await task.run_sync(_tool_body, task.task_id, run, on_message=on_message)
     await task.save_output(
         "report.json",
         body,
@@ -126,6 +123,33 @@ async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
         kind="report",
     )
     return {"report": "report.json", "executiveSummary": json.loads(body)["executiveSummary"]}
+
+
+def _tool_body(task_id: str, run: ToolRun) -> bytes:
+    """In the task's child process: read the files, run the agents in order, build the report."""
+    tool = TOOLS[run.tool_id]
+    params = tool.parameters.model_validate(run.parameters)
+    frames: dict[str, pd.DataFrame] = {}
+    for key, source in run.inputs.items():
+        if key == "parameters":
+            continue
+        frames[key] = load_table(get_storage().read(source.storage_key), source.filename)
+    for agent in run.agents:
+        lacking = [f for f in tool.agent(agent).requires if f not in frames]  # type: ignore[union-attr]
+        if lacking:
+            raise DataFileError(
+                f"{agent} needs a {' and a '.join(lacking)} file: upload one, "
+                "or run the task without this agent"
+            )
+    results: dict[str, Any] = {}
+    for agent in run.agents:
+        send(("started", agent, {}))
+        result = AGENTS[agent](frames, params)
+        outputs = result.pop(clean.OUTPUTS, [])
+        results[agent] = result
+        send(("completed", agent, {"outputs": outputs, "summary": _summary(result)}))
+    report = build_report(task_id, run.tool_id, run.agents, frames, results)
+    return to_json(report)
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
