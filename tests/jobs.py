@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from spyglass.states.monitor import MonitorState
 from spyglass.tasks import TaskContext, monitored_background_task
+from tests import cpu_work
 
 
 class StepArgs(BaseModel):
@@ -18,6 +19,12 @@ class StepArgs(BaseModel):
     delay: float = 0.1
     #: A file the job appends a line to at every step: proof of whether the body still runs.
     marker: str | None = None
+
+
+class BurnArgs(BaseModel):
+    #: The file the child process writes its pid to.
+    pid_file: str
+    seconds: float = 120.0
 
 
 class FlakyArgs(BaseModel):
@@ -69,6 +76,12 @@ class ProbeJobsState(MonitorState):
     async def limited(task: TaskContext, args: StepArgs = LIMITED_STEPS) -> dict:
         """At most two run at once."""
         return await _step_loop(task, args)
+
+    @staticmethod
+    @monitored_background_task
+    async def burn(task: TaskContext, args: BurnArgs) -> int:
+        """Burns CPU in `task.run_sync` for `seconds` (its process writes its pid first)."""
+        return await task.run_sync(cpu_work.burn, args.pid_file, args.seconds)
 
     @staticmethod
     @monitored_background_task
