@@ -109,6 +109,23 @@ async def test_cancel_kills_the_run_sync_child(server: SpyGlassServer, tmp_path:
         assert result["status"] == "CANCELLED", result
 
 
+async def test_the_child_dies_with_the_web_process(new_server: Any, tmp_path: Path) -> None:
+    srv: SpyGlassServer = new_server()
+    pid_file = tmp_path / "burn.pid"
+    async with httpx.AsyncClient(base_url=srv.url, timeout=30) as client:
+        await start_job(client, "testjobs", "burn", {"pid_file": str(pid_file), "seconds": 120})
+        pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), 30, "the pid"))
+    assert pid not in {p.pid for p in web_processes(srv)}, "the CPU work ran in the server"
+    fork_server = psutil.Process(pid).parent()
+    assert fork_server is not None
+    web = fork_server.parent()
+    assert web is not None and web.pid in {p.pid for p in web_processes(srv)}
+    killed = time.monotonic()
+    web.kill()  # only the web process, as the OOM killer would
+    wait_for(lambda: gone(pid), 2, "the child to stop with its web process")
+    print(f"child gone {time.monotonic() - killed:.3f} s after kill -9 of the web process")
+
+
 def test_cancel_kills_a_running_agent_and_refunds(server: SpyGlassServer) -> None:
     account = make_account(server, prefix="cpucancel")
     before = balance(server, account)

@@ -16,15 +16,18 @@ import asyncio
 import contextlib
 import ctypes
 import multiprocessing
+import os
 import resource
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
+import psutil
 from pebble import ProcessExpired, concurrent
 
 from spyglass.config import get_settings
@@ -34,6 +37,8 @@ R = TypeVar("R")
 #: Modules the fork server imports once, so that each child starts warm.
 PRELOAD = ["__main__", "spyglass.tasks.child", "pandas", "spyglass.tools.run"]
 _PR_SET_PDEATHSIG = 1
+#: Seconds between a child's looks at whether the web process is still there.
+WATCH_INTERVAL = 0.25
 _channel: Connection | None = None
 _launcher: Callable[..., Any] | None = None
 _lock = threading.Lock()
@@ -63,8 +68,24 @@ def send(message: Any) -> None:
     _channel.send(message)
 
 
+def _watch(web_pid: int) -> None:
+    """A thread of the child: end it once the web process that wants its result is gone.
+
+    (Its parent is the fork server, which stays up while any child holds its alive pipe.)
+    """
+    while True:
+        time.sleep(WATCH_INTERVAL)
+        try:
+            alive = psutil.Process(web_pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            alive = False
+        if not alive:
+            os._exit(1)
+
+
 def _child_main(
     memory_mb: int,
+    web_pid: int,
     channel: Connection | None,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
@@ -72,9 +93,10 @@ def _child_main(
 ) -> Any:
     global _channel
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # stop at once, even inside C code
-    if sys.platform.startswith("linux"):  # die with the fork server, which dies with the web
+    if sys.platform.startswith("linux"):  # die with the fork server
         with contextlib.suppress(Exception):
             ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_watch, args=(web_pid,), name="web-watch", daemon=True).start()
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     _channel = channel
@@ -130,7 +152,7 @@ async def run_in_child(
     if on_message is not None:
         reader, writer = _context().Pipe(duplex=False)
     try:
-        future = _launch()(memory_mb, writer, fn, args, kwargs)
+        future = _launch()(memory_mb, os.getpid(), writer, fn, args, kwargs)
     finally:
         if writer is not None:
             writer.close()  # the child holds its own end: EOF comes once it is gone
