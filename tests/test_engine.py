@@ -172,6 +172,40 @@ async def test_update_after_cancel_raises_so_the_job_cannot_go_on(engine: Engine
     assert final is not None and final["status"] == "CANCELLED"
 
 
+async def test_a_timeout_kills_the_run_sync_child(engine: Engine, tmp_path: Path) -> None:
+    import os
+    import time
+
+    import psutil
+
+    from tests.cpu_work import burn
+
+    pid_file = tmp_path / "burn.pid"
+
+    @monitored_background_task(timeout=1.5)
+    async def cpu(task: TaskContext) -> object:
+        return await task.run_sync(burn, str(pid_file), 60)
+
+    row = await engine.start_job(spec_of(cpu), None, origin="direct")
+    while row["id"] in engine.runner.live:
+        await asyncio.sleep(0.01)
+    ended = time.monotonic()
+    final = await engine.get_row(row["id"])
+    assert final is not None and (final["status"], final["error_code"]) == ("FAILED", "TIMEOUT")
+    pid = int(pid_file.read_text())
+    assert pid != os.getpid(), "the CPU work ran in this process"
+
+    def running() -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    while running():
+        assert time.monotonic() - ended < 1, "the child outlived its timeout"
+        await asyncio.sleep(0.01)
+
+
 async def test_run_sync_keeps_the_loop_free(engine: Engine) -> None:
     from tests.cpu_work import nap
 
