@@ -116,7 +116,8 @@ def _launch() -> Callable[..., Any]:
     global _launcher
     with _lock:
         if _launcher is None:
-            _launcher = concurrent.process(daemon=True, context=_context())(_child_main)  # type: ignore[call-overload]
+            process: Any = concurrent.process  # it reads `context` (its stubs: `mp_context`)
+            _launcher = process(daemon=True, context=_context())(_child_main)
         return _launcher
 
 
