@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from spyglass.tasks.child import run_in_child
@@ -96,7 +96,11 @@ class TaskContext:
         return await self._runner.save_output(self._live, filename, data, content_type, key, kind)
 
     async def run_sync(
-        self, fn: Callable[..., R], *args: Any, thread: bool = False, **kwargs: Any
+        self,
+        fn: Callable[..., R],
+        *args: Any,
+        on_message: Callable[[Any], Awaitable[None]] | None = None,
+        **kwargs: Any,
     ) -> R:
         """Run CPU-bound `fn(*args, **kwargs)` in a child process of its own; return its result.
 
@@ -104,9 +108,7 @@ class TaskContext:
         Cancelling the task (a cancel, its timeout, shutdown) terminates the child at once;
         the child may use `SPYGLASS_JOB_MEMORY_MB` of memory, past which the task ends FAILED
         with `error_code=RESOURCE_LIMIT`. An exception `fn` raises is raised here.
-        `thread=True` runs it in a thread of this process instead (nothing pickled, but it
-        cannot be stopped: long thread work should look at `task.cancelled` now and then).
+        `on_message` is awaited, in order, with each message the child sends with
+        `spyglass.tasks.child.send(…)` while it runs (e.g. to log or report progress).
         """
-        if thread:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        return await run_in_child(fn, *args, **kwargs)
+        return await run_in_child(fn, *args, on_message=on_message, **kwargs)
