@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from spyglass.states.monitor import MonitorState
 from spyglass.tasks import TaskContext, monitored_background_task
@@ -24,7 +24,7 @@ class StepArgs(BaseModel):
 class BurnArgs(BaseModel):
     #: The file the child process writes its pid to.
     pid_file: str
-    seconds: float = 120.0
+    seconds: float = Field(default=120.0, gt=0, le=300)
 
 
 class FlakyArgs(BaseModel):
