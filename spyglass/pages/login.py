@@ -98,7 +98,13 @@ def login_page() -> rx.Component:
             rx.vstack(
                 _field("Email", "email", "email", "username"),
                 _field("Password", "password", "password", "current-password"),
-                rx.button("Sign in", type="submit", width="100%", loading=AuthState.busy),
+                rx.button(
+                    "Sign in",
+                    type="submit",
+                    width="100%",
+                    loading=AuthState.busy,
+                    disabled=~rx.State.is_hydrated,  # a click before then would be lost
+                ),
                 spacing="3",
             ),
             id="login-form",
@@ -125,7 +131,13 @@ def register_page() -> rx.Component:
                 ),
                 _password_rules(),
                 _field("Repeat the password", "confirm", "password", "new-password"),
-                rx.button("Create account", type="submit", width="100%", loading=AuthState.busy),
+                rx.button(
+                    "Create account",
+                    type="submit",
+                    width="100%",
+                    loading=AuthState.busy,
+                    disabled=~rx.State.is_hydrated,
+                ),
                 spacing="3",
             ),
             id="register-form",

@@ -90,7 +90,14 @@ class AuthState(rx.State):
     def _call(self, function: str, *args: str) -> Any:
         """Run one of spyglass.js's account functions; its failures come back to `failed`."""
         arguments = ", ".join(json.dumps(arg) for arg in args)
-        return rx.call_script(f"spyglass.{function}({arguments})", callback=AuthState.failed)
+        # The page may run this before its spyglass.js has loaded (a click right after the
+        # page came up): wait for it, up to 10 s, rather than lose the click.
+        script = (
+            "(async () => { for (let i = 0; i < 200 && !(window.spyglass && "
+            f"window.spyglass.{function}); i++) await new Promise(r => setTimeout(r, 50)); "
+            f"return window.spyglass.{function}({arguments}); }})()"
+        )
+        return rx.call_script(script, callback=AuthState.failed)
 
     @rx.event
     def login(self) -> Any:
