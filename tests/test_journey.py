@@ -162,7 +162,6 @@ def test_upload_progress_bar_follows_a_slow_upload(
     lines = ["id,amount,city"] + [f"{i},{i % 97}.5,City{i % 13}" for i in range(40_000)]
     big.write_text("\n".join(lines) + "\n")  # ~0.6 MB
     open_new_task(page, server, "profile-my-data")
-    page.get_by_test_id("agent-drift-detector").click()  # no baseline for this one
     page.get_by_test_id("file-primary").set_input_files(str(big))
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
@@ -185,12 +184,27 @@ def test_upload_progress_bar_follows_a_slow_upload(
     expect(row).to_contain_text("40000 rows × 3 columns")
 
 
+def test_the_default_new_task_run_completes(page: Page, server: SpyGlassServer) -> None:
+    """First tool, its default agents, one file, no baseline: it runs to the end."""
+    page.goto(f"{server.url}/")
+    expect(page.get_by_test_id("start-task")).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("tool-profile-my-data")).to_have_attribute("data-state", "checked")
+    expect(page.get_by_test_id("agent-drift-detector")).to_have_attribute("data-state", "unchecked")
+    page.get_by_test_id("file-primary").set_input_files(str(CUSTOMERS))
+    page.get_by_test_id("start-task").click()
+    expect(page).to_have_url(f"{server.url}/tasks", timeout=30_000)
+    row = page.locator("[data-testid=task-row][data-task-name='profile-my-data']").first
+    expect(row.get_by_test_id("task-status")).to_have_text("Completed", timeout=60_000)
+    expect(row).to_contain_text("5/5 agents")
+
+
 def test_profile_results_show_the_files_numbers(page: Page, server: SpyGlassServer) -> None:
     source = pd.read_csv(CUSTOMERS)
     open_new_task(page, server, "profile-my-data")
-    expect(page.get_by_test_id("total-cost")).to_have_text("65")
+    expect(page.get_by_test_id("total-cost")).to_have_text("45")  # no baseline: no drift agent
     page.get_by_test_id("file-primary").set_input_files(str(CUSTOMERS))
     page.get_by_test_id("file-baseline").set_input_files(str(BASELINE))
+    expect(page.get_by_test_id("total-cost")).to_have_text("65")  # the baseline ticks it
     page.get_by_test_id("start-task").click()
     expect(page).to_have_url(f"{server.url}/tasks", timeout=30_000)
     row = page.locator("[data-testid=task-row][data-task-name='profile-my-data']")
@@ -227,7 +241,8 @@ def test_the_form_explains_what_is_wrong(
     expect(error).to_have_text("Choose a CSV or Excel file first.")
 
     page.get_by_test_id("file-primary").set_input_files(str(CUSTOMERS))
-    page.get_by_test_id("start-task").click()  # drift-detector is ticked, no baseline
+    page.get_by_test_id("agent-drift-detector").click()  # ticked by hand, with no baseline
+    page.get_by_test_id("start-task").click()
     expect(error).to_contain_text("add a baseline file, or untick drift-detector")
 
     empty = tmp_path / "empty.csv"
@@ -260,7 +275,7 @@ def test_the_form_explains_what_is_wrong(
     page.reload()
     expect(page.get_by_test_id("credits")).to_have_text("20", timeout=15_000)
     expect(page.get_by_test_id("start-task")).to_be_disabled()
-    for agent in ("score-risk", "drift-detector", "governance-checker"):
+    for agent in ("score-risk", "governance-checker"):
         page.get_by_test_id(f"agent-{agent}").click()
     expect(page.get_by_test_id("total-cost")).to_have_text("20")
     expect(page.get_by_test_id("start-task")).to_be_enabled()
@@ -272,7 +287,6 @@ def test_a_file_that_is_not_a_table_fails_with_a_remedy(
     latin = tmp_path / "latin1.csv"
     latin.write_bytes("name,city\nJosé,Besançon\n".encode("latin-1"))
     open_new_task(page, server, "profile-my-data")
-    page.get_by_test_id("agent-drift-detector").click()
     page.get_by_test_id("file-primary").set_input_files(str(latin))
     page.get_by_test_id("start-task").click()
     expect(page).to_have_url(f"{server.url}/tasks", timeout=30_000)

@@ -133,8 +133,12 @@ class NewTaskState(rx.State):
     def _choose(self, tool_id: str) -> None:
         tool = TOOLS[tool_id]
         self.tool_id = tool_id
+        # Agents that compare with a baseline start unticked (the baseline is optional);
+        # choosing a baseline file ticks them.
         self.agents = [
-            AgentChoice(a.id, a.description, a.cost, True, "baseline" in a.requires)
+            AgentChoice(
+                a.id, a.description, a.cost, "baseline" not in a.requires, "baseline" in a.requires
+            )
             for a in tool.agents
         ]
         specs = form_fields(tool)
@@ -169,6 +173,13 @@ class NewTaskState(rx.State):
             name = PurePosixPath(str(value or "").replace("\\", "/")).name
             self.file_names = {**self.file_names, key: name}
             self.error = ""
+            if key == "baseline" and name:
+                self.agents = [
+                    AgentChoice(a.agent_id, a.description, a.cost, True, True)
+                    if a.needs_baseline
+                    else a
+                    for a in self.agents
+                ]
 
     # -- create → upload → process ---------------------------------------------
     @rx.event
