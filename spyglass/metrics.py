@@ -138,7 +138,11 @@ def install(engine: Any) -> None:
             if live.started_mono is not None:
                 _child(RUN_TIME, job, status.value).observe(live.ran())
 
+    def on_ended_without_worker(row: dict[str, Any]) -> None:
+        _child(FINISHED, f"{row['state_name']}.{row['task_name']}", str(row["status"])).inc()
+
     engine.runner.on_status.append(on_status)
+    engine.on_ended_without_worker.append(on_ended_without_worker)
     if hasattr(engine.bus, "on_lag"):
         engine.bus.on_lag = BUS_LAG.observe
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import httpx
 import websockets
+import websockets.sync.client
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import start_job, wait_terminal, ws_base
@@ -60,3 +62,26 @@ async def test_metrics_count_tasks_time_them_and_see_sockets(client: httpx.Async
         assert value(during, "spyglass_socket_clients") >= 2
         assert value(during, "spyglass_tasks", status="PROCESSING") >= 1
     await client.post(f"/api/testjobs/task/cancel/{long['task_id']}")
+
+
+def test_tasks_ended_by_recovery_are_counted(new_server: Any) -> None:
+    """A task whose server died is ended at the next start: that end counts as finished."""
+    env = {"PROMETHEUS_MULTIPROC_DIR": ""}  # each server picks its own folder in its data
+    srv = new_server(env=env)
+    started = httpx.post(
+        f"{srv.url}/api/testjobs/task/start/steps", json={"steps": 400, "delay": 0.05}, timeout=10
+    ).json()
+    with websockets.sync.client.connect(
+        f"{srv.ws_url}/ws/testjobs/task/ws/{started['task_id']}"
+    ) as ws:
+        while json.loads(ws.recv())["status"] != "PROCESSING":
+            pass
+    srv.kill()
+    again = new_server(srv.data_dir, env=env)
+    result = httpx.get(
+        f"{again.url}/api/testjobs/task/result/{started['task_id']}", timeout=10
+    ).json()
+    assert (result["status"], result["error_code"]) == ("FAILED", "INTERRUPTED")
+    samples = scrape(again.url)
+    job = "probe_jobs_state.steps"
+    assert value(samples, "spyglass_tasks_finished_total", job=job, status="FAILED") == 1

@@ -9,7 +9,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import timedelta
 from typing import Any
 
@@ -51,6 +51,9 @@ class Engine:
         self.runner = Runner(self.store, self.bus, self.worker_id, settings.lease_ttl)
         self.started = False
         self.recovered_at_start: list[str] = []
+        #: Called with the row of each task this worker ended for a worker that is gone
+        #: (recovery, or a cancel of an orphan): such ends never pass through the runner.
+        self.on_ended_without_worker: list[Callable[[dict[str, Any]], None]] = []
         self._keeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -232,6 +235,8 @@ class Engine:
         ended = await self.get_row(task_id)
         if ended is not None:
             self._announce(ended, terminal=True)
+            for hook in self.on_ended_without_worker:
+                hook(ended)
 
     async def _runs_elsewhere(self, task_id: str) -> bool:
         """Active, held by another worker whose lease still holds."""
