@@ -377,3 +377,32 @@ def test_a_unique_column_rules_out_duplicate_rows() -> None:
     assert stats.duplicate_rows(unique) == 0
     repeated = pd.DataFrame({"id": [1, 1, 2], "v": ["x", "x", "y"]})
     assert stats.duplicate_rows(repeated) == 1
+
+
+def test_excel_whole_numbers_with_gaps_stay_integers() -> None:
+    """As the CSV path does: an Excel column of whole numbers with empty cells is written
+    back as `5`, not `5.0`; real decimals and huge values stay as they are."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    rows = [
+        ("qty", "price", "card", "city"),
+        (5, 2.5, 4111111111111111, "Paris"),
+        (None, 3.0, None, "Lyon"),
+        (20, None, 5500000000000004, "Nice"),
+        (7, 4.25, 2**60, None),
+    ]
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    frame = load_table(buffer.getvalue(), "orders.xlsx")
+    assert str(frame["qty"].dtype) == "Int64"
+    assert frame["qty"].tolist()[0] == 5 and frame["qty"].isna().sum() == 1
+    assert frame["price"].dtype.kind == "f", "decimals are not integers"
+    assert frame["card"].dtype.kind == "f", "past 2**53 a float is not an exact integer"
+    lines = frame.to_csv(index=False).splitlines()
+    assert [line.split(",")[0] for line in lines] == ["qty", "5", "", "20", "7"]

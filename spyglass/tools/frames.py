@@ -53,6 +53,26 @@ def read_csv(data: bytes) -> pd.DataFrame:
     return frame
 
 
+#: Beyond this, a float cannot hold every whole number exactly (2⁵³).
+_EXACT_FLOAT_INTEGERS = 2**53
+
+
+def whole_numbers_stay_integers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Excel stores every number as a float, so a whole-number column with empty cells comes
+    back as floats (`5.0`); make it the nullable `Int64` a CSV's integer column with gaps is."""
+    for i in range(frame.shape[1]):
+        series = frame.iloc[:, i]
+        if series.dtype.kind != "f" or not series.isna().any():
+            continue
+        present = series.dropna()
+        if present.empty or not (present == present.round()).all():
+            continue
+        if present.abs().max() >= _EXACT_FLOAT_INTEGERS:
+            continue
+        frame.isetitem(i, series.astype("Int64"))
+    return frame
+
+
 def load_table(data: bytes, filename: str) -> pd.DataFrame:
     ext = PurePosixPath(filename).suffix.lower()
     if not data.strip():
@@ -67,13 +87,13 @@ def load_table(data: bytes, filename: str) -> pd.DataFrame:
                 ) from None
             frame = read_csv(data)
         elif ext in (".xlsx", ".xls"):
-            frame = pd.read_excel(io.BytesIO(data), engine="calamine")
+            frame = whole_numbers_stay_integers(pd.read_excel(io.BytesIO(data), engine="calamine"))
         else:
             raise DataFileError(f"'{filename}' is not a CSV or Excel file")
     except DataFileError:
         raise
     except Exception as exc:  # pyarrow/calamine: many error types, one meaning
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        reason = str(exc).splitlines()[0][:200] if str(exc) else "its content could not be read"
         raise DataFileError(f"'{filename}' is not a readable table ({reason})") from None
     if frame.shape[1] == 0 or frame.empty:
         raise DataFileError(f"'{filename}' has a header but no data rows")
