@@ -262,24 +262,9 @@ class AuthService:
             await self._run(promote)
 
     # -- credits ------------------------------------------------------------
-    async def charge(self, user_id: int, amount: int) -> tuple[bool, int]:
-        """Take `amount` credits if the balance covers all of it; returns (charged, balance)."""
-
-        def run(session: Session) -> tuple[bool, int]:
-            result = session.exec(
-                sa.update(User)
-                .where(col(User.id) == user_id, col(User.credits) >= amount)
-                .values(credits=col(User.credits) - amount)
-            )
-            session.commit()
-            user = session.get(User, user_id)
-            balance = user.credits if user else 0
-            return result.rowcount == 1, balance
-
-        return await self._run(run)
-
     async def add_credits(self, user_id: int, amount: int) -> int:
-        """Grant (or refund) credits; returns the new balance."""
+        """Grant credits (an admin's grant); returns the new balance. Charges and refunds of
+        runs are written with the run itself (spyglass/tasks/credits.py)."""
 
         def run(session: Session) -> int:
             session.exec(

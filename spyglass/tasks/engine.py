@@ -177,6 +177,10 @@ class Engine:
         args = spec.parse_args(raw_args)
         return await self.runner.submit(spec, args, **who)
 
+    async def input_keys(self, task_id: str) -> set[str]:
+        """The storage keys of the files a task announced as its inputs."""
+        return {a.storage_key for a in await self.store.get_artifacts(task_id, "input")}
+
     async def get_row(self, task_id: str) -> dict[str, Any] | None:
         """The freshest view of a task: the live one if it runs here, else the stored one."""
         live = self.runner.live.get(task_id)

@@ -40,8 +40,7 @@ async def check_upload_target(key: str) -> None:
             "start a new task to send another file",
             409,
         )
-    inputs = await engine.store.get_artifacts(row["id"], "input")
-    if key not in {artifact.storage_key for artifact in inputs}:
+    if key not in await engine.input_keys(row["id"]):
         raise StorageError("UPLOAD_NOT_FOUND", "This task did not ask for that file", 404)
 
 
