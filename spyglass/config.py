@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     job_modules: Annotated[tuple[str, ...], NoDecode] = ()
 
     # -- engine -----------------------------------------------------------------------
+    #: Where jobs run: `inline` in this server process (the embedded default), or
+    #: `procrastinate`: the server records and queues them in PostgreSQL and
+    #: `spyglass worker` processes, on any number of machines, run them.
+    executor: Literal["inline", "procrastinate"] = "inline"
+    #: Worker mode: seconds between a worker's heartbeats, and how long without one
+    #: before its running jobs count as stalled (re-run if they have retries left, else
+    #: ended FAILED/INTERRUPTED).
+    worker_heartbeat: float = Field(default=5.0, gt=0)
+    worker_stalled_after: float = Field(default=30.0, gt=0)
     #: Seconds between coalesced progress writes of one task (≤ 1/interval writes/s per task).
     progress_flush_interval: float = Field(
         default=0.25,
@@ -125,7 +134,19 @@ class Settings(BaseSettings):
             object.__setattr__(self, "secret_key", _stable_secret(data_dir))
         if not self.lease_renew:
             object.__setattr__(self, "lease_renew", max(0.2, self.lease_ttl / 5))
+        if self.executor == "procrastinate" and not self.db_url.startswith("postgresql"):
+            raise ValueError(
+                "SPYGLASS_EXECUTOR=procrastinate keeps its queue in PostgreSQL: set "
+                "SPYGLASS_DB_URL=postgresql+psycopg://… (and REDIS_URL for live progress)"
+            )
+        if self.worker_stalled_after <= 2 * self.worker_heartbeat:
+            raise ValueError("SPYGLASS_WORKER_STALLED_AFTER must exceed twice the heartbeat")
         return self
+
+    @property
+    def queued(self) -> bool:
+        """Jobs go to worker processes through Procrastinate's queue."""
+        return self.executor == "procrastinate"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,13 +16,13 @@ from spyglass.api.app import create_api
 from spyglass.api.errors import UnroutablePaths
 from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
+from spyglass.jobs import load_jobs
 from spyglass.pages.admin import admin_page
 from spyglass.pages.login import login_page, register_page
 from spyglass.pages.new_task import new_task_page
 from spyglass.pages.results import results_page
 from spyglass.pages.task_detail import task_detail_page
 from spyglass.pages.tasks import tasks_page
-from spyglass.states import examples  # noqa: F401  (declares the example jobs)
 from spyglass.states.auth import AuthState
 from spyglass.states.new_task import NewTaskState
 from spyglass.states.results import ResultsState
@@ -33,8 +32,7 @@ from spyglass.tools import uploads
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-for module in get_settings().job_modules:  # jobs must be declared before the API is built
-    importlib.import_module(module)
+load_jobs()  # jobs must be declared before the API is built
 
 
 @contextlib.asynccontextmanager

@@ -16,12 +16,14 @@ from pydantic import BaseModel, ValidationError
 
 from spyglass.api.auth import DirectStart
 from spyglass.api.errors import error_answer, responses, validation_body
+from spyglass.api.scheduling import StartSchedule
 from spyglass.errors import DomainError
 from spyglass.tasks.access import visible_without_account
 from spyglass.tasks.credits import needs_account
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view
 from spyglass.tasks.registry import JobInputError, JobSpec, UnknownJob, registry
+from spyglass.tasks.scheduling import Schedule
 
 
 class TaskResponse(BaseModel):
@@ -34,6 +36,8 @@ class TaskResponse(BaseModel):
     result: Any = None
     error_code: str | None = None
     error_message: str | None = None
+    #: When a run scheduled for later may start (`start_at` / `start_in`).
+    scheduled_at: str | None = None
     timestamp: str | None = None
 
 
@@ -42,6 +46,9 @@ class JobOptionsInfo(BaseModel):
     max_concurrency: int | None
     retries: int
     cost: int
+    queue: str = "default"
+    priority: int = 0
+    cron: str | None = None
 
 
 class JobInfo(BaseModel):
@@ -135,7 +142,7 @@ def find_job(state_name: str, task_name: str) -> JobSpec:
         ) from None
 
 
-async def start_direct(spec: JobSpec, request: Request) -> Any:
+async def start_direct(spec: JobSpec, request: Request, schedule: Schedule) -> Any:
     if not spec.direct:
         raise DomainError(
             "JOB_NOT_DIRECT",
@@ -147,7 +154,7 @@ async def start_direct(spec: JobSpec, request: Request) -> Any:
         raise needs_account(spec.state_name, spec.task_name, spec.options.cost)
     try:
         body = await read_json_body(request, spec)
-        row = await get_engine().start_job(spec, body, origin="direct")
+        row = await get_engine().start_job(spec, body, origin="direct", schedule=schedule)
     except JobInputError as exc:
         return validation_response(exc)
     return direct_view(row)
@@ -173,8 +180,8 @@ def _account_doc(spec: JobSpec, state: str) -> str:
 
 
 def _documented_start(spec: JobSpec) -> Any:
-    async def start(request: Request, _rate: DirectStart) -> Any:
-        return await start_direct(spec, request)
+    async def start(request: Request, _rate: DirectStart, schedule: StartSchedule) -> Any:
+        return await start_direct(spec, request, schedule)
 
     return start
 
@@ -254,8 +261,14 @@ router = APIRouter()
     },
     openapi_extra=START_BODY_DOC,
 )
-async def start_any(state_name: str, task_name: str, request: Request, _rate: DirectStart) -> Any:
-    return await start_direct(find_job(state_name, task_name), request)
+async def start_any(
+    state_name: str,
+    task_name: str,
+    request: Request,
+    _rate: DirectStart,
+    schedule: StartSchedule,
+) -> Any:
+    return await start_direct(find_job(state_name, task_name), request, schedule)
 
 
 @router.get(

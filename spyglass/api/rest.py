@@ -16,6 +16,7 @@ from spyglass.api.auth import CurrentUser
 from spyglass.api.bounds import OffsetQuery, SeqQuery
 from spyglass.api.direct import args_required, args_schema, check_json_types
 from spyglass.api.errors import TOKEN_ERRORS, responses
+from spyglass.api.scheduling import StartSchedule
 from spyglass.errors import DomainError
 from spyglass.tasks.access import owned_row, owner_scope
 from spyglass.tasks.engine import get_engine
@@ -93,6 +94,10 @@ class RestTask(BaseModel):
     retry_of: str | None
     attempt: int
     cost: int
+    queue: str = "default"
+    priority: int = 0
+    #: When a run scheduled for later may start (`start_at` / `start_in`).
+    scheduled_at: str | None = None
     created_at: str | None
     upload_started_at: str | None
     processing_started_at: str | None
@@ -337,7 +342,7 @@ ONE_TASK = responses(404)
     summary="Create a tool task (CREATED) or a job task (PENDING)",
     responses={**NEW_TASK, **responses(400, 402, 409)},
 )
-async def create_task(body: CreateTask, user: CurrentUser) -> Any:
+async def create_task(body: CreateTask, user: CurrentUser, schedule: StartSchedule) -> Any:
     if body.tool_id is not None:
         row = await flow.create_tool_task(body.tool_id, body.agents, user.id)
         return {**rest_view(row), "message": "Task created: ask for upload URLs next"}
@@ -351,7 +356,9 @@ async def create_task(body: CreateTask, user: CurrentUser) -> Any:
         )
     try:
         check_json_types(spec, body.input_params)
-        row = await get_engine().start_job(spec, body.input_params, origin="api", owner_id=user.id)
+        row = await get_engine().start_job(
+            spec, body.input_params, origin="api", owner_id=user.id, schedule=schedule
+        )
     except JobInputError as exc:
         errors = [{**e, "loc": ["body", "input_params", *e["loc"][1:]]} for e in exc.errors]
         raise_validation(errors)

@@ -32,6 +32,7 @@ from spyglass.api.direct import (
     validation_response,
 )
 from spyglass.api.errors import TOKEN_ERRORS, responses
+from spyglass.api.scheduling import StartSchedule
 from spyglass.api.sockets import reject, serve_single_task, serve_until_done, socket_session
 from spyglass.auth.service import TokenInfo, UserInfo, get_auth
 from spyglass.errors import DomainError
@@ -141,7 +142,12 @@ router = APIRouter()
     openapi_extra=START_BODY_DOC,
 )
 async def start_with_token(
-    state_name: str, client_token: str, task_name: str, request: Request, token: PathToken
+    state_name: str,
+    client_token: str,
+    task_name: str,
+    request: Request,
+    token: PathToken,
+    schedule: StartSchedule,
 ) -> Any:
     spec = find_job(state_name, task_name)
     if not spec.is_static:
@@ -154,7 +160,12 @@ async def start_with_token(
     try:
         body = await read_json_body(request, spec)
         row = await get_engine().start_job(
-            spec, body, origin="token", owner_id=token.owner_id, client_id=str(token.id)
+            spec,
+            body,
+            origin="token",
+            owner_id=token.owner_id,
+            client_id=str(token.id),
+            schedule=schedule,
         )
     except JobInputError as exc:
         return validation_response(exc)

@@ -68,11 +68,18 @@ def _parser() -> argparse.ArgumentParser:
     tasks = sub.add_parser("tasks", help="your tasks, newest first (token)")
     tasks.add_argument("--status", help="comma list, e.g. FAILED,CANCELLED")
     tasks.add_argument("--limit", type=int, default=20)
+    from spyglass.worker import add_arguments
+
+    add_arguments(sub.add_parser("worker", help="run queued jobs (worker mode, on a server)"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
+    if options.command == "worker":
+        from spyglass import worker
+
+        return worker.main(options)
     console = Console()
     errors = Console(stderr=True)
     try:

@@ -42,6 +42,9 @@ def monitored_background_task(
     retries: int = 0,
     retry_backoff: float = 1.0,
     cost: int = 0,
+    queue: str = "default",
+    priority: int = 0,
+    cron: str | None = None,
 ) -> Callable[[Callable[..., Any]], Any]: ...
 
 
@@ -55,13 +58,18 @@ def monitored_background_task(
     retries: int = 0,
     retry_backoff: float = 1.0,
     cost: int = 0,
+    queue: str = "default",
+    priority: int = 0,
+    cron: str | None = None,
 ) -> Any:
     """Declare a monitored job; use bare or with options.
 
     `timeout` seconds (warning at 80 %, then FAILED/TIMEOUT), `max_concurrency`
     running at once (extra starts wait PENDING), `direct` (token-free API;
     default: static methods only), `retries` with exponential backoff starting
-    at `retry_backoff` seconds, `cost` in credits.
+    at `retry_backoff` seconds, `cost` in credits; `queue` and `priority` (higher
+    first) say where and in which order its runs wait; `cron` (five fields, UTC) also
+    starts it on a schedule.
     """
     options = JobOptions(
         timeout=timeout,
@@ -70,6 +78,9 @@ def monitored_background_task(
         retries=retries,
         retry_backoff=retry_backoff,
         cost=cost,
+        queue=queue,
+        priority=priority,
+        cron=cron,
     )
 
     def wrap(target: Any) -> Any:

@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import Callable, Collection
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spyglass.config import Settings, get_settings
 from spyglass.errors import DomainError
@@ -20,8 +20,12 @@ from spyglass.tasks.messages import row_of, socket_payload
 from spyglass.tasks.models import new_task_id, utcnow
 from spyglass.tasks.registry import JobInputError, JobSpec, Registry, UnknownJob, registry
 from spyglass.tasks.runner import CANCEL_GRACE, Runner, ShuttingDown
+from spyglass.tasks.scheduling import Schedule
 from spyglass.tasks.status import ACTIVE_STATUSES, ErrorCode, TaskStatus
 from spyglass.tasks.store import INTERRUPTED_MESSAGE, TaskFilter, TaskStore
+
+if TYPE_CHECKING:
+    from spyglass.tasks.queue import QueueExecutor, RetryLater
 
 log = logging.getLogger(__name__)
 RETRYABLE = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
@@ -42,13 +46,30 @@ def new_worker_id() -> str:
 
 
 class Engine:
-    def __init__(self, settings: Settings, jobs: Registry = registry, bus: Bus | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        jobs: Registry = registry,
+        bus: Bus | None = None,
+        *,
+        role: str = "web",
+    ):
         self.settings = settings
         self.registry = jobs
+        #: `web` (serves, and runs jobs inline or queues them) or `worker` (`spyglass
+        #: worker`: runs queued jobs).
+        self.role = role
         self.store = TaskStore(settings.db_url, settings.progress_flush_interval)
         self.bus = bus or make_bus(settings)
         self.worker_id = new_worker_id()
         self.runner = Runner(self.store, self.bus, self.worker_id, settings.lease_ttl)
+        self.queue: QueueExecutor | None = None
+        if settings.queued:
+            from spyglass.tasks.queue import QueueExecutor
+
+            self.queue = self.runner.queue = QueueExecutor(settings, self)
+        self._crons: list[asyncio.Task[None]] = []
+        self._worker_row: int | None = None
         self.started = False
         self.recovered_at_start: list[str] = []
         #: Called with the row of each task this worker ended for a worker that is gone
@@ -68,6 +89,22 @@ class Engine:
         await self.bus.start()
         self.bus.on_cancel(self.runner.cancel)
         self.bus.on_resync(self._resync)
+        if self.queue is not None:
+            await self.queue.open()
+        if self.role == "worker":
+            # Procrastinate holds what workers run: no leases, no fencing, no lease
+            # recovery here (its heartbeats and `recover_stalled` do that).
+            self.runner.fenced = False
+            if self.queue is not None:
+                for spec in self._cron_jobs():
+                    self.queue.add_cron(spec)
+            self.started = True
+            return
+        if self.queue is None:
+            self._crons = [
+                asyncio.create_task(self._cron_loop(spec), name=f"spyglass-cron-{spec.task_name}")
+                for spec in self._cron_jobs()
+            ]
         # Alone (no bus between processes), every task left active is an orphan; among
         # several workers, only those whose lease lapsed are.
         self.recovered_at_start = await self.recover(everyone=self.bus.single_process)
@@ -83,10 +120,18 @@ class Engine:
         """Stop taking work, let running jobs finish within the grace period, then stop."""
         if not self.started:
             return
+        for cron in self._crons:
+            cron.cancel()
+        await asyncio.gather(*self._crons, return_exceptions=True)
         await self.runner.shutdown(self.settings.shutdown_grace)
         if self._keeper is not None:
             self._keeper.cancel()
             await asyncio.gather(self._keeper, return_exceptions=True)
+        if self.queue is not None:
+            if self._worker_row is not None:
+                with contextlib.suppress(Exception):
+                    await self.store.forget_worker(self._worker_row)
+            await self.queue.close()
         await self.bus.close()
         await self.store.close()
         self.started = False
@@ -171,11 +216,181 @@ class Engine:
         await asyncio.to_thread(self.store.interrupt, row["id"], row["status"])
         await self._ended_without_worker(row["id"])
 
+    # -- cron ---------------------------------------------------------------
+    def _cron_jobs(self) -> list[JobSpec]:
+        return [s for s in self.registry.all() if s.options.cron and s.is_static]
+
+    async def _cron_loop(self, spec: JobSpec) -> None:
+        """Inline mode: start `spec` at each tick of its cron expression (croniter)."""
+        from croniter import croniter
+
+        assert spec.options.cron is not None
+        ticks = croniter(spec.options.cron, utcnow())
+        while True:
+            due = ticks.get_next(float)
+            await asyncio.sleep(max(0.0, due - time.time()))
+            await self.start_cron(spec.state_name, spec.task_name, int(due))
+
+    async def start_cron(self, state_name: str, task_name: str, timestamp: int) -> None:
+        """Start one run of a cron job for the tick `timestamp` (unix seconds)."""
+        try:
+            spec = self.registry.get(state_name, task_name)
+            await self.start_job(spec, {}, origin="cron")
+        except Exception:
+            log.exception("cron start of %s.%s at %s failed", state_name, task_name, timestamp)
+
+    # -- worker mode: what `spyglass worker` runs ------------------------------
+    async def run_queued(
+        self, task_id: str, *, worker: str, shutting_down: Callable[[], bool]
+    ) -> str | RetryLater:
+        """Run the queued task `task_id` in this worker; returns how it ended (its
+        status), or `RetryLater` when an attempt failed with retries left."""
+        from spyglass.tasks.queue import RetryLater
+
+        task = await self.store.get_task(task_id)
+        if task is None:
+            return TaskStatus.CANCELLED.value  # deleted while it waited
+        row = row_of(task)
+        if TaskStatus(row["status"]).is_terminal:
+            return row["status"]  # cancelled while it waited
+        seq = await self.store.next_seq(task_id) - 1
+        try:
+            spec = self.registry.resolve(row["state_name"], row["task_name"])
+            args = spec.parse_args(row["input_args"])
+        except (UnknownJob, JobInputError) as exc:
+            await self.store.end_if_active(
+                task_id,
+                TaskStatus.FAILED,
+                f"This worker cannot run it: {exc}",
+                error_code=ErrorCode.JOB_ERROR.value,
+            )
+            await self._ended_without_worker(task_id)
+            return TaskStatus.FAILED.value
+        live = await self.runner.run_queued(
+            spec, args, row, seq, worker=worker, shutting_down=shutting_down
+        )
+        if live.retry_in is not None:
+            return RetryLater(live.retry_in)
+        return str(live.row["status"])
+
+    async def worker_started(
+        self, worker_id: int, concurrency: int, queues: list[str] | None
+    ) -> None:
+        """A `spyglass worker` began (Procrastinate's worker id): note it for admins."""
+        self._worker_row = worker_id
+        await self.store.record_worker(
+            {
+                "id": worker_id,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started_at": utcnow(),
+                "concurrency": concurrency,
+                "queues": queues,
+            }
+        )
+
+    async def workers(self) -> list[dict[str, Any]]:
+        """Worker mode: each live worker (host, pid, started, last heartbeat, concurrency,
+        queues, the tasks it runs); inline mode: none."""
+        if self.queue is None:
+            return []
+        alive = await self.queue.workers()
+        infos = await self.store.worker_infos([w["id"] for w in alive])
+        listed = []
+        for w in alive:
+            info = infos.get(w["id"])
+            listed.append(
+                {
+                    "id": w["id"],
+                    "host": info.host if info else None,
+                    "pid": info.pid if info else None,
+                    "started_at": info.started_at if info else None,
+                    "concurrency": info.concurrency if info else None,
+                    "queues": (info.queues if info else None) or [],
+                    "last_heartbeat": w["last_heartbeat"],
+                    "running": w["running"],
+                }
+            )
+        return listed
+
+    async def queue_depth(self) -> list[dict[str, Any]]:
+        """How many tasks wait (PENDING), by job and queue."""
+        return [
+            {"state_name": s, "task_name": t, "queue": q, "pending": n}
+            for s, t, q, n in await self.store.queue_depth()
+        ]
+
+    async def can_rerun(self, task_id: str) -> bool:
+        row = await self.get_row(task_id)
+        return row is not None and self._rerun_plan(row) is not None
+
+    async def recovered(self, task_id: str, *, rerun: bool) -> None:
+        """Its worker stopped: it waits for another (`rerun`), or ends INTERRUPTED."""
+        row = await self.get_row(task_id)
+        if row is None or TaskStatus(row["status"]).is_terminal:
+            return
+        if not rerun:
+            ended = await self.store.end_if_active(
+                task_id,
+                TaskStatus.FAILED,
+                INTERRUPTED_MESSAGE,
+                error_code=ErrorCode.INTERRUPTED.value,
+                data={"previous_status": row["status"], "retryable": True},
+            )
+            if ended:
+                await self._ended_without_worker(task_id)
+            return
+        attempt = row["attempt"] + 1
+        message = f"Its worker stopped; running it again (attempt {attempt})"
+        seq = await self.store.next_seq(task_id)
+        values = {
+            "status": TaskStatus.PENDING.value,
+            "message": message,
+            "attempt": attempt,
+            "progress": 0.0,
+            "worker_id": None,
+            "updated_at": utcnow(),
+        }
+        event = _event(task_id, seq, "status", message, {"status": TaskStatus.PENDING.value})
+        await self.store.update_task(task_id, values, [event])
+        self._announce({**row, **values})
+
+    async def lost_while_queueing(self, timeout: float) -> list[str]:
+        """End (refunded) the tasks whose web process stopped between recording and
+        queueing them."""
+        lost = await self.store.lost_while_queueing(utcnow() - timedelta(seconds=timeout))
+        ended = []
+        for task_id in lost:
+            if await self.store.end_if_active(
+                task_id,
+                TaskStatus.FAILED,
+                INTERRUPTED_MESSAGE,
+                error_code=ErrorCode.INTERRUPTED.value,
+                data={"retryable": True},
+            ):
+                ended.append(task_id)
+                await self._ended_without_worker(task_id)
+        return ended
+
+    async def _cancel_queued(self, row: dict[str, Any]) -> bool:
+        """Worker mode: cancel a task in Procrastinate's queue. A waiting one ends here
+        (refunded); a running one is aborted by its worker, which records the end."""
+        assert self.queue is not None
+        job_id = row.get("queue_job_id")
+        if job_id and not await self.queue.cancel(int(job_id)):
+            return True  # running: its worker stops it and records CANCELLED
+        if await self.store.end_if_active(row["id"], TaskStatus.CANCELLED, "Cancelled"):
+            await self._ended_without_worker(row["id"])
+            return True
+        return False
+
     # -- the operations pages and routes use ----------------------------
-    async def start_job(self, spec: JobSpec, raw_args: Any, **who: Any) -> dict[str, Any]:
+    async def start_job(
+        self, spec: JobSpec, raw_args: Any, *, schedule: Schedule | None = None, **who: Any
+    ) -> dict[str, Any]:
         """Validate the input (raises JobInputError) and start the job; returns the new row."""
         args = spec.parse_args(raw_args)
-        return await self.runner.submit(spec, args, **who)
+        return await self.runner.submit(spec, args, schedule=schedule, **who)
 
     async def input_keys(self, task_id: str) -> set[str]:
         """The storage keys of the files a task announced as its inputs."""
@@ -194,15 +409,39 @@ class Engine:
         (False if it is not active)."""
         if self.runner.cancel(task_id):
             return True
+        queued = await self._queued_row(task_id)
+        if queued is not None:
+            return await self._cancel_queued(queued)
         if await self._runs_elsewhere(task_id):
             self.bus.request_cancel(task_id)
             return True
         return await self._cancel_orphan(task_id)
 
+    async def _queued_row(self, task_id: str) -> dict[str, Any] | None:
+        """The row of an active task that Procrastinate holds (worker mode)."""
+        if self.queue is None:
+            return None
+        row = await self.get_row(task_id)
+        if row is None or row.get("queue_job_id") is None or row["status"] not in ACTIVE:
+            return None
+        return row
+
     async def cancel_and_wait(self, task_id: str) -> bool:
         """Cancel, then wait until the job has unwound and its end is recorded."""
         if self.runner.cancel(task_id):
             await self.runner.wait(task_id, timeout=CANCEL_GRACE)
+            return True
+        queued = await self._queued_row(task_id)
+        if queued is not None:
+            with self.bus.subscribe(Topic(task_id=task_id)) as sub:
+                if not await self._cancel_queued(queued):
+                    return False
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(CANCEL_GRACE + 2):
+                        while (await self._queued_row(task_id)) is not None:
+                            with contextlib.suppress(TimeoutError):
+                                async with asyncio.timeout(0.5):
+                                    await sub.get_batch()
             return True
         if not await self._runs_elsewhere(task_id):
             return await self._cancel_orphan(task_id)
@@ -503,13 +742,20 @@ class Engine:
             database: dict[str, Any] = {"status": "ok", "dialect": self.store.engine.dialect.name}
         except Exception as exc:
             database = {"status": "error", "detail": type(exc).__name__}
-        return {
+        report: dict[str, Any] = {
             "database": database,
             "bus": self.bus.health(),
+            "executor": self.settings.executor,
             "running_tasks": sum(
                 1 for lv in self.runner.live.values() if lv.status is TaskStatus.PROCESSING
             ),
         }
+        if self.queue is not None:
+            try:
+                report["workers"] = await asyncio.wait_for(self.queue.alive_workers(), 5)
+            except Exception:
+                report["workers"] = None
+        return report
 
 
 def _event(task_id: str, seq: int, event_type: str, message: str, data: Any) -> dict[str, Any]:

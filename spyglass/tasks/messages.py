@@ -62,6 +62,7 @@ def direct_view(row: dict[str, Any]) -> dict[str, Any]:
         "result": row.get("result"),
         "error_code": row.get("error_code"),
         "error_message": row.get("error_message"),
+        "scheduled_at": iso(row.get("scheduled_at")),
         "timestamp": iso(row.get("updated_at")),
     }
 
@@ -84,6 +85,9 @@ def rest_view(row: dict[str, Any]) -> dict[str, Any]:
         "retry_of": row.get("retry_of"),
         "attempt": row.get("attempt", 1),
         "cost": row.get("cost", 0),
+        "queue": row.get("queue") or "default",
+        "priority": row.get("priority") or 0,
+        "scheduled_at": iso(row.get("scheduled_at")),
         "created_at": iso(row.get("created_at")),
         "upload_started_at": iso(row.get("upload_started_at")),
         "processing_started_at": iso(row.get("processing_started_at")),

@@ -85,6 +85,14 @@ class Task(SQLModel, table=True):
     #: a task whose lease lapsed lost its worker and is recovered by another one.
     worker_id: str | None = Field(default=None, max_length=64)
     lease_expires_at: datetime | None = _ts()
+    #: Scheduling: the queue and priority it waits in (higher first), and when it may
+    #: start at the earliest (`start_at` / `start_in`).
+    queue: str = Field(default="default", max_length=64)
+    priority: int = 0
+    scheduled_at: datetime | None = _ts()
+    #: Worker mode: the Procrastinate job that runs it (a task with one is Procrastinate's
+    #: to run and recover, never the leases').
+    queue_job_id: int | None = Field(default=None, sa_column=Column(sa.BigInteger()))
 
 
 class TaskEvent(SQLModel, table=True):
@@ -127,3 +135,17 @@ class Artifact(SQLModel, table=True):
     storage_key: str = Field(max_length=500)
     type: str = Field(default="data", max_length=10)  # report | data | other
     created_at: datetime = _ts(nullable=False)
+
+
+class WorkerInfo(SQLModel, table=True):
+    """A `spyglass worker` process (worker mode), as admins see it. Procrastinate's own
+    `procrastinate_workers` row (same id) holds its heartbeat."""
+
+    __tablename__ = "worker_info"
+
+    id: int = Field(sa_column=Column(sa.BigInteger(), primary_key=True, autoincrement=False))
+    host: str = Field(max_length=200)
+    pid: int
+    started_at: datetime = _ts(nullable=False)
+    concurrency: int
+    queues: list[str] | None = _json()

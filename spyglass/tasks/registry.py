@@ -10,6 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+#: A queue's name: what `spyglass worker --queue` and the start paths accept.
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
 
 @dataclass(frozen=True)
 class JobOptions:
@@ -20,8 +23,26 @@ class JobOptions:
     retries: int = 0
     retry_backoff: float = 1.0
     cost: int = 0
+    #: Where its runs wait and in which order: a queue name (a worker may take only some
+    #: queues) and a priority (higher first; starts may override both).
+    queue: str = "default"
+    priority: int = 0
+    #: Start it on this schedule (five-field cron, UTC), as well as on demand.
+    cron: str | None = None
 
     def __post_init__(self) -> None:
+        if not QUEUE_NAME.fullmatch(self.queue):
+            raise ValueError("queue must be 1–64 letters, digits, '-', '_' or '.'")
+        if not -(2**31) <= self.priority < 2**31:
+            raise ValueError("priority must fit in 32 bits")
+        if self.cron is not None:
+            from croniter import croniter
+
+            if len(self.cron.split()) not in (5, 6) or not croniter.is_valid(self.cron):
+                raise ValueError(
+                    f"cron must be a cron expression (five fields, or six with seconds last), "
+                    f"not {self.cron!r}"
+                )
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError("timeout must be a positive number of seconds")
         if self.max_concurrency is not None and self.max_concurrency < 1:
@@ -118,6 +139,9 @@ class JobSpec:
                 "max_concurrency": self.options.max_concurrency,
                 "retries": self.options.retries,
                 "cost": self.options.cost,
+                "queue": self.options.queue,
+                "priority": self.options.priority,
+                "cron": self.options.cron,
             },
         }
 
@@ -173,6 +197,23 @@ class Registry:
         self._jobs: dict[tuple[str, str], JobSpec] = {}
         self._aliases: dict[str, str] = {}
         self.retry_handlers: dict[str, RetryHandler] = {}
+        #: Engine-internal jobs (the data tools) that are not in the public list but that
+        #: a worker must find by name to run a queued task: state name → spec by job name.
+        self._internal: dict[str, Callable[[str], JobSpec]] = {}
+
+    def internal(self, state_name: str, resolve: Callable[[str], JobSpec]) -> None:
+        """Let the engine find the jobs of `state_name` through `resolve(task_name)`."""
+        self._internal[state_name] = resolve
+
+    def resolve(self, state_name: str, task_name: str) -> JobSpec:
+        """A job by name, engine-internal ones included (raises UnknownJob)."""
+        resolve = self._internal.get(state_name)
+        if resolve is not None:
+            try:
+                return resolve(task_name)
+            except KeyError:
+                raise UnknownJob(f"no job {task_name!r} on state {state_name!r}") from None
+        return self.get(state_name, task_name)
 
     def on_retry(self, state_name: str, handler: RetryHandler) -> None:
         """Let `handler` retry the tasks of `state_name` (see `Engine.retry`)."""

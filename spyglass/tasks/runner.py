@@ -11,10 +11,11 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
@@ -27,8 +28,15 @@ from spyglass.tasks.context import TaskContext
 from spyglass.tasks.messages import socket_payload
 from spyglass.tasks.models import new_task_id, utcnow
 from spyglass.tasks.registry import JobSpec
+from spyglass.tasks.scheduling import PriorityGate, Schedule
 from spyglass.tasks.status import ErrorCode, TaskStatus
 from spyglass.tasks.store import INTERRUPTED_MESSAGE, TaskStore
+
+if TYPE_CHECKING:
+    from spyglass.tasks.queue import QueueExecutor
+
+#: `queue_job_id` of a task recorded but not yet handed to Procrastinate.
+BEING_QUEUED = 0
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +69,13 @@ class LiveTask:
     last_message_event: str | None = None
     #: A unit of its paid work finished (an `agent_completed` event): no refund any more.
     work_done: bool = False
-    runner_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    runner_task: asyncio.Task[Any] | None = field(default=None, repr=False)
+    #: Worker mode: run by a Procrastinate job; a failed attempt with retries left is
+    #: handed back to the queue (`retry_in` seconds) instead of retried here.
+    queued: bool = False
+    retry_in: float | None = None
+    #: Worker mode: whether a cancellation of the job comes from the worker stopping.
+    shutting_down: Callable[[], bool] | None = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -91,6 +105,13 @@ class LiveTask:
         }
 
 
+class QueueUnavailable(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            "QUEUE_UNAVAILABLE", "The task queue cannot be reached right now; try again", 503
+        )
+
+
 class ShuttingDown(DomainError):
     def __init__(self) -> None:
         super().__init__(
@@ -103,7 +124,6 @@ class Runner:
         self.store = store
         self.bus = bus
         self.live: dict[str, LiveTask] = {}
-        self._semaphores: dict[tuple[str, str], asyncio.Semaphore] = {}
         self.accepting = True
         #: This process's name on the tasks it runs, and how long its leases hold.
         self.worker_id = worker_id
@@ -113,6 +133,10 @@ class Runner:
         #: With other workers about, a task whose lease lapsed (this process stalled longer
         #: than the lease) may run elsewhere now: this one stops writing it.
         self.fenced = not bus.single_process
+        #: Worker mode: where static jobs are queued instead of run here.
+        self.queue: QueueExecutor | None = None
+        #: Inline mode: runs waiting for their job's `max_concurrency`, by priority.
+        self._gates: dict[tuple[str, str], PriorityGate] = {}
 
     def renewed(self, task_ids: list[str], since: float) -> None:
         """The leases of these tasks were renewed by a write that started at `since`."""
@@ -151,6 +175,7 @@ class Runner:
         client_id: str | None = None,
         instance: Any = None,
         retry_of: str | None = None,
+        schedule: Schedule | None = None,
     ) -> dict[str, Any]:
         """Record a PENDING task, schedule it, and return its row at once.
 
@@ -182,21 +207,20 @@ class Runner:
             "cost": cost,
             "created_at": now,
             "updated_at": now,
-            **self.lease(),
+            **(schedule or Schedule()).columns(spec),
+            **self._holder(spec),
         }
         live = LiveTask(spec=spec, row=row, args=args, instance=instance)
         live.lease_until = time.monotonic() + self.lease_ttl
-        event = live.new_event("status", "Queued", {"status": TaskStatus.PENDING.value})
+        event = live.new_event("status", "Queued", _queued_data(row))
         if cost and owner_id is not None:
             short = await asyncio.to_thread(self.store.insert_charged, row, [event], owner_id, cost)
             if short is not None:
                 raise credits.insufficient(short, {spec.task_name: cost}, spec.task_name)
         else:
             await self.store.insert_task(row, [event])
-        self.live[live.id] = live
-        self._publish(live, "update", droppable=False)
-        live.runner_task = asyncio.create_task(self._run(live), name=f"spyglass-task-{live.id}")
-        return dict(row)
+        await self._launch(live)
+        return dict(live.row)
 
     async def adopt(
         self,
@@ -220,7 +244,7 @@ class Runner:
             "message": message,
             "input_args": _jsonable_args(args),
             "updated_at": utcnow(),
-            **self.lease(),
+            **self._holder(spec),
         }
         if attempt is not None:
             values.update(attempt=attempt, progress=0.0)
@@ -228,12 +252,66 @@ class Runner:
         if attempt is not None and row.get("cost"):  # run again: work done before still counts
             live.work_done = await self.store.work_done(live.id)
         live.lease_until = time.monotonic() + self.lease_ttl
-        event = live.new_event("status", message, {"status": TaskStatus.PENDING.value})
+        event = live.new_event("status", message, _queued_data(live.row))
         await self.store.update_task(live.id, values, [event])
+        await self._launch(live)
+        return dict(live.row)
+
+    def queues(self, spec: JobSpec) -> bool:
+        """Whether runs of `spec` go to the worker queue (worker mode, static jobs: an
+        instance job needs its browser's state, so it runs in the web process)."""
+        return self.queue is not None and spec.is_static
+
+    def _holder(self, spec: JobSpec) -> dict[str, Any]:
+        """Who holds a task being queued: Procrastinate (worker mode), or this process
+        under a lease."""
+        if self.queues(spec):
+            return {"worker_id": None, "lease_expires_at": None, "queue_job_id": BEING_QUEUED}
+        return self.lease()
+
+    async def _launch(self, live: LiveTask) -> None:
+        """Hand a recorded PENDING task to the queue, or run it here."""
+        if self.queue is not None and self.queues(live.spec):
+            try:
+                job_id = await self.queue.defer(live.row, live.spec)
+            except Exception:
+                log.exception("queueing task %s failed", live.id)
+                await self.store.end_if_active(
+                    live.id,
+                    TaskStatus.FAILED,
+                    "The task could not be queued; try again",
+                    error_code=ErrorCode.INTERRUPTED.value,
+                )
+                raise QueueUnavailable() from None
+            live.row["queue_job_id"] = job_id
+            await self.store.update_task(live.id, {"queue_job_id": job_id}, [])
+            self._publish(live, "update", droppable=False)
+            return
         self.live[live.id] = live
         self._publish(live, "update", droppable=False)
         live.runner_task = asyncio.create_task(self._run(live), name=f"spyglass-task-{live.id}")
-        return dict(live.row)
+
+    async def run_queued(
+        self,
+        spec: JobSpec,
+        args: Any,
+        row: dict[str, Any],
+        seq: int,
+        *,
+        worker: str,
+        shutting_down: Callable[[], bool],
+    ) -> LiveTask:
+        """Worker mode: run a queued task here, inside the Procrastinate job's own asyncio
+        task (an abort of the job cancels it), and return it ended or handed back."""
+        live = LiveTask(spec=spec, row=dict(row), args=args, seq=seq, queued=True)
+        live.row["worker_id"] = worker[:64] or None
+        live.shutting_down = shutting_down
+        if row.get("attempt", 1) > 1 and row.get("cost"):
+            live.work_done = await self.store.work_done(live.id)
+        live.runner_task = asyncio.current_task()
+        self.live[live.id] = live
+        await self._run(live)
+        return live
 
     # -- control ---------------------------------------------------------
     def cancel(self, task_id: str) -> bool:
@@ -351,16 +429,21 @@ class Runner:
 
     # -- running ---------------------------------------------------------
     async def _run(self, live: LiveTask) -> None:
-        sem = self._semaphore(live.spec)
+        gate = None if live.queued else self._gate(live.spec)
         try:
             try:
-                if sem is not None:
-                    await sem.acquire()
+                scheduled = live.row.get("scheduled_at")
+                if scheduled is not None and not live.queued:
+                    delay = (scheduled - utcnow()).total_seconds()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                if gate is not None:
+                    await gate.acquire(int(live.row.get("priority") or 0))
                 try:
                     await self._attempts(live)
                 finally:
-                    if sem is not None:
-                        sem.release()
+                    if gate is not None:
+                        gate.release()
             except asyncio.CancelledError:
                 await self._end_cancelled(live)
         except Exception:  # the engine itself failed: never leave the task hanging
@@ -378,6 +461,8 @@ class Runner:
     async def _end_cancelled(self, live: LiveTask) -> None:
         if live.row["status"] in _TERMINAL_TIMESTAMP:
             return
+        if live.shutting_down is not None and live.shutting_down():
+            live.shutdown_requested = True
         if live.shutdown_requested and not live.cancel_requested:
             await self._finish(
                 live,
@@ -436,6 +521,19 @@ class Runner:
                     f"retrying in {delay:g} s",
                     {"error_code": code.value, "attempt": attempt, "retry_in": delay},
                 )
+                if live.queued:  # Procrastinate runs the next attempt, on any worker
+                    live.retry_in = delay
+                    await self._set_status(
+                        live,
+                        TaskStatus.PENDING,
+                        f"Waiting to retry (attempt {attempt + 1} of {max_attempts})",
+                        {
+                            "attempt": attempt + 1,
+                            "scheduled_at": utcnow() + timedelta(seconds=delay),
+                            "worker_id": None,
+                        },
+                    )
+                    return
                 await asyncio.sleep(delay)
                 live.row["attempt"] = attempt + 1
                 live.row["progress"] = 0.0
@@ -592,14 +690,14 @@ class Runner:
             except Exception:  # a metrics hook never breaks a task
                 log.exception("status hook failed")
 
-    def _semaphore(self, spec: JobSpec) -> asyncio.Semaphore | None:
+    def _gate(self, spec: JobSpec) -> PriorityGate | None:
         limit = spec.options.max_concurrency
         if limit is None:
             return None
-        sem = self._semaphores.get(spec.key)
-        if sem is None:
-            sem = self._semaphores[spec.key] = asyncio.Semaphore(limit)
-        return sem
+        gate = self._gates.get(spec.key)
+        if gate is None:
+            gate = self._gates[spec.key] = PriorityGate(limit)
+        return gate
 
 
 async def _invoke(spec: JobSpec, live: LiveTask, ctx: TaskContext) -> Any:
@@ -610,6 +708,18 @@ async def _invoke(spec: JobSpec, live: LiveTask, ctx: TaskContext) -> Any:
     if spec.takes_kwargs:
         return await spec.fn(*call, **(live.args or {}))
     return await spec.fn(*call)
+
+
+def _queued_data(row: dict[str, Any]) -> dict[str, Any]:
+    """The timeline data of a move to PENDING: when it may start, where it waits."""
+    data: dict[str, Any] = {"status": TaskStatus.PENDING.value}
+    if row.get("scheduled_at") is not None:
+        data["scheduled_at"] = row["scheduled_at"].isoformat()
+    if row.get("queue") not in (None, "default"):
+        data["queue"] = row["queue"]
+    if row.get("priority"):
+        data["priority"] = row["priority"]
+    return data
 
 
 def _jsonable(value: Any) -> Any:

@@ -26,7 +26,7 @@ from spyglass.config import PROJECT_ROOT
 from spyglass.errors import DomainError
 from spyglass.tasks import credits
 from spyglass.tasks.dbwriter import GroupCommitWriter, Write
-from spyglass.tasks.models import Artifact, Task, TaskEvent, utcnow
+from spyglass.tasks.models import Artifact, Task, TaskEvent, WorkerInfo, utcnow
 from spyglass.tasks.status import ACTIVE_STATUSES, ErrorCode, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ T = TypeVar("T")
 TASK_TABLE = Task.__table__  # type: ignore[attr-defined]
 EVENT_TABLE = TaskEvent.__table__  # type: ignore[attr-defined]
 ARTIFACT_TABLE = Artifact.__table__  # type: ignore[attr-defined]
+WORKER_TABLE = WorkerInfo.__table__  # type: ignore[attr-defined]
+_DEPTH_KEYS = (TASK_TABLE.c.state_name, TASK_TABLE.c.task_name, TASK_TABLE.c.queue)
 
 INTERRUPTED_MESSAGE = "The server stopped while this task was running; retry it to run it again."
 #: A task waiting for its files: the only statuses `claim_waiting` takes a task from.
@@ -484,7 +486,11 @@ class TaskStore:
             return [row[0] for row in rows]
 
     def _lapsed(self, now: datetime, everyone: bool) -> Any:
-        active = TASK_TABLE.c.status.in_([s.value for s in ACTIVE_STATUSES])
+        # A task in Procrastinate's queue is its to recover (worker heartbeats), never ours.
+        active = sa.and_(
+            TASK_TABLE.c.status.in_([s.value for s in ACTIVE_STATUSES]),
+            TASK_TABLE.c.queue_job_id.is_(None),
+        )
         if everyone:
             return active
         expiry = TASK_TABLE.c.lease_expires_at
@@ -532,15 +538,21 @@ class TaskStore:
         *,
         error_code: str | None = None,
         data: dict[str, Any] | None = None,
-    ) -> None:
+        only_active: bool = False,
+    ) -> bool:
         """End a task this worker claimed (its own worker is gone), with a timeline line and,
-        where the credits rule says so, its owner's refund: all in one transaction."""
+        where the credits rule says so, its owner's refund: all in one transaction.
+
+        `only_active`: only if it is still PENDING/PROCESSING (False if it was not)."""
         now = utcnow()
         stamp = {TaskStatus.CANCELLED: "cancelled_at", TaskStatus.FAILED: "failed_at"}[status]
+        where = [TASK_TABLE.c.id == task_id]
+        if only_active:
+            where.append(TASK_TABLE.c.status.in_([s.value for s in ACTIVE_STATUSES]))
         with self.engine.begin() as conn:
-            conn.execute(
+            ended = conn.execute(
                 sa.update(TASK_TABLE)
-                .where(TASK_TABLE.c.id == task_id)
+                .where(*where)
                 .values(
                     status=status.value,
                     error_code=error_code,
@@ -551,6 +563,8 @@ class TaskStore:
                     **{stamp: now},
                 )
             )
+            if ended.rowcount != 1:
+                return False
             event = {"status": status.value, **(data or {})}
             if error_code:
                 event["error_code"] = error_code
@@ -574,6 +588,84 @@ class TaskStore:
                 event["refunded"] = refund
             event_type = "error" if error_code else "status"
             self._add_event(conn, task_id, event_type, message, event)
+        return True
+
+    async def end_if_active(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        message: str,
+        *,
+        error_code: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> bool:
+        """End a task no process runs (a queued one, in worker mode) if it is still
+        active, refunding by the rule; False if it had ended already."""
+        return await asyncio.to_thread(
+            self.end_claimed,
+            task_id,
+            status,
+            message,
+            error_code=error_code,
+            data=data,
+            only_active=True,
+        )
+
+    async def lost_while_queueing(self, cutoff: datetime) -> list[str]:
+        """Tasks recorded for the queue before `cutoff` that never reached it."""
+
+        def run(session: Session) -> list[str]:
+            rows = session.execute(
+                sa.select(TASK_TABLE.c.id).where(
+                    TASK_TABLE.c.status == TaskStatus.PENDING.value,
+                    TASK_TABLE.c.queue_job_id == 0,
+                    TASK_TABLE.c.created_at < cutoff,
+                )
+            )
+            return [row[0] for row in rows]
+
+        return await self._read(run)
+
+    # -- worker mode: who runs, what waits -------------------------------------------
+    async def record_worker(self, info: dict[str, Any]) -> None:
+        def run() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(sa.delete(WORKER_TABLE).where(WORKER_TABLE.c.id == info["id"]))
+                conn.execute(sa.insert(WORKER_TABLE).values(**info))
+
+        await asyncio.to_thread(run)
+
+    async def forget_worker(self, worker_id: int) -> None:
+        def run() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(sa.delete(WORKER_TABLE).where(WORKER_TABLE.c.id == worker_id))
+
+        await asyncio.to_thread(run)
+
+    async def worker_infos(self, ids: Sequence[int]) -> dict[int, WorkerInfo]:
+        def run(session: Session) -> dict[int, WorkerInfo]:
+            found = session.exec(select(WorkerInfo).where(col(WorkerInfo.id).in_(list(ids))))
+            return {w.id: w for w in found}
+
+        return await self._read(run) if ids else {}
+
+    async def queue_depth(self) -> list[tuple[str, str, str, int]]:
+        """PENDING tasks by (state, job, queue): what waits to run."""
+
+        def run(session: Session) -> list[tuple[str, str, str, int]]:
+            rows = session.execute(
+                sa.select(
+                    TASK_TABLE.c.state_name,
+                    TASK_TABLE.c.task_name,
+                    TASK_TABLE.c.queue,
+                    func.count(),
+                )
+                .where(TASK_TABLE.c.status == TaskStatus.PENDING.value)
+                .group_by(TASK_TABLE.c.state_name, TASK_TABLE.c.task_name, TASK_TABLE.c.queue)
+            )
+            return [(str(a), str(b), str(c), int(n)) for a, b, c, n in rows]
+
+        return await self._read(run)
 
     def status_counts(self) -> dict[str, int]:
         """How many tasks are in each status (for /metrics)."""

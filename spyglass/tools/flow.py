@@ -24,7 +24,7 @@ from spyglass.storage import StorageError, get_storage, input_key, sanitise_file
 from spyglass.storage.base import check_content_type
 from spyglass.tasks.engine import get_engine, not_waiting
 from spyglass.tasks.models import utcnow
-from spyglass.tasks.registry import registry
+from spyglass.tasks.registry import JobSpec, registry
 from spyglass.tasks.status import TaskStatus
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE, Tool
 from spyglass.tools.run import ToolInput, ToolRun, agent_available, tool_spec
@@ -370,4 +370,11 @@ async def read_report(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(raw)
 
 
+def _tool_job(tool_id: str) -> JobSpec:
+    if tool_id not in TOOLS:
+        raise KeyError(tool_id)
+    return tool_spec(tool_id)
+
+
 registry.on_retry(TOOLS_STATE, retry_tool_task)
+registry.internal(TOOLS_STATE, _tool_job)
