@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -131,6 +132,31 @@ class ProbeJobsState(MonitorState):
 
     @staticmethod
     @monitored_background_task
+    async def where(task: TaskContext, args: TallyArgs) -> str:
+        """Records which task, attempt and process ran it."""
+        _append(args.path, f"{task.task_id} {task.attempt} {os.getpid()}")
+        await asyncio.sleep(args.delay)
+        return task.task_id
+
+    @staticmethod
+    @monitored_background_task(max_concurrency=1)
+    async def serial(task: TaskContext, args: TallyArgs) -> str:
+        """One run at a time, anywhere: records the order runs start in."""
+        _append(args.path, task.task_id)
+        await asyncio.sleep(args.delay)
+        return task.task_id
+
+    @staticmethod
+    @monitored_background_task(max_concurrency=2)
+    async def pair(task: TaskContext, args: TallyArgs) -> str:
+        """At most two runs at once, anywhere: records when each starts and ends."""
+        _append(args.path, f"start {time.time():.6f} {task.task_id}")
+        await asyncio.sleep(args.delay)
+        _append(args.path, f"end {time.time():.6f} {task.task_id}")
+        return task.task_id
+
+    @staticmethod
+    @monitored_background_task
     async def logs(task: TaskContext) -> str:
         """Writes timeline lines of each level and an out-of-range progress."""
         await asyncio.sleep(0.5)  # let the test's socket connect first
@@ -178,3 +204,8 @@ class ProbeJobsState(MonitorState):
     async def paid_sleep(task: TaskContext, args: StepArgs = SLOW_STEPS) -> dict[str, int]:
         """Costs 5 credits; takes a while (to be cancelled or interrupted)."""
         return await _step_loop(task, args)
+
+
+def _append(path: str, line: str) -> None:
+    with Path(path).open("a") as fh:  # O_APPEND: whole lines, across processes
+        fh.write(line + "\n")

@@ -38,6 +38,10 @@ class Health(BaseModel):
     bus: Component
     running_tasks: int
     worker: str
+    #: `inline` (jobs run in the web processes) or `procrastinate` (worker mode).
+    executor: str
+    #: Worker mode: `spyglass worker` processes whose heartbeat is recent (None: unknown).
+    workers: int | None = None
 
 
 router = APIRouter()
@@ -67,6 +71,8 @@ async def health() -> Any:
         "bus": report["bus"],
         "running_tasks": report["running_tasks"],
         "worker": engine.worker_id,
+        "executor": report["executor"],
+        "workers": report.get("workers"),
     }
     return JSONResponse(body, status_code=200 if ok else 503)
 

@@ -1,0 +1,344 @@
+"""Worker mode: one web process, `spyglass worker` processes, real PostgreSQL and Redis.
+
+The web process (`SPYGLASS_EXECUTOR=procrastinate`) records and queues; Procrastinate
+workers started with the `spyglass worker` command run the jobs. Heartbeats are short
+here so that a dead worker is noticed within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+import websockets
+
+from tests.harness import ROOT, SpyGlassServer
+from tests.services import new_database, postgres_server, redis_server
+
+HEARTBEAT = 0.5
+STALLED_AFTER = 2.5
+#: How long a dead worker's job may take to be re-run or ended: the heartbeat window
+#: plus one sweep of the survivors.
+RECOVERY_WINDOW = STALLED_AFTER + 2 * HEARTBEAT + 3
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+SPYGLASS = str(Path(sys.executable).parent / "spyglass")
+
+
+@pytest.fixture(scope="module")
+def infra() -> Iterator[tuple[str, str]]:
+    with redis_server() as redis_url, postgres_server() as pg_url:
+        yield redis_url, pg_url
+
+
+@dataclass
+class Deployment:
+    env: dict[str, str]
+    data: Path
+    web: SpyGlassServer | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_web(self) -> SpyGlassServer:
+        self.web = SpyGlassServer(
+            self.data, env=self.env, job_modules=self.env["SPYGLASS_JOB_MODULES"]
+        ).start()
+        return self.web
+
+    def start_worker(self, concurrency: int = 8, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.data / f"worker-{len(self.workers)}.log").open("ab")
+        proc = subprocess.Popen(
+            [SPYGLASS, "worker", "--concurrency", str(concurrency), *args],
+            cwd=ROOT,
+            env={**os.environ, **self.env, "SPYGLASS_DATA_DIR": str(self.data)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.workers.append(proc)
+        wait_for(
+            lambda: self.alive_workers() >= sum(p.poll() is None for p in self.workers),
+            60,
+            "the worker to register",
+        )
+        return proc
+
+    def alive_workers(self) -> int:
+        assert self.web is not None
+        health = httpx.get(f"{self.web.url}/api/health", timeout=10).json()
+        return int(health.get("workers") or 0)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n" + p.read_text(errors="replace")[-4000:]
+            for p in sorted(self.data.glob("*.log"))
+        )
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        if self.web is not None:
+            self.web.stop()
+
+
+@pytest.fixture
+def deployment(infra: tuple[str, str], tmp_path: Path) -> Iterator[Deployment]:
+    redis_url, pg_url = infra
+    env = {
+        "REDIS_URL": redis_url,
+        "SPYGLASS_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+        "SPYGLASS_DB_URL": new_database(pg_url),
+        "SPYGLASS_EXECUTOR": "procrastinate",
+        "SPYGLASS_WORKER_HEARTBEAT": str(HEARTBEAT),
+        "SPYGLASS_WORKER_STALLED_AFTER": str(STALLED_AFTER),
+        "SPYGLASS_SHUTDOWN_GRACE": "2",
+        "SPYGLASS_JOB_MODULES": "tests.jobs",
+        "SPYGLASS_TEST_CRON_FILE": str(tmp_path / "cron.log"),
+        "PYTHONPATH": str(ROOT),
+        "GRANIAN_WORKERS": "1",
+    }
+    dep = Deployment(env=env, data=tmp_path / "data")
+    dep.data.mkdir()
+    yield dep
+    dep.stop()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def start(dep: Deployment, job: str, body: Any = None, **query: Any) -> str:
+    assert dep.web is not None
+    r = httpx.post(
+        f"{dep.web.url}/api/testjobs/task/start/{job}", json=body, params=query, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["task_id"])
+
+
+def result(dep: Deployment, task_id: str) -> dict[str, Any]:
+    assert dep.web is not None
+    r = httpx.get(f"{dep.web.url}/api/testjobs/task/result/{task_id}", timeout=10)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def ended(dep: Deployment, task_id: str, timeout: float = 60) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        body = result(dep, task_id)
+        return body if body["status"] in TERMINAL else None
+
+    return dict(wait_for(check, timeout, f"task {task_id} to end"))
+
+
+def test_300_jobs_run_exactly_once_on_two_workers(deployment: Deployment, tmp_path: Path) -> None:
+    dep = deployment
+    dep.start_web()
+    dep.start_worker(8)
+    dep.start_worker(8)
+    tally = tmp_path / "tally.log"
+
+    async def submit_all() -> list[str]:
+        assert dep.web is not None
+        async with httpx.AsyncClient(base_url=dep.web.url, timeout=60) as client:
+            sem = asyncio.Semaphore(16)
+
+            async def one(i: int) -> str:
+                async with sem:
+                    r = await client.post(
+                        "/api/testjobs/task/start/where", json={"path": str(tally), "delay": 0.01}
+                    )
+                    assert r.status_code == 200, r.text
+                    return str(r.json()["task_id"])
+
+            return await asyncio.gather(*(one(i) for i in range(300)))
+
+    ids = asyncio.run(submit_all())
+    wait_for(lambda: tally.exists() and len(tally.read_text().splitlines()) >= 300, 120, "300 runs")
+    for task_id in ids[::30]:
+        assert ended(dep, task_id)["status"] == "COMPLETED"
+    time.sleep(0.5)  # a duplicate run, if any, would have landed by now
+    runs = [line.split() for line in tally.read_text().splitlines()]
+    assert sorted(task_id for task_id, _, _ in runs) == sorted(ids), "each ran exactly once"
+    assert {attempt for _, attempt, _ in runs} == {"1"}
+    pids = {pid for _, _, pid in runs}
+    worker_pids = {str(p.pid) for p in dep.workers}
+    assert pids <= worker_pids, "jobs ran on the workers, not in the web process"
+    assert len(pids) == 2, "both workers took jobs"
+
+
+def test_progress_streams_from_a_worker_to_a_socket_on_the_web_process(
+    deployment: Deployment,
+) -> None:
+    dep = deployment
+    dep.start_web()
+    dep.start_worker(2)
+    task_id = start(dep, "steps", {"steps": 10, "delay": 0.15}, start_in=1)
+    assert result(dep, task_id)["scheduled_at"] is not None
+
+    async def follow() -> list[dict[str, Any]]:
+        assert dep.web is not None
+        seen = []
+        url = f"{dep.web.ws_url}/ws/testjobs/task/ws/{task_id}"
+        async with asyncio.timeout(60), websockets.connect(url) as ws:
+            async for raw in ws:
+                seen.append(json.loads(raw))
+        return seen
+
+    seen = asyncio.run(follow())
+    progress = [m["progress"] for m in seen if m.get("status") == "PROCESSING"]
+    assert len(set(progress)) >= 5, seen
+    assert seen[-1]["status"] == "COMPLETED"
+    assert seen[-1]["result"] == {"steps": 10}
+
+
+def test_a_killed_worker_s_jobs_rerun_or_end_interrupted(deployment: Deployment) -> None:
+    dep = deployment
+    dep.start_web()
+    doomed = dep.start_worker(4)
+    durable = start(dep, "durable", {"steps": 60, "delay": 0.1})
+    plain = start(dep, "steps", {"steps": 60, "delay": 0.1})
+    for task_id in (durable, plain):
+        wait_for(lambda t=task_id: result(dep, t)["progress"] > 0, 30, "the jobs to run")
+    dep.start_worker(4)
+    os.killpg(doomed.pid, signal.SIGKILL)
+    doomed.wait(timeout=10)
+    killed_at = time.monotonic()
+
+    end_plain = ended(dep, plain, timeout=RECOVERY_WINDOW + 10)
+    assert end_plain["status"] == "FAILED"
+    assert end_plain["error_code"] == "INTERRUPTED"
+    assert time.monotonic() - killed_at <= RECOVERY_WINDOW
+    end_durable = ended(dep, durable, timeout=60)
+    assert end_durable["status"] == "COMPLETED", dep.logs()
+    assert end_durable["result"]["attempt"] == 2
+
+
+def test_cancel_kills_the_cpu_child_on_its_worker(deployment: Deployment, tmp_path: Path) -> None:
+    dep = deployment
+    dep.start_web()
+    dep.start_worker(2)
+    pid_file = tmp_path / "burn.pid"
+    task_id = start(dep, "burn", {"pid_file": str(pid_file), "seconds": 120})
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 30, "the child's pid")
+    pid = int(pid_file.read_text())
+    assert psutil.Process(pid).cpu_percent(interval=0.2) > 20
+    assert dep.web is not None
+    sent = time.monotonic()
+    r = httpx.post(f"{dep.web.url}/api/testjobs/task/cancel/{task_id}", timeout=30)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: _gone(pid), 2.0, "the CPU child to be killed")
+    assert time.monotonic() - sent <= 2.5
+    assert ended(dep, task_id, timeout=10)["status"] == "CANCELLED"
+
+
+def test_cancel_of_a_queued_job_means_it_never_runs(deployment: Deployment, tmp_path: Path) -> None:
+    dep = deployment
+    dep.start_web()
+    dep.start_worker(2)
+    tally = tmp_path / "tally.log"
+    later = start(dep, "where", {"path": str(tally)}, start_in=3)
+    assert result(dep, later)["status"] == "PENDING"
+    assert dep.web is not None
+    r = httpx.post(f"{dep.web.url}/api/testjobs/task/cancel/{later}", timeout=30)
+    assert r.status_code == 200, r.text
+    assert ended(dep, later, timeout=10)["status"] == "CANCELLED"
+    time.sleep(4)  # past its start time: it must not have run
+    assert not tally.exists()
+
+
+def test_priority_max_concurrency_and_cron_across_workers(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    dep = deployment
+    dep.env["SPYGLASS_JOB_MODULES"] = "tests.jobs,tests.cron_jobs"
+    dep.start_web()
+    dep.start_worker(4)
+    dep.start_worker(4)
+
+    # One at a time (max_concurrency=1): a high priority run queued behind 50 low ones
+    # starts next.
+    order = tmp_path / "order.log"
+    first = start(dep, "serial", {"path": str(order), "delay": 60})
+    wait_for(lambda: order.exists(), 30, "the first serial run")
+    low = [start(dep, "serial", {"path": str(order), "delay": 0.0}) for _ in range(50)]
+    high = start(dep, "serial", {"path": str(order), "delay": 0.0}, priority=10)
+    assert dep.web is not None
+    httpx.post(f"{dep.web.url}/api/testjobs/task/cancel/{first}", timeout=30)  # the rest may go
+    ended(dep, low[-1], timeout=120)
+    ran = order.read_text().split()
+    assert ran[0] == first
+    assert ran[1] == high, "the high-priority run starts before the 50 queued low ones"
+    assert sorted(ran) == sorted([first, high, *low])
+
+    # max_concurrency=2 holds across both workers.
+    spans = tmp_path / "spans.log"
+    ids = [start(dep, "pair", {"path": str(spans), "delay": 0.3}) for _ in range(12)]
+    for task_id in ids:
+        assert ended(dep, task_id, timeout=60)["status"] == "COMPLETED"
+    running, most = 0, 0
+    events = sorted(
+        (float(t), kind) for kind, t, _ in (line.split() for line in spans.read_text().splitlines())
+    )
+    for _, kind in events:
+        running += 1 if kind == "start" else -1
+        most = max(most, running)
+    assert most == 2, f"at most two at once, and two did run together ({most})"
+
+    # The cron job (every 2 s) fires on the workers, once per tick however many there are.
+    cron_runs = httpx.get(f"{dep.web.url}/api/health", timeout=10)  # still serving
+    assert cron_runs.status_code == 200
+    cron = Path(dep.env["SPYGLASS_TEST_CRON_FILE"])
+    wait_for(lambda: cron.exists() and len(cron.read_text().splitlines()) >= 2, 20, "2 ticks")
+    stamps = [float(line.split()[0]) for line in cron.read_text().splitlines()]
+    # Two workers deferring the same tick would run it twice within a few ms; a worker
+    # that starts between ticks may also run the tick it just missed (Procrastinate's
+    # catch-up), so runs are apart by a tick or that catch-up, never near-simultaneous.
+    assert all(b - a > 0.3 for a, b in itertools.pairwise(stamps)), stamps
+
+
+def test_sigterm_of_the_web_process_leaves_jobs_on_workers_alone(
+    deployment: Deployment,
+) -> None:
+    dep = deployment
+    web = dep.start_web()
+    dep.start_worker(2)
+    task_id = start(dep, "steps", {"steps": 30, "delay": 0.1})
+    wait_for(lambda: result(dep, task_id)["progress"] > 0, 30, "the job to run")
+    web.stop()
+    dep.start_web()
+    end = ended(dep, task_id, timeout=30)
+    assert end["status"] == "COMPLETED"
+    assert end["result"] == {"steps": 30}
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
