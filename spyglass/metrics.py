@@ -15,6 +15,7 @@ import contextlib
 import multiprocessing
 import os
 import shutil
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -105,11 +106,41 @@ class TaskStatusCollector:
         yield family
 
 
-def render(counts: Any) -> tuple[bytes, str]:
+@dataclass(frozen=True)
+class QueueFigures:
+    """What waits, by (job, queue, count), and how many workers beat (None: inline mode)."""
+
+    depth: list[tuple[str, str, int]]
+    workers: int | None
+
+
+class QueueCollector:
+    """`spyglass_queue_depth{job,queue}` and `spyglass_workers`, read at each scrape."""
+
+    def __init__(self, figures: QueueFigures) -> None:
+        self.figures = figures
+
+    def collect(self) -> Any:
+        depth = GaugeMetricFamily(
+            "spyglass_queue_depth", "Tasks waiting to run (PENDING)", labels=["job", "queue"]
+        )
+        for job, queue, count in self.figures.depth:
+            depth.add_metric([job, queue], count)
+        yield depth
+        workers = GaugeMetricFamily(
+            "spyglass_workers", "Worker processes with a recent heartbeat (worker mode)"
+        )
+        workers.add_metric([], self.figures.workers or 0)
+        yield workers
+
+
+def render(counts: Any, queues: QueueFigures | None = None) -> tuple[bytes, str]:
     """The exposition text of every worker of this host, plus the database's counts."""
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     registry.register(TaskStatusCollector(counts))
+    if queues is not None:
+        registry.register(QueueCollector(queues))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

@@ -190,6 +190,12 @@ def test_300_jobs_run_exactly_once_on_two_workers(deployment: Deployment, tmp_pa
     worker_pids = {str(p.pid) for p in dep.workers}
     assert pids <= worker_pids, "jobs ran on the workers, not in the web process"
     assert len(pids) == 2, "both workers took jobs"
+    assert dep.web is not None
+    scraped = httpx.get(f"{dep.web.url}/metrics", timeout=10).text
+    assert "spyglass_workers 2.0" in scraped
+    assert "spyglass_queue_depth" in scraped
+    health = httpx.get(f"{dep.web.url}/api/health", timeout=10).json()
+    assert health["executor"] == "procrastinate" and health["workers"] == 2
 
 
 def test_progress_streams_from_a_worker_to_a_socket_on_the_web_process(

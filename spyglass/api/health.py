@@ -88,8 +88,15 @@ async def health() -> Any:
 )
 async def prometheus(credentials: Bearer) -> Response:
     check_metrics_token(credentials.credentials if credentials else None)
-    store = get_engine().store
-    body, content_type = await asyncio.to_thread(metrics.render, store.status_counts)
+    engine = get_engine()
+    queues = metrics.QueueFigures(
+        depth=[
+            (f"{d['state_name']}.{d['task_name']}", d["queue"], d["pending"])
+            for d in await engine.queue_depth()
+        ],
+        workers=len(await engine.workers()) if engine.queue is not None else None,
+    )
+    body, content_type = await asyncio.to_thread(metrics.render, engine.store.status_counts, queues)
     return Response(body, media_type=content_type)
 
 

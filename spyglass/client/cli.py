@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--arg", action="append", default=[], metavar="NAME=VALUE")
     start.add_argument("--args", dest="args_json", help="all arguments as one JSON object")
     start.add_argument("--watch", action="store_true", help="follow it to its end")
+    start.add_argument("--priority", type=int, help="higher starts first (default: the job's)")
+    start.add_argument("--queue", help="the queue it waits in (default: the job's)")
+    when = start.add_mutually_exclusive_group()
+    when.add_argument("--start-in", type=float, metavar="SECONDS", help="start it later")
+    when.add_argument("--start-at", metavar="ISO8601", help="start it at, e.g. 2026-12-01T09:00Z")
     for name, text in (
         ("watch", "follow a task to its end"),
         ("result", "a task's status and result"),
@@ -117,7 +122,15 @@ def _run(client: SpyGlassClient, options: argparse.Namespace, console: Console) 
                 args = {**json.loads(options.args_json), **args}
             except ValueError:
                 raise SpyGlassError("--args must be a JSON object") from None
-        task = client.start(options.state, options.job, args or None)
+        task = client.start(
+            options.state,
+            options.job,
+            args or None,
+            priority=options.priority,
+            queue=options.queue,
+            start_in=options.start_in,
+            start_at=options.start_at,
+        )
         if not options.watch:
             return _dump(console, task) if options.json else _line(console, task)
         return _watch(client, task["task_id"], options.state, console, options.json)

@@ -85,9 +85,29 @@ class SpyGlassClient:
     def jobs(self) -> list[dict[str, Any]]:
         return self._request("GET", "/api/jobs")
 
-    def start(self, state: str, job: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Start `job` of `state` (as the token's owner, or as a direct task without one)."""
-        body = {"json": args} if args is not None else {}
+    def start(
+        self,
+        state: str,
+        job: str,
+        args: dict[str, Any] | None = None,
+        *,
+        priority: int | None = None,
+        queue: str | None = None,
+        start_in: float | None = None,
+        start_at: str | None = None,
+    ) -> dict[str, Any]:
+        """Start `job` of `state` (as the token's owner, or as a direct task without one);
+        `priority`, `queue`, `start_in` seconds or `start_at` (ISO 8601) schedule it."""
+        body: dict[str, Any] = {"json": args} if args is not None else {}
+        schedule = {
+            "priority": priority,
+            "queue": queue,
+            "start_in": start_in,
+            "start_at": start_at,
+        }
+        params = {k: v for k, v in schedule.items() if v is not None}
+        if params:
+            body["params"] = params
         if self.token:
             path = f"/api/{quote(state)}/tasks/{quote(self.token)}/start/{quote(job)}"
         else:

@@ -74,6 +74,8 @@ class LiveTask:
     #: handed back to the queue (`retry_in` seconds) instead of retried here.
     queued: bool = False
     retry_in: float | None = None
+    #: Its runner task has begun (a task cancelled before that would never run its body).
+    entered: bool = False
     #: Worker mode: whether a cancellation of the job comes from the worker stopping.
     shutting_down: Callable[[], bool] | None = field(default=None, repr=False)
 
@@ -320,7 +322,7 @@ class Runner:
         if live is None or live.cancel_requested or live.status.is_terminal:
             return False
         live.cancel_requested = True
-        if live.runner_task is not None:
+        if live.runner_task is not None and live.entered:  # else `_run` sees the flag first
             live.runner_task.cancel()
         return True
 
@@ -349,7 +351,7 @@ class Runner:
 
     def _interrupt(self, live: LiveTask) -> None:
         live.shutdown_requested = True
-        if live.runner_task is not None:
+        if live.runner_task is not None and live.entered:
             live.runner_task.cancel()
 
     # -- reporting from the job -----------------------------------------
@@ -430,8 +432,11 @@ class Runner:
     # -- running ---------------------------------------------------------
     async def _run(self, live: LiveTask) -> None:
         gate = None if live.queued else self._gate(live.spec)
+        live.entered = True
         try:
             try:
+                if live.cancel_requested or live.shutdown_requested:
+                    raise asyncio.CancelledError  # asked to stop before it began
                 scheduled = live.row.get("scheduled_at")
                 if scheduled is not None and not live.queued:
                     delay = (scheduled - utcnow()).total_seconds()
