@@ -201,6 +201,13 @@ class ProbeJobsState(MonitorState):
 
     @staticmethod
     @monitored_background_task(cost=PAID_COST)
+    async def paid_units(task: TaskContext) -> None:
+        """Costs 5 credits; finishes a unit of work worth 2, then takes a long while."""
+        await task.log("unit 1 done", level="agent_completed", data={"agent": "u1", "cost": 2})
+        await asyncio.sleep(120)
+
+    @staticmethod
+    @monitored_background_task(cost=PAID_COST)
     async def paid_sleep(task: TaskContext, args: StepArgs = SLOW_STEPS) -> dict[str, int]:
         """Costs 5 credits; takes a while (to be cancelled or interrupted)."""
         return await _step_loop(task, args)

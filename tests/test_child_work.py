@@ -155,6 +155,10 @@ def test_cancel_kills_a_running_agent_and_refunds(server: SpyGlassServer) -> Non
         last = timeline[-1]
         assert last["event_type"] == "status" and last["data"]["status"] == "CANCELLED", last
         assert not [e for e in timeline if e["event_type"] == "agent_completed"]
+        assert (
+            "refunded for the agents that did not finish (golden-record-builder)"
+            in (last["message"])
+        )
         assert balance(server, account) == before  # no agent finished: all refunded
         # nothing more comes: the child is gone and the job with it
         assert len(events(c, task_id)) == len(timeline)

@@ -26,6 +26,7 @@ from tests.harness import CHROMIUM_ARGS, SpyGlassServer
 from tests.jobs import PAID_COST
 from tests.services import new_database, postgres_server, redis_server
 from tests.test_tool_flow import auth, start_tool_task
+from tests.test_upload_lifetime import wait_for
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "UPLOAD_FAILED", "EXPIRED"}
 #: The tool run `start_tool_task` prepares (profile-my-data with unified-profiler).
@@ -237,6 +238,24 @@ def test_refunds_follow_the_data_tools_rule(server: SpyGlassServer) -> None:
     r = httpx.post(f"{server.url}/api/tasks/{sleeper}/cancel", headers=auth(account), timeout=30)
     assert r.status_code == 200 and r.json()["status"] == "CANCELLED", r.text
     assert balance(server, account) == 100 - PAID_COST, "refunded: cancelled"
+
+    # Units that name their cost (as each agent of a tool does): a cancel after the first
+    # of them keeps its 2 credits and gives back the other 3, and the timeline says so.
+    units = token_start(server, account, "paid_units").json()["task_id"]
+    until_status(server, account, units, {"PROCESSING"})
+
+    def unit_done() -> bool:
+        r = httpx.get(f"{server.url}/api/tasks/{units}/events", headers=auth(account), timeout=10)
+        return any(e["event_type"] == "agent_completed" for e in r.json()["events"])
+
+    wait_for(unit_done, 30, "the first unit of work")
+    r = httpx.post(f"{server.url}/api/tasks/{units}/cancel", headers=auth(account), timeout=30)
+    assert r.status_code == 200 and r.json()["status"] == "CANCELLED", r.text
+    assert balance(server, account) == 100 - PAID_COST - 2, "the finished unit is kept"
+    timeline = httpx.get(
+        f"{server.url}/api/tasks/{units}/events", headers=auth(account), timeout=10
+    ).json()["events"]
+    assert timeline[-1]["data"]["refunded"] == PAID_COST - 2
 
 
 def test_retry_of_a_costed_job_charges_again(server: SpyGlassServer) -> None:

@@ -28,6 +28,9 @@ import websockets
 
 from tests.harness import ROOT, SpyGlassServer
 from tests.services import new_database, postgres_server, redis_server
+from tests.test_child_work import events, start_tool, wide_csv
+from tests.test_cluster import account_on, bearer
+from tests.test_credits import balance
 
 HEARTBEAT = 0.5
 STALLED_AFTER = 2.5
@@ -263,6 +266,41 @@ def test_cancel_kills_the_cpu_child_on_its_worker(deployment: Deployment, tmp_pa
     assert ended(dep, task_id, timeout=10)["status"] == "CANCELLED"
 
 
+def test_cancel_of_a_data_agent_on_a_worker_kills_it_and_refunds(deployment: Deployment) -> None:
+    dep = deployment
+    web = dep.start_web()
+    worker = dep.start_worker(2)
+    account = account_on(web)
+    before = balance(web, account)
+    with httpx.Client(base_url=web.url, headers=bearer(account), timeout=30) as c:
+        # golden-record-builder on 10,000 columns burns CPU for over a minute
+        task_id = start_tool(c, "master-my-data", ["golden-record-builder"], wide_csv())
+        assert c.post(f"/api/tasks/{task_id}/process").status_code == 200
+        wait_for(
+            lambda: any(e["event_type"] == "agent_started" for e in events(c, task_id)),
+            60,
+            "the agent to start",
+        )
+        child = wait_for(lambda: _job_children(worker), 10, "the agent's child on the worker")
+        pid = child.pop()
+        assert psutil.Process(pid).cpu_percent(interval=0.3) > 5  # the agent is working
+        asked = time.monotonic()
+        r = c.post(f"/api/tasks/{task_id}/cancel")
+        assert r.status_code == 200, r.text
+        wait_for(lambda: _gone(pid), 2, "the agent's child to be killed")
+        print(f"worker's agent child gone {time.monotonic() - asked:.3f} s after the cancel")
+        wait_for(lambda: c.get(f"/api/tasks/{task_id}").json()["status"] == "CANCELLED", 10, "end")
+        timeline = events(c, task_id)
+        last = timeline[-1]
+        assert last["data"]["status"] == "CANCELLED", last
+        assert (
+            "refunded for the agents that did not finish (golden-record-builder)"
+            in (last["message"])
+        )
+        assert balance(web, account) == before  # no agent finished: all refunded
+        assert len(events(c, task_id)) == len(timeline)  # nothing came after the end
+
+
 def test_cancel_of_a_queued_job_means_it_never_runs(deployment: Deployment, tmp_path: Path) -> None:
     dep = deployment
     dep.start_web()
@@ -341,6 +379,13 @@ def test_sigterm_of_the_web_process_leaves_jobs_on_workers_alone(
     end = ended(dep, task_id, timeout=30)
     assert end["status"] == "COMPLETED"
     assert end["result"] == {"steps": 30}
+
+
+def _job_children(worker: subprocess.Popen[bytes]) -> set[int]:
+    """The job child processes of a worker (children of its fork server)."""
+    procs = psutil.Process(worker.pid).children(recursive=True)
+    servers = {p.pid for p in procs if "forkserver" in " ".join(p.cmdline())}
+    return {p.pid for p in procs if p.ppid() in servers and not _gone(p.pid)}
 
 
 def _gone(pid: int) -> bool:

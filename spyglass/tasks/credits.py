@@ -7,11 +7,14 @@ in the same database transaction as the start (see `TaskStore.insert_charged` an
 and a charge never goes without its task.
 
 The refund rule is the one below, for data tools and costed jobs alike: a charged task
-that ends without completing (failed, cancelled or interrupted) before any unit of its
-work finished gets its whole cost back. A unit of work is an `agent_completed` event on
-its timeline: each agent of a tool logs one, and a job may log one
-(`task.log(..., level="agent_completed")`) once it has done work worth keeping. The
-refund is written in the same transaction as the task's end.
+that ends without completing (failed, cancelled or interrupted) gets back what the units
+of its work that did not finish cost. A unit of work is an `agent_completed` event on
+its timeline: each agent of a tool logs one with its own `cost` (so a run cancelled
+after two of five agents keeps the two agents' credits and refunds the other three),
+and a job may log one (`task.log(..., level="agent_completed")`) once it has done work
+worth keeping; a unit that names no cost earns the whole task's cost. The refund is
+written in the same transaction as the task's end, and its timeline line says how much
+came back (`refunded`).
 """
 
 from __future__ import annotations
@@ -31,14 +34,32 @@ WORK_DONE = "agent_completed"
 REFUNDABLE = frozenset({TaskStatus.FAILED.value, TaskStatus.CANCELLED.value})
 
 
-def refund_due(row: Mapping[str, Any], status: str, work_done: bool) -> int:
+def earned(data: Any, cost: int) -> int:
+    """What one finished unit of work (the data of an `agent_completed` event) earned,
+    of a task that cost `cost`: its own `cost`, or all of it when it names none."""
+    unit = data.get("cost") if isinstance(data, Mapping) else None
+    if isinstance(unit, int) and not isinstance(unit, bool) and unit >= 0:
+        return min(unit, cost)
+    return cost
+
+
+def refund_due(row: Mapping[str, Any], status: str, spent: int) -> int:
     """The credits to give back to a task's owner as it ends `status` (0: none).
 
-    `work_done`: whether any unit of its work (an `agent_completed` event) finished.
+    `spent`: what the units of its work that finished earned (see `earned`).
     """
-    if status not in REFUNDABLE or work_done or row.get("owner_id") is None:
+    if status not in REFUNDABLE or row.get("owner_id") is None:
         return 0
-    return max(0, int(row.get("cost") or 0))
+    return max(0, int(row.get("cost") or 0) - spent)
+
+
+def refund_note(refund: int, agents: Any, finished: Any) -> str:
+    """The plain words of a refund on a task's last timeline line."""
+    words = f"{refund} credit{'s' if refund != 1 else ''} refunded"
+    unfinished = [a for a in (agents or []) if a not in set(finished or [])]
+    if unfinished:
+        words += f" for the agents that did not finish ({', '.join(unfinished)})"
+    return words
 
 
 def insufficient(available: int, breakdown: Mapping[str, int], what: str) -> DomainError:

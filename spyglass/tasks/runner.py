@@ -67,8 +67,10 @@ class LiveTask:
     #: Another worker may have taken the task over: this one writes nothing more of it.
     lease_lost: bool = False
     last_message_event: str | None = None
-    #: A unit of its paid work finished (an `agent_completed` event): no refund any more.
-    work_done: bool = False
+    #: Credits its finished units of paid work earned (`agent_completed` events).
+    spent: int = 0
+    #: The agents (units of work) that finished, by name.
+    finished_units: list[str] = field(default_factory=list)
     runner_task: asyncio.Task[Any] | None = field(default=None, repr=False)
     #: Worker mode: run by a Procrastinate job; a failed attempt with retries left is
     #: handed back to the queue (`retry_in` seconds) instead of retried here.
@@ -252,7 +254,7 @@ class Runner:
             values.update(attempt=attempt, progress=0.0)
         live = LiveTask(spec=spec, row={**row, **values}, args=args, seq=seq)
         if attempt is not None and row.get("cost"):  # run again: work done before still counts
-            live.work_done = await self.store.work_done(live.id)
+            live.spent = await self.store.spent(live.id, int(row.get("cost") or 0))
         live.lease_until = time.monotonic() + self.lease_ttl
         event = live.new_event("status", message, _queued_data(live.row))
         await self.store.update_task(live.id, values, [event])
@@ -309,7 +311,7 @@ class Runner:
         live.row["worker_id"] = worker[:64] or None
         live.shutting_down = shutting_down
         if row.get("attempt", 1) > 1 and row.get("cost"):
-            live.work_done = await self.store.work_done(live.id)
+            live.spent = await self.store.spent(live.id, int(row.get("cost") or 0))
         live.runner_task = asyncio.current_task()
         self.live[live.id] = live
         await self._run(live)
@@ -399,7 +401,9 @@ class Runner:
             return
         event = live.new_event(level, message, _jsonable(data))
         if level == credits.WORK_DONE:
-            live.work_done = True
+            live.spent += credits.earned(data, int(live.row.get("cost") or 0))
+            if isinstance(data, dict) and isinstance(data.get("agent"), str):
+                live.finished_units.append(data["agent"])
         live.last_message_event = message  # an update() with the same message adds no line
         self.store.update_task_soon(live.id, {}, [event])
         self._publish(live, "event", droppable=False, event=event)
@@ -641,11 +645,14 @@ class Runner:
         if error_code:
             data["error_code"] = error_code.value
             data["retryable"] = error_code in (ErrorCode.INTERRUPTED, ErrorCode.TIMEOUT)
-        refund = 0 if settled else credits.refund_due(live.row, status.value, live.work_done)
+        refund = 0 if settled else credits.refund_due(live.row, status.value, live.spent)
         refunds = [credits.give_back(live.row["owner_id"], refund)] if refund else []
+        line = values["message"]
         if refund:
             data["refunded"] = refund
-        event = live.new_event(event_type, values["message"], data)
+            note = credits.refund_note(refund, live.row.get("agents"), live.finished_units)
+            line = f"{line} · {note}"
+        event = live.new_event(event_type, line, data)
         try:
             await self.store.update_task(live.id, values, [event], also=refunds)
         finally:  # the write is queued even if a late cancellation interrupts the wait

@@ -384,14 +384,12 @@ class TaskStore:
 
         return await self._read(run)
 
-    async def work_done(self, task_id: str) -> bool:
-        """Whether any unit of the task's paid work finished (see `credits.WORK_DONE`)."""
+    async def spent(self, task_id: str, cost: int) -> int:
+        """What the finished units of the task's paid work earned (`credits.earned`)."""
 
-        def run(session: Session) -> bool:
-            query = select(TaskEvent.id).where(
-                TaskEvent.task_id == task_id, TaskEvent.event_type == credits.WORK_DONE
-            )
-            return session.exec(query.limit(1)).first() is not None
+        def run(session: Session) -> int:
+            with session.connection() as conn:
+                return _spent(conn, task_id, cost)
 
         return await self._read(run)
 
@@ -573,21 +571,18 @@ class TaskStore:
                     TASK_TABLE.c.id == task_id
                 )
             ).one()
-            work_done = conn.execute(
-                sa.select(
-                    sa.exists().where(
-                        EVENT_TABLE.c.task_id == task_id,
-                        EVENT_TABLE.c.event_type == credits.WORK_DONE,
-                    )
-                )
-            ).scalar_one()
             owned = {"owner_id": owner_id, "cost": cost}
-            refund = credits.refund_due(owned, status.value, bool(work_done))
+            refund = credits.refund_due(owned, status.value, _spent(conn, task_id, int(cost or 0)))
+            line = message
             if refund:
                 conn.execute(credits.give_back(owner_id, refund))
                 event["refunded"] = refund
+                agents = conn.execute(
+                    sa.select(TASK_TABLE.c.agents).where(TASK_TABLE.c.id == task_id)
+                ).scalar_one()
+                line = f"{message} · {credits.refund_note(refund, agents, _units(conn, task_id))}"
             event_type = "error" if error_code else "status"
-            self._add_event(conn, task_id, event_type, message, event)
+            self._add_event(conn, task_id, event_type, line, event)
         return True
 
     async def end_if_active(
@@ -674,3 +669,23 @@ class TaskStore:
                 sa.select(TASK_TABLE.c.status, func.count()).group_by(TASK_TABLE.c.status)
             )
             return {status: int(count) for status, count in rows}
+
+
+def _spent(conn: Any, task_id: str, cost: int) -> int:
+    """What the `agent_completed` events of a task earned, capped at its cost."""
+    rows = conn.execute(
+        sa.select(EVENT_TABLE.c.data).where(
+            EVENT_TABLE.c.task_id == task_id, EVENT_TABLE.c.event_type == credits.WORK_DONE
+        )
+    )
+    return min(cost, sum(credits.earned(data, cost) for (data,) in rows))
+
+
+def _units(conn: Any, task_id: str) -> list[str]:
+    """The agents of a task whose work finished (their `agent_completed` events)."""
+    rows = conn.execute(
+        sa.select(EVENT_TABLE.c.data).where(
+            EVENT_TABLE.c.task_id == task_id, EVENT_TABLE.c.event_type == credits.WORK_DONE
+        )
+    )
+    return [d["agent"] for (d,) in rows if isinstance(d, dict) and isinstance(d.get("agent"), str)]

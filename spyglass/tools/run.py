@@ -105,8 +105,8 @@ async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
         done += 1
         await task.log(
             f"{agent} completed",
-            level=WORK_DONE,  # this agent's credits are earned: no refund from here on
-            data={"agent": agent, "summary": info["summary"]},
+            level=WORK_DONE,  # this agent's credits are earned: not refunded
+            data={"agent": agent, "cost": _agent_cost(tool, agent), "summary": info["summary"]},
         )
         await task.update(
             progress=5 + 90 * done / len(run.agents),
@@ -123,6 +123,11 @@ async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
         kind="report",
     )
     return {"report": "report.json", "executiveSummary": json.loads(body)["executiveSummary"]}
+
+
+def _agent_cost(tool: Any, agent_id: str) -> int:
+    agent = tool.agent(agent_id)
+    return int(agent.cost) if agent is not None else 0
 
 
 def _tool_body(task_id: str, run: ToolRun) -> bytes:
