@@ -229,22 +229,22 @@ async def db_writes(rate: int, seconds: float) -> dict[str, float]:
             if statement.lstrip().upper().startswith(("UPDATE", "INSERT")):
                 statements.append(statement)
 
-        event.listen(engine.store.engine, "before_cursor_execute", count)
-        commits_before = engine.store.commits
+        commits: list[int] = []
+        event.listen(engine.database, "before_cursor_execute", count)
+        event.listen(engine.database, "commit", lambda conn: commits.append(1))
         spec = registry.get("bench", "chatty")
         t0 = time.monotonic()
-        row = await engine.start_job(spec, {"rate": rate, "seconds": seconds}, origin="direct")
-        await engine.runner.wait(row["id"])
+        task = await engine.start_job(spec, {"rate": rate, "seconds": seconds}, origin="direct")
+        await engine.wait(task.id)
         elapsed = time.monotonic() - t0
-        commits = engine.store.commits - commits_before
-        stored = await engine.get_row(row["id"])
+        stored = await engine.get(task.id)
         await engine.stop()
-    assert stored is not None and stored["status"] == "COMPLETED", stored
+    assert stored is not None and stored.status == "COMPLETED", stored
     return {
         "updates": rate * seconds,
         "updates_per_s": rate * seconds / elapsed,
         "statements_per_s": len(statements) / elapsed,
-        "commits_per_s": commits / elapsed,
+        "commits_per_s": len(commits) / elapsed,
         "seconds": elapsed,
     }
 

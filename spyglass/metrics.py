@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 def _prepare_multiprocess_dir() -> None:
@@ -60,6 +60,12 @@ from prometheus_client import (  # noqa: E402  (after the multiprocess folder is
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily  # noqa: E402
+
+from spyglass.tasks.status import TaskStatus  # noqa: E402
+from spyglass.tasks.view import StatusChange  # noqa: E402
+
+if TYPE_CHECKING:
+    from spyglass.tasks.engine import Engine
 
 RUN_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600)
@@ -149,33 +155,28 @@ _children: dict[tuple[str, tuple[str, ...]], Any] = {}
 
 def _child(metric: Any, *labels: str) -> Any:
     """`metric.labels(*labels)`, looked up once (it takes a lock on every call)."""
-    key = (metric._name, labels)
+    key = (metric._name, labels)  # noqa: SLF001  (prometheus_client has no public name)
     child = _children.get(key)
     if child is None:
         child = _children[key] = metric.labels(*labels)
     return child
 
 
-def install(engine: Any) -> None:
+def install(engine: Engine) -> None:
     """Measure this worker's engine: status changes of its tasks and its bus's lag."""
-    from spyglass.tasks.status import TaskStatus
+    engine.on_status(observe_status)
+    engine.on_bus_lag(BUS_LAG.observe)
 
-    def on_status(live: Any, status: TaskStatus) -> None:
-        job = f"{live.row['state_name']}.{live.row['task_name']}"
-        if status is TaskStatus.PROCESSING and live.row.get("attempt", 1) == 1:
-            _child(QUEUE_WAIT, job).observe(live.waited())
-        elif status.is_terminal:
-            _child(FINISHED, job, status.value).inc()
-            if live.started_mono is not None:
-                _child(RUN_TIME, job, status.value).observe(live.ran())
 
-    def on_ended_without_worker(row: dict[str, Any]) -> None:
-        _child(FINISHED, f"{row['state_name']}.{row['task_name']}", str(row["status"])).inc()
-
-    engine.runner.on_status.append(on_status)
-    engine.on_ended_without_worker.append(on_ended_without_worker)
-    if hasattr(engine.bus, "on_lag"):
-        engine.bus.on_lag = BUS_LAG.observe
+def observe_status(change: StatusChange) -> None:
+    """Count a task's end (however it was decided), its wait in the queue and its run time."""
+    if change.status is TaskStatus.PROCESSING:
+        if change.task.attempt == 1 and change.waited is not None:
+            _child(QUEUE_WAIT, change.job).observe(change.waited)
+    elif change.status.is_terminal:
+        _child(FINISHED, change.job, change.status.value).inc()
+        if change.ran is not None:
+            _child(RUN_TIME, change.job, change.status.value).observe(change.ran)
 
 
 def worker_stopped() -> None:

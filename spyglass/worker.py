@@ -41,13 +41,8 @@ async def run(concurrency: int, queues: list[str] | None) -> None:
     engine = Engine(settings, role="worker")
     set_engine(engine)
     await engine.start()
-    assert engine.queue is not None
     try:
-        await engine.queue.run_worker(
-            concurrency=concurrency,
-            queues=queues,
-            on_start=lambda worker_id: engine.worker_started(worker_id, concurrency, queues),
-        )
+        await engine.run_worker(concurrency, queues)
     finally:
         await engine.stop()
 

@@ -19,6 +19,7 @@ from spyglass.tasks.dbwriter import GroupCommitWriter, Write
 from spyglass.tasks.decorator import JOB_MARKER, build_spec
 from spyglass.tasks.engine import Engine
 from spyglass.tasks.registry import JobInputError, JobSpec, Registry, snake_case
+from spyglass.tasks.view import TaskView
 
 
 class Person(BaseModel):
@@ -27,6 +28,8 @@ class Person(BaseModel):
 
 
 DEFAULT_PERSON = Person(name="Ada", age=36)
+#: What a test compares with when a task it expects is gone.
+DEFAULT_VIEW = TaskView(id="", state_name="", task_name="", status=TaskStatus.PENDING)
 
 
 def spec_of(fn: Any, static: bool = True, state: str = "unit_state") -> JobSpec:
@@ -49,10 +52,10 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     await eng.stop()
 
 
-async def run_to_end(engine: Engine, spec: JobSpec, args: Any = None) -> dict[str, Any]:
-    row = await engine.start_job(spec, args, origin="direct")
-    await engine.runner.wait(row["id"])
-    stored = await engine.get_row(row["id"])
+async def run_to_end(engine: Engine, spec: JobSpec, args: Any = None) -> TaskView:
+    task = await engine.start_job(spec, args, origin="direct")
+    await engine.wait(task.id)
+    stored = await engine.get(task.id)
     assert stored is not None
     return stored
 
@@ -72,17 +75,17 @@ async def test_chatty_progress_is_coalesced_in_the_database(engine: Engine) -> N
         if statement.lstrip().upper().startswith("UPDATE TASK "):
             updates.append(statement)
 
-    event.listen(engine.store.engine, "before_cursor_execute", count)
+    event.listen(engine.database, "before_cursor_execute", count)
     spec = spec_of(chatty)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    row = await run_to_end(engine, spec)
+    done = await run_to_end(engine, spec)
     elapsed = loop.time() - t0
-    assert row["status"] == "COMPLETED"
-    assert row["progress"] == 100
+    assert done.status is TaskStatus.COMPLETED
+    assert done.progress == 100
     # 1,000 progress reports; the database saw PROCESSING, COMPLETED and ≤ 4 flushes a second.
     assert len(updates) <= 2 + int(elapsed / 0.25) + 2, (len(updates), elapsed)
-    task = await engine.store.get_task(row["id"])
+    task = await engine._store.get_task(done.id)
     assert task is not None and task.progress == 100 and task.result == "done"
 
 
@@ -93,21 +96,21 @@ async def test_status_changes_are_durable_before_they_are_announced(engine: Engi
         return 7
 
     spec = spec_of(short)
-    sub = engine.bus.subscribe(Topic())
-    row = await engine.start_job(spec, None, origin="direct")
+    sub = engine.subscribe(Topic())
+    started = await engine.start_job(spec, None, origin="direct")
     order = ["PENDING", "PROCESSING", "COMPLETED"]
-    stored = await engine.store.get_task(row["id"])
+    stored = await engine._store.get_task(started.id)
     assert stored is not None, "the row is committed before start_job returns"
     assert stored.status in order
     async for msg in sub:
-        task = await engine.store.get_task(row["id"])
+        task = await engine._store.get_task(started.id)
         assert task is not None
         # Announced means committed: the database is at least as far along as the message.
         assert order.index(task.status) >= order.index(msg.payload["status"])
         if msg.terminal:
             break
     sub.close()
-    events = await engine.store.get_events(row["id"])
+    events = await engine.events(started.id)
     assert [(e.seq, e.event_type) for e in events] == [(1, "status"), (2, "status"), (3, "success")]
 
 
@@ -120,9 +123,9 @@ async def test_progress_never_goes_back_and_is_clamped(engine: Engine) -> None:
         await task.update(progress=-5)
         assert task.progress == 50
 
-    row = await run_to_end(engine, spec_of(wobbly))
-    assert row["status"] == "COMPLETED"
-    events = await engine.store.get_events(row["id"])
+    done = await run_to_end(engine, spec_of(wobbly))
+    assert done.status is TaskStatus.COMPLETED
+    events = await engine.events(done.id)
     warnings = [e for e in events if e.event_type == "warning"]
     assert len(warnings) == 1 and "clamped to 0" in (warnings[0].message or "")
 
@@ -143,9 +146,9 @@ async def test_bad_updates_fail_the_task_with_a_clear_message(
     async def bad(task: TaskContext) -> None:
         await task.update(**kwargs)
 
-    row = await run_to_end(engine, spec_of(bad))
-    assert row["status"] == "FAILED"
-    assert message in row["error_message"]
+    ended = await run_to_end(engine, spec_of(bad))
+    assert ended.status is TaskStatus.FAILED
+    assert message in (ended.error_message or "")
 
 
 async def test_update_after_cancel_raises_so_the_job_cannot_go_on(engine: Engine) -> None:
@@ -162,14 +165,15 @@ async def test_update_after_cancel_raises_so_the_job_cannot_go_on(engine: Engine
             reached.append(i)
 
     spec = spec_of(stubborn)
-    row = await engine.start_job(spec, None, origin="direct")
-    await asyncio.sleep(0.1)
-    assert await engine.cancel_and_wait(row["id"])
+    started = await engine.start_job(spec, None, origin="direct")
+    while not reached:
+        await asyncio.sleep(0.01)
+    assert await engine.cancel_and_wait(started.id)
     count = len(reached)
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # time in which a job that went on would report again
     assert len(reached) == count
-    final = await engine.get_row(row["id"])
-    assert final is not None and final["status"] == "CANCELLED"
+    final = await engine.get(started.id)
+    assert final is not None and final.status is TaskStatus.CANCELLED
 
 
 async def test_a_timeout_kills_the_run_sync_child(engine: Engine, tmp_path: Path) -> None:
@@ -186,12 +190,11 @@ async def test_a_timeout_kills_the_run_sync_child(engine: Engine, tmp_path: Path
     async def cpu(task: TaskContext) -> object:
         return await task.run_sync(burn, str(pid_file), 60)
 
-    row = await engine.start_job(spec_of(cpu), None, origin="direct")
-    while row["id"] in engine.runner.live:
-        await asyncio.sleep(0.01)
+    started = await engine.start_job(spec_of(cpu), None, origin="direct")
+    await engine.wait(started.id)
     ended = time.monotonic()
-    final = await engine.get_row(row["id"])
-    assert final is not None and (final["status"], final["error_code"]) == ("FAILED", "TIMEOUT")
+    final = await engine.get(started.id)
+    assert final is not None and (final.status, final.error_code) == ("FAILED", "TIMEOUT")
     pid = int(pid_file.read_text())
     assert pid != os.getpid(), "the CPU work ran in this process"
 
@@ -213,14 +216,14 @@ async def test_run_sync_keeps_the_loop_free(engine: Engine) -> None:
     async def cpu(task: TaskContext) -> object:
         return await task.run_sync(nap, 0.3, 42)  # in a child process
 
-    row = await engine.start_job(spec_of(cpu), None, origin="direct")
+    started = await engine.start_job(spec_of(cpu), None, origin="direct")
     ticks = 0
-    while row["id"] in engine.runner.live:
+    while not (await engine.get(started.id) or started).is_terminal:
         await asyncio.sleep(0.01)
         ticks += 1
     assert ticks >= 10, "the event loop was blocked"
-    final = await engine.get_row(row["id"])
-    assert final is not None and final["result"] == 42
+    final = await engine.get(started.id)
+    assert final is not None and final.result == 42
 
 
 def test_input_parsing_uses_the_declared_default() -> None:
@@ -364,7 +367,7 @@ async def test_a_task_whose_worker_is_gone_is_taken_over(engine: Engine) -> None
             "worker_id": "a-worker-that-died",
             "lease_expires_at": now - timedelta(seconds=1),
         }
-        await engine.store.insert_task(row, [])
+        await engine._store.insert_task(row, [])
         return row["id"]
 
     rerun, interrupted, cancelled = (
@@ -373,15 +376,16 @@ async def test_a_task_whose_worker_is_gone_is_taken_over(engine: Engine) -> None
         await orphan("once"),
     )
     assert await engine.cancel_and_wait(cancelled)
-    assert (await engine.get_row(cancelled))["status"] == "CANCELLED"
+    assert (await engine.get(cancelled) or DEFAULT_VIEW).status is TaskStatus.CANCELLED
     taken = await engine.recover(everyone=False)
     assert set(taken) == {rerun, interrupted}
-    await engine.runner.wait(rerun)
-    done = await engine.get_row(rerun)
-    assert done is not None and (done["status"], done["result"]) == ("COMPLETED", 2)
-    failed = await engine.get_row(interrupted)
-    assert failed is not None and failed["error_code"] == "INTERRUPTED"
+    await engine.wait(rerun)
+    done = await engine.get(rerun)
+    assert done is not None and (done.status, done.result) == ("COMPLETED", 2)
+    failed = await engine.get(interrupted)
+    assert failed is not None and failed.error_code == "INTERRUPTED"
     # A live lease is left alone.
     fresh = await orphan("once")
-    await engine.store.update_task(fresh, {"lease_expires_at": utcnow() + timedelta(seconds=60)})
+    lease = {"lease_expires_at": utcnow() + timedelta(seconds=60)}
+    await engine._store.update_task(fresh, lease)
     assert await engine.recover(everyone=False) == []

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from spyglass.config import Settings
-from spyglass.tasks import TaskContext, monitored_background_task
+from spyglass.tasks import TaskContext, TaskStatus, monitored_background_task
 from spyglass.tasks.engine import Engine
 from spyglass.tasks.registry import JobOptions, Registry
 from spyglass.tasks.scheduling import PriorityGate, Schedule
@@ -48,11 +48,11 @@ async def test_a_high_priority_run_starts_before_fifty_queued_low_ones(engine: E
     low = [await engine.start_job(spec, None, origin="direct") for _ in range(50)]
     high = await engine.start_job(spec, None, origin="direct", schedule=Schedule.of(priority=5))
     release.set()
-    for row in low:
-        await engine.runner.wait(row["id"])
-    assert order[0] == first["id"]
-    assert order[1] == high["id"]
-    assert order[2:] == [row["id"] for row in low], "equal priorities keep their order"
+    for task in low:
+        await engine.wait(task.id)
+    assert order[0] == first.id
+    assert order[1] == high.id
+    assert order[2:] == [task.id for task in low], "equal priorities keep their order"
 
 
 async def test_start_in_waits_pending_with_its_time_then_runs(engine: Engine) -> None:
@@ -64,17 +64,17 @@ async def test_start_in_waits_pending_with_its_time_then_runs(engine: Engine) ->
 
     spec = spec_of(staticmethod(later))
     asked = time.monotonic()
-    row = await engine.start_job(spec, None, origin="direct", schedule=Schedule.of(start_in=0.6))
-    assert row["status"] == "PENDING" and row["scheduled_at"] is not None
-    stored = await engine.get_row(row["id"])
-    assert stored is not None and stored["scheduled_at"] == row["scheduled_at"]
-    await engine.runner.wait(row["id"])
+    task = await engine.start_job(spec, None, origin="direct", schedule=Schedule.of(start_in=0.6))
+    assert task.status is TaskStatus.PENDING and task.scheduled_at is not None
+    stored = await engine.get(task.id)
+    assert stored is not None and stored.scheduled_at == task.scheduled_at
+    await engine.wait(task.id)
     assert ran_at and ran_at[0] - asked >= 0.55
     # Cancelled while it waits: it never runs.
-    row = await engine.start_job(spec, None, origin="direct", schedule=Schedule.of(start_in=30))
-    assert await engine.cancel_and_wait(row["id"])
-    ended = await engine.get_row(row["id"])
-    assert ended is not None and ended["status"] == "CANCELLED"
+    task = await engine.start_job(spec, None, origin="direct", schedule=Schedule.of(start_in=30))
+    assert await engine.cancel_and_wait(task.id)
+    ended = await engine.get(task.id)
+    assert ended is not None and ended.status is TaskStatus.CANCELLED
     assert len(ran_at) == 1
 
 

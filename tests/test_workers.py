@@ -25,12 +25,16 @@ import httpx
 import psutil
 import pytest
 import websockets
+from playwright.sync_api import Browser, expect
 
-from tests.harness import ROOT, SpyGlassServer
+from tests import test_journey
+from tests.accounts import make_account
+from tests.harness import ROOT, SpyGlassServer, separate_checkout
 from tests.services import new_database, postgres_server, redis_server
 from tests.test_child_work import events, start_tool, wide_csv
 from tests.test_cluster import account_on, bearer
 from tests.test_credits import balance
+from tests.test_tasks_page import browser, sign_in  # noqa: F401  (shared browser fixture)
 
 HEARTBEAT = 0.5
 STALLED_AFTER = 2.5
@@ -379,6 +383,62 @@ def test_sigterm_of_the_web_process_leaves_jobs_on_workers_alone(
     end = ended(dep, task_id, timeout=30)
     assert end["status"] == "COMPLETED"
     assert end["result"] == {"steps": 30}
+
+
+@pytest.mark.browser
+def test_the_browser_journey_against_the_worker_deployment(
+    deployment: Deployment,
+    browser: Browser,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """New task → live progress on /tasks → results, with the jobs run by a worker."""
+    dep = deployment
+    # A full server builds its pages for its port: in a folder of its own.
+    dep.web = SpyGlassServer(
+        dep.data,
+        full=True,
+        env=dep.env,
+        job_modules=dep.env["SPYGLASS_JOB_MODULES"],
+        root=separate_checkout(tmp_path / "checkout"),
+    ).start(timeout=900)
+    worker = dep.start_worker(2)
+    user = make_account(dep.web, prefix="workerjourney")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        sign_in(page, dep.web, user.email, user.password)
+        expect(page.get_by_test_id("signed-in-as")).to_have_text(user.email, timeout=30_000)
+        test_journey.test_the_whole_journey_cleans_the_uploaded_file(page, dep.web, user)
+    finally:
+        context.close()
+    ran = (dep.data / "worker-0.log").read_text(errors="replace")
+    assert "Starting job spyglass.run_task" in ran, "the tool ran on the worker"
+    assert worker.poll() is None
+
+    # The admin sees the worker (its process, heartbeat, what it runs) and what waits.
+    admin = make_account(dep.web, admin=True, prefix="workeradmin")
+    running = start(dep, "steps", {"steps": 600, "delay": 0.05})
+    later = start(dep, "steps", {"steps": 1, "delay": 0.01}, start_in=600)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        sign_in(page, dep.web, admin.email, admin.password)
+        expect(page.get_by_test_id("signed-in-as")).to_have_text(admin.email, timeout=30_000)
+        page.goto(f"{dep.web.url}/admins/tasks/")
+        row = page.locator(f"[data-testid=worker-row][data-pid='{worker.pid}']")
+        expect(row).to_have_count(1, timeout=30_000)
+        expect(row.get_by_test_id("worker-running")).to_contain_text(running[:8], timeout=30_000)
+        beat = row.get_by_test_id("worker-heartbeat").inner_text()
+        assert beat.endswith("UTC"), beat
+        expect(row.get_by_test_id("worker-heartbeat")).not_to_have_text(beat, timeout=30_000)
+        waiting = page.locator("[data-testid=queue-row]", has_text="steps")
+        expect(waiting.get_by_test_id("queue-pending")).to_have_text("1", timeout=30_000)
+        # The run scheduled for later says when it starts, on its own page too.
+        page.goto(f"{dep.web.url}/tasks/{later}")
+        expect(page.get_by_test_id("task-scheduled")).to_contain_text("Starts at", timeout=30_000)
+    finally:
+        context.close()
+    assert result(dep, running)["status"] == "PROCESSING"
 
 
 def _job_children(worker: subprocess.Popen[bytes]) -> set[int]:

@@ -60,6 +60,6 @@ def create_api() -> FastAPI:
     # whatever the Reflex app mounted beneath the API would answer.
     api.add_middleware(MethodNotAllowed, router=api.router)
     engine = get_engine()
-    portal.mount_portal(api, engine.store.engine, engine.settings.secret_key)
+    portal.mount_portal(api, engine.database, engine.settings.secret_key)
     api.add_middleware(PageGuard)
     return api

@@ -24,6 +24,7 @@ from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view
 from spyglass.tasks.registry import JobInputError, JobSpec, UnknownJob, registry
 from spyglass.tasks.scheduling import Schedule
+from spyglass.tasks.view import TaskView
 
 
 class TaskResponse(BaseModel):
@@ -154,10 +155,10 @@ async def start_direct(spec: JobSpec, request: Request, schedule: Schedule) -> A
         raise needs_account(spec.state_name, spec.task_name, spec.options.cost)
     try:
         body = await read_json_body(request, spec)
-        row = await get_engine().start_job(spec, body, origin="direct", schedule=schedule)
+        task = await get_engine().start_job(spec, body, origin="direct", schedule=schedule)
     except JobInputError as exc:
         return validation_response(exc)
-    return direct_view(row)
+    return direct_view(task)
 
 
 NEEDS_ACCOUNT_DOC = (
@@ -279,10 +280,10 @@ async def start_any(
     responses=responses(404),
 )
 async def task_result(state_name: str, task_id: str) -> Any:
-    row = await get_engine().get_row(task_id)
-    if row is None or not visible_without_token(row, state_name):
+    task = await get_engine().get(task_id)
+    if task is None or not visible_without_token(task, state_name):
         raise DomainError("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
-    return direct_view(row)
+    return direct_view(task)
 
 
 @router.post(
@@ -294,16 +295,17 @@ async def task_result(state_name: str, task_id: str) -> Any:
 )
 async def cancel_task(state_name: str, task_id: str) -> Any:
     engine = get_engine()
-    row = await engine.get_row(task_id)
-    if row is None or not visible_without_token(row, state_name):
+    task = await engine.get(task_id)
+    if task is None or not visible_without_token(task, state_name):
         raise DomainError("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
     if not await engine.cancel_and_wait(task_id):
         raise DomainError(
-            "TASK_NOT_CANCELLABLE", f"Cannot cancel task with status: {row['status']}", 400
+            "TASK_NOT_CANCELLABLE", f"Cannot cancel task with status: {task.status}", 400
         )
-    row = await engine.get_row(task_id)
-    assert row is not None
-    return direct_view(row)
+    ended = await engine.get(task_id)
+    if ended is None:  # deleted meanwhile
+        raise DomainError("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
+    return direct_view(ended)
 
 
 @router.get(
@@ -316,10 +318,10 @@ async def list_jobs() -> Any:
     return [spec.describe() for spec in registry.all()]
 
 
-def visible_without_token(row: dict[str, Any], state_name: str) -> bool:
+def visible_without_token(task: TaskView, state_name: str) -> bool:
     """Token-free paths see only ownerless tasks of the state they name."""
-    same_state = registry.canonical_state(state_name) == row["state_name"]
-    return same_state and visible_without_account(row)
+    same_state = registry.canonical_state(state_name) == task.state_name
+    return same_state and visible_without_account(task)
 
 
 def add_job_schemas(document: dict[str, Any]) -> None:

@@ -55,24 +55,19 @@ router = APIRouter()
     responses={503: {"model": Health, "description": "A dependency is down (`degraded`)"}},
 )
 async def health() -> Any:
-    engine = get_engine()
-    report = await engine.health()
+    report = await get_engine().health()
     storage = await asyncio.to_thread(get_storage().health)
-    ok = (
-        report["database"]["status"] == "ok"
-        and storage["status"] == "ok"
-        and report["bus"]["status"] == "ok"
-    )
+    ok = report.ok and storage["status"] == "ok"
     body = {
         "status": "ok" if ok else "degraded",
         "timestamp": datetime.now(UTC).isoformat(),
-        "database": report["database"],
+        "database": dict(report.database),
         "storage": storage,
-        "bus": report["bus"],
-        "running_tasks": report["running_tasks"],
-        "worker": engine.worker_id,
-        "executor": report["executor"],
-        "workers": report.get("workers"),
+        "bus": dict(report.bus),
+        "running_tasks": report.running_tasks,
+        "worker": report.worker,
+        "executor": report.executor,
+        "workers": report.workers,
     }
     return JSONResponse(body, status_code=200 if ok else 503)
 
@@ -91,12 +86,12 @@ async def prometheus(credentials: Bearer) -> Response:
     engine = get_engine()
     queues = metrics.QueueFigures(
         depth=[
-            (f"{d['state_name']}.{d['task_name']}", d["queue"], d["pending"])
+            (f"{d.state_name}.{d.task_name}", d.queue, d.pending)
             for d in await engine.queue_depth()
         ],
-        workers=len(await engine.workers()) if engine.queue is not None else None,
+        workers=len(await engine.workers()) if engine.worker_mode else None,
     )
-    body, content_type = await asyncio.to_thread(metrics.render, engine.store.status_counts, queues)
+    body, content_type = await asyncio.to_thread(metrics.render, engine.status_counts, queues)
     return Response(body, media_type=content_type)
 
 

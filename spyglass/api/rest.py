@@ -18,12 +18,11 @@ from spyglass.api.direct import args_required, args_schema, check_json_types
 from spyglass.api.errors import TOKEN_ERRORS, responses
 from spyglass.api.scheduling import StartSchedule
 from spyglass.errors import DomainError
-from spyglass.tasks.access import owned_row, owner_scope
 from spyglass.tasks.engine import get_engine
-from spyglass.tasks.messages import event_view, rest_view
+from spyglass.tasks.messages import event_view, iso, rest_view
 from spyglass.tasks.registry import JobInputError, JobSpec, UnknownJob, registry
 from spyglass.tasks.status import TaskStatus
-from spyglass.tasks.store import TaskFilter
+from spyglass.tasks.view import TaskQuery
 from spyglass.tools import flow
 from spyglass.tools.catalogue import TOOLS
 from spyglass.tools.run import agent_available
@@ -262,13 +261,13 @@ STATUS_LIST = _status_pattern(empty=True)
 STATUS_LIST_REQUIRED = _status_pattern(empty=False)
 
 
-def parse_statuses(raw: str | None) -> list[str]:
+def parse_statuses(raw: str | None) -> list[TaskStatus]:
     if not raw:
         return []
     statuses = []
     for part in raw.split(","):
         try:
-            statuses.append(TaskStatus.parse(part).value)
+            statuses.append(TaskStatus.parse(part))
         except ValueError as exc:
             raise DomainError("INVALID_STATUS", str(exc), 400) from None
     return statuses
@@ -344,8 +343,8 @@ ONE_TASK = responses(404)
 )
 async def create_task(body: CreateTask, user: CurrentUser, schedule: StartSchedule) -> Any:
     if body.tool_id is not None:
-        row = await flow.create_tool_task(body.tool_id, body.agents, user.id)
-        return {**rest_view(row), "message": "Task created: ask for upload URLs next"}
+        task = await flow.create_tool_task(body.tool_id, body.agents, user.id)
+        return {**rest_view(task), "message": "Task created: ask for upload URLs next"}
     assert body.task_type is not None
     spec = find_task_type(body.task_type, body.state_name)
     if not spec.is_static:
@@ -356,13 +355,13 @@ async def create_task(body: CreateTask, user: CurrentUser, schedule: StartSchedu
         )
     try:
         check_json_types(spec, body.input_params)
-        row = await get_engine().start_job(
+        task = await get_engine().start_job(
             spec, body.input_params, origin="api", owner_id=user.id, schedule=schedule
         )
     except JobInputError as exc:
         errors = [{**e, "loc": ["body", "input_params", *e["loc"][1:]]} for e in exc.errors]
         raise_validation(errors)
-    return rest_view(row)
+    return rest_view(task)
 
 
 @router.get(
@@ -389,21 +388,21 @@ async def list_tasks(
     canonical = None
     if state_name is not None:
         canonical = registry.canonical_state(state_name) or state_name
-    flt = TaskFilter(
+    query = TaskQuery(
         statuses=parse_statuses(status),
         state_name=canonical,
         task_name=task_type,
         tool_id=tool_id,
-        owner_id=owner_scope(user),
     )
-    tasks, total = await get_engine().store.list_tasks(flt, limit=limit, offset=offset)
-    engine = get_engine()
-    rows = [await engine.get_row(t.id) or t.model_dump() for t in tasks]
+    page = await get_engine().list_tasks(user, query, limit=limit, offset=offset)
     return {
-        "tasks": [rest_view(r) for r in rows],
-        "pagination": Pagination(
-            total=total, limit=limit, offset=offset, has_more=offset + len(tasks) < total
-        ).model_dump(),
+        "tasks": [rest_view(t) for t in page.tasks],
+        "pagination": {
+            "total": page.total,
+            "limit": limit,
+            "offset": offset,
+            "has_more": page.has_more,
+        },
     }
 
 
@@ -426,9 +425,8 @@ async def bulk_delete(
     statuses = parse_statuses(status)
     if not statuses:
         raise DomainError("INVALID_STATUS", "Name at least one status", 400)
-    flt = TaskFilter(statuses=statuses, owner_id=owner_scope(user))
-    deleted = await get_engine().delete_matching(flt)
-    return {"deleted_count": deleted, "statuses": statuses}
+    deleted = await get_engine().delete_matching(user, TaskQuery(statuses=statuses))
+    return {"deleted_count": deleted, "statuses": [s.value for s in statuses]}
 
 
 @router.post(
@@ -440,9 +438,9 @@ async def bulk_delete(
 async def upload_urls(
     task_id: str, body: UploadUrlsRequest, request: Request, user: CurrentUser
 ) -> Any:
-    row = await owned_row(task_id, user)
+    task = await get_engine().get_visible(task_id, user)
     tickets = await flow.request_uploads(
-        row,
+        task,
         {k: flow.WantedFile(f.filename, f.content_type) for k, f in body.files.items()},
         base_url=str(request.base_url),
         has_parameters=body.has_parameters,
@@ -462,11 +460,11 @@ async def upload_urls(
     responses={**ONE_TASK, **responses(400, 402, 409)},
 )
 async def process(task_id: str, user: CurrentUser) -> Any:
-    started = await flow.start_processing(await owned_row(task_id, user))
+    started = await flow.start_processing(await get_engine().get_visible(task_id, user))
     return {
         **rest_view(started),
         "status": TaskStatus.PROCESSING.value,
-        "message": f"Processing started; {started['cost']} credits charged",
+        "message": f"Processing started; {started.cost} credits charged",
     }
 
 
@@ -477,7 +475,7 @@ async def process(task_id: str, user: CurrentUser) -> Any:
     responses={**ONE_TASK, **responses(400)},
 )
 async def downloads(task_id: str, request: Request, user: CurrentUser) -> Any:
-    flow.require_completed(await owned_row(task_id, user))
+    flow.require_completed(await get_engine().get_visible(task_id, user))
     return {
         "task_id": task_id,
         "downloads": await flow.download_list(task_id, str(request.base_url)),
@@ -492,22 +490,22 @@ async def downloads(task_id: str, request: Request, user: CurrentUser) -> Any:
     responses={**ONE_TASK, **responses(400)},
 )
 async def report(task_id: str, request: Request, user: CurrentUser) -> Any:
-    row = await owned_row(task_id, user)
-    body = await flow.read_report(row)
+    task = await get_engine().get_visible(task_id, user)
+    body = await flow.read_report(task)
     body["downloads"] = await flow.download_list(task_id, str(request.base_url))
     return {
         "analysis_id": task_id,
-        "tool": row.get("tool_id"),
+        "tool": task.tool_id,
         "status": "success",
-        "timestamp": rest_view(row)["completed_at"],
-        "execution_time_ms": row.get("execution_time_ms"),
+        "timestamp": iso(task.completed_at),
+        "execution_time_ms": task.execution_time_ms,
         "report": body,
     }
 
 
 @router.get("/{task_id}", response_model=RestTask, summary="One task", responses=ONE_TASK)
 async def get_task(task_id: str, user: CurrentUser) -> Any:
-    return rest_view(await owned_row(task_id, user))
+    return rest_view(await get_engine().get_visible(task_id, user))
 
 
 @router.get(
@@ -522,10 +520,9 @@ async def task_events(
     after_seq: SeqQuery = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> Any:
-    await owned_row(task_id, user)
     engine = get_engine()
-    engine.store.flush_pending()  # coalesced lines are written before they are read
-    events = await engine.store.get_events(task_id, after_seq=after_seq, limit=limit)
+    await engine.get_visible(task_id, user)
+    events = await engine.events(task_id, after_seq=after_seq, limit=limit)
     last = events[-1].seq if events else after_seq
     return {"task_id": task_id, "events": [event_view(e) for e in events], "last_seq": last}
 
@@ -537,18 +534,18 @@ async def task_events(
     responses={**ONE_TASK, **responses(400)},
 )
 async def cancel_task(task_id: str, user: CurrentUser) -> Any:
-    row = await owned_row(task_id, user)
     engine = get_engine()
+    task = await engine.get_visible(task_id, user)
     if not await engine.cancel_and_wait(task_id):
         raise DomainError(
-            "TASK_NOT_CANCELLABLE", f"Cannot cancel task with status: {row['status']}", 400
+            "TASK_NOT_CANCELLABLE", f"Cannot cancel task with status: {task.status}", 400
         )
-    row = await owned_row(task_id, user)
+    task = await engine.get_visible(task_id, user)
     return {
         "task_id": task_id,
-        "status": row["status"],
+        "status": task.status.value,
         "message": "Task cancelled",
-        "cancelled_at": rest_view(row)["cancelled_at"],
+        "cancelled_at": iso(task.cancelled_at),
     }
 
 
@@ -560,8 +557,9 @@ async def cancel_task(task_id: str, user: CurrentUser) -> Any:
     responses={**NEW_TASK, **ONE_TASK, **responses(400, 402)},
 )
 async def retry_task(task_id: str, user: CurrentUser) -> Any:
-    await owned_row(task_id, user)
-    return rest_view(await get_engine().retry(task_id))
+    engine = get_engine()
+    await engine.get_visible(task_id, user)
+    return rest_view(await engine.retry(task_id))
 
 
 @router.delete(
@@ -571,8 +569,9 @@ async def retry_task(task_id: str, user: CurrentUser) -> Any:
     responses=ONE_TASK,
 )
 async def delete_task(task_id: str, user: CurrentUser) -> Any:
-    await owned_row(task_id, user)
-    files = await get_engine().delete(task_id)
+    engine = get_engine()
+    await engine.get_visible(task_id, user)
+    files = await engine.delete(task_id)
     return {"task_id": task_id, "message": "Task deleted", "files_deleted": files}
 
 

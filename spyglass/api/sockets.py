@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -21,7 +21,8 @@ from spyglass.api.direct import visible_without_token
 from spyglass.metrics import SOCKET_CLIENTS
 from spyglass.tasks.bus import Subscription, Topic
 from spyglass.tasks.engine import get_engine
-from spyglass.tasks.status import TaskStatus
+from spyglass.tasks.messages import socket_payload
+from spyglass.tasks.view import TaskView
 
 POLICY_VIOLATION = 1008
 NORMAL_CLOSURE = 1000
@@ -58,7 +59,7 @@ async def _wait_disconnect(ws: WebSocket) -> None:
 
 
 async def stream_task(
-    ws: WebSocket, sub: Subscription, snapshot_version: int, snapshot: dict[str, Any]
+    ws: WebSocket, sub: Subscription, snapshot_version: int, snapshot: TaskView
 ) -> None:
     """Send every change newer than the snapshot; stop after the terminal message.
 
@@ -72,8 +73,8 @@ async def stream_task(
                 snapshot_version < 0
                 and not msg.terminal
                 and msg.payload.get("type") == "update"
-                and msg.payload.get("status") == snapshot["status"]
-                and (msg.payload.get("progress") or 0) < (snapshot["progress"] or 0)
+                and msg.payload.get("status") == snapshot.status.value
+                and (msg.payload.get("progress") or 0) < snapshot.progress
             ):
                 continue
             await ws.send_text(msg.json())
@@ -106,21 +107,24 @@ async def serve_until_done(
 
 
 async def serve_single_task(
-    ws: WebSocket, task_id: str, visible: Any, revoked: asyncio.Event | None = None
+    ws: WebSocket,
+    task_id: str,
+    visible: Callable[[TaskView], bool],
+    revoked: asyncio.Event | None = None,
 ) -> None:
-    """Snapshot then stream one task; `visible(row)` decides if this socket may see it."""
+    """Snapshot then stream one task; `visible(task)` decides if this socket may see it."""
     engine = get_engine()
-    with engine.bus.subscribe(Topic(task_id=task_id)) as sub:
+    with engine.subscribe(Topic(task_id=task_id)) as sub:
         version = engine.live_version(task_id)
-        row = await engine.get_row(task_id)
-        if row is None or not visible(row):
+        task = await engine.get(task_id)
+        if task is None or not visible(task):
             await reject(ws, "Task not found", "TASK_NOT_FOUND")
             return
-        await ws.send_text(json.dumps(engine.snapshot_message(row), default=str))
-        if TaskStatus(row["status"]).is_terminal:
+        await ws.send_text(json.dumps(socket_payload("snapshot", task), default=str))
+        if task.is_terminal:
             await ws.close(NORMAL_CLOSURE)
             return
-        await serve_until_done(ws, stream_task(ws, sub, version, row), revoked)
+        await serve_until_done(ws, stream_task(ws, sub, version, task), revoked)
 
 
 router = APIRouter()
@@ -129,4 +133,4 @@ router = APIRouter()
 @router.websocket("/ws/{state_name}/task/ws/{task_id}")
 async def direct_task_socket(ws: WebSocket, state_name: str, task_id: str) -> None:
     async with socket_session(ws):
-        await serve_single_task(ws, task_id, lambda row: visible_without_token(row, state_name))
+        await serve_single_task(ws, task_id, lambda task: visible_without_token(task, state_name))

@@ -41,11 +41,9 @@ from spyglass.tasks.bus import Subscription, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view, socket_payload
 from spyglass.tasks.registry import JobInputError, registry
-from spyglass.tasks.status import TaskStatus
-from spyglass.tasks.store import TaskFilter
+from spyglass.tasks.status import ACTIVE_STATUSES
+from spyglass.tasks.view import TaskQuery, TaskView
 from spyglass.tools.catalogue import TOOLS_STATE
-
-ACTIVE = [TaskStatus.PENDING.value, TaskStatus.PROCESSING.value]
 
 
 def state_of(name: str) -> str | None:
@@ -53,10 +51,10 @@ def state_of(name: str) -> str | None:
     return registry.canonical_state(name) or (name if name == TOOLS_STATE else None)
 
 
-def owned_by_token(row: dict[str, Any], viewer: UserInfo, state_name: str) -> bool:
+def owned_by_token(task: TaskView, viewer: UserInfo, state_name: str) -> bool:
     """A token sees what its owner may see (access policy), of the state it names;
     anything else is 'not found'."""
-    return can_see(row, viewer) and state_of(state_name) == row["state_name"]
+    return can_see(task, viewer) and state_of(state_name) == task.state_name
 
 
 class TokenOut(BaseModel):
@@ -159,7 +157,7 @@ async def start_with_token(
         )
     try:
         body = await read_json_body(request, spec)
-        row = await get_engine().start_job(
+        task = await get_engine().start_job(
             spec,
             body,
             origin="token",
@@ -169,7 +167,7 @@ async def start_with_token(
         )
     except JobInputError as exc:
         return validation_response(exc)
-    return direct_view(row)
+    return direct_view(task)
 
 
 @router.websocket("/ws/{state_name}/tasks/{client_token}/{task_id}")
@@ -183,7 +181,7 @@ async def token_task_socket(
         token, viewer = credential
         with get_auth().watching(token.id) as revoked:
             await serve_single_task(
-                ws, task_id, lambda row: owned_by_token(row, viewer, state_name), revoked
+                ws, task_id, lambda task: owned_by_token(task, viewer, state_name), revoked
             )
 
 
@@ -203,15 +201,14 @@ async def token_tasks_socket(ws: WebSocket, state_name: str, client_token: str) 
         engine = get_engine()
         owner = owner_scope(viewer)  # an admin's token follows every user's tasks
         topic = Topic(state_name=canonical, owner_id=owner)
-        with get_auth().watching(token.id) as revoked, engine.bus.subscribe(topic) as sub:
-            running = TaskFilter(statuses=ACTIVE, state_name=canonical, owner_id=owner)
-            tasks, _ = await engine.store.list_tasks(running, limit=100)
-            versions: dict[str, int] = {}
-            for task in reversed(tasks):
-                versions[task.id] = engine.live_version(task.id)
-                row = await engine.get_row(task.id)
-                if row is not None:
-                    await ws.send_text(json.dumps(socket_payload("snapshot", row), default=str))
+        with get_auth().watching(token.id) as revoked, engine.subscribe(topic) as sub:
+            running = TaskQuery(statuses=tuple(ACTIVE_STATUSES), state_name=canonical)
+            page = await engine.list_tasks(viewer, running, limit=100)
+            # Read right after the snapshot, before any await: what it already holds.
+            versions = {task.id: engine.live_version(task.id) for task in page.tasks}
+            for task in reversed(page.tasks):
+                snapshot = socket_payload("snapshot", task)
+                await ws.send_text(json.dumps(snapshot, default=str))
             await serve_until_done(ws, _stream_owner_tasks(ws, sub, versions), revoked)
 
 

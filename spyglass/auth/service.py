@@ -455,7 +455,7 @@ def get_auth() -> AuthService:
     if _auth is None:
         from spyglass.tasks.engine import get_engine
 
-        _auth = AuthService(get_engine().store.engine)
+        _auth = AuthService(get_engine().database)
     return _auth
 
 

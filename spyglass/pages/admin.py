@@ -8,7 +8,14 @@ from spyglass.pages.layout import layout
 from spyglass.pages.tasks import progress_bar, status_badge
 from spyglass.pages.tokens import token_panel
 from spyglass.pages.widgets import labelled_select, loading, select
-from spyglass.states.admin import STATUS_CHOICES, AdminRow, AdminState, JobCommand
+from spyglass.states.admin import (
+    STATUS_CHOICES,
+    AdminRow,
+    AdminState,
+    JobCommand,
+    QueueRow,
+    WorkerRow,
+)
 from spyglass.states.auth import AuthState
 
 
@@ -96,6 +103,97 @@ def _row(row: AdminRow) -> rx.Component:
     )
 
 
+def _header(*names: str) -> rx.Component:
+    return rx.table.header(rx.table.row(*[rx.table.column_header_cell(n) for n in names]))
+
+
+def _worker(worker: WorkerRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(worker.host),
+        rx.table.cell(worker.pid),
+        rx.table.cell(worker.started),
+        rx.table.cell(worker.last_heartbeat, data_testid="worker-heartbeat"),
+        rx.table.cell(worker.concurrency),
+        rx.table.cell(worker.queues),
+        rx.table.cell(
+            rx.text(
+                worker.running, " ", rx.text(worker.running_ids, size="1", color_scheme="gray")
+            ),
+            data_testid="worker-running",
+        ),
+        data_testid="worker-row",
+        data_pid=worker.pid,
+    )
+
+
+def _queue(queue: QueueRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(queue.job),
+        rx.table.cell(queue.queue),
+        rx.table.cell(queue.pending, data_testid="queue-pending"),
+        data_testid="queue-row",
+    )
+
+
+def _workers_and_queues() -> rx.Component:
+    """Where jobs run and what waits: each worker (worker mode) and the runs waiting per job
+    and queue (both modes)."""
+    return rx.vstack(
+        rx.heading("Workers", size="4"),
+        rx.cond(
+            AdminState.worker_mode,
+            rx.cond(
+                AdminState.has_workers,
+                rx.box(
+                    rx.table.root(
+                        _header(
+                            "Host",
+                            "Process",
+                            "Started",
+                            "Last heartbeat",
+                            "Slots",
+                            "Queues",
+                            "Running",
+                        ),
+                        rx.table.body(rx.foreach(AdminState.workers, _worker)),
+                        width="100%",
+                    ),
+                    overflow_x="auto",
+                    width="100%",
+                ),
+                rx.callout(
+                    "No worker is running: queued tasks wait until one starts (spyglass worker).",
+                    icon="triangle_alert",
+                    color_scheme="orange",
+                    data_testid="no-workers",
+                ),
+            ),
+            rx.text(
+                "Jobs run inside the web server (the inline executor).",
+                size="2",
+                data_testid="inline-executor",
+            ),
+        ),
+        rx.heading("Waiting to run", size="3"),
+        rx.cond(
+            AdminState.has_waiting,
+            rx.box(
+                rx.table.root(
+                    _header("Job", "Queue", "Waiting"),
+                    rx.table.body(rx.foreach(AdminState.queues, _queue)),
+                    width="100%",
+                ),
+                overflow_x="auto",
+                width="100%",
+            ),
+            rx.text("Nothing is waiting.", size="2", data_testid="queues-empty"),
+        ),
+        width="100%",
+        spacing="2",
+        data_testid="workers-panel",
+    )
+
+
 def _command(cmd: JobCommand) -> rx.Component:
     return rx.vstack(
         rx.text(rx.text.strong(cmd.state_name, " · ", cmd.task_name), size="2"),
@@ -159,6 +257,7 @@ def _dashboard() -> rx.Component:
             _stat("Mean run time (24 h)", AdminState.mean_run, "stat-mean"),
             wrap="wrap",
         ),
+        _workers_and_queues(),
         _filters(),
         rx.cond(
             AdminState.loading,

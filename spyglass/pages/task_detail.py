@@ -53,6 +53,9 @@ def _details() -> rx.Component:
             data_testid="task-message",
         ),
         rx.cond(
+            task.scheduled != "", rx.text(task.scheduled, size="2", data_testid="task-scheduled")
+        ),
+        rx.cond(
             TaskDetailState.remedy != "",
             rx.callout(TaskDetailState.remedy, icon="lightbulb", data_testid="remedy"),
         ),

@@ -83,7 +83,11 @@ def _task_row(row: TaskRow) -> rx.Component:
                 row.error_message != "",
                 rx.text(row.error_message, color="var(--red-11)", size="2"),
                 rx.text(rx.cond(row.result != "", row.result, row.message), size="2"),
-            )
+            ),
+            rx.cond(
+                row.scheduled != "",
+                rx.text(row.scheduled, size="1", data_testid="task-scheduled"),
+            ),
         ),
         rx.table.cell(
             rx.hstack(

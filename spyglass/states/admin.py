@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import reflex as rx
@@ -23,13 +24,13 @@ from spyglass.states.live import (
     merge_page,
     supersede_watch,
 )
-from spyglass.states.tasks_page import TaskRow, live_row, row_from
+from spyglass.states.tasks_page import TaskRow, live_row, task_row
 from spyglass.tasks.access import is_admin
 from spyglass.tasks.bus import TaskMessage, Topic
 from spyglass.tasks.engine import TaskNotFound, get_engine
 from spyglass.tasks.registry import registry
 from spyglass.tasks.status import TaskStatus
-from spyglass.tasks.store import TaskFilter
+from spyglass.tasks.view import QueueDepth, Stats, TaskQuery, TaskView, WorkerView
 
 PAGE_SIZE = 100
 #: Seconds between refreshes of the statistics while tasks change state.
@@ -42,6 +43,63 @@ STATUS_CHOICES = [ALL, *(s.value for s in TaskStatus)]
 class AdminRow(TaskRow):
     owner: str = ""
     origin: str = ""
+
+
+@dataclass
+class WorkerRow:
+    """A `spyglass worker` as the dashboard lists it."""
+
+    name: str = ""
+    host: str = ""
+    pid: str = ""
+    started: str = ""
+    last_heartbeat: str = ""
+    concurrency: str = ""
+    queues: str = ""
+    running: int = 0
+    running_ids: str = ""
+
+
+@dataclass
+class QueueRow:
+    """How many runs of one job wait in one queue."""
+
+    job: str = ""
+    queue: str = ""
+    pending: int = 0
+
+
+def _clock(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "–"
+
+
+def worker_row(worker: WorkerView) -> WorkerRow:
+    return WorkerRow(
+        name=f"{worker.host or '?'}:{worker.pid or '?'}",
+        host=worker.host or "–",
+        pid=str(worker.pid or "–"),
+        started=_clock(worker.started_at),
+        last_heartbeat=_clock(worker.last_heartbeat),
+        concurrency=str(worker.concurrency or "–"),
+        queues=", ".join(worker.queues) or "all",
+        running=len(worker.running),
+        running_ids=", ".join(task_id[:8] for task_id in worker.running),
+    )
+
+
+def queue_row(depth: QueueDepth) -> QueueRow:
+    return QueueRow(
+        job=f"{depth.state_name} · {depth.task_name}", queue=depth.queue, pending=depth.pending
+    )
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What the dashboard shows above the list, read together."""
+
+    stats: Stats
+    workers: list[WorkerRow]
+    queues: list[QueueRow]
 
 
 @dataclass
@@ -72,6 +130,12 @@ class AdminState(rx.State):
     queued: int = 0
     failed_24h: int = 0
     mean_run: str = "–"
+    #: Worker mode: the `spyglass worker` processes that beat, and what waits per queue.
+    worker_mode: bool = False
+    workers: list[WorkerRow] = []
+    queues: list[QueueRow] = []
+    has_workers: bool = False
+    has_waiting: bool = False
     commands: list[JobCommand] = []
     balances: list[UserCredits] = []
     credit_emails: list[str] = []
@@ -82,39 +146,48 @@ class AdminState(rx.State):
         user = await current_user(self)
         return user if is_admin(user) else None
 
-    def _filter(self) -> TaskFilter:
+    def _query(self) -> TaskQuery:
         owner = None
         if self.user_filter != ALL:
             owner = next((i for i, e in self._emails.items() if e == self.user_filter), -1)
-        return TaskFilter(
-            statuses=[self.status_filter] if self.status_filter != ALL else (),
+        return TaskQuery(
+            statuses=(TaskStatus(self.status_filter),) if self.status_filter != ALL else (),
             task_name=self.job_filter if self.job_filter != ALL else None,
             owner_id=owner,
         )
 
     def _matches(self, payload: dict[str, Any], owner_id: int | None) -> bool:
-        flt = self._filter()
+        flt = self._query()
         return (
             (not flt.statuses or payload["status"] in flt.statuses)
             and (flt.task_name is None or payload["task_name"] == flt.task_name)
             and (flt.owner_id is None or owner_id == flt.owner_id)
         )
 
-    def _row(self, data: dict[str, Any], owner_id: int | None, origin: str) -> AdminRow:
-        return self._owned(row_from(data), owner_id, origin)
+    def _row(self, task: TaskView) -> AdminRow:
+        return self._owned(task_row(task), task.owner_id, task.origin)
 
     def _owned(self, base: TaskRow, owner_id: int | None, origin: str) -> AdminRow:
         owner = self._emails.get(owner_id, f"user {owner_id}") if owner_id else "(direct)"
         return AdminRow(**vars(base), owner=owner, origin=origin)
 
-    async def _refresh_stats(self) -> dict[str, Any]:
-        return await get_engine().stats()
+    async def _refresh_stats(self) -> Figures:
+        engine = get_engine()
+        return Figures(
+            stats=await engine.stats(),
+            workers=[worker_row(w) for w in await engine.workers()],
+            queues=[queue_row(d) for d in await engine.queue_depth()],
+        )
 
-    def _apply_stats(self, stats: dict[str, Any]) -> None:
-        self.running = stats["running"]
-        self.queued = stats["queued"]
-        self.failed_24h = stats["failed"]
-        mean = stats["mean_run_ms"]
+    def _apply_stats(self, figures: Figures) -> None:
+        stats = figures.stats
+        self.worker_mode = get_engine().worker_mode
+        self.workers, self.queues = figures.workers, figures.queues
+        self.has_workers, self.has_waiting = bool(figures.workers), bool(figures.queues)
+        self.running = stats.running
+        self.queued = stats.queued
+        self.failed_24h = stats.failed_24h
+        mean = stats.mean_run_ms
         self.mean_run = "–" if mean is None else f"{mean / 1000:.2f} s"
 
     @rx.event(background=True)
@@ -133,17 +206,17 @@ class AdminState(rx.State):
             self._set_emails(emails)
             self.job_choices = [ALL, *sorted({s.task_name for s in registry.all()})]
             self.commands = _commands(host)
-            flt = self._filter()
+            query = self._query()
         engine = get_engine()
-        sub = engine.bus.subscribe(Topic())
+        sub = engine.subscribe(Topic())
         try:
-            tasks, _ = await engine.store.list_tasks(flt, limit=PAGE_SIZE)
-            stats = await self._refresh_stats()
+            page = await engine.list_tasks(admin, query, limit=PAGE_SIZE)
+            first = await self._refresh_stats()
             async with self:
                 if self._watch_gen != generation:
                     return
-                self.rows = [self._row(t.model_dump(), t.owner_id, t.origin) for t in tasks]
-                self._apply_stats(stats)
+                self.rows = [self._row(task) for task in page.tasks]
+                self._apply_stats(first)
                 self.loading = False
             loop = asyncio.get_running_loop()
             feed = LiveFeed(sub, token)
@@ -156,10 +229,13 @@ class AdminState(rx.State):
                 batch = await feed.next(wait)
                 if batch is None:
                     return
-                stats_due = stats_due or any(
-                    m.payload.get("type") != "event" and not m.droppable for m in batch
+                stats_due = (
+                    stats_due
+                    or any(m.payload.get("type") != "event" and not m.droppable for m in batch)
+                    # Workers beat without any task changing: their list stays fresh too.
+                    or (engine.worker_mode and loop.time() - stats_at >= CONNECTION_CHECK)
                 )
-                stats = None
+                stats: Figures | None = None
                 if stats_due and loop.time() - stats_at >= STATS_INTERVAL:
                     stats = await self._refresh_stats()
                     stats_at = loop.time()
@@ -201,6 +277,9 @@ class AdminState(rx.State):
     # -- credits -----------------------------------------------------------
     @rx.event
     async def load_credits(self, _open: bool = True) -> None:
+        await self._load_credits()
+
+    async def _load_credits(self) -> None:
         if await self._admin() is None:
             self.balances = []
             return
@@ -223,7 +302,7 @@ class AdminState(rx.State):
         if user is None:
             return rx.toast.error("No user with that email.")
         balance = await get_auth().add_credits(user.id, amount)
-        await self.load_credits()
+        await self._load_credits()
         return rx.toast.success(f"{email} now has {balance} credits.")
 
     # -- filters -----------------------------------------------------------
@@ -256,10 +335,10 @@ class AdminState(rx.State):
         if await self._admin() is None:
             return rx.toast.error("Admins only.")
         try:
-            row = await get_engine().retry(task_id)
+            task = await get_engine().retry(task_id)
         except DomainError as exc:
             return rx.toast.error(exc.message)
-        return rx.toast.success(f"Retrying as {row['id'][:8]}")
+        return rx.toast.success(f"Retrying as {task.id[:8]}")
 
     @rx.event
     async def delete(self, task_id: str) -> Any:

@@ -138,4 +138,4 @@ class AuthState(rx.State):
 async def current_user(state: rx.State) -> UserInfo | None:
     """The signed-in user of any state's browser (call inside `async with self` in background)."""
     auth = await state.get_state(AuthState)
-    return await get_auth().session_user(auth._session_token())
+    return await get_auth().session_user(auth._session_token())  # noqa: SLF001  (a state of ours)

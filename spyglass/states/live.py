@@ -26,7 +26,8 @@ async def client_connected(token: str) -> bool:
         namespace = RegistrationContext.get().app.event_namespace
         if namespace is None:
             return True
-        return await namespace._token_manager.is_token_connected(token)
+        manager = namespace._token_manager  # noqa: SLF001  (Reflex has no public way to ask)
+        return await manager.is_token_connected(token)
     except Exception:  # an internal API moved: keep the stream rather than cut it
         log.debug("could not ask Reflex whether %s is connected", token, exc_info=True)
         return True
@@ -35,8 +36,8 @@ async def client_connected(token: str) -> bool:
 def supersede_watch(state: Any) -> tuple[int, str]:
     """Call inside `async with state`: this watch replaces the tab's earlier one (which stops
     at its next change, seeing a newer `_watch_gen`). Returns (generation, tab token)."""
-    state._watch_gen += 1
-    return state._watch_gen, state.router.session.client_token
+    state._watch_gen += 1  # noqa: SLF001  (a backend-only var of every watching state)
+    return state._watch_gen, state.router.session.client_token  # noqa: SLF001
 
 
 class LiveFeed:

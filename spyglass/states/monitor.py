@@ -27,7 +27,7 @@ def _start_handler(spec: JobSpec) -> Any:
         if user is None:
             return rx.toast.error("Sign in to start tasks.")
         try:
-            row = await get_engine().start_job(
+            task = await get_engine().start_job(
                 spec,
                 args,
                 origin="browser",
@@ -38,7 +38,7 @@ def _start_handler(spec: JobSpec) -> Any:
             return rx.toast.error(f"{spec.task_name}: {exc}")
         except DomainError as exc:  # e.g. a costed job the user's credits do not cover
             return rx.toast.error(f"{spec.task_name}: {exc.message}")
-        return rx.toast.info(f"Started {spec.task_name} ({row['id'][:8]})")
+        return rx.toast.info(f"Started {spec.task_name} ({task.id[:8]})")
 
     start_job.__name__ = spec.task_name
     start_job.__qualname__ = f"{spec.state_name}.{spec.task_name}"

@@ -19,7 +19,7 @@ from spyglass.auth.service import get_auth
 from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
 from spyglass.storage import ALLOWED_TYPES, get_storage
-from spyglass.tasks.access import owned_row
+from spyglass.tasks.engine import get_engine
 from spyglass.tools import flow
 from spyglass.tools.catalogue import TOOLS
 from spyglass.tools.form import FormField, form_fields, parameters_from_form
@@ -247,14 +247,14 @@ class NewTaskState(rx.State):
                     f"This run costs {self.total_cost} credits and you have {self.credits}: "
                     "untick some agents, or ask an admin for credits.",
                 )
-            row = await flow.create_tool_task(tool.id, agents, user.id)
+            task = await flow.create_tool_task(tool.id, agents, user.id)
             tickets = await flow.request_uploads(
-                row, files, base_url="", parameters=parameters or None
+                task, files, base_url="", parameters=parameters or None
             )
         except DomainError as exc:
             self.error = exc.message
             return None
-        self._task_id = row["id"]
+        self._task_id = task.id
         self.phase = "uploading"
         uploads = {k: v for k, v in tickets["uploads"].items() if k in files}
         return rx.call_script(
@@ -269,14 +269,14 @@ class NewTaskState(rx.State):
         user = await current_user(self)
         task_id, self._task_id = self._task_id, ""
         try:
-            row = await owned_row(task_id, user)
+            task = await get_engine().get_visible(task_id, user)
             if not isinstance(outcome, dict) or not outcome.get("ok"):
                 reason = str((outcome or {}).get("error") or "the browser could not send it")
-                await flow.fail_upload(row, reason)
+                await flow.fail_upload(task, reason)
                 raise DomainError("UPLOAD_FAILED", f"The upload failed: {reason}")
             self.phase = "starting"
             yield
-            await flow.start_processing(row)
+            await flow.start_processing(task)
         except DomainError as exc:
             self.phase, self.error = "idle", exc.message
             return

@@ -18,6 +18,7 @@ from spyglass.tasks.access import can_see
 from spyglass.tasks.bus import Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.status import TaskStatus
+from spyglass.tasks.view import TaskView
 from spyglass.tools import flow
 from spyglass.tools.catalogue import TOOLS
 
@@ -254,28 +255,28 @@ class ResultsState(rx.State):
             user = await current_user(self)
             self.loading, self.not_found, self.problem, self.waiting_status = True, False, "", ""
         engine = get_engine()
-        row = await engine.get_row(task_id) if task_id else None
-        if not can_see(row, user) or not (row or {}).get("tool_id"):
+        task = await engine.get(task_id) if task_id else None
+        if task is None or not can_see(task, user) or not task.is_tool:
             async with self:
                 self.not_found, self.loading = True, False
             return
-        assert row is not None
-        if not TaskStatus(row["status"]).is_terminal:
+        if not task.is_terminal:
             async with self:
-                self.waiting_status, self.loading = TaskStatus(row["status"]).label, False
+                self.waiting_status, self.loading = task.status.label, False
                 self.task_id = task_id
-            row = await self._wait_for_end(task_id, token, generation)
-            if row is None:
+            ended = await self._wait_for_end(task_id, token, generation)
+            if ended is None:
                 return
-        if row["status"] != TaskStatus.COMPLETED.value:
+            task = ended
+        if task.status is not TaskStatus.COMPLETED:
             async with self:
                 if self._watch_gen == generation:
                     self.task_id, self.loading = task_id, False
-                    self.waiting_status = TaskStatus(row["status"]).label
-                    self.problem = row.get("error_message") or "This task did not complete."
+                    self.waiting_status = task.status.label
+                    self.problem = task.error_message or "This task did not complete."
             return
         try:
-            report = await flow.read_report(row)
+            report = await flow.read_report(task)
             downloads = await flow.download_list(task_id, base_url="")
         except DomainError as exc:
             async with self:
@@ -284,38 +285,33 @@ class ResultsState(rx.State):
         async with self:
             if self._watch_gen != generation:
                 return
-            self._show(task_id, row["tool_id"], report, downloads)
+            self._show(task_id, task.tool_id or "", report, downloads)
             self.loading = False
 
-    async def _wait_for_end(
-        self, task_id: str, token: str, generation: int
-    ) -> dict[str, Any] | None:
-        """Follow the task until it ends (its row), or None if the tab closed or moved on."""
+    async def _wait_for_end(self, task_id: str, token: str, generation: int) -> TaskView | None:
+        """Follow the task until it ends, or None if the tab closed or moved on."""
         engine = get_engine()
-        sub = engine.bus.subscribe(Topic(task_id=task_id))
-        try:
-            row = await engine.get_row(task_id)  # it may have ended before we subscribed
+        with engine.subscribe(Topic(task_id=task_id)) as sub:
+            task = await engine.get(task_id)  # it may have ended before we subscribed
             feed = LiveFeed(sub, token)
-            while row is not None and not TaskStatus(row["status"]).is_terminal:
+            while task is not None and not task.is_terminal:
                 batch = await feed.next()
                 if batch is None:
                     return None
                 if any(m.payload["type"] == "deleted" for m in batch):
-                    row = None
+                    task = None
                     break
                 if batch:
-                    row = await engine.get_row(task_id)
+                    task = await engine.get(task_id)
                     async with self:
                         if self._watch_gen != generation:
                             return None
-                        if row is not None:
-                            self.waiting_status = TaskStatus(row["status"]).label
-        finally:
-            sub.close()
-        if row is None:
+                        if task is not None:
+                            self.waiting_status = task.status.label
+        if task is None:
             async with self:
                 self.not_found = True
-        return row
+        return task
 
     def _show(
         self, task_id: str, tool_id: str, report: dict[str, Any], downloads: list[dict[str, Any]]

@@ -14,7 +14,7 @@ import reflex as rx
 from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
 from spyglass.states.live import PUSH_INTERVAL, LiveFeed, supersede_watch
-from spyglass.states.tasks_page import TaskRow, row_from
+from spyglass.states.tasks_page import TaskRow, row_from, task_row
 from spyglass.tasks.access import can_see
 from spyglass.tasks.bus import Topic
 from spyglass.tasks.engine import get_engine
@@ -68,10 +68,10 @@ class TaskDetailState(rx.State):
     def _task_id(self) -> str:
         return (self.router.url.path or "").rstrip("/").rsplit("/", 1)[-1]
 
-    def _set_row(self, data: dict[str, Any]) -> None:
-        self.task = row_from(data)
+    def _set_row(self, row: TaskRow, error_code: str | None) -> None:
+        self.task = row
         self.remedy = (
-            REMEDIES.get(data.get("error_code") or "", "")
+            REMEDIES.get(error_code or "", "")
             if self.task.status in ("FAILED", "UPLOAD_FAILED", "EXPIRED")
             else ""
         )
@@ -85,29 +85,28 @@ class TaskDetailState(rx.State):
             self.loading = True
             host = self.router.headers.host or "localhost:3000"
         engine = get_engine()
-        row = await engine.get_row(task_id) if user else None
-        if row is None or not can_see(row, user):
+        try:
+            task = await engine.get_visible(task_id, user)
+        except DomainError:
             async with self:
                 self.not_found, self.loading = True, False
             return
-        sub = engine.bus.subscribe(Topic(task_id=task_id))
-        try:
-            engine.store.flush_pending()
-            events = await engine.store.get_events(task_id)
-            row = await engine.get_row(task_id) or row
+        with engine.subscribe(Topic(task_id=task_id)) as sub:
+            events = await engine.events(task_id)
+            task = await engine.get(task_id) or task
             async with self:
                 if self._watch_gen != generation:
                     return
                 self.not_found = False
                 self.ws_hint = (
-                    f"wscat -c ws://{host}/ws/{row['state_name']}/tasks/<client_token>/{task_id}"
+                    f"wscat -c ws://{host}/ws/{task.state_name}/tasks/<client_token>/{task_id}"
                 )
-                self._set_row(row)
+                self._set_row(task_row(task), task.error_code)
                 self.events = [
                     EventRow(e.seq, clock(iso(e.timestamp)), e.event_type, e.message or "")
                     for e in events
                 ]
-                self.agents = [AgentItem(a, "pending") for a in row.get("agents") or []]
+                self.agents = [AgentItem(a, "pending") for a in task.agents]
                 for e in events:
                     self._agent_event(e.event_type, e.data)
                 self.loading = False
@@ -121,8 +120,6 @@ class TaskDetailState(rx.State):
                     for msg in batch:
                         self._apply(msg.payload)
                 await asyncio.sleep(PUSH_INTERVAL)
-        finally:
-            sub.close()
 
     def _agent_event(self, event_type: str, data: Any) -> None:
         if event_type not in ("agent_started", "agent_completed") or not isinstance(data, dict):
@@ -138,7 +135,7 @@ class TaskDetailState(rx.State):
             self.not_found = True
             return
         data = {**payload, "id": payload["task_id"], "created_at": self.task.created_at}
-        self._set_row(data)
+        self._set_row(row_from(data), payload.get("error_code"))
         event = payload.get("event")
         if event:
             self.events = [
@@ -160,7 +157,7 @@ class TaskDetailState(rx.State):
             self.agents = [AgentItem(name, state) for name, state in agents.items()]
 
     async def _allowed(self) -> bool:
-        return can_see(await get_engine().get_row(self._task_id()), await current_user(self))
+        return can_see(await get_engine().get(self._task_id()), await current_user(self))
 
     @rx.event
     async def cancel(self) -> Any:
@@ -175,10 +172,10 @@ class TaskDetailState(rx.State):
         if not await self._allowed():
             return rx.toast.error("Task not found.")
         try:
-            row = await get_engine().retry(self._task_id())
+            task = await get_engine().retry(self._task_id())
         except DomainError as exc:
             return rx.toast.error(exc.message)
-        return rx.redirect(f"/tasks/{row['id']}")
+        return rx.redirect(f"/tasks/{task.id}")
 
     @rx.event
     async def delete(self) -> Any:

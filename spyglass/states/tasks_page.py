@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import reflex as rx
@@ -23,13 +24,13 @@ from spyglass.states.live import (
     merge_page,
     supersede_watch,
 )
-from spyglass.tasks.access import can_see, owner_scope
+from spyglass.tasks.access import Viewer, can_see, owner_scope
 from spyglass.tasks.bus import TaskMessage, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import iso
 from spyglass.tasks.registry import registry
 from spyglass.tasks.status import TaskStatus
-from spyglass.tasks.store import TaskFilter
+from spyglass.tasks.view import TaskQuery, TaskView
 from spyglass.tools.catalogue import TOOLS
 
 PAGE_SIZE = 20
@@ -64,6 +65,16 @@ class TaskRow:
     terminal: bool = False
     agents_total: int = 0
     agents_done: int = 0
+    #: "Starts at …" for a run scheduled for later (`start_at` / `start_in`) still waiting.
+    scheduled: str = ""
+
+
+def scheduled_text(status: str, at: datetime | str | None) -> str:
+    """What a waiting run scheduled for later says of its start (else nothing)."""
+    if status != TaskStatus.PENDING.value or not at:
+        return ""
+    when = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return f"Starts at {when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _label(status: str) -> str:
@@ -90,8 +101,31 @@ def _agents_done(data: dict[str, Any], status: str, total: int) -> int:
     return total if status == TaskStatus.COMPLETED.value else 0
 
 
+def task_row(task: TaskView) -> TaskRow:
+    """A row of a task as the engine gives it."""
+    done = len(task.agents) if task.status is TaskStatus.COMPLETED else 0
+    return TaskRow(
+        task_id=task.id,
+        state_name=task.state_name,
+        task_name=task.task_name,
+        tool_id=task.tool_id or "",
+        status=task.status.value,
+        status_label=task.status.label,
+        progress=task.progress,
+        percent=int(task.progress),
+        message=task.message or "",
+        error_message=task.error_message or "",
+        result=_result_text(task.result),
+        created_at=iso(task.created_at) or "",
+        terminal=task.is_terminal,
+        agents_total=len(task.agents),
+        agents_done=done,
+        scheduled=scheduled_text(task.status.value, task.scheduled_at),
+    )
+
+
 def row_from(data: dict[str, Any]) -> TaskRow:
-    """Build a row from a task row dict or a socket payload."""
+    """Build a row from a socket payload (a bus message)."""
     status = data["status"]
     created = data.get("created_at")
     agents = data.get("agents") or []
@@ -107,10 +141,13 @@ def row_from(data: dict[str, Any]) -> TaskRow:
         message=data.get("message") or "",
         error_message=data.get("error_message") or "",
         result=_result_text(data.get("result")),
-        created_at=iso(created) if not isinstance(created, str) and created else (created or ""),
+        created_at=(iso(created) or "")
+        if not isinstance(created, str) and created
+        else (created or ""),
         terminal=status in TERMINAL,
         agents_total=len(agents),
         agents_done=_agents_done(data, status, len(agents)),
+        scheduled=scheduled_text(status, data.get("scheduled_at")),
     )
 
 
@@ -162,11 +199,10 @@ class TasksPageState(rx.State):
     def filtered(self) -> bool:
         return self.status_filter != ALL or self.kind_filter != ALL
 
-    def _filter(self, owner: int | None) -> TaskFilter:
-        return TaskFilter(
-            statuses=[self.status_filter] if self.status_filter != ALL else (),
+    def _query(self) -> TaskQuery:
+        return TaskQuery(
+            statuses=(TaskStatus(self.status_filter),) if self.status_filter != ALL else (),
             task_name=self.kind_filter if self.kind_filter != ALL else None,
-            owner_id=owner,
         )
 
     def _keeps(self, msg: TaskMessage) -> bool:
@@ -185,30 +221,26 @@ class TasksPageState(rx.State):
             return  # the page's on_load sends the visitor to /login
         engine = get_engine()
         # Users see their own tasks; admins see everyone's.
-        owner = owner_scope(user)
-        sub = engine.bus.subscribe(Topic(owner_id=owner))
+        sub = engine.subscribe(Topic(owner_id=owner_scope(user)))
         try:
             async with self:
-                flt, offset = self._filter(owner), self.offset
-            tasks, total = await engine.store.list_tasks(flt, limit=PAGE_SIZE, offset=offset)
-            if not tasks and offset:  # the page emptied (deletes): back to the first page
+                query, offset = self._query(), self.offset
+            page = await engine.list_tasks(user, query, limit=PAGE_SIZE, offset=offset)
+            if not page.tasks and offset:  # the page emptied (deletes): back to the first page
                 offset = 0
-                tasks, total = await engine.store.list_tasks(flt, limit=PAGE_SIZE)
-            rows = []
-            for task in tasks:
-                row = await engine.get_row(task.id) if task.id in engine.runner.live else None
-                rows.append(row_from(row) if row else row_from(task.model_dump()))
+                page = await engine.list_tasks(user, query, limit=PAGE_SIZE)
+            rows = [task_row(task) for task in page.tasks]
             async with self:
                 if self._watch_gen != generation:
                     return
-                self.rows, self.total, self.offset = rows, total, offset
+                self.rows, self.total, self.offset = rows, page.total, offset
                 self.loading = False
-            await self._follow(sub, token, generation, flt, offset)
+            await self._follow(sub, token, generation, user, query, offset)
         finally:
             sub.close()
 
     async def _follow(
-        self, sub: Any, token: str, generation: int, flt: TaskFilter, offset: int
+        self, sub: Any, token: str, generation: int, user: Viewer, query: TaskQuery, offset: int
     ) -> None:
         engine = get_engine()
         loop = asyncio.get_running_loop()
@@ -224,7 +256,7 @@ class TasksPageState(rx.State):
             count_due = count_due or any(not m.droppable for m in batch)
             total = None
             if count_due and loop.time() - counted_at >= COUNT_INTERVAL:
-                _, total = await engine.store.list_tasks(flt, limit=1)
+                total = (await engine.list_tasks(user, query, limit=1)).total
                 counted_at, count_due = loop.time(), False
             if not batch and total is None:
                 continue
@@ -281,7 +313,7 @@ class TasksPageState(rx.State):
     async def cancel(self, task_id: str) -> Any:
         user = await current_user(self)
         engine = get_engine()
-        if not can_see(await engine.get_row(task_id), user):
+        if not can_see(await engine.get(task_id), user):
             return rx.toast.error("Task not found.")
         if await engine.cancel(task_id):
             return rx.toast.info("Cancelling…")
@@ -302,8 +334,8 @@ class TasksPageState(rx.State):
         user = await current_user(self)
         if user is None:
             return rx.redirect("/login")
-        statuses = BULK_DELETE.get(self.bulk_choice, [])
-        owner = owner_scope(user)  # the same tasks the list shows
-        deleted = await get_engine().delete_matching(TaskFilter(statuses=statuses, owner_id=owner))
+        statuses = [TaskStatus(s) for s in BULK_DELETE.get(self.bulk_choice, [])]
+        # The same tasks the list shows: the user's own (an admin's: everyone's).
+        deleted = await get_engine().delete_matching(user, TaskQuery(statuses=statuses))
         noun = "task" if deleted == 1 else "tasks"
         return [rx.toast.success(f"Deleted {deleted} {noun}."), TasksPageState.watch]

@@ -56,6 +56,9 @@ class TokenState(rx.State):
 
     @rx.event
     async def load(self) -> None:
+        await self._load()
+
+    async def _load(self) -> None:
         user = await self._user()
         if user is None:
             self.tokens = []
@@ -97,7 +100,7 @@ class TokenState(rx.State):
         self.error = ""
         self.new_token = raw
         self.new_token_owner = token.owner_email
-        await self.load()
+        await self._load()
         return None
 
     @rx.event
@@ -113,5 +116,5 @@ class TokenState(rx.State):
             await get_auth().revoke_token(token_id, by=user)
         except AuthError as exc:
             return rx.toast.error(exc.message)
-        await self.load()
+        await self._load()
         return rx.toast.success("Token revoked: it stopped working everywhere.")

@@ -8,10 +8,10 @@ without an owner. Client tokens are managed by their owner and by admins.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from spyglass.errors import DomainError
-from spyglass.tasks.engine import get_engine
+if TYPE_CHECKING:
+    from spyglass.tasks.view import TaskView
 
 
 class Viewer(Protocol):
@@ -27,13 +27,13 @@ def is_admin(user: Viewer | None) -> bool:
     return bool(user is not None and user.is_admin)
 
 
-def can_see(row: dict[str, Any] | None, user: Viewer | None) -> bool:
-    return bool(row and user and (is_admin(user) or row["owner_id"] == user.id))
+def can_see(task: TaskView | None, user: Viewer | None) -> bool:
+    return bool(task and user and (is_admin(user) or task.owner_id == user.id))
 
 
-def visible_without_account(row: dict[str, Any]) -> bool:
+def visible_without_account(task: TaskView) -> bool:
     """What the token-free direct paths may show: tasks nobody owns."""
-    return row["owner_id"] is None
+    return task.owner_id is None
 
 
 def owner_scope(user: Viewer) -> int | None:
@@ -45,11 +45,3 @@ def owner_scope(user: Viewer) -> int | None:
 def can_manage_tokens_of(owner_id: int, user: Viewer) -> bool:
     """Issue or revoke a client token of `owner_id`: that user, or an admin."""
     return owner_id == user.id or is_admin(user)
-
-
-async def owned_row(task_id: str, user: Viewer | None) -> dict[str, Any]:
-    """The freshest view of a task the user may see; 404 TASK_NOT_FOUND otherwise."""
-    row = await get_engine().get_row(task_id) if user is not None else None
-    if row is None or not can_see(row, user):
-        raise DomainError("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
-    return row

@@ -130,6 +130,9 @@ class Bus(ABC):
     def __init__(self) -> None:
         self._cancel_handlers: list[Callable[[str], object]] = []
         self._resync_handlers: list[Callable[[], object]] = []
+        #: Called with the seconds a message spent between processes (buses between
+        #: processes measure it; one process's own has none).
+        self.on_lag: Callable[[float], object] | None = None
 
     def on_resync(self, handler: Callable[[], object]) -> None:
         """Call `handler()` after messages may have been missed (the link to other
@@ -164,6 +167,10 @@ class Bus(ABC):
 
     @abstractmethod
     def unsubscribe(self, sub: Subscription) -> None: ...
+
+    @abstractmethod
+    def followed_tasks(self) -> list[str]:
+        """Tasks that have a subscriber of their own in this process."""
 
     @property
     @abstractmethod

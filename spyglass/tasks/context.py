@@ -5,48 +5,71 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from spyglass.tasks.child import run_in_child
 from spyglass.tasks.status import TaskStatus
-
-if TYPE_CHECKING:
-    from spyglass.tasks.runner import LiveTask, Runner
 
 R = TypeVar("R")
 LOG_LEVELS = ("debug", "info", "success", "warning", "error", "agent_started", "agent_completed")
 
 
+class JobRun(Protocol):
+    """What a job's context needs of the run it belongs to (the runner gives one per run)."""
+
+    @property
+    def task_id(self) -> str: ...
+
+    @property
+    def args(self) -> Any: ...
+
+    @property
+    def attempt(self) -> int: ...
+
+    @property
+    def progress(self) -> float: ...
+
+    @property
+    def cancel_requested(self) -> bool: ...
+
+    def report_progress(self, progress: float | None, message: str | None, data: Any) -> None: ...
+
+    def record_event(self, level: str, message: str, data: Any) -> None: ...
+
+    async def save_output(
+        self, filename: str, data: bytes, content_type: str, key: str, kind: str
+    ) -> str: ...
+
+
 class TaskContext:
-    def __init__(self, runner: Runner, live: LiveTask) -> None:
-        self._runner = runner
-        self._live = live
+    def __init__(self, run: JobRun) -> None:
+        self._run = run
 
     @property
     def task_id(self) -> str:
-        return self._live.id
+        return self._run.task_id
 
     @property
     def args(self) -> Any:
         """The validated input (a Pydantic model, a dict for `**kwargs` jobs, or None)."""
-        return self._live.args
+        return self._run.args
 
     @property
     def attempt(self) -> int:
-        return self._live.row["attempt"]
+        return self._run.attempt
 
     @property
     def progress(self) -> float:
-        return self._live.row["progress"]
+        return self._run.progress
 
     @property
     def cancelled(self) -> bool:
-        return self._live.cancel_requested
+        return self._run.cancel_requested
 
     async def check_cancelled(self) -> None:
         """Stop here if the task was cancelled (raises `asyncio.CancelledError`)."""
         await asyncio.sleep(0)  # a pending cancellation lands here
-        if self._live.cancel_requested:  # the job swallowed it earlier: stop now
+        if self._run.cancel_requested:  # the job swallowed it earlier: stop now
             raise asyncio.CancelledError("task cancelled")
 
     async def update(
@@ -61,7 +84,7 @@ class TaskContext:
         Subscribers see it at once; the database gets it coalesced. A job may only
         set PROCESSING: it completes by returning and fails by raising.
         """
-        if self._live.cancel_requested:
+        if self._run.cancel_requested:
             await asyncio.sleep(0)  # a pending cancellation lands here
             raise asyncio.CancelledError("task cancelled")  # it was swallowed: stop now
         if progress is not None:
@@ -78,7 +101,7 @@ class TaskContext:
                 )
         if message is not None and not isinstance(message, str):
             message = str(message)
-        self._runner.report_progress(self._live, progress, message, data)
+        self._run.report_progress(progress, message, data)
         await asyncio.sleep(0)  # a cooperative point: other jobs run, cancellation lands
 
     async def log(self, message: str, level: str = "info", data: Any = None) -> None:
@@ -86,14 +109,14 @@ class TaskContext:
         agent_started, agent_completed)."""
         if level not in LOG_LEVELS:
             raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
-        self._runner.record_event(self._live, level, str(message), data)
+        self._run.record_event(level, str(message), data)
         await asyncio.sleep(0)
 
     async def save_output(
         self, filename: str, data: bytes, content_type: str, *, key: str, kind: str = "data"
     ) -> str:
         """Store an output file of this task (listed by the downloads endpoint)."""
-        return await self._runner.save_output(self._live, filename, data, content_type, key, kind)
+        return await self._run.save_output(filename, data, content_type, key, kind)
 
     async def run_sync(
         self,

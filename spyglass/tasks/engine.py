@@ -9,20 +9,36 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Engine as SqlEngine
+
 from spyglass.config import Settings, get_settings
 from spyglass.errors import DomainError
+from spyglass.tasks import access
+from spyglass.tasks.access import Viewer
 from spyglass.tasks.bus import Bus, LocalBus, Subscription, TaskMessage, Topic
 from spyglass.tasks.messages import row_of, socket_payload
 from spyglass.tasks.models import new_task_id, utcnow
 from spyglass.tasks.registry import JobInputError, JobSpec, Registry, UnknownJob, registry
-from spyglass.tasks.runner import CANCEL_GRACE, Runner, ShuttingDown
+from spyglass.tasks.runner import CANCEL_GRACE, LiveTask, Runner, ShuttingDown
 from spyglass.tasks.scheduling import Schedule
 from spyglass.tasks.status import ACTIVE_STATUSES, ErrorCode, TaskStatus
 from spyglass.tasks.store import INTERRUPTED_MESSAGE, TaskFilter, TaskStore
+from spyglass.tasks.view import (
+    EngineHealth,
+    EventView,
+    FileView,
+    QueueDepth,
+    Stats,
+    StatusChange,
+    TaskPage,
+    TaskQuery,
+    TaskView,
+    WorkerView,
+)
 
 if TYPE_CHECKING:
     from spyglass.tasks.queue import QueueExecutor, RetryLater
@@ -30,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RETRYABLE = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 ACTIVE = {s.value for s in ACTIVE_STATUSES}
+ALL_TASKS = TaskQuery()
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -59,22 +76,21 @@ class Engine:
         #: `web` (serves, and runs jobs inline or queues them) or `worker` (`spyglass
         #: worker`: runs queued jobs).
         self.role = role
-        self.store = TaskStore(settings.db_url, settings.progress_flush_interval)
-        self.bus = bus or make_bus(settings)
+        self._store = TaskStore(settings.db_url, settings.progress_flush_interval)
+        self._bus = bus or make_bus(settings)
         self.worker_id = new_worker_id()
-        self.runner = Runner(self.store, self.bus, self.worker_id, settings.lease_ttl)
-        self.queue: QueueExecutor | None = None
+        self._runner = Runner(self._store, self._bus, self.worker_id, settings.lease_ttl)
+        self._queue: QueueExecutor | None = None
         if settings.queued:
             from spyglass.tasks.queue import QueueExecutor
 
-            self.queue = self.runner.queue = QueueExecutor(settings, self)
+            self._queue = self._runner.queue = QueueExecutor(settings, self)
         self._crons: list[asyncio.Task[None]] = []
         self._worker_row: int | None = None
         self.started = False
         self.recovered_at_start: list[str] = []
-        #: Called with the row of each task this worker ended for a worker that is gone
-        #: (recovery, or a cancel of an orphan): such ends never pass through the runner.
-        self.on_ended_without_worker: list[Callable[[dict[str, Any]], None]] = []
+        self._status_hooks: list[Callable[[StatusChange], None]] = []
+        self._runner.on_status.append(self._runner_status)
         self._keeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -82,32 +98,32 @@ class Engine:
             return
         # A worker forked from the process that built this engine names itself anew and
         # opens its own database connections.
-        self.worker_id = self.runner.worker_id = new_worker_id()
-        self.store.engine.dispose(close=False)
-        await asyncio.to_thread(self.store.migrate)
-        await self.store.start()
-        await self.bus.start()
-        self.bus.on_cancel(self.runner.cancel)
-        self.bus.on_resync(self._resync)
-        if self.queue is not None:
-            await self.queue.open()
+        self.worker_id = self._runner.worker_id = new_worker_id()
+        self._store.engine.dispose(close=False)
+        await asyncio.to_thread(self._store.migrate)
+        await self._store.start()
+        await self._bus.start()
+        self._bus.on_cancel(self._runner.cancel)
+        self._bus.on_resync(self._resync)
+        if self._queue is not None:
+            await self._queue.open()
         if self.role == "worker":
             # Procrastinate holds what workers run: no leases, no fencing, no lease
             # recovery here (its heartbeats and `recover_stalled` do that).
-            self.runner.fenced = False
-            if self.queue is not None:
+            self._runner.fenced = False
+            if self._queue is not None:
                 for spec in self._cron_jobs():
-                    self.queue.add_cron(spec)
+                    self._queue.add_cron(spec)
             self.started = True
             return
-        if self.queue is None:
+        if self._queue is None:
             self._crons = [
                 asyncio.create_task(self._cron_loop(spec), name=f"spyglass-cron-{spec.task_name}")
                 for spec in self._cron_jobs()
             ]
         # Alone (no bus between processes), every task left active is an orphan; among
         # several workers, only those whose lease lapsed are.
-        self.recovered_at_start = await self.recover(everyone=self.bus.single_process)
+        self.recovered_at_start = await self.recover(everyone=self._bus.single_process)
         if self.recovered_at_start:
             log.warning(
                 "recovered %d task(s) left active by a stopped worker",
@@ -123,26 +139,26 @@ class Engine:
         for cron in self._crons:
             cron.cancel()
         await asyncio.gather(*self._crons, return_exceptions=True)
-        await self.runner.shutdown(self.settings.shutdown_grace)
+        await self._runner.shutdown(self.settings.shutdown_grace)
         if self._keeper is not None:
             self._keeper.cancel()
             await asyncio.gather(self._keeper, return_exceptions=True)
-        if self.queue is not None:
+        if self._queue is not None:
             if self._worker_row is not None:
                 with contextlib.suppress(Exception):
-                    await self.store.forget_worker(self._worker_row)
-            await self.queue.close()
-        await self.bus.close()
-        await self.store.close()
+                    await self._store.forget_worker(self._worker_row)
+            await self._queue.close()
+        await self._bus.close()
+        await self._store.close()
         self.started = False
 
     async def _resync(self) -> None:
         """After a bus outage: tell this process's followers of tasks that ended meanwhile
         elsewhere (their terminal message may have been lost), from the database."""
-        for task_id in self.bus.followed_tasks():
-            if task_id in self.runner.live:
+        for task_id in self._bus.followed_tasks():
+            if task_id in self._runner.live:
                 continue
-            row = await self.get_row(task_id)
+            row = await self._row(task_id)
             if row is not None and TaskStatus(row["status"]).is_terminal:
                 self._announce(row, terminal=True, local=True)
 
@@ -152,14 +168,14 @@ class Engine:
         while True:
             await asyncio.sleep(self.settings.lease_renew)
             try:
-                held = list(self.runner.live)
+                held = list(self._runner.live)
                 if held:
                     since = time.monotonic()
                     until = utcnow() + timedelta(seconds=self.settings.lease_ttl)
                     kept = await asyncio.to_thread(
-                        self.store.renew_leases, self.worker_id, held, until
+                        self._store.renew_leases, self.worker_id, held, until
                     )
-                    self.runner.renewed(kept, since)
+                    self._runner.renewed(kept, since)
                 await self.recover(everyone=False)
             except Exception:
                 log.exception("keeping task leases failed")
@@ -169,13 +185,13 @@ class Engine:
         retries, else end them FAILED/INTERRUPTED. Returns the ids taken over."""
         now = utcnow()
         until = now + timedelta(seconds=self.settings.lease_ttl)
-        lapsed = await asyncio.to_thread(self.store.lapsed_tasks, now, everyone=everyone)
+        lapsed = await asyncio.to_thread(self._store.lapsed_tasks, now, everyone=everyone)
         taken = []
         for task_id in lapsed:
-            if task_id in self.runner.live:
+            if task_id in self._runner.live:
                 continue
             row = await asyncio.to_thread(
-                self.store.claim, task_id, self.worker_id, now, until, everyone=everyone
+                self._store.claim, task_id, self.worker_id, now, until, everyone=everyone
             )
             if row is None:
                 continue  # another worker got there first
@@ -199,12 +215,12 @@ class Engine:
             return None
 
     async def _recover(self, row: dict[str, Any]) -> None:
-        plan = self._rerun_plan(row) if self.runner.accepting else None
+        plan = self._rerun_plan(row) if self._runner.accepting else None
         if plan is not None:
             spec, args = plan
             attempt = row["attempt"] + 1
-            seq = await self.store.next_seq(row["id"]) - 1
-            await self.runner.adopt(
+            seq = await self._store.next_seq(row["id"]) - 1
+            await self._runner.adopt(
                 spec,
                 args,
                 row,
@@ -213,7 +229,7 @@ class Engine:
                 attempt=attempt,
             )
             return
-        await asyncio.to_thread(self.store.interrupt, row["id"], row["status"])
+        await asyncio.to_thread(self._store.interrupt, row["id"], row["status"])
         await self._ended_without_worker(row["id"])
 
     # -- cron ---------------------------------------------------------------
@@ -247,18 +263,18 @@ class Engine:
         status), or `RetryLater` when an attempt failed with retries left."""
         from spyglass.tasks.queue import RetryLater
 
-        task = await self.store.get_task(task_id)
+        task = await self._store.get_task(task_id)
         if task is None:
             return TaskStatus.CANCELLED.value  # deleted while it waited
         row = row_of(task)
         if TaskStatus(row["status"]).is_terminal:
             return row["status"]  # cancelled while it waited
-        seq = await self.store.next_seq(task_id) - 1
+        seq = await self._store.next_seq(task_id) - 1
         try:
             spec = self.registry.resolve(row["state_name"], row["task_name"])
             args = spec.parse_args(row["input_args"])
         except (UnknownJob, JobInputError) as exc:
-            await self.store.end_if_active(
+            await self._store.end_if_active(
                 task_id,
                 TaskStatus.FAILED,
                 f"This worker cannot run it: {exc}",
@@ -266,7 +282,7 @@ class Engine:
             )
             await self._ended_without_worker(task_id)
             return TaskStatus.FAILED.value
-        live = await self.runner.run_queued(
+        live = await self._runner.run_queued(
             spec, args, row, seq, worker=worker, shutting_down=shutting_down
         )
         if live.retry_in is not None:
@@ -278,7 +294,7 @@ class Engine:
     ) -> None:
         """A `spyglass worker` began (Procrastinate's worker id): note it for admins."""
         self._worker_row = worker_id
-        await self.store.record_worker(
+        await self._store.record_worker(
             {
                 "id": worker_id,
                 "host": socket.gethostname(),
@@ -289,48 +305,45 @@ class Engine:
             }
         )
 
-    async def workers(self) -> list[dict[str, Any]]:
+    async def workers(self) -> list[WorkerView]:
         """Worker mode: each live worker (host, pid, started, last heartbeat, concurrency,
         queues, the tasks it runs); inline mode: none."""
-        if self.queue is None:
+        if self._queue is None:
             return []
-        alive = await self.queue.workers()
-        infos = await self.store.worker_infos([w["id"] for w in alive])
+        alive = await self._queue.workers()
+        infos = await self._store.worker_infos([w["id"] for w in alive])
         listed = []
         for w in alive:
             info = infos.get(w["id"])
             listed.append(
-                {
-                    "id": w["id"],
-                    "host": info.host if info else None,
-                    "pid": info.pid if info else None,
-                    "started_at": info.started_at if info else None,
-                    "concurrency": info.concurrency if info else None,
-                    "queues": (info.queues if info else None) or [],
-                    "last_heartbeat": w["last_heartbeat"],
-                    "running": w["running"],
-                }
+                WorkerView(
+                    id=w["id"],
+                    host=info.host if info else None,
+                    pid=info.pid if info else None,
+                    started_at=info.started_at if info else None,
+                    last_heartbeat=w["last_heartbeat"],
+                    concurrency=info.concurrency if info else None,
+                    queues=tuple((info.queues if info else None) or ()),
+                    running=tuple(w["running"]),
+                )
             )
         return listed
 
-    async def queue_depth(self) -> list[dict[str, Any]]:
+    async def queue_depth(self) -> list[QueueDepth]:
         """How many tasks wait (PENDING), by job and queue."""
-        return [
-            {"state_name": s, "task_name": t, "queue": q, "pending": n}
-            for s, t, q, n in await self.store.queue_depth()
-        ]
+        return [QueueDepth(s, t, q, n) for s, t, q, n in await self._store.queue_depth()]
 
     async def can_rerun(self, task_id: str) -> bool:
-        row = await self.get_row(task_id)
+        row = await self._row(task_id)
         return row is not None and self._rerun_plan(row) is not None
 
     async def recovered(self, task_id: str, *, rerun: bool) -> None:
         """Its worker stopped: it waits for another (`rerun`), or ends INTERRUPTED."""
-        row = await self.get_row(task_id)
+        row = await self._row(task_id)
         if row is None or TaskStatus(row["status"]).is_terminal:
             return
         if not rerun:
-            ended = await self.store.end_if_active(
+            ended = await self._store.end_if_active(
                 task_id,
                 TaskStatus.FAILED,
                 INTERRUPTED_MESSAGE,
@@ -342,7 +355,7 @@ class Engine:
             return
         attempt = row["attempt"] + 1
         message = f"Its worker stopped; running it again (attempt {attempt})"
-        seq = await self.store.next_seq(task_id)
+        seq = await self._store.next_seq(task_id)
         values = {
             "status": TaskStatus.PENDING.value,
             "message": message,
@@ -352,16 +365,16 @@ class Engine:
             "updated_at": utcnow(),
         }
         event = _event(task_id, seq, "status", message, {"status": TaskStatus.PENDING.value})
-        await self.store.update_task(task_id, values, [event])
+        await self._store.update_task(task_id, values, [event])
         self._announce({**row, **values})
 
     async def lost_while_queueing(self, timeout: float) -> list[str]:
         """End (refunded) the tasks whose web process stopped between recording and
         queueing them."""
-        lost = await self.store.lost_while_queueing(utcnow() - timedelta(seconds=timeout))
+        lost = await self._store.lost_while_queueing(utcnow() - timedelta(seconds=timeout))
         ended = []
         for task_id in lost:
-            if await self.store.end_if_active(
+            if await self._store.end_if_active(
                 task_id,
                 TaskStatus.FAILED,
                 INTERRUPTED_MESSAGE,
@@ -375,65 +388,215 @@ class Engine:
     async def _cancel_queued(self, row: dict[str, Any]) -> bool:
         """Worker mode: cancel a task in Procrastinate's queue. A waiting one ends here
         (refunded); a running one is aborted by its worker, which records the end."""
-        assert self.queue is not None
+        assert self._queue is not None
         job_id = row.get("queue_job_id")
-        if job_id and not await self.queue.cancel(int(job_id)):
+        if job_id and not await self._queue.cancel(int(job_id)):
             return True  # running: its worker stops it and records CANCELLED
-        if await self.store.end_if_active(row["id"], TaskStatus.CANCELLED, "Cancelled"):
+        if await self._store.end_if_active(row["id"], TaskStatus.CANCELLED, "Cancelled"):
             await self._ended_without_worker(row["id"])
             return True
         return False
 
-    # -- the operations pages and routes use ----------------------------
+    # -- the façade: what routes, pages, tools and scripts use -----------------
     async def start_job(
-        self, spec: JobSpec, raw_args: Any, *, schedule: Schedule | None = None, **who: Any
-    ) -> dict[str, Any]:
-        """Validate the input (raises JobInputError) and start the job; returns the new row."""
+        self,
+        spec: JobSpec,
+        raw_args: Any,
+        *,
+        origin: str,
+        owner_id: int | None = None,
+        client_id: str | None = None,
+        instance: Any = None,
+        retry_of: str | None = None,
+        schedule: Schedule | None = None,
+    ) -> TaskView:
+        """Validate the input (raises JobInputError) and start the job; returns the new task
+        (PENDING) at once."""
         args = spec.parse_args(raw_args)
-        return await self.runner.submit(spec, args, schedule=schedule, **who)
+        row = await self._runner.submit(
+            spec,
+            args,
+            origin=origin,
+            owner_id=owner_id,
+            client_id=client_id,
+            instance=instance,
+            retry_of=retry_of,
+            schedule=schedule,
+        )
+        return TaskView.of(row)
+
+    async def get(self, task_id: str) -> TaskView | None:
+        """The freshest view of a task (the live one where it runs in this process), whoever
+        asks: callers that act for a person use `get_visible`."""
+        row = await self._row(task_id)
+        return TaskView.of(row) if row is not None else None
+
+    async def get_visible(self, task_id: str, viewer: Viewer | None) -> TaskView:
+        """The task if the access policy lets `viewer` see it; 404 TASK_NOT_FOUND otherwise
+        (another user's task answers exactly like an unknown one)."""
+        task = await self.get(task_id) if viewer is not None else None
+        if task is None or not access.can_see(task, viewer):
+            raise TaskNotFound(task_id)
+        return task
+
+    async def list_tasks(
+        self, viewer: Viewer, query: TaskQuery = ALL_TASKS, *, limit: int = 20, offset: int = 0
+    ) -> TaskPage:
+        """The tasks `viewer` may see that match `query`, newest first: one query, with the
+        live copies of tasks running here laid over the stored rows."""
+        owner = access.owner_scope(viewer)
+        if owner is None:  # an admin: everyone's, or the user the query names
+            owner = query.owner_id
+        flt = TaskFilter(
+            statuses=[s.value for s in query.statuses],
+            state_name=query.state_name,
+            task_name=query.task_name,
+            tool_id=query.tool_id,
+            owner_id=owner,
+        )
+        tasks, total = await self._store.list_tasks(flt, limit=limit, offset=offset)
+        live = self._runner.live
+        views = tuple(TaskView.of(live[t.id].row if t.id in live else row_of(t)) for t in tasks)
+        return TaskPage(tasks=views, total=total, offset=offset, limit=limit)
+
+    async def events(
+        self, task_id: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[EventView]:
+        """The task's timeline after `after_seq`, in order (lines still being coalesced are
+        written first, so nothing reported is missing)."""
+        self._store.flush_pending()
+        return [
+            EventView(e.seq, e.timestamp, e.event_type, e.message, e.data)
+            for e in await self._store.get_events(task_id, after_seq=after_seq, limit=limit)
+        ]
+
+    async def files(self, task_id: str, role: str) -> list[FileView]:
+        """The task's stored files: `input` (uploaded) or `output` (produced), in order."""
+        return [
+            FileView(
+                key=a.key,
+                filename=a.filename,
+                content_type=a.content_type,
+                size_bytes=a.size_bytes,
+                storage_key=a.storage_key,
+                type=a.type,
+                created_at=a.created_at,
+            )
+            for a in await self._store.get_artifacts(task_id, role)
+        ]
+
+    async def replace_inputs(self, task_id: str, files: Sequence[FileView]) -> None:
+        """The task's input files become exactly these (a new upload replaces the old)."""
+        now = utcnow()
+        await self._store.replace_inputs(
+            task_id,
+            [
+                {
+                    "task_id": task_id,
+                    "role": "input",
+                    "key": f.key,
+                    "filename": f.filename,
+                    "content_type": f.content_type,
+                    "size_bytes": f.size_bytes,
+                    "storage_key": f.storage_key,
+                    "type": f.type,
+                    "created_at": f.created_at or now,
+                }
+                for f in files
+            ],
+        )
+
+    async def _row(self, task_id: str) -> dict[str, Any] | None:
+        """The freshest row of a task: the live one if it runs here, else the stored one."""
+        live = self._runner.live.get(task_id)
+        if live is not None:
+            return dict(live.row)
+        task = await self._store.get_task(task_id)
+        return row_of(task) if task is not None else None
 
     async def input_keys(self, task_id: str) -> set[str]:
         """The storage keys of the files a task announced as its inputs."""
-        return {a.storage_key for a in await self.store.get_artifacts(task_id, "input")}
+        return {a.storage_key for a in await self._store.get_artifacts(task_id, "input")}
 
-    async def get_row(self, task_id: str) -> dict[str, Any] | None:
-        """The freshest view of a task: the live one if it runs here, else the stored one."""
-        live = self.runner.live.get(task_id)
-        if live is not None:
-            return dict(live.row)
-        task = await self.store.get_task(task_id)
-        return row_of(task) if task is not None else None
+    def subscribe(self, topic: Topic) -> Subscription:
+        """Every change of the tasks `topic` selects, from now on (use it as a context
+        manager, or close it). Subscribe before reading a snapshot, then skip what the
+        snapshot holds (`live_version`): nothing is missed."""
+        return self._bus.subscribe(topic)
+
+    def live_version(self, task_id: str) -> int:
+        """The version of a task running in this process (its bus messages carry it), or -1."""
+        live = self._runner.live.get(task_id)
+        return live.version if live is not None else -1
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> None:
+        """Until a task running in this process has ended and its end is recorded."""
+        await self._runner.wait(task_id, timeout=timeout)
+
+    @property
+    def database(self) -> SqlEngine:
+        """The SQL database of tasks and accounts (SQLAlchemy), for the account service and
+        the model portal."""
+        return self._store.engine
+
+    @property
+    def worker_mode(self) -> bool:
+        """Jobs are queued for `spyglass worker` processes (`SPYGLASS_EXECUTOR=procrastinate`)."""
+        return self._queue is not None
+
+    def status_counts(self) -> dict[str, int]:
+        """How many tasks are in each status (blocking: call it in a thread)."""
+        return self._store.status_counts()
+
+    def on_status(self, hook: Callable[[StatusChange], None]) -> None:
+        """Call `hook` with every status change of a task, wherever it is decided here (its
+        runner, or a recovery for a worker that is gone)."""
+        self._status_hooks.append(hook)
+
+    def on_bus_lag(self, hook: Callable[[float], None]) -> None:
+        """Call `hook` with the seconds each message spent between processes (Redis bus)."""
+        self._bus.on_lag = hook
+
+    async def run_worker(self, concurrency: int, queues: list[str] | None) -> None:
+        """`spyglass worker`: run queued jobs until SIGTERM/SIGINT (worker mode only)."""
+        if self._queue is None:
+            raise RuntimeError("spyglass worker needs SPYGLASS_EXECUTOR=procrastinate")
+        await self._queue.run_worker(
+            concurrency=concurrency,
+            queues=queues,
+            on_start=lambda worker_id: self.worker_started(worker_id, concurrency, queues),
+        )
 
     async def cancel(self, task_id: str) -> bool:
         """Ask a queued or running task to stop, wherever it runs; returns at once
         (False if it is not active)."""
-        if self.runner.cancel(task_id):
+        if self._runner.cancel(task_id):
             return True
         queued = await self._queued_row(task_id)
         if queued is not None:
             return await self._cancel_queued(queued)
         if await self._runs_elsewhere(task_id):
-            self.bus.request_cancel(task_id)
+            self._bus.request_cancel(task_id)
             return True
         return await self._cancel_orphan(task_id)
 
     async def _queued_row(self, task_id: str) -> dict[str, Any] | None:
         """The row of an active task that Procrastinate holds (worker mode)."""
-        if self.queue is None:
+        if self._queue is None:
             return None
-        row = await self.get_row(task_id)
+        row = await self._row(task_id)
         if row is None or row.get("queue_job_id") is None or row["status"] not in ACTIVE:
             return None
         return row
 
     async def cancel_and_wait(self, task_id: str) -> bool:
         """Cancel, then wait until the job has unwound and its end is recorded."""
-        if self.runner.cancel(task_id):
-            await self.runner.wait(task_id, timeout=CANCEL_GRACE)
+        if self._runner.cancel(task_id):
+            await self._runner.wait(task_id, timeout=CANCEL_GRACE)
             return True
         queued = await self._queued_row(task_id)
         if queued is not None:
-            with self.bus.subscribe(Topic(task_id=task_id)) as sub:
+            with self._bus.subscribe(Topic(task_id=task_id)) as sub:
                 if not await self._cancel_queued(queued):
                     return False
                 with contextlib.suppress(TimeoutError):
@@ -445,8 +608,8 @@ class Engine:
             return True
         if not await self._runs_elsewhere(task_id):
             return await self._cancel_orphan(task_id)
-        with self.bus.subscribe(Topic(task_id=task_id)) as sub:
-            self.bus.request_cancel(task_id)
+        with self._bus.subscribe(Topic(task_id=task_id)) as sub:
+            self._bus.request_cancel(task_id)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CANCEL_GRACE + 2):
                     while await self._runs_elsewhere(task_id):
@@ -459,31 +622,44 @@ class Engine:
     async def _cancel_orphan(self, task_id: str) -> bool:
         """A task still active whose worker is gone (lease lapsed) cannot hear the cancel:
         this worker takes it over and records it CANCELLED. False if there was none."""
-        if task_id in self.runner.live:
+        if task_id in self._runner.live:
             return False
         now = utcnow()
         until = now + timedelta(seconds=self.settings.lease_ttl)
         row = await asyncio.to_thread(
-            self.store.claim, task_id, self.worker_id, now, until, everyone=False
+            self._store.claim, task_id, self.worker_id, now, until, everyone=False
         )
         if row is None:
             return False
-        await asyncio.to_thread(self.store.end_claimed, task_id, TaskStatus.CANCELLED, "Cancelled")
+        await asyncio.to_thread(self._store.end_claimed, task_id, TaskStatus.CANCELLED, "Cancelled")
         await self._ended_without_worker(task_id)
         return True
 
     async def _ended_without_worker(self, task_id: str) -> None:
         """Announce a task ended for a worker that is gone (its refund, if due, was written
         with its end)."""
-        ended = await self.get_row(task_id)
+        ended = await self._row(task_id)
         if ended is not None:
             self._announce(ended, terminal=True)
-            for hook in self.on_ended_without_worker:
-                hook(ended)
+            self._tell_status(StatusChange(TaskView.of(ended), TaskStatus(ended["status"])))
+
+    def _runner_status(self, live: LiveTask, status: TaskStatus) -> None:
+        if not self._status_hooks:
+            return
+        waited = live.waited() if status is TaskStatus.PROCESSING else None
+        ran = live.ran() if status.is_terminal and live.started_mono is not None else None
+        self._tell_status(StatusChange(TaskView.of(live.row), status, waited, ran))
+
+    def _tell_status(self, change: StatusChange) -> None:
+        for hook in self._status_hooks:
+            try:
+                hook(change)
+            except Exception:  # a metrics hook never breaks a task
+                log.exception("status hook failed")
 
     async def _runs_elsewhere(self, task_id: str) -> bool:
         """Active, held by another worker whose lease still holds."""
-        row = await self.get_row(task_id)
+        row = await self._row(task_id)
         lease = (row or {}).get("lease_expires_at")
         return bool(
             row
@@ -494,19 +670,19 @@ class Engine:
             and lease >= utcnow()
         )
 
-    async def retry(self, task_id: str) -> dict[str, Any]:
+    async def retry(self, task_id: str) -> TaskView:
         """A new PENDING task with the same job, inputs and owner, linked by `retry_of`.
 
         States with a retry handler (data tools: same files, charged again) use it instead.
         """
-        row = await self.get_row(task_id)
+        row = await self._row(task_id)
         if row is None:
             raise TaskNotFound(task_id)
         if row["status"] not in RETRYABLE:
             raise TaskStateError(f"Cannot retry task with status: {row['status']}")
         handler = self.registry.retry_handlers.get(row["state_name"])
         if handler is not None:
-            return await handler(row)
+            return await handler(TaskView.of(row))
         try:
             spec = self.registry.get(row["state_name"], row["task_name"])
         except UnknownJob:
@@ -530,12 +706,12 @@ class Engine:
         from spyglass.storage import get_storage
         from spyglass.storage.base import task_prefix
 
-        row = await self.get_row(task_id)
+        row = await self._row(task_id)
         if row is None:
             raise TaskNotFound(task_id)
         await self.cancel_and_wait(task_id)
-        await self.store.delete_task(task_id)
-        self.bus.publish(
+        await self._store.delete_task(task_id)
+        self._bus.publish(
             TaskMessage(
                 task_id=task_id,
                 state_name=row["state_name"],
@@ -544,20 +720,21 @@ class Engine:
                 version=1 << 62,
                 terminal=True,
                 droppable=False,
-                payload=socket_payload("deleted", row),
+                payload=socket_payload("deleted", TaskView.of(row)),
             )
         )
         prefix = task_prefix(row["owner_id"], task_id)
         return await asyncio.to_thread(get_storage().delete_prefix, prefix)
 
-    async def delete_matching(self, flt: TaskFilter) -> int:
-        """Delete every task that `flt` selects (bulk delete); returns how many went."""
+    async def delete_matching(self, viewer: Viewer, query: TaskQuery) -> int:
+        """Delete every task `viewer` may see that `query` selects (bulk delete); returns
+        how many went."""
         deleted = 0
         while True:
-            tasks, _ = await self.store.list_tasks(flt, limit=100)
-            if not tasks:
+            page = await self.list_tasks(viewer, query, limit=100)
+            if not page.tasks:
                 return deleted
-            for task in tasks:
+            for task in page.tasks:
                 try:
                     await self.delete(task.id)
                     deleted += 1
@@ -575,7 +752,7 @@ class Engine:
         owner_id: int,
         origin: str = "api",
         retry_of: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> TaskView:
         """A CREATED task that waits for its files (S000 flow); nothing runs yet."""
         now = utcnow()
         row: dict[str, Any] = {
@@ -596,9 +773,9 @@ class Engine:
             "updated_at": now,
         }
         event = _event(row["id"], 1, "status", "Created", {"status": TaskStatus.CREATED.value})
-        await self.store.insert_task(row, [event])
+        await self._store.insert_task(row, [event])
         self._announce(row)
-        return (await self.get_row(row["id"])) or row
+        return TaskView.of((await self._row(row["id"])) or row)
 
     async def set_waiting_status(
         self,
@@ -608,7 +785,7 @@ class Engine:
         values: dict[str, Any] | None = None,
         *,
         expect: Collection[TaskStatus],
-    ) -> dict[str, Any]:
+    ) -> TaskView:
         """Move a task no runner holds from one of the `expect`ed statuses (CREATED,
         UPLOADING …) to `status`; record, announce. 409 TASK_NOT_WAITING if it was in
         none of them (another request moved it first), and nothing is written."""
@@ -617,37 +794,41 @@ class Engine:
         event_type = (
             "error" if status in (TaskStatus.UPLOAD_FAILED, TaskStatus.EXPIRED) else "status"
         )
+        expected = [s.value for s in expect]
         moved = await asyncio.to_thread(
-            self.store.set_waiting, task_id, [s.value for s in expect], changes, event_type, message
+            self._store.set_waiting, task_id, expected, changes, event_type, message
         )
-        row = await self.get_row(task_id)
+        row = await self._row(task_id)
         if row is None:
             raise TaskNotFound(task_id)
         if not moved:
-            raise not_waiting(row)
+            raise not_waiting(row["status"])
         self._announce(row, terminal=status.is_terminal)
-        return row
+        return TaskView.of(row)
 
     async def start_waiting(
-        self, row: dict[str, Any], spec: JobSpec, args: Any, breakdown: dict[str, int], what: str
-    ) -> dict[str, Any]:
+        self, task: TaskView, spec: JobSpec, args: Any, breakdown: dict[str, int], what: str
+    ) -> TaskView:
         """Run `spec` on a task that waited for its files, charging its owner `breakdown`.
 
         The charge and the move to PENDING are one transaction: of concurrent calls exactly
         one wins, the others are told 409 TASK_NOT_WAITING and change nothing. Short of
         credits, the task ends FAILED and the caller gets the 402 with its shortfall.
         """
-        if not self.runner.accepting:
+        if not self._runner.accepting:
             raise ShuttingDown()
+        row = await self._row(task.id)
+        if row is None:
+            raise TaskNotFound(task.id)
         values = {
             "status": TaskStatus.PENDING.value,
             "message": "Queued",
             "cost": sum(breakdown.values()),  # what it is charged, hence what a refund returns
             "updated_at": utcnow(),
-            **self.runner.lease(),
+            **self._runner.lease(),
         }
         claim = await asyncio.to_thread(
-            self.store.claim_waiting,
+            self._store.claim_waiting,
             row["id"],
             values,
             owner_id=row["owner_id"],
@@ -655,22 +836,23 @@ class Engine:
             what=what,
         )
         if claim.refused is not None:
-            ended = await self.get_row(row["id"])
+            ended = await self._row(row["id"])
             if ended is not None:
                 self._announce(ended, terminal=True)
             raise claim.refused
         if not claim.won:
             if claim.status is None:
                 raise TaskNotFound(row["id"])
-            raise not_waiting({**row, "status": claim.status})
-        seq = await self.store.next_seq(row["id"]) - 1
+            raise not_waiting(claim.status)
+        seq = await self._store.next_seq(row["id"]) - 1
         try:
             # Shielded: a caller that stops waiting does not stop a run it has paid for.
-            return await asyncio.shield(self.runner.adopt(spec, args, {**row, **values}, seq))
+            started = self._runner.adopt(spec, args, {**row, **values}, seq)
+            return TaskView.of(await asyncio.shield(started))
         except Exception:
             # Charged but not running: end it as interrupted, which refunds by the rule.
             await asyncio.to_thread(
-                self.store.end_claimed,
+                self._store.end_claimed,
                 row["id"],
                 TaskStatus.FAILED,
                 INTERRUPTED_MESSAGE,
@@ -681,7 +863,7 @@ class Engine:
 
     async def expire_uploads(self, max_age: float) -> list[str]:
         """End EXPIRED every task still UPLOADING `max_age` seconds after its URLs were given."""
-        expired = await self.store.uploads_older_than(utcnow() - timedelta(seconds=max_age))
+        expired = await self._store.uploads_older_than(utcnow() - timedelta(seconds=max_age))
         ended = []
         for task_id in expired:
             try:
@@ -701,7 +883,7 @@ class Engine:
         return ended
 
     def _announce(self, row: dict[str, Any], terminal: bool = False, local: bool = False) -> None:
-        publish = self.bus.deliver_here if local else self.bus.publish
+        publish = self._bus.deliver_here if local else self._bus.publish
         publish(
             TaskMessage(
                 task_id=row["id"],
@@ -711,51 +893,45 @@ class Engine:
                 version=0,
                 terminal=terminal,
                 droppable=False,
-                payload=socket_payload("update", row),
+                payload=socket_payload("update", TaskView.of(row)),
             )
         )
 
-    async def stats(self) -> dict[str, Any]:
-        return await self.store.stats(utcnow() - timedelta(hours=24))
+    async def stats(self) -> Stats:
+        figures = await self._store.stats(utcnow() - timedelta(hours=24))
+        return Stats(
+            running=figures["running"],
+            queued=figures["queued"],
+            failed_24h=figures["failed"],
+            mean_run_ms=figures["mean_run_ms"],
+        )
 
-    async def watch(self, topic: Topic) -> Subscription:
-        return self.bus.subscribe(topic)
-
-    def snapshot_message(self, row: dict[str, Any]) -> dict[str, Any]:
-        return socket_payload("snapshot", row)
-
-    def live_version(self, task_id: str) -> int:
-        live = self.runner.live.get(task_id)
-        return live.version if live is not None else -1
-
-    async def health(self) -> dict[str, Any]:
-        import asyncio
-
+    async def health(self) -> EngineHealth:
         import sqlalchemy as sa
 
         def ping() -> None:
-            with self.store.engine.connect() as conn:
+            with self._store.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
 
         try:
             await asyncio.wait_for(asyncio.to_thread(ping), timeout=5)
-            database: dict[str, Any] = {"status": "ok", "dialect": self.store.engine.dialect.name}
+            database: dict[str, Any] = {"status": "ok", "dialect": self._store.engine.dialect.name}
         except Exception as exc:
             database = {"status": "error", "detail": type(exc).__name__}
-        report: dict[str, Any] = {
-            "database": database,
-            "bus": self.bus.health(),
-            "executor": self.settings.executor,
-            "running_tasks": sum(
-                1 for lv in self.runner.live.values() if lv.status is TaskStatus.PROCESSING
+        workers = None
+        if self._queue is not None:
+            with contextlib.suppress(Exception):
+                workers = await asyncio.wait_for(self._queue.alive_workers(), 5)
+        return EngineHealth(
+            database=database,
+            bus=self._bus.health(),
+            executor=self.settings.executor,
+            worker=self.worker_id,
+            running_tasks=sum(
+                1 for lv in self._runner.live.values() if lv.status is TaskStatus.PROCESSING
             ),
-        }
-        if self.queue is not None:
-            try:
-                report["workers"] = await asyncio.wait_for(self.queue.alive_workers(), 5)
-            except Exception:
-                report["workers"] = None
-        return report
+            workers=workers,
+        )
 
 
 def _event(task_id: str, seq: int, event_type: str, message: str, data: Any) -> dict[str, Any]:
@@ -774,12 +950,11 @@ class TaskNotFound(DomainError):
         super().__init__("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
 
 
-def not_waiting(row: dict[str, Any]) -> DomainError:
+def not_waiting(status: str) -> DomainError:
     """409: the task is no longer waiting for processing (another call started it first)."""
     return DomainError(
         "TASK_NOT_WAITING",
-        f"Task is not waiting for processing (it is {row['status']}): another request "
-        "already moved it on",
+        f"Task is not waiting for processing (it is {status}): another request already moved it on",
         409,
     )
 

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from spyglass.tasks.models import Task
+from spyglass.tasks.status import TaskStatus
+from spyglass.tasks.view import EventView, TaskView
 
 TASK_COLUMNS = tuple(Task.model_fields)
 
@@ -20,7 +22,7 @@ def iso(value: datetime | None) -> str | None:
 
 def socket_payload(
     kind: str,
-    row: dict[str, Any],
+    task: TaskView,
     *,
     eta_seconds: float | None = None,
     rate: float | None = None,
@@ -28,7 +30,7 @@ def socket_payload(
     data: Any = None,
 ) -> dict[str, Any]:
     """One socket message: `snapshot` on connect, then `update` (status/progress) or `event`."""
-    payload: dict[str, Any] = {"type": kind, **direct_view(row)}
+    payload: dict[str, Any] = {"type": kind, **direct_view(task)}
     if eta_seconds is not None or rate is not None:
         payload["eta_seconds"] = eta_seconds
         payload["rate"] = rate
@@ -45,62 +47,62 @@ def socket_payload(
     return payload
 
 
-def direct_view(row: dict[str, Any]) -> dict[str, Any]:
+def direct_view(task: TaskView) -> dict[str, Any]:
     """The seed's shape `{task_id, status, progress, result, timestamp}`, plus names and errors.
 
     Sockets send the same fields, with a `type` in front.
     """
     return {
-        "task_id": row["id"],
-        "state_name": row["state_name"],
-        "task_name": row["task_name"],
-        "tool_id": row.get("tool_id"),
-        "agents": row.get("agents"),
-        "status": row["status"],
-        "progress": row["progress"],
-        "message": row.get("message"),
-        "result": row.get("result"),
-        "error_code": row.get("error_code"),
-        "error_message": row.get("error_message"),
-        "scheduled_at": iso(row.get("scheduled_at")),
-        "timestamp": iso(row.get("updated_at")),
+        "task_id": task.id,
+        "state_name": task.state_name,
+        "task_name": task.task_name,
+        "tool_id": task.tool_id,
+        "agents": list(task.agents) if task.tool_id else None,
+        "status": task.status.value,
+        "progress": task.progress,
+        "message": task.message,
+        "result": task.result,
+        "error_code": task.error_code,
+        "error_message": task.error_message,
+        "scheduled_at": iso(task.scheduled_at),
+        "timestamp": iso(task.updated_at),
     }
 
 
-def rest_view(row: dict[str, Any]) -> dict[str, Any]:
+def rest_view(task: TaskView) -> dict[str, Any]:
     """A task in the REST tasks API (S000 `TaskResponse` with the job's fields)."""
     return {
-        "task_id": row["id"],
-        "status": row["status"],
-        "tool_id": row.get("tool_id"),
-        "agents": row.get("agents") or [],
-        "state_name": row["state_name"],
-        "task_type": row["task_name"],
-        "progress": row["progress"],
-        "message": row.get("message"),
-        "input_params": row.get("input_args"),
-        "result": row.get("result"),
-        "error_code": row.get("error_code"),
-        "error_message": row.get("error_message"),
-        "retry_of": row.get("retry_of"),
-        "attempt": row.get("attempt", 1),
-        "cost": row.get("cost", 0),
-        "queue": row.get("queue") or "default",
-        "priority": row.get("priority") or 0,
-        "scheduled_at": iso(row.get("scheduled_at")),
-        "created_at": iso(row.get("created_at")),
-        "upload_started_at": iso(row.get("upload_started_at")),
-        "processing_started_at": iso(row.get("processing_started_at")),
-        "completed_at": iso(row.get("completed_at")),
-        "failed_at": iso(row.get("failed_at")),
-        "cancelled_at": iso(row.get("cancelled_at")),
-        "updated_at": iso(row.get("updated_at")),
-        "execution_time_ms": row.get("execution_time_ms"),
-        "downloads_available": row["status"] == "COMPLETED" and bool(row.get("tool_id")),
+        "task_id": task.id,
+        "status": task.status.value,
+        "tool_id": task.tool_id,
+        "agents": list(task.agents),
+        "state_name": task.state_name,
+        "task_type": task.task_name,
+        "progress": task.progress,
+        "message": task.message,
+        "input_params": task.input_args,
+        "result": task.result,
+        "error_code": task.error_code,
+        "error_message": task.error_message,
+        "retry_of": task.retry_of,
+        "attempt": task.attempt,
+        "cost": task.cost,
+        "queue": task.queue,
+        "priority": task.priority,
+        "scheduled_at": iso(task.scheduled_at),
+        "created_at": iso(task.created_at),
+        "upload_started_at": iso(task.upload_started_at),
+        "processing_started_at": iso(task.processing_started_at),
+        "completed_at": iso(task.completed_at),
+        "failed_at": iso(task.failed_at),
+        "cancelled_at": iso(task.cancelled_at),
+        "updated_at": iso(task.updated_at),
+        "execution_time_ms": task.execution_time_ms,
+        "downloads_available": task.status is TaskStatus.COMPLETED and task.is_tool,
     }
 
 
-def event_view(event: Any) -> dict[str, Any]:
+def event_view(event: EventView) -> dict[str, Any]:
     return {
         "seq": event.seq,
         "timestamp": iso(event.timestamp),

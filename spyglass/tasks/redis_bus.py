@@ -16,7 +16,6 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as redis
@@ -44,7 +43,6 @@ class RedisBus(LocalBus):
         self.received = 0
         self.sent = 0
         #: Called with the seconds a message took from its publisher to this process.
-        self.on_lag: Callable[[float], object] | None = None
         self._outbox: deque[tuple[str, str, bool]] = deque()
         self._wake = asyncio.Event()
         self._client: redis.Redis | None = None
@@ -98,7 +96,7 @@ class RedisBus(LocalBus):
         self.origin = secrets.token_hex(8)
         self._client = redis.from_url(self.url, decode_responses=True)
         try:
-            await self._client.ping()
+            await self._client.ping()  # type: ignore[misc]  # redis-py types sync and async alike
         except redis.RedisError as exc:
             raise RuntimeError(f"cannot reach Redis at {self.url}: {exc}") from exc
         ready = asyncio.Event()

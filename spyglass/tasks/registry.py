@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from spyglass.tasks.view import TaskView
+
 #: A queue's name: what `spyglass worker --queue` and the start paths accept.
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -116,10 +118,12 @@ class JobSpec:
         try:
             return self.input_model.model_validate({} if raw is None else raw)
         except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_context=False)
+            errors: list[dict[str, Any]] = [
+                {k: v for k, v in err.items() if k != "input"}
+                for err in exc.errors(include_url=False, include_context=False)
+            ]
             for err in errors:
                 err["loc"] = ["body", *err.get("loc", ())]
-                err.pop("input", None)
             raise JobInputError(errors, str(exc)) from None
 
     def describe(self) -> dict[str, Any]:
@@ -189,7 +193,7 @@ class UnknownJob(LookupError):
 
 #: Re-runs a finished task of a state whose tasks need more than "same job, same inputs"
 #: (a tool task copies its files and charges again); returns the new task's row.
-RetryHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+RetryHandler = Callable[[TaskView], Awaitable[TaskView]]
 
 
 class Registry:

@@ -31,6 +31,7 @@ from spyglass.tasks.registry import JobSpec
 from spyglass.tasks.scheduling import PriorityGate, Schedule
 from spyglass.tasks.status import ErrorCode, TaskStatus
 from spyglass.tasks.store import INTERRUPTED_MESSAGE, TaskStore
+from spyglass.tasks.view import TaskView
 
 if TYPE_CHECKING:
     from spyglass.tasks.queue import QueueExecutor
@@ -558,7 +559,7 @@ class Runner:
         job's own await; the CancelledError propagates to `_run`, which records CANCELLED.
         """
         spec = live.spec
-        ctx = TaskContext(self, live)
+        ctx = TaskContext(_Run(self, live))
         timeout = spec.options.timeout
         if timeout is None:
             try:
@@ -680,7 +681,7 @@ class Runner:
                 rate = round(row["progress"] / elapsed, 3)
                 eta = round((100.0 - row["progress"]) / rate, 3)
         payload = socket_payload(
-            kind, row, eta_seconds=eta, rate=rate, event=event, data=_jsonable(data)
+            kind, TaskView.of(row), eta_seconds=eta, rate=rate, event=event, data=_jsonable(data)
         )
         self.bus.publish(
             TaskMessage(
@@ -710,6 +711,46 @@ class Runner:
         if gate is None:
             gate = self._gates[spec.key] = PriorityGate(limit)
         return gate
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One run of a job as its `TaskContext` sees it: its live task, reported through the
+    runner."""
+
+    runner: Runner
+    live: LiveTask
+
+    @property
+    def task_id(self) -> str:
+        return self.live.id
+
+    @property
+    def args(self) -> Any:
+        return self.live.args
+
+    @property
+    def attempt(self) -> int:
+        return int(self.live.row["attempt"])
+
+    @property
+    def progress(self) -> float:
+        return float(self.live.row["progress"])
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.live.cancel_requested
+
+    def report_progress(self, progress: float | None, message: str | None, data: Any) -> None:
+        self.runner.report_progress(self.live, progress, message, data)
+
+    def record_event(self, level: str, message: str, data: Any) -> None:
+        self.runner.record_event(self.live, level, message, data)
+
+    async def save_output(
+        self, filename: str, data: bytes, content_type: str, key: str, kind: str
+    ) -> str:
+        return await self.runner.save_output(self.live, filename, data, content_type, key, kind)
 
 
 async def _invoke(spec: JobSpec, live: LiveTask, ctx: TaskContext) -> Any:

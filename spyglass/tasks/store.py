@@ -336,17 +336,17 @@ class TaskStore:
         def run(session: Session) -> tuple[list[Task], int]:
             query = select(Task)
             count = select(func.count()).select_from(Task)
-            conditions = []
+            conditions: list[Any] = []
             if flt.statuses:
                 conditions.append(col(Task.status).in_(list(flt.statuses)))
             if flt.state_name:
-                conditions.append(Task.state_name == flt.state_name)
+                conditions.append(col(Task.state_name) == flt.state_name)
             if flt.task_name:
-                conditions.append(Task.task_name == flt.task_name)
+                conditions.append(col(Task.task_name) == flt.task_name)
             if flt.tool_id:
-                conditions.append(Task.tool_id == flt.tool_id)
+                conditions.append(col(Task.tool_id) == flt.tool_id)
             if flt.owner_id is not None:
-                conditions.append(Task.owner_id == flt.owner_id)
+                conditions.append(col(Task.owner_id) == flt.owner_id)
             if flt.ownerless_only:
                 conditions.append(col(Task.owner_id).is_(None))
             for cond in conditions:

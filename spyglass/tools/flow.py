@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from spyglass.tasks.engine import get_engine, not_waiting
 from spyglass.tasks.models import utcnow
 from spyglass.tasks.registry import JobSpec, registry
 from spyglass.tasks.status import TaskStatus
+from spyglass.tasks.view import FileView, TaskView
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE, Tool
 from spyglass.tools.run import ToolInput, ToolRun, agent_available, tool_spec
 
@@ -35,8 +36,7 @@ log = logging.getLogger(__name__)
 DOWNLOAD_EXPIRY = 3600
 #: A tool task in these statuses was already processed (or is being): /process is a 409.
 STARTED = frozenset(
-    s.value
-    for s in (
+    (
         TaskStatus.PENDING,
         TaskStatus.PROCESSING,
         TaskStatus.COMPLETED,
@@ -52,6 +52,14 @@ class WantedFile:
 
     filename: str
     content_type: str
+
+
+def _cost(tool: Tool, agent_id: str) -> int:
+    """The credits an agent of `tool` costs (a chosen agent: one the tool has)."""
+    agent = tool.agent(agent_id)
+    if agent is None:
+        raise DomainError("INVALID_AGENT", f"{tool.id} has no agent '{agent_id}'")
+    return agent.cost
 
 
 def get_tool(tool_id: str) -> Tool:
@@ -80,10 +88,10 @@ def choose_agents(tool: Tool, agents: list[str] | None) -> tuple[list[str], int]
         )
     order = [a.id for a in tool.agents]
     chosen.sort(key=order.index)
-    return chosen, sum(tool.agent(a).cost for a in chosen)  # type: ignore[union-attr]
+    return chosen, sum(_cost(tool, a) for a in chosen)
 
 
-async def create_tool_task(tool_id: str, agents: list[str] | None, owner_id: int) -> dict[str, Any]:
+async def create_tool_task(tool_id: str, agents: list[str] | None, owner_id: int) -> TaskView:
     """A CREATED task of `tool_id` waiting for its files."""
     tool = get_tool(tool_id)
     chosen, cost = choose_agents(tool, agents)
@@ -116,7 +124,7 @@ def check_parameters(tool: Tool, parameters: Any) -> dict[str, Any]:
 
 
 async def request_uploads(
-    row: dict[str, Any],
+    task: TaskView,
     files: dict[str, WantedFile],
     *,
     base_url: str,
@@ -128,13 +136,13 @@ async def request_uploads(
     `has_parameters` adds a ticket for `parameters.json`; a caller that already holds
     the parameters (a page's form) passes `parameters` and they are stored at once.
     """
-    task_id = row["id"]
-    if row["status"] not in (TaskStatus.CREATED.value, TaskStatus.UPLOAD_FAILED.value):
+    task_id = task.id
+    if task.status not in (TaskStatus.CREATED, TaskStatus.UPLOAD_FAILED):
         raise DomainError(
             "INVALID_STATUS",
-            f"Task not in CREATED or UPLOAD_FAILED status (it is {row['status']})",
+            f"Task not in CREATED or UPLOAD_FAILED status (it is {task.status})",
         )
-    tool = TOOLS.get(row.get("tool_id") or "")
+    tool = TOOLS.get(task.tool_id or "")
     if tool is None:
         raise DomainError("INVALID_STATUS", "Only tool tasks take files")
     unknown = sorted(set(files) - set(tool.files))
@@ -160,23 +168,15 @@ async def request_uploads(
     storage = get_storage()
     expiry = get_settings().upload_expiry
     uploads: dict[str, Any] = {}
-    artifacts: list[dict[str, Any]] = []
+    announced_files: list[FileView] = []
     now = utcnow()
 
-    def artifact(file_key: str, name: str, ctype: str, key: str) -> dict[str, Any]:
-        return {
-            "task_id": task_id,
-            "role": "input",
-            "key": file_key,
-            "filename": name,
-            "content_type": ctype,
-            "storage_key": key,
-            "type": "other" if file_key == "parameters" else "data",
-            "created_at": now,
-        }
+    def announced(file_key: str, name: str, ctype: str, key: str, size: int | None) -> FileView:
+        kind = "other" if file_key == "parameters" else "data"
+        return FileView(file_key, name, ctype, size, key, kind, now)
 
     for file_key, name, ctype in wanted:
-        key = input_key(row["owner_id"], task_id, f"{file_key}-{name}")
+        key = input_key(task.owner_id, task_id, f"{file_key}-{name}")
         ticket = await asyncio.to_thread(storage.upload_ticket, key, ctype, expiry, base_url)
         uploads[file_key] = {
             "url": ticket.url,
@@ -185,19 +185,15 @@ async def request_uploads(
             "headers": ticket.headers,
             "expires_at": ticket.expires_at.isoformat(),
         }
-        artifacts.append(artifact(file_key, name, ctype, key))
+        announced_files.append(announced(file_key, name, ctype, key, None))
     if parameters is not None:
-        key = input_key(row["owner_id"], task_id, "parameters-parameters.json")  # as a ticket's
+        key = input_key(task.owner_id, task_id, "parameters-parameters.json")  # as a ticket's
         data = json.dumps(parameters).encode()
         await asyncio.to_thread(storage.write, key, data, "application/json")
-        artifacts.append(
-            {
-                **artifact("parameters", "parameters.json", "application/json", key),
-                "size_bytes": len(data),
-            }
-        )
+        params = announced("parameters", "parameters.json", "application/json", key, len(data))
+        announced_files.append(params)
     engine = get_engine()
-    await engine.store.replace_inputs(task_id, artifacts)
+    await engine.replace_inputs(task_id, announced_files)
     await engine.set_waiting_status(
         task_id,
         TaskStatus.UPLOADING,
@@ -208,13 +204,13 @@ async def request_uploads(
     return {"uploads": uploads, "expires_in_seconds": expiry}
 
 
-async def fail_upload(row: dict[str, Any], reason: str) -> dict[str, Any]:
+async def fail_upload(task: TaskView, reason: str) -> TaskView:
     """The client could not upload a file: the task ends UPLOAD_FAILED with its reason."""
-    if row["status"] != TaskStatus.UPLOADING.value:
-        raise DomainError("INVALID_STATUS", f"Task not in UPLOADING status (it is {row['status']})")
+    if task.status is not TaskStatus.UPLOADING:
+        raise DomainError("INVALID_STATUS", f"Task not in UPLOADING status (it is {task.status})")
     message = f"Upload failed: {reason[:300]}"
     return await get_engine().set_waiting_status(
-        row["id"],
+        task.id,
         TaskStatus.UPLOAD_FAILED,
         message,
         {"error_code": "UPLOAD_FAILED", "error_message": message},
@@ -222,7 +218,7 @@ async def fail_upload(row: dict[str, Any], reason: str) -> dict[str, Any]:
     )
 
 
-async def start_processing(row: dict[str, Any]) -> dict[str, Any]:
+async def start_processing(task: TaskView) -> TaskView:
     """Check files, parameters and credits of an UPLOADING tool task, then start its tool.
 
     Returns the task's row, now queued; raises 400 FILES_NOT_FOUND (task UPLOAD_FAILED),
@@ -230,18 +226,18 @@ async def start_processing(row: dict[str, Any]) -> dict[str, Any]:
     or 409 TASK_NOT_WAITING when it was already started (by a concurrent call too: the
     charge and the move to PENDING are one transaction, which only one call wins).
     """
-    task_id = row["id"]
-    if row["status"] in STARTED:
-        raise not_waiting(row)
-    if row["status"] != TaskStatus.UPLOADING.value:
-        raise DomainError("INVALID_STATUS", f"Task not in UPLOADING status (it is {row['status']})")
-    tool = TOOLS[row["tool_id"]]
+    task_id = task.id
+    if task.status in STARTED:
+        raise not_waiting(task.status)
+    if task.status is not TaskStatus.UPLOADING or task.tool_id not in TOOLS:
+        raise DomainError("INVALID_STATUS", f"Task not in UPLOADING status (it is {task.status})")
+    tool = TOOLS[task.tool_id]
     engine = get_engine()
     if task_id in await engine.expire_uploads(get_settings().upload_expiry):
         raise DomainError("UPLOAD_EXPIRED", "The upload URLs expired before processing started")
     storage = get_storage()
-    inputs = {a.key: a for a in await engine.store.get_artifacts(task_id, "input")}
-    agents: list[str] = row["agents"] or []
+    inputs = {f.key: f for f in await engine.files(task_id, "input")}
+    agents = list(task.agents)
     # Every announced file must have arrived; an agent's missing extra file (a baseline never
     # announced) fails the run itself, before any agent, with the credits refunded.
     needed = ["primary", *(k for k in inputs if k != "primary")]
@@ -277,50 +273,38 @@ async def start_processing(row: dict[str, Any]) -> dict[str, Any]:
         },
         parameters=parameters,
     )
-    breakdown = {a: tool.agent(a).cost for a in agents}  # type: ignore[union-attr]
-    return await engine.start_waiting(row, tool_spec(tool.id), run, breakdown, "agent execution")
+    breakdown = {a: _cost(tool, a) for a in agents}
+    return await engine.start_waiting(task, tool_spec(tool.id), run, breakdown, "agent execution")
 
 
-async def retry_tool_task(row: dict[str, Any]) -> dict[str, Any]:
+async def retry_tool_task(task: TaskView) -> TaskView:
     """A new task with the same tool, agents and a copy of the same input files, processed now."""
     engine = get_engine()
     storage = get_storage()
-    inputs = await engine.store.get_artifacts(row["id"], "input")
-    if not inputs:
+    inputs = await engine.files(task.id, "input")
+    if not inputs or task.tool_id is None or task.owner_id is None:
         raise DomainError("TASK_NOT_RETRYABLE", "This task has no files to run again")
     new = await engine.create_waiting(
         state_name=TOOLS_STATE,
-        task_name=row["tool_id"],
-        tool_id=row["tool_id"],
-        agents=row["agents"] or [],
-        cost=row["cost"],
-        owner_id=row["owner_id"],
-        retry_of=row["id"],
+        task_name=task.tool_id,
+        tool_id=task.tool_id,
+        agents=list(task.agents),
+        cost=task.cost,
+        owner_id=task.owner_id,
+        retry_of=task.id,
     )
     copies = []
     for art in inputs:
-        key = input_key(row["owner_id"], new["id"], art.storage_key.rsplit("/", 1)[-1])
+        key = input_key(task.owner_id, new.id, art.storage_key.rsplit("/", 1)[-1])
         try:
             data = await asyncio.to_thread(storage.read, art.storage_key)
         except Exception:
             continue  # a file that never arrived: processing reports it as missing
         await asyncio.to_thread(storage.write, key, data, art.content_type)
-        copies.append(
-            {
-                "task_id": new["id"],
-                "role": "input",
-                "key": art.key,
-                "filename": art.filename,
-                "content_type": art.content_type,
-                "size_bytes": len(data),
-                "storage_key": key,
-                "type": art.type,
-                "created_at": utcnow(),
-            }
-        )
-    await engine.store.replace_inputs(new["id"], copies)
+        copies.append(replace(art, size_bytes=len(data), storage_key=key, created_at=utcnow()))
+    await engine.replace_inputs(new.id, copies)
     uploading = await engine.set_waiting_status(
-        new["id"],
+        new.id,
         TaskStatus.UPLOADING,
         "Files copied from the original task",
         {"upload_started_at": utcnow()},
@@ -329,16 +313,16 @@ async def retry_tool_task(row: dict[str, Any]) -> dict[str, Any]:
     return await start_processing(uploading)
 
 
-def require_completed(row: dict[str, Any]) -> None:
-    if row["status"] != TaskStatus.COMPLETED.value:
-        raise DomainError("TASK_NOT_COMPLETED", f"Task not completed (it is {row['status']})")
+def require_completed(task: TaskView) -> None:
+    if task.status is not TaskStatus.COMPLETED:
+        raise DomainError("TASK_NOT_COMPLETED", f"Task not completed (it is {task.status})")
 
 
 async def download_list(task_id: str, base_url: str) -> list[dict[str, Any]]:
     """Presigned GET URLs (1 h) of the task's output files."""
     storage = get_storage()
     out = []
-    for art in await get_engine().store.get_artifacts(task_id, "output"):
+    for art in await get_engine().files(task_id, "output"):
         url = await asyncio.to_thread(
             storage.download_url, art.storage_key, art.filename, DOWNLOAD_EXPIRY, base_url
         )
@@ -356,10 +340,10 @@ async def download_list(task_id: str, base_url: str) -> list[dict[str, Any]]:
     return out
 
 
-async def read_report(row: dict[str, Any]) -> dict[str, Any]:
+async def read_report(task: TaskView) -> dict[str, Any]:
     """The stored JSON report of a completed tool task (404 REPORT_NOT_FOUND if it has none)."""
-    require_completed(row)
-    outputs = {a.key: a for a in await get_engine().store.get_artifacts(row["id"], "output")}
+    require_completed(task)
+    outputs = {f.key: f for f in await get_engine().files(task.id, "output")}
     art = outputs.get("report")
     if art is None:
         raise DomainError("REPORT_NOT_FOUND", "Report not found", 404)

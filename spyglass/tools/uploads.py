@@ -18,7 +18,7 @@ from spyglass.tasks.status import TaskStatus
 
 log = logging.getLogger(__name__)
 
-WAITING_FOR_FILES = frozenset({TaskStatus.CREATED.value, TaskStatus.UPLOADING.value})
+WAITING_FOR_FILES = frozenset({TaskStatus.CREATED, TaskStatus.UPLOADING})
 #: Seconds without a write after which a part of an upload counts as abandoned. A live
 #: upload writes every few milliseconds; a killed one never again.
 PARTIAL_UPLOAD_MAX_IDLE = 300.0
@@ -29,18 +29,18 @@ async def check_upload_target(key: str) -> None:
     """Raise unless `key` is an announced input of a task that is waiting for its files."""
     match = _TASK_OF_INPUT.match(key)
     engine = get_engine()
-    row = await engine.get_row(match.group(1)) if match else None
-    if row is None:
+    task = await engine.get(match.group(1)) if match else None
+    if task is None:
         raise StorageError("UPLOAD_NOT_FOUND", "This upload's task no longer exists", 404)
-    if row["status"] not in WAITING_FOR_FILES:
-        status = TaskStatus(row["status"]).label
+    if task.status not in WAITING_FOR_FILES:
+        status = task.status.label
         raise StorageError(
             "UPLOAD_CLOSED",
             f"This task no longer takes uploads (it is {status.lower()}); "
             "start a new task to send another file",
             409,
         )
-    if key not in await engine.input_keys(row["id"]):
+    if key not in await engine.input_keys(task.id):
         raise StorageError("UPLOAD_NOT_FOUND", "This task did not ask for that file", 404)
 
 
