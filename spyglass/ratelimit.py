@@ -77,7 +77,10 @@ def get_limiter() -> Limiter:
         storage: Storage
         if settings.redis_url:
             url = settings.redis_url.replace("redis://", "async+redis://", 1)
-            storage = storage_from_string(url, implementation="redispy")
+            found = storage_from_string(url, implementation="redispy")
+            if not isinstance(found, Storage):  # only `async+` schemes give asyncio storages
+                raise TypeError("REDIS_URL's scheme has no asyncio storage for rate limits")
+            storage = found
         else:
             storage = MemoryStorage()
         _limiter = Limiter(storage, f"{settings.redis_prefix}-rl")

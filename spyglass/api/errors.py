@@ -139,11 +139,11 @@ def complete_error_answers(document: dict[str, Any], api: FastAPI) -> None:
 
 def _operations_reading_a_body(api: FastAPI) -> set[tuple[str, str]]:
     """(method, path) of the routes whose JSON body FastAPI itself reads."""
-    found = set()
+    found: set[tuple[str, str]] = set()
     for route in iter_route_contexts(api.routes):
-        original = route.original_route
-        if isinstance(original, APIRoute) and original.body_field is not None:
-            found |= {(method.lower(), route.path_format) for method in route.methods or ()}
+        original, path = route.original_route, route.path_format
+        if isinstance(original, APIRoute) and original.body_field is not None and path:
+            found |= {(method.lower(), path) for method in route.methods or ()}
     return found
 
 

@@ -9,6 +9,7 @@ are editable. Secrets (password and token hashes) are never shown.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -67,6 +68,11 @@ class Converter(ModelConverter):
 
 CONVERTER = Converter()
 
+#: `fields` as starlette-admin's SQLAlchemy `ModelView` takes them: column names, model
+#: attributes or fields, which its converter turns into fields (`convert_fields_list` takes a
+#: `Sequence[Any]`); `BaseModelView` annotates only the result, `Sequence[BaseField]`.
+ModelFields = Sequence[Any]
+
 
 class ReadOnlyView(ModelView):
     def can_create(self, request: Request) -> bool:
@@ -96,7 +102,7 @@ class TaskEventView(ReadOnlyView):
 
 class UserView(ModelView):
     # Listed explicitly: the password hash is never loaded into the portal at all.
-    fields = ["id", "email", "is_admin", "credits", "created_at"]
+    fields: ModelFields = ["id", "email", "is_admin", "credits", "created_at"]
     exclude_fields_from_edit = ["created_at"]
     searchable_fields = ["email"]
 
@@ -108,7 +114,7 @@ class UserView(ModelView):
 
 
 class ClientTokenView(ReadOnlyView):
-    fields = [
+    fields: ModelFields = [
         "id",
         "prefix",
         "name",

@@ -11,7 +11,7 @@ headers, and a forged address would dodge the per-address limits.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, Depends, Request, Response
 from pydantic import BaseModel, Field
@@ -91,7 +91,8 @@ def _signed_in(user: UserInfo) -> SignedIn:
     return SignedIn(email=user.email, is_admin=user.is_admin)
 
 
-POST_ERRORS = {
+#: Keyed as FastAPI's `responses` are (`int | str`), to be unpacked into them.
+POST_ERRORS: dict[int | str, dict[str, Any]] = {
     415: error_answer(415, "The body is not `application/json`"),
     429: error_answer(429, "Too many attempts (`RATE_LIMITED`, `Retry-After`)"),
 }

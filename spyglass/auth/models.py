@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal, overload
 
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
@@ -10,7 +11,12 @@ from sqlmodel import Column, Field, SQLModel
 from spyglass.tasks.models import UTCDateTime
 
 
-def _ts(nullable: bool = True) -> datetime | None:
+@overload
+def _ts(nullable: Literal[False]) -> datetime: ...
+@overload
+def _ts(nullable: Literal[True] = ...) -> datetime | None: ...
+def _ts(nullable: bool = True) -> Any:
+    """A UTC timestamp column, typed as the field's value (NOT NULL: always a datetime)."""
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
 
 

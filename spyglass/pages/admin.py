@@ -19,7 +19,7 @@ from spyglass.states.admin import (
 from spyglass.states.auth import AuthState
 
 
-def _stat(label: str, value: rx.Var, testid: str) -> rx.Component:
+def _stat(label: str, value: rx.Var | int | str, testid: str) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(label, size="2", color_scheme="gray"),
@@ -61,7 +61,7 @@ def _filters() -> rx.Component:
 
 def _row(row: AdminRow) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.code(row.task_id.to(str)[:8])),
+        rx.table.cell(rx.code(rx.Var.create(row.task_id).to(str)[:8])),
         rx.table.cell(rx.text(row.state_name, " · ", rx.text.strong(row.task_name))),
         rx.table.cell(row.owner, data_testid="task-owner"),
         rx.table.cell(status_badge(row)),
@@ -78,13 +78,16 @@ def _row(row: AdminRow) -> rx.Component:
                         size="1",
                         variant="soft",
                         color_scheme="orange",
-                        on_click=AdminState.cancel(row.task_id),
+                        on_click=AdminState.cancel(row.task_id),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                     ),
                 ),
                 rx.cond(
                     (row.status == "FAILED") | (row.status == "CANCELLED"),
                     rx.button(
-                        "Retry", size="1", variant="soft", on_click=AdminState.retry(row.task_id)
+                        "Retry",
+                        size="1",
+                        variant="soft",
+                        on_click=AdminState.retry(row.task_id),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                     ),
                 ),
                 rx.button(
@@ -92,7 +95,7 @@ def _row(row: AdminRow) -> rx.Component:
                     size="1",
                     variant="soft",
                     color_scheme="red",
-                    on_click=AdminState.delete(row.task_id),
+                    on_click=AdminState.delete(row.task_id),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                 ),
                 spacing="1",
             )

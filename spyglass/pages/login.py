@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from spyglass.auth.passwords import PasswordRule
 from spyglass.states.auth import AuthState
@@ -65,7 +66,7 @@ def _field(label: str, name: str, kind: str, autocomplete: str, **props: Any) ->
     )
 
 
-def _rule(rule: rx.Var[PasswordRule]) -> rx.Component:
+def _rule(rule: ObjectVar[PasswordRule]) -> rx.Component:
     return rx.hstack(
         rx.cond(
             rule.met,
@@ -108,7 +109,7 @@ def login_page() -> rx.Component:
                 spacing="3",
             ),
             id="login-form",
-            on_submit=lambda _fields: AuthState.login(),
+            on_submit=lambda _fields: AuthState.login(),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
             reset_on_submit=False,
         ),
         rx.text("No account yet? ", rx.link("Register", href="/register"), size="2"),
@@ -127,7 +128,7 @@ def register_page() -> rx.Component:
                     "password",
                     "password",
                     "new-password",
-                    on_change=AuthState.check_password.debounce(250),
+                    on_change=AuthState.check_password.debounce(250),  # type: ignore[attr-defined]  # @rx.event: see pages/__init__.py
                 ),
                 _password_rules(),
                 _field("Repeat the password", "confirm", "password", "new-password"),
@@ -141,7 +142,7 @@ def register_page() -> rx.Component:
                 spacing="3",
             ),
             id="register-form",
-            on_submit=lambda _fields: AuthState.register(),
+            on_submit=lambda _fields: AuthState.register(),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
             reset_on_submit=False,
         ),
         rx.text("Have an account? ", rx.link("Sign in", href="/login"), size="2"),

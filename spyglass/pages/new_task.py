@@ -33,7 +33,7 @@ def _agent_row(agent: AgentChoice) -> rx.Component:
     return rx.hstack(
         rx.checkbox(
             checked=agent.selected,
-            on_change=lambda checked: NewTaskState.toggle_agent(agent.agent_id, checked),
+            on_change=lambda checked: NewTaskState.toggle_agent(agent.agent_id, checked),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
             data_testid="agent-" + agent.agent_id,
         ),
         rx.vstack(
@@ -65,7 +65,7 @@ def _file_zone(key: str, title: str, note: str) -> rx.Component:
                 type="file",
                 id=f"file-{key}",
                 accept=".csv,.xlsx,.xls",
-                on_change=lambda value: NewTaskState.file_chosen(key, value),
+                on_change=lambda value: NewTaskState.file_chosen(key, value),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                 data_testid=f"file-{key}",
             ),
             spacing="2",
@@ -88,22 +88,22 @@ def _param_input(field: ParamField) -> rx.Component:
             "bool",
             rx.switch(
                 checked=value == "true",
-                on_change=lambda checked: NewTaskState.set_param(field.key, checked),
+                on_change=lambda checked: NewTaskState.set_param(field.key, checked),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                 data_testid=testid,
             ),
         ),
         (
             "choice",
             select(
-                field.options.to(list[str]),
+                rx.Var.create(field.options).to(list[str]),
                 value=value,
-                on_change=lambda choice: NewTaskState.set_param(field.key, choice),
+                on_change=lambda choice: NewTaskState.set_param(field.key, choice),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                 testid=testid,
             ),
         ),
         rx.input(
             value=value,
-            on_change=lambda text: NewTaskState.set_param(field.key, text),
+            on_change=lambda text: NewTaskState.set_param(field.key, text),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
             placeholder=field.hint,
             type=rx.match(field.kind, ("integer", "number"), ("number", "number"), "text"),
             step=rx.match(field.kind, ("number", "any"), "1"),

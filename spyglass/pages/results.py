@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import reflex as rx
@@ -47,7 +48,13 @@ def _card(card: Card) -> rx.Component:
     )
 
 
-def _bar_chart(data: rx.Var, x: str, y: str, color: str, testid: str) -> rx.Component:
+def _bar_chart(
+    data: rx.Var[Sequence[dict[str, Any]]] | Sequence[dict[str, Any]],
+    x: str,
+    y: str,
+    color: str,
+    testid: str,
+) -> rx.Component:
     return rx.box(
         rx.recharts.bar_chart(
             rx.recharts.cartesian_grid(stroke_dasharray="3 3"),
@@ -79,7 +86,7 @@ def _optional_chart(title: str, data: Any, x: str, y: str, color: str, testid: s
 def _charts() -> rx.Component:
     return rx.grid(
         rx.cond(
-            ResultsState.histogram_columns.length() > 0,
+            rx.Var.create(ResultsState.histogram_columns).length() > 0,
             _chart_card(
                 "Distribution",
                 rx.vstack(
@@ -199,7 +206,7 @@ def _what_changed() -> rx.Component:
         rx.vstack(
             rx.heading("What changed", size="4"),
             rx.cond(
-                ResultsState.changes.length() == 0,
+                rx.Var.create(ResultsState.changes).length() == 0,
                 rx.text("No value was changed.", color_scheme="gray"),
                 _table(
                     [
@@ -261,7 +268,7 @@ def _report() -> rx.Component:
         rx.flex(rx.foreach(ResultsState.cards, _card), wrap="wrap", gap="12px"),
         rx.heading("Downloads", size="4"),
         rx.cond(
-            ResultsState.downloads.length() == 0,
+            rx.Var.create(ResultsState.downloads).length() == 0,
             rx.text("This run wrote no files.", color_scheme="gray"),
             rx.vstack(rx.foreach(ResultsState.downloads, _download), spacing="2"),
         ),
@@ -275,7 +282,7 @@ def _report() -> rx.Component:
         ),
         rx.heading("Findings", size="4"),
         rx.cond(
-            ResultsState.findings.length() == 0,
+            rx.Var.create(ResultsState.findings).length() == 0,
             rx.callout("No issues found.", icon="circle_check", color_scheme="green"),
             _table(
                 ["Severity", "Kind", "Column", "Count"],
@@ -285,7 +292,7 @@ def _report() -> rx.Component:
         ),
         rx.heading("Rows to look at", size="4"),
         rx.cond(
-            ResultsState.row_issues.length() == 0,
+            rx.Var.create(ResultsState.row_issues).length() == 0,
             rx.text("No row-level issues.", color_scheme="gray"),
             _table(
                 ["Row", "Issue", "Detail"],

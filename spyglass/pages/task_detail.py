@@ -84,12 +84,12 @@ def _details() -> rx.Component:
             ),
         ),
         rx.cond(
-            TaskDetailState.agents.length() > 0,
+            rx.Var.create(TaskDetailState.agents).length() > 0,
             rx.vstack(rx.heading("Agents", size="3"), rx.foreach(TaskDetailState.agents, _agent)),
         ),
         rx.heading("Timeline", size="3"),
         rx.cond(
-            TaskDetailState.events.length() == 0,
+            rx.Var.create(TaskDetailState.events).length() == 0,
             rx.text("No events yet.", color_scheme="gray"),
             rx.table.root(rx.table.body(rx.foreach(TaskDetailState.events, _event)), width="100%"),
         ),

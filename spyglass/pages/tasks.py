@@ -70,7 +70,7 @@ def _task_row(row: TaskRow) -> rx.Component:
     return rx.table.row(
         rx.table.cell(
             rx.link(
-                rx.code(row.task_id.to(str)[:8]),
+                rx.code(rx.Var.create(row.task_id).to(str)[:8]),
                 href="/tasks/" + row.task_id,
                 data_testid="task-link",
             )
@@ -106,7 +106,7 @@ def _task_row(row: TaskRow) -> rx.Component:
                         size="1",
                         variant="soft",
                         color_scheme="red",
-                        on_click=TasksPageState.cancel(row.task_id),
+                        on_click=TasksPageState.cancel(row.task_id),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                     ),
                 ),
                 spacing="1",
@@ -266,7 +266,7 @@ def tasks_page() -> rx.Component:
             TasksPageState.loading,
             loading("Loading tasks…"),
             rx.cond(
-                TasksPageState.rows.length() == 0,
+                rx.Var.create(TasksPageState.rows).length() == 0,
                 rx.callout(
                     rx.cond(
                         TasksPageState.filtered,

@@ -54,7 +54,7 @@ def _token_row(row: TokenRow, show_owner: bool) -> rx.Component:
                     size="1",
                     color_scheme="red",
                     variant="soft",
-                    on_click=TokenState.revoke(row.id),
+                    on_click=TokenState.revoke(row.id),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                 ),
                 rx.badge("Revoked", color_scheme="gray"),
             )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.client import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from spyglass.storage.base import Storage, UploadTicket, check_key
+
+if TYPE_CHECKING:  # from the stubs (test extra): not installed to run the app
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
 class S3Storage(Storage):
@@ -90,7 +93,9 @@ class S3Storage(Storage):
         deleted = 0
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            objects: list[ObjectIdentifierTypeDef] = [
+                {"Key": o["Key"]} for o in page.get("Contents", [])
+            ]
             if objects:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects})
                 deleted += len(objects)

@@ -69,7 +69,8 @@ def whole_numbers_stay_integers(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         if present.abs().max() >= _EXACT_FLOAT_INTEGERS:
             continue
-        frame.isetitem(i, series.astype("Int64"))
+        # pandas-stubs leave Series out of isetitem's values (pandas takes any array-like)
+        frame.isetitem(i, series.astype("Int64"))  # type: ignore[arg-type]
     return frame
 
 

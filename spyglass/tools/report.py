@@ -271,7 +271,7 @@ def _count_by(items: list[dict[str, Any]], key: str) -> dict[str, int]:
 
 def _routing(tool_id: str, results: dict[str, Any], issues: list[dict[str, Any]]) -> list[Any]:
     """Where the data should go next, as S000's routing decisions."""
-    decisions = []
+    decisions: list[dict[str, str | None]] = []
     if tool_id == "profile-my-data":
         fixable = {"missing_values", "duplicate_rows", "high_risk_column"}
         if any(i["type"] in fixable for i in issues):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -170,7 +171,8 @@ def judge_outliers(series: pd.Series, method: str, k: float) -> tuple[pd.Series,
     if raw is None:
         return none, "no spread"
     if method == "auto" and (present > 0).mean() >= 0.99:
-        on_log = _fences(np.log(values.where(values > 0)), k)
+        # numpy's stubs don't know pandas' __array_ufunc__: np.log of a Series is a Series
+        on_log = _fences(np.log(values.where(values > 0)), k)  # type: ignore[arg-type]
         if on_log is not None:
             off_scale = values <= 0  # zero or less: far below anything on the log scale
             return (raw & (on_log | off_scale)).fillna(False), "as is and log"
@@ -319,7 +321,7 @@ def quarantine(frames: Frames, params: CleanParameters) -> dict[str, Any]:
 SAMPLES = 3
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _records(frame: pd.DataFrame) -> list[dict[Hashable, Any]]:
     return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from itertools import combinations
 from typing import Any
 
@@ -35,7 +36,11 @@ NAME_HINTS = {
 
 
 def _state(frames: Frames) -> State:
-    return frames.setdefault("_master", {})  # type: ignore[return-value]
+    """What the agents found (keys, semantics, golden records …), kept for the agents after
+    them in the frames dict under "_master": the one entry that is no frame."""
+    entries: dict[str, Any] = frames
+    state: State = entries.setdefault("_master", {})
+    return state
 
 
 def key_identifier(frames: Frames, params: MasterParameters) -> dict[str, Any]:
@@ -108,7 +113,7 @@ def semantic_mapper(frames: Frames, params: MasterParameters) -> dict[str, Any]:
     return {"mapping": mapping}
 
 
-_CHECKS = {
+_CHECKS: dict[str, Callable[[pd.Series], pd.Series]] = {
     "number": lambda s: pd.to_numeric(s, errors="coerce").notna(),
     "integer": lambda s: pd.to_numeric(s, errors="coerce").map(
         lambda v: pd.notna(v) and float(v).is_integer()
@@ -180,9 +185,10 @@ def _survive(values: pd.Series, rule: str, order: pd.Series | None) -> tuple[Any
         return None, False
     conflict = present.astype(str).nunique() > 1
     if rule == "most_recent" and order is not None:
-        return present.loc[order.loc[present.index].idxmax()], conflict
+        # pandas-stubs: idxmax() gives a Hashable label, which none of .loc's overloads take
+        return present.loc[order.loc[present.index].idxmax()], conflict  # type: ignore[call-overload]
     if rule == "longest":
-        return present.loc[present.astype(str).str.len().idxmax()], conflict
+        return present.loc[present.astype(str).str.len().idxmax()], conflict  # type: ignore[call-overload]
     counts = present.astype(str).value_counts()
     winner = counts.index[0]
     return present[present.astype(str) == winner].iloc[0], conflict
@@ -202,7 +208,8 @@ def golden_record_builder(frames: Frames, params: MasterParameters) -> dict[str,
     # Without a rule, the newest value survives when the table says when rows changed.
     default_rule = "most_recent" if order_col else "most_frequent"
     normal = frame[key].astype(str).str.strip().str.lower().where(frame[key].notna())
-    records, conflicts = [], {}
+    records: list[dict[str, Any]] = []
+    conflicts: dict[str, list[dict[str, Any]]] = {}
     for match, group in frame[normal.notna()].groupby(normal[normal.notna()], sort=True):
         record = {}
         for col in frame.columns:
@@ -258,7 +265,7 @@ def survivorship_resolver(frames: Frames, params: MasterParameters) -> dict[str,
 
 def lineage_tracer(frames: Frames, params: MasterParameters) -> dict[str, Any]:
     frame = frames["primary"]
-    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     state = _state(frames)
     return {
         "source": {

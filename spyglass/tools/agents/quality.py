@@ -158,7 +158,7 @@ def drift(
 ) -> dict[str, Any]:
     mapping = params.baseline_column_mapping or {}
     cur_stats, base_stats = frame_stats(current), frame_stats(baseline)
-    results = []
+    results: list[dict[str, Any]] = []
     for name in current.columns:
         base_name = mapping.get(str(name), name)
         if base_name not in baseline.columns:
