@@ -186,7 +186,8 @@ async def test_a_timeout_kills_the_run_sync_child(engine: Engine, tmp_path: Path
 
     pid_file = tmp_path / "burn.pid"
 
-    @monitored_background_task(timeout=1.5)
+    # Long enough for the child to start (and write its pid) on a busy machine.
+    @monitored_background_task(timeout=4)
     async def cpu(task: TaskContext) -> object:
         return await task.run_sync(burn, str(pid_file), 60)
 

@@ -46,19 +46,16 @@ class Schedule:
             raise invalid("queue must be 1–64 letters, digits, '-', '_' or '.'")
         if priority is not None and not -(2**31) <= priority < 2**31:
             raise invalid("priority must be between -2147483648 and 2147483647")
-        if start_at is not None and start_in is not None:
-            raise invalid("give start_at or start_in, not both")
+        if start_at is not None and start_at.tzinfo is None:
+            raise invalid("start_at needs a time zone, e.g. 2026-12-01T09:00:00Z")
         if start_in is not None:
             if not 0 <= start_in <= MAX_AHEAD.total_seconds():
                 raise invalid("start_in must be between 0 and 31,622,400 seconds (366 days)")
-            start_at = utcnow() + timedelta(seconds=start_in)
-        if start_at is not None:
-            if start_at.tzinfo is None:
-                raise invalid("start_at needs a time zone, e.g. 2026-12-01T09:00:00Z")
-            if start_at - utcnow() > MAX_AHEAD:
-                raise invalid("start_at may be at most 366 days ahead")
-            if start_at <= utcnow():
-                start_at = None  # due already: start now
+            # Both say "no earlier than": the later of the two holds.
+            after = utcnow() + timedelta(seconds=start_in)
+            start_at = after if start_at is None else max(start_at, after)
+        if start_at is not None and start_at <= utcnow():
+            start_at = None  # due already: start now
         return cls(queue=queue, priority=priority, start_at=start_at)
 
     def columns(self, spec: JobSpec) -> dict[str, Any]:
