@@ -376,3 +376,43 @@ def test_a_stalled_worker_leaves_a_task_another_took_over(cluster: Cluster) -> N
     kinds = [e["event_type"] for e in events["events"]]
     assert kinds.count("success") == 1 and kinds[-1] == "success"
     assert httpx.get(f"{a.url}/api/health", timeout=10).json()["status"] == "ok"
+
+
+def test_messages_queued_before_a_lease_was_lost_are_not_sent(
+    infra: tuple[str, str],
+) -> None:
+    """What a stalled process queued for other processes before its lease lapsed is dropped
+    (its fence says no), so nobody sees a task go back after another worker took it over;
+    the process's own subscribers got it when it was published."""
+    from spyglass.tasks.bus import TaskMessage, Topic
+    from spyglass.tasks.redis_bus import RedisBus
+
+    redis_url, _ = infra
+
+    def message(version: int, fence: Callable[[], bool] | None) -> TaskMessage:
+        payload = {"type": "update", "task_id": "t", "v": version}
+        return TaskMessage("t", "s", None, None, version, False, False, payload, fence=fence)
+
+    async def run() -> tuple[list[int], list[int]]:
+        prefix = f"f{uuid.uuid4().hex[:8]}"
+        sender, receiver = RedisBus(redis_url, prefix), RedisBus(redis_url, prefix)
+        await sender.start()
+        await receiver.start()
+        try:
+            local, remote = sender.subscribe(Topic(task_id="t")), receiver.subscribe(Topic())
+            sender.publish(message(1, lambda: True))
+            sender.publish(message(2, lambda: False))  # its lease lapsed meanwhile
+            sender.publish(message(3, None))
+            got: list[int] = []
+            async with asyncio.timeout(10):
+                while 3 not in got:
+                    got.extend(m.payload["v"] for m in await remote.get_batch())
+            here = [m.payload["v"] for m in await local.get_batch()]
+            return got, here
+        finally:
+            await sender.close()
+            await receiver.close()
+
+    remote, local = asyncio.run(run())
+    assert remote == [1, 3]
+    assert local == [1, 2, 3]

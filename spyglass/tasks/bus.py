@@ -30,6 +30,10 @@ class TaskMessage:
     droppable: bool
     payload: dict[str, Any]
     _json: str | None = field(default=None, repr=False)
+    #: For a message of a task run under a lease: whether this process still holds it. A
+    #: bus between processes sends the message on only while it does, so what a stalled
+    #: process queued before it stalled never reaches others after the task moved on.
+    fence: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
 
     def json(self) -> str:
         """Encoded once, however many subscribers send it."""

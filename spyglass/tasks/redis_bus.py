@@ -16,6 +16,7 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as redis
@@ -42,8 +43,7 @@ class RedisBus(LocalBus):
         self.connected = False
         self.received = 0
         self.sent = 0
-        #: Called with the seconds a message took from its publisher to this process.
-        self._outbox: deque[tuple[str, str, bool]] = deque()
+        self._outbox: deque[tuple[str, str, bool, Callable[[], bool] | None]] = deque()
         self._wake = asyncio.Event()
         self._client: redis.Redis | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -66,7 +66,7 @@ class RedisBus(LocalBus):
             },
             separators=(",", ":"),
         )
-        self._send(self.changes, f"{header}\n{msg.json()}", msg.droppable)
+        self._send(self.changes, f"{header}\n{msg.json()}", msg.droppable, msg.fence)
 
     def has_listeners(self, task_id: str) -> bool:
         return True  # other workers may be listening
@@ -76,14 +76,16 @@ class RedisBus(LocalBus):
         body = json.dumps({"o": self.origin, "cancel": task_id})
         self._send(self.control, body, False)
 
-    def _send(self, channel: str, body: str, droppable: bool) -> None:
-        self._outbox.append((channel, body, droppable))
+    def _send(
+        self, channel: str, body: str, droppable: bool, fence: Callable[[], bool] | None = None
+    ) -> None:
+        self._outbox.append((channel, body, droppable, fence))
         if len(self._outbox) > OUTBOX_LIMIT:
             self._shed()
         self._wake.set()
 
     def _shed(self) -> None:
-        for i, (_, _, droppable) in enumerate(self._outbox):
+        for i, (_, _, droppable, _) in enumerate(self._outbox):
             if droppable:
                 del self._outbox[i]
                 return
@@ -128,9 +130,11 @@ class RedisBus(LocalBus):
             self._wake.clear()
             while self._outbox:
                 batch = [self._outbox.popleft() for _ in range(min(len(self._outbox), 500))]
+                # A lease lost while the message waited (the process stalled): not sent.
+                batch = [entry for entry in batch if entry[3] is None or entry[3]()]
                 try:
                     async with self._client.pipeline(transaction=False) as pipe:
-                        for channel, body, _ in batch:
+                        for channel, body, _, _ in batch:
                             pipe.publish(channel, body)
                         await pipe.execute()
                     self.sent += len(batch)

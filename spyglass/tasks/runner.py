@@ -693,6 +693,7 @@ class Runner:
                 terminal=terminal,
                 droppable=droppable,
                 payload=payload,
+                fence=(lambda: self.holds(live)) if self.fenced else None,
             )
         )
 
