@@ -33,7 +33,7 @@ SHUTDOWN_GRACE = 1.0
 #: A job that outlives every test (50 minutes of steps).
 ENDLESS = {"steps": 60_000, "delay": 0.05}
 #: A job declared with `retries=1`, long enough to be running when its worker is killed.
-RERUNNABLE = {"steps": 60, "delay": 0.1}
+RERUNNABLE = {"steps": 120, "delay": 0.1}
 
 T = TypeVar("T")
 
@@ -120,7 +120,9 @@ def row(server: SpyGlassServer, task_id: str) -> dict[str, Any]:
         cur = conn.execute(
             "SELECT status, error_code, worker_id, attempt FROM task WHERE id = %s", (task_id,)
         )
-        status, error_code, worker_id, attempt = cur.fetchone()
+        found = cur.fetchone()
+    assert found is not None, f"no task {task_id}"
+    status, error_code, worker_id, attempt = found
     return {"status": status, "error_code": error_code, "worker": worker_id, "attempt": attempt}
 
 
@@ -204,6 +206,7 @@ def test_a_killed_granian_worker_comes_back_and_its_tasks_are_taken_over(
     placed = {victim: {"steps": [first]}}
     place(server, [("steps", ENDLESS), ("durable", RERUNNABLE)], on=pids, placed=placed)
     lost, kept = placed[victim], placed[survivor]
+    assert all(row(server, t)["status"] == "PROCESSING" for t in lost["durable"])
 
     killed_at = time.monotonic()
     os.kill(victim, signal.SIGKILL)
@@ -243,21 +246,24 @@ def test_a_killed_granian_worker_comes_back_and_its_tasks_are_taken_over(
         ended = result(server, task_id)
         assert (ended["status"], ended["error_code"]) == ("FAILED", "INTERRUPTED"), ended
     assert LEASE_TTL - 1 < interrupted_at < LEASE_TTL + 3 * LEASE_RENEW + 5, interrupted_at
+
+    def completed(task_id: str) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            r = result(server, task_id)
+            return r if r["status"] == "COMPLETED" else None
+
+        return wait_for(check, f"task {task_id} COMPLETED")
+
     # Its task that allows a retry ran again, on a live worker, to completion.
     for task_id in lost["durable"]:
-        done = wait_for(
-            lambda t=task_id: (r := result(server, t))["status"] == "COMPLETED" and r,
-            "the rerun",
-        )
-        assert done["result"] == {"steps": RERUNNABLE["steps"], "attempt": 2}
+        assert completed(task_id)["result"] == {"steps": RERUNNABLE["steps"], "attempt": 2}
         assert pid_of(row(server, task_id)["worker"]) in {survivor, new}
     # The survivor's own tasks were never touched.
     for task_id in kept["steps"]:
         r = row(server, task_id)
         assert (r["status"], r["attempt"], pid_of(r["worker"])) == ("PROCESSING", 1, survivor)
     for task_id in kept["durable"]:
-        wait_for(lambda t=task_id: result(server, t)["status"] == "COMPLETED", "its run")
-        assert result(server, task_id)["result"]["attempt"] == 1
+        assert completed(task_id)["result"]["attempt"] == 1
     # The ends by recovery are counted, whichever worker the scrape reaches.
     from tests.test_metrics import scrape, value
 
