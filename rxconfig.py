@@ -5,6 +5,10 @@ several workers serve the same browser tabs; SpyGlass's bus uses the same server
 
 CORS: only the origins in `SPYGLASS_ALLOWED_ORIGINS` get `Access-Control-Allow-Origin` (Reflex's
 default is every origin, with credentials); the app's own pages are same-origin and need none.
+
+Workers: with several Granian workers (`GRANIAN_WORKERS=N`, or Reflex's default with Redis),
+a worker that dies (`kill -9`, OOM) is forked again while the others keep serving; Reflex
+alone would stop the whole server. See `spyglass/serving.py` for why this is set here.
 """
 
 import os
@@ -13,6 +17,11 @@ import reflex as rx
 from reflex.plugins.sitemap import SitemapPlugin
 
 from spyglass.api.security import cors_origins
+from spyglass.serving import respawn_failed_workers
+
+# Reflex reads this file in the process that becomes Granian's supervisor, before it builds
+# the server (reflex/utils/exec.py:1138-1161), which passes no `respawn_failed_workers`.
+respawn_failed_workers()
 
 if os.environ.get("REDIS_URL") and not os.environ.get("REFLEX_REDIS_URL"):
     os.environ["REFLEX_REDIS_URL"] = os.environ["REDIS_URL"]
