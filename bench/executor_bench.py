@@ -643,8 +643,12 @@ def run_peer(row: Row, peer: Peer, args: Any) -> None:
 
 
 def report(rows: list[Row], args: Any, load: tuple[float, float]) -> None:
-    celery = next(r for r in rows if r.label.startswith("Celery"))
-    dramatiq = next(r for r in rows if r.label.startswith("Dramatiq"))
+    celery = next((r for r in rows if r.label.startswith("Celery")), None)
+    dramatiq = next((r for r in rows if r.label.startswith("Dramatiq")), None)
+
+    def ratio(value: float, peer: Row | None, attr: str, width: int) -> str:
+        return f"{value / peer.median(attr):{width - 1}.2f}×" if peer else f"{'—':>{width}}"
+
     print(
         f"\nExecutors: {args.jobs} no-op jobs per run ({args.worker_jobs} in worker mode), "
         f"median of {args.repeats} runs; "
@@ -676,9 +680,9 @@ def report(rows: list[Row], args: Any, load: tuple[float, float]) -> None:
             else f"{'—':>12} {'—':>7}"
         )
         print(
-            f"{r.label:34} {rate:7.0f} {rate / celery.median('rate'):7.2f}× "
-            f"{rate / dramatiq.median('rate'):8.2f}×  {cpu:10.2f} "
-            f"{r.median('cpu_servers_ms'):8.2f} {cpu / celery.median('cpu_all_ms'):7.2f}×  {lat}"
+            f"{r.label:34} {rate:7.0f} {ratio(rate, celery, 'rate', 8)} "
+            f"{ratio(rate, dramatiq, 'rate', 9)}  {cpu:10.2f} "
+            f"{r.median('cpu_servers_ms'):8.2f} {ratio(cpu, celery, 'cpu_all_ms', 8)}  {lat}"
         )
     print("\nCPU ms per job by part (median of each part over the runs):")
     for r in rows:
@@ -709,9 +713,9 @@ def report(rows: list[Row], args: Any, load: tuple[float, float]) -> None:
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT MET"
 
-    celery_cpu = celery.median("cpu_all_ms")
     for r in rows:
-        if r.label.startswith("worker mode"):
+        if r.label.startswith("worker mode") and celery is not None:
+            celery_cpu = celery.median("cpu_all_ms")
             cpu = r.median("cpu_all_ms")
             print(
                 f"  CPU per no-op job, {r.label}: {cpu:.2f} ms ≤ Celery's {celery_cpu:.2f} ms"
@@ -751,6 +755,15 @@ def cleanup_on_signals() -> Iterator[None]:
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+
+
+def pg_env(pg_url: str, redis_url: str) -> dict[str, str]:
+    """A SpyGlass on a new database of the PostgreSQL server, with its Redis."""
+    return {
+        "REDIS_URL": redis_url,
+        "SPYGLASS_DB_URL": new_database(pg_url),
+        "SPYGLASS_REDIS_PREFIX": f"b{uuid.uuid4().hex[:8]}",
+    }
 
 
 def main() -> None:
@@ -794,43 +807,40 @@ def main() -> None:
         if "sqlite" in parts:
             row = Row("inline, SQLite (default)")
             dep = deployment(row.label, {}, {})
-            run_spyglass(row, dep, args, tmp, dispatch=True, cancel=True)
-            dep.stop()
+            try:
+                run_spyglass(row, dep, args, tmp, dispatch=True, cancel=True)
+            finally:
+                dep.stop()
             rows.append(row)
 
         if parts & {"postgres", "workers"}:
-            pg_url = stack.enter_context(postgres_server())
-            pg_pid = listener_pid(pg_url)
-
-            def pg_env(redis_url: str) -> dict[str, str]:
-                return {
-                    "REDIS_URL": redis_url,
-                    "SPYGLASS_DB_URL": new_database(pg_url),
-                    "SPYGLASS_REDIS_PREFIX": f"b{uuid.uuid4().hex[:8]}",
-                }
-
-            if "postgres" in parts:
-                with redis_server() as redis_url:
-                    row = Row("inline, PostgreSQL + Redis")
-                    services = {"postgres": pg_pid, "redis": listener_pid(redis_url)}
-                    dep = deployment(row.label, pg_env(redis_url), services)
-                    run_spyglass(row, dep, args, tmp, dispatch=True, cancel=True)
-                    dep.stop()
-                    rows.append(row)
-
-            if "workers" in parts:
-                with redis_server() as redis_url:
-                    env = {**pg_env(redis_url), "SPYGLASS_EXECUTOR": "procrastinate"}
-                    services = {"postgres": pg_pid, "redis": listener_pid(redis_url)}
-                    dep = deployment("worker mode", env, services)
-                    for count in (1, 2):
-                        dep.add_worker(args.worker_concurrency)
-                        row = Row(f"worker mode, {count} worker{'s' * (count > 1)}")
-                        dep.label = row.label
-                        first = count == 1
-                        run_spyglass(row, dep, args, tmp, dispatch=first, cancel=first)
+            with postgres_server() as pg_url:
+                pg_pid = listener_pid(pg_url)
+                if "postgres" in parts:
+                    with redis_server() as redis_url:
+                        row = Row("inline, PostgreSQL + Redis")
+                        services = {"postgres": pg_pid, "redis": listener_pid(redis_url)}
+                        dep = deployment(row.label, pg_env(pg_url, redis_url), services)
+                        try:
+                            run_spyglass(row, dep, args, tmp, dispatch=True, cancel=True)
+                        finally:
+                            dep.stop()
                         rows.append(row)
-                    dep.stop()
+                if "workers" in parts:
+                    with redis_server() as redis_url:
+                        env = {**pg_env(pg_url, redis_url), "SPYGLASS_EXECUTOR": "procrastinate"}
+                        services = {"postgres": pg_pid, "redis": listener_pid(redis_url)}
+                        dep = deployment("worker mode", env, services)
+                        try:
+                            for count in (1, 2):
+                                dep.add_worker(args.worker_concurrency)
+                                row = Row(f"worker mode, {count} worker{'s' * (count > 1)}")
+                                dep.label = row.label
+                                first = count == 1
+                                run_spyglass(row, dep, args, tmp, dispatch=first, cancel=first)
+                                rows.append(row)
+                        finally:
+                            dep.stop()
 
         for name, make in (("celery", celery_peer), ("dramatiq", dramatiq_peer)):
             if name not in parts:
@@ -845,12 +855,7 @@ def main() -> None:
                 finally:
                     peer.stop()
 
-    labels = {r.label.split()[0] for r in rows}
-    if {"Celery", "Dramatiq"} <= labels:
-        report(rows, args, (load_before, os.getloadavg()[0]))
-    else:
-        for r in rows:
-            print(f"{r.label}: {r.median('rate'):.0f} jobs/s, {r.median('cpu_all_ms'):.2f} ms/job")
+    report(rows, args, (load_before, os.getloadavg()[0]))
 
 
 if __name__ == "__main__":
