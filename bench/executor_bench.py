@@ -2,13 +2,14 @@
 
 One run, on this machine, side by side (part of `make bench`):
 
-1. no-op submit → COMPLETED throughput: N no-op jobs submitted as fast as the client can,
-   then every one confirmed done; jobs/s = N / (first submit → the last completion that
-   the system recorded: SpyGlass's COMPLETED `timestamp`, Celery's `date_done`; Dramatiq
-   records none, so its job's own end). SpyGlass: inline executor on SQLite (the embedded
-   default) and on PostgreSQL + Redis (the production-like one), worker mode with one and
-   with two `spyglass worker` processes. Peers: Celery (Redis broker and result backend,
-   one prefork worker) and Dramatiq (Redis broker, Results middleware, one `dramatiq`
+1. no-op submit → COMPLETED throughput: N no-op jobs (`--jobs`, `--worker-jobs` in the
+   slower worker mode) submitted as fast as the client can, then every one confirmed
+   done; jobs/s = N / (first submit → the last completion that the system recorded:
+   SpyGlass's COMPLETED `timestamp`, Celery's `date_done`; Dramatiq records none, so its
+   job's own end). SpyGlass: inline executor on SQLite (the embedded default) and on
+   PostgreSQL + Redis (the production-like one), worker mode with one and with two
+   `spyglass worker` processes. Peers: Celery (Redis broker and result backend, one
+   prefork worker) and Dramatiq (Redis broker, Results middleware, one `dramatiq`
    worker). Median of `--repeats` runs.
 2. CPU per job: user + system CPU of every process involved, children included (reaped
    ones through their parent's `children_*` times), before/after each run: the client
