@@ -28,6 +28,11 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
+# The benchmarks' peers (Celery, Dramatiq): `make bench` only, `make test` does without.
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet -e '.[test,bench]'
+	touch $@
+
 # Reflex builds its frontend with bun; the npm registry ships it (no installer download).
 $(BUN):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error bun@1.4.5
@@ -55,10 +60,11 @@ test: install chromium services
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
-bench: install services
+bench: install services $(VENV)/.bench-installed
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m bench
 	$(PY) -m bench.cluster_bench
+	$(PY) -m bench.executor_bench
 
 clean:
 	rm -rf .web .states $(TOOLS) $(VENV)

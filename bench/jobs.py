@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from spyglass.states.monitor import MonitorState
 from spyglass.tasks import TaskContext, monitored_background_task
@@ -24,6 +26,22 @@ class ChattyArgs(BaseModel):
     seconds: float = 5.0
 
 
+class SpinArgs(BaseModel):
+    #: The file the child process writes its pid to (the cancel benchmark watches it).
+    pid_file: str
+    seconds: float = Field(default=60.0, gt=0, le=300)
+
+
+def spin_cpu(pid_file: str, seconds: float) -> int:
+    """CPU work for `task.run_sync`: write this process's pid, then spin for `seconds`."""
+    Path(pid_file).write_text(str(os.getpid()))
+    deadline = time.monotonic() + seconds
+    spins = 0
+    while time.monotonic() < deadline:
+        spins += sum(range(1000)) > 0
+    return spins
+
+
 DEFAULT_PULSE = PulseArgs()
 DEFAULT_CHATTY = ChattyArgs()
 
@@ -36,6 +54,19 @@ class BenchState(MonitorState):
     async def noop(task: TaskContext) -> None:
         """Does nothing: measures the engine's own cost per task."""
         return None
+
+    @staticmethod
+    @monitored_background_task
+    async def stamp(task: TaskContext) -> float:
+        """A no-op that returns the time its body began (`time.time()`): the executor
+        benchmark's job, for throughput and for dispatch latency."""
+        return time.time()
+
+    @staticmethod
+    @monitored_background_task
+    async def spin(task: TaskContext, args: SpinArgs) -> int:
+        """CPU-bound: spins in a `task.run_sync` child process (the cancel benchmark)."""
+        return await task.run_sync(spin_cpu, args.pid_file, args.seconds)
 
     @staticmethod
     @monitored_background_task
