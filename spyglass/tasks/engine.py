@@ -263,13 +263,12 @@ class Engine:
         status), or `RetryLater` when an attempt failed with retries left."""
         from spyglass.tasks.queue import RetryLater
 
-        task = await self._store.get_task(task_id)
-        if task is None:
+        found = await self._store.get_task_and_seq(task_id)
+        if found is None:
             return TaskStatus.CANCELLED.value  # deleted while it waited
-        row = row_of(task)
+        row, seq = found
         if TaskStatus(row["status"]).is_terminal:
-            return row["status"]  # cancelled while it waited
-        seq = await self._store.next_seq(task_id) - 1
+            return str(row["status"])  # cancelled while it waited
         try:
             spec = self.registry.resolve(row["state_name"], row["task_name"])
             args = spec.parse_args(row["input_args"])
@@ -367,23 +366,6 @@ class Engine:
         event = _event(task_id, seq, "status", message, {"status": TaskStatus.PENDING.value})
         await self._store.update_task(task_id, values, [event])
         self._announce({**row, **values})
-
-    async def lost_while_queueing(self, timeout: float) -> list[str]:
-        """End (refunded) the tasks whose web process stopped between recording and
-        queueing them."""
-        lost = await self._store.lost_while_queueing(utcnow() - timedelta(seconds=timeout))
-        ended = []
-        for task_id in lost:
-            if await self._store.end_if_active(
-                task_id,
-                TaskStatus.FAILED,
-                INTERRUPTED_MESSAGE,
-                error_code=ErrorCode.INTERRUPTED.value,
-                data={"retryable": True},
-            ):
-                ended.append(task_id)
-                await self._ended_without_worker(task_id)
-        return ended
 
     async def _cancel_queued(self, row: dict[str, Any]) -> bool:
         """Worker mode: cancel a task in Procrastinate's queue. A waiting one ends here

@@ -1,7 +1,8 @@
 """Worker mode (`SPYGLASS_EXECUTOR=procrastinate`): Procrastinate queues and runs the jobs.
 
-The web tier records a task PENDING (charging it in the same transaction, as inline)
-and defers one Procrastinate job naming it; `spyglass worker` processes, on any number
+The web tier records a task PENDING and defers one Procrastinate job naming it, in one
+transaction (with its charge, as inline): a task is queued exactly when it is recorded,
+never one without the other. `spyglass worker` processes, on any number
 of machines that reach the same PostgreSQL, fetch those jobs and run the task through
 the same runner as inline mode, publishing progress on the Redis bus. What Procrastinate
 already does well is its to do:
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import socket
@@ -40,6 +42,7 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.worker import Worker
 
 from spyglass.config import Settings
+from spyglass.tasks.models import Task
 from spyglass.tasks.registry import JobSpec
 
 if TYPE_CHECKING:
@@ -51,9 +54,17 @@ log = logging.getLogger(__name__)
 
 RUN_TASK = "spyglass.run_task"
 START_CRON = "spyglass.start_cron"
-#: A task still BEING_QUEUED this long after it was recorded lost its web process
-#: between the two writes: the stalled sweep ends it (refunded).
-QUEUEING_TIMEOUT = 60.0
+#: Defers the Procrastinate job of a task and records its id on the task, as a statement of
+#: the transaction that records the task. It calls what Procrastinate's own `defer_jobs`
+#: query calls (`procrastinate_defer_jobs_v1`, `procrastinate/sql/queries.sql`), so its
+#: triggers (NOTIFY to the workers, the job's events) run as for any deferred job.
+DEFER = sa.text(
+    f"UPDATE {Task.__tablename__} SET queue_job_id = (procrastinate_defer_jobs_v1(ARRAY[ROW("
+    "CAST(:queue AS varchar), CAST(:task_name AS varchar), CAST(:priority AS integer), "
+    "CAST(:lock AS text), CAST(NULL AS text), CAST(:args AS jsonb), "
+    "CAST(:scheduled_at AS timestamptz))::procrastinate_job_to_defer_v1]))[1] "
+    "WHERE id = :task_id"
+)
 
 
 class RetryLater(Exception):
@@ -129,21 +140,24 @@ class QueueExecutor:
             await conn.execute(self.app.schema_manager.get_schema())
 
     # -- the web tier ----------------------------------------------------------
-    async def defer(self, row: dict[str, Any], spec: JobSpec) -> int:
-        """Queue a run of the recorded task `row`; returns the Procrastinate job id."""
-        options: dict[str, Any] = {
-            "queue": row.get("queue") or spec.options.queue,
-            "priority": int(row.get("priority") or 0),
-        }
-        scheduled: datetime | None = row.get("scheduled_at")
-        if scheduled is not None:
-            options["schedule_at"] = scheduled
+    def defer_statement(self, row: dict[str, Any], spec: JobSpec) -> sa.TextClause:
+        """The statement that queues a run of the task `row` (to run in the transaction that
+        records it): its queue, priority, earliest start and concurrency slot."""
+        lock = None
         limit = spec.options.max_concurrency
         if limit is not None:
             slots = self._slots.setdefault(spec.key, itertools.count())
-            options["lock"] = f"{spec.state_name}.{spec.task_name}#{next(slots) % limit}"
-        deferrer = self.app.configure_task(RUN_TASK, **options)
-        return int(await deferrer.defer_async(task_id=row["id"]))
+            lock = f"{spec.state_name}.{spec.task_name}#{next(slots) % limit}"
+        scheduled: datetime | None = row.get("scheduled_at")
+        return DEFER.bindparams(
+            queue=row.get("queue") or spec.options.queue,
+            task_name=RUN_TASK,
+            priority=int(row.get("priority") or 0),
+            lock=lock,
+            args=json.dumps({"task_id": row["id"]}),
+            scheduled_at=scheduled,
+            task_id=row["id"],
+        )
 
     async def cancel(self, job_id: int) -> bool:
         """Ask Procrastinate to stop the job: a queued one is cancelled at once (True), a
@@ -252,8 +266,6 @@ class QueueExecutor:
                 continue
             taken.append(task_id)
             await self.engine.recovered(task_id, rerun=rerun)
-        for task_id in await self.engine.lost_while_queueing(QUEUEING_TIMEOUT):
-            taken.append(task_id)
         return taken
 
     # -- what admins see -------------------------------------------------------------

@@ -184,6 +184,8 @@ class RedisBus(LocalBus):
             self.received += 1
             if self.on_lag is not None:
                 self.on_lag(max(0.0, time.time() - meta["t"]))
+            if not LocalBus.has_listeners(self, meta["task_id"]):
+                return  # nobody here follows it: not decoded
             msg = TaskMessage(
                 task_id=meta["task_id"],
                 state_name=meta["state_name"],

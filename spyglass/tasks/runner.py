@@ -36,9 +36,6 @@ from spyglass.tasks.view import TaskView
 if TYPE_CHECKING:
     from spyglass.tasks.queue import QueueExecutor
 
-#: `queue_job_id` of a task recorded but not yet handed to Procrastinate.
-BEING_QUEUED = 0
-
 log = logging.getLogger(__name__)
 
 #: How long a cancel request waits for a job to unwind before answering anyway.
@@ -218,12 +215,23 @@ class Runner:
         live = LiveTask(spec=spec, row=row, args=args, instance=instance)
         live.lease_until = time.monotonic() + self.lease_ttl
         event = live.new_event("status", "Queued", _queued_data(row))
-        if cost and owner_id is not None:
-            short = await asyncio.to_thread(self.store.insert_charged, row, [event], owner_id, cost)
-            if short is not None:
-                raise credits.insufficient(short, {spec.task_name: cost}, spec.task_name)
-        else:
-            await self.store.insert_task(row, [event])
+        queued = self._defer(live)
+        try:
+            if cost and owner_id is not None:
+                short = await asyncio.to_thread(
+                    self.store.insert_charged, row, [event], owner_id, cost, queued
+                )
+                if short is not None:
+                    raise credits.insufficient(short, {spec.task_name: cost}, spec.task_name)
+            else:
+                await self.store.insert_task(row, [event], also=queued)
+        except DomainError:
+            raise
+        except Exception:
+            if not queued:
+                raise
+            log.exception("queueing a run of %s failed", spec.key)
+            raise QueueUnavailable() from None  # nothing was recorded, nothing charged
         await self._launch(live)
         return dict(live.row)
 
@@ -258,7 +266,14 @@ class Runner:
             live.spent = await self.store.spent(live.id, int(row.get("cost") or 0))
         live.lease_until = time.monotonic() + self.lease_ttl
         event = live.new_event("status", message, _queued_data(live.row))
-        await self.store.update_task(live.id, values, [event])
+        queued = self._defer(live)
+        try:
+            await self.store.update_task(live.id, values, [event], also=queued)
+        except Exception:
+            if not queued:
+                raise
+            log.exception("queueing task %s failed", live.id)
+            raise QueueUnavailable() from None
         await self._launch(live)
         return dict(live.row)
 
@@ -268,28 +283,21 @@ class Runner:
         return self.queue is not None and spec.is_static
 
     def _holder(self, spec: JobSpec) -> dict[str, Any]:
-        """Who holds a task being queued: Procrastinate (worker mode), or this process
-        under a lease."""
+        """Who holds a task being queued: Procrastinate (worker mode: the statement from
+        `_defer` records its job), or this process under a lease."""
         if self.queues(spec):
-            return {"worker_id": None, "lease_expires_at": None, "queue_job_id": BEING_QUEUED}
+            return {"worker_id": None, "lease_expires_at": None, "queue_job_id": None}
         return self.lease()
 
-    async def _launch(self, live: LiveTask) -> None:
-        """Hand a recorded PENDING task to the queue, or run it here."""
+    def _defer(self, live: LiveTask) -> list[Any]:
+        """Worker mode: the statement that queues `live` in the transaction recording it."""
         if self.queue is not None and self.queues(live.spec):
-            try:
-                job_id = await self.queue.defer(live.row, live.spec)
-            except Exception:
-                log.exception("queueing task %s failed", live.id)
-                await self.store.end_if_active(
-                    live.id,
-                    TaskStatus.FAILED,
-                    "The task could not be queued; try again",
-                    error_code=ErrorCode.INTERRUPTED.value,
-                )
-                raise QueueUnavailable() from None
-            live.row["queue_job_id"] = job_id
-            await self.store.update_task(live.id, {"queue_job_id": job_id}, [])
+            return [self.queue.defer_statement(live.row, live.spec)]
+        return []
+
+    async def _launch(self, live: LiveTask) -> None:
+        """Announce a recorded PENDING task: queued already (worker mode), or run it here."""
+        if self.queue is not None and self.queues(live.spec):
             self._publish(live, "update", droppable=False)
             return
         self.live[live.id] = live

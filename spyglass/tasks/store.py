@@ -153,8 +153,15 @@ class TaskStore:
         return self._writer.commits
 
     # -- writes ----------------------------------------------------------
-    async def insert_task(self, values: dict[str, Any], events: Iterable[dict[str, Any]]) -> None:
-        await self._writer.submit(Write(insert_task=values, events=list(events)))
+    async def insert_task(
+        self,
+        values: dict[str, Any],
+        events: Iterable[dict[str, Any]],
+        also: Sequence[Any] = (),
+    ) -> None:
+        """Insert a task and its first timeline lines (and `also`, statements that commit in
+        the same transaction, after the insert: worker mode queues it so)."""
+        await self._writer.submit(Write(insert_task=values, events=list(events), also=list(also)))
 
     async def update_task(
         self,
@@ -174,9 +181,15 @@ class TaskStore:
 
     # -- writes that move credits with them (one transaction each) -------------------
     def insert_charged(
-        self, values: dict[str, Any], events: list[dict[str, Any]], owner_id: int, amount: int
+        self,
+        values: dict[str, Any],
+        events: list[dict[str, Any]],
+        owner_id: int,
+        amount: int,
+        also: Sequence[Any] = (),
     ) -> int | None:
-        """Charge `owner_id` `amount` credits and insert the task, in one transaction.
+        """Charge `owner_id` `amount` credits and insert the task (then run `also`), in one
+        transaction.
 
         Returns None once both are committed, or the owner's balance when it does not
         cover `amount` (then nothing is written).
@@ -187,6 +200,8 @@ class TaskStore:
             conn.execute(sa.insert(TASK_TABLE), [values])
             if events:
                 conn.execute(sa.insert(EVENT_TABLE), events)
+            for statement in also:
+                conn.execute(statement)
         return None
 
     def claim_waiting(
@@ -372,6 +387,26 @@ class TaskStore:
             return list(session.exec(query).all())
 
         return await self._read(run)
+
+    async def get_task_and_seq(self, task_id: str) -> tuple[dict[str, Any], int] | None:
+        """A task's row and the last number of its timeline, in one query."""
+        last = (
+            sa.select(func.max(EVENT_TABLE.c.seq))
+            .where(EVENT_TABLE.c.task_id == task_id)
+            .scalar_subquery()
+        )
+
+        def run() -> tuple[dict[str, Any], int] | None:
+            with self.engine.connect() as conn:
+                found = conn.execute(
+                    sa.select(TASK_TABLE, last.label("_last_seq")).where(TASK_TABLE.c.id == task_id)
+                ).first()
+            if found is None:
+                return None
+            row = dict(found._mapping)
+            return row, int(row.pop("_last_seq") or 0)
+
+        return await asyncio.to_thread(run)
 
     async def next_seq(self, task_id: str) -> int:
         """The next timeline number of a task no runner holds (live tasks count their own)."""
@@ -605,21 +640,6 @@ class TaskStore:
             data=data,
             only_active=True,
         )
-
-    async def lost_while_queueing(self, cutoff: datetime) -> list[str]:
-        """Tasks recorded for the queue before `cutoff` that never reached it."""
-
-        def run(session: Session) -> list[str]:
-            rows = session.execute(
-                sa.select(TASK_TABLE.c.id).where(
-                    TASK_TABLE.c.status == TaskStatus.PENDING.value,
-                    TASK_TABLE.c.queue_job_id == 0,
-                    TASK_TABLE.c.created_at < cutoff,
-                )
-            )
-            return [row[0] for row in rows]
-
-        return await self._read(run)
 
     # -- worker mode: who runs, what waits -------------------------------------------
     async def record_worker(self, info: dict[str, Any]) -> None:
