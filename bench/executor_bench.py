@@ -577,6 +577,83 @@ def dramatiq_peer(redis_url: str, folder: Path) -> Peer:
     return peer
 
 
+@dataclass
+class ProcrastinatePeer:
+    """Procrastinate alone on its own database: the client defers no-op jobs straight into
+    PostgreSQL (`--connections` in flight, like SpyGlass's client), a `procrastinate worker`
+    with the same concurrency as `spyglass worker` runs them."""
+
+    label: str
+    conninfo: str
+    pg_pid: int
+    concurrency: int
+    connections: int
+    worker: subprocess.Popen[bytes] | None = None
+
+    def start(self, folder: Path) -> None:
+        os.environ["BENCH_PG_CONNINFO"] = self.conninfo
+        from bench import peer_procrastinate
+
+        with peer_procrastinate.app.open():
+            peer_procrastinate.app.schema_manager.apply_schema()
+        log_file = (folder / "procrastinate.log").open("ab")
+        self.worker = subprocess.Popen(
+            [
+                str(BIN / "procrastinate"), "--app", "bench.peer_procrastinate.app", "worker",
+                "--concurrency", str(self.concurrency),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "BENCH_PG_CONNINFO": self.conninfo, "PYTHONPATH": str(ROOT)},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def parts(self) -> dict[str, list[int]]:
+        assert self.worker is not None
+        return {"workers": [self.worker.pid], "postgres": [self.pg_pid]}
+
+    def batch(self, jobs: int) -> tuple[float, float]:
+        return asyncio.run(self._batch(jobs))
+
+    async def _batch(self, jobs: int) -> tuple[float, float]:
+        from psycopg import AsyncConnection
+
+        from bench import peer_procrastinate
+
+        app = peer_procrastinate.app
+        query = (
+            "SELECT count(*), extract(epoch FROM max(e.at)) FROM procrastinate_jobs j "
+            "JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'succeeded' "
+            "WHERE j.id > %s"
+        )
+        async with (
+            app.open_async(),
+            await AsyncConnection.connect(self.conninfo, autocommit=True) as conn,
+        ):
+            cur = await conn.execute("SELECT coalesce(max(id), 0) FROM procrastinate_jobs")
+            start = (await cur.fetchone() or (0,))[0]
+            first = time.time()
+            gate = asyncio.Semaphore(self.connections)
+
+            async def one() -> None:
+                async with gate:
+                    await peer_procrastinate.noop.defer_async()
+
+            await asyncio.gather(*(one() for _ in range(jobs)))
+            while True:
+                cur = await conn.execute(query, (start,))
+                done, last = await cur.fetchone() or (0, None)
+                if done >= jobs:
+                    return first, float(last)
+                await asyncio.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            stop_group(self.worker)
+            self.worker = None
+
+
 # -- the run --------------------------------------------------------------------------------
 
 
@@ -780,11 +857,13 @@ def main() -> None:
     parser.add_argument("--dispatch-samples", type=int, default=200)
     parser.add_argument("--cancel-samples", type=int, default=10)
     parser.add_argument(
-        "--only", default="", help="comma list of parts: sqlite,postgres,workers,celery,dramatiq"
+        "--only",
+        default="",
+        help="comma list of parts: sqlite,postgres,workers,procrastinate,celery,dramatiq",
     )
     args = parser.parse_args()
     parts = set(filter(None, args.only.split(","))) or {
-        "sqlite", "postgres", "workers", "celery", "dramatiq",
+        "sqlite", "postgres", "workers", "procrastinate", "celery", "dramatiq",
     }  # fmt: skip
     for binary in ("celery", "dramatiq"):
         if binary in parts and not (BIN / binary).exists():
@@ -814,7 +893,7 @@ def main() -> None:
                 dep.stop()
             rows.append(row)
 
-        if parts & {"postgres", "workers"}:
+        if parts & {"postgres", "workers", "procrastinate"}:
             with postgres_server() as pg_url:
                 pg_pid = listener_pid(pg_url)
                 if "postgres" in parts:
@@ -842,6 +921,24 @@ def main() -> None:
                                 rows.append(row)
                         finally:
                             dep.stop()
+                if "procrastinate" in parts:
+                    label = f"Procrastinate {metadata.version('procrastinate')} alone"
+                    log(f"{label}: starting")
+                    url = sa.make_url(new_database(pg_url)).set(drivername="postgresql")
+                    alone = ProcrastinatePeer(
+                        label,
+                        url.render_as_string(hide_password=False),
+                        pg_pid,
+                        args.worker_concurrency,
+                        args.connections,
+                    )
+                    try:
+                        alone.start(tmp)
+                        row = Row(label)
+                        throughput(row, alone.parts, alone.batch, args, args.worker_jobs)
+                        rows.append(row)
+                    finally:
+                        alone.stop()
 
         for name, make in (("celery", celery_peer), ("dramatiq", dramatiq_peer)):
             if name not in parts:

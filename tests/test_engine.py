@@ -89,29 +89,61 @@ async def test_chatty_progress_is_coalesced_in_the_database(engine: Engine) -> N
     assert task is not None and task.progress == 100 and task.result == "done"
 
 
-async def test_status_changes_are_durable_before_they_are_announced(engine: Engine) -> None:
+@pytest.fixture
+async def slow_flush(tmp_path: Path) -> AsyncIterator[Engine]:
+    """An engine whose coalesced writes wait 30 s (a test decides when they are written)."""
+    settings = Settings(
+        data_dir=tmp_path,
+        db_url=f"sqlite:///{tmp_path / 'slow.db'}",
+        port=0,
+        secret_key="unit",
+        progress_flush_interval=30,
+    )
+    eng = Engine(settings, Registry())
+    await eng.start()
+    yield eng
+    await eng.stop()
+
+
+async def test_starts_and_ends_are_durable_before_they_are_announced(slow_flush: Engine) -> None:
+    """A start is committed before it is answered, an end before it is announced; PROCESSING
+    is announced at once and written coalesced, with the end when that comes first (a short
+    job costs one write for both), and the timeline keeps every line in order."""
+
     @monitored_background_task
     async def short(task: TaskContext) -> int:
         await asyncio.sleep(0.05)
         return 7
 
     spec = spec_of(short)
-    sub = engine.subscribe(Topic())
-    started = await engine.start_job(spec, None, origin="direct")
-    order = ["PENDING", "PROCESSING", "COMPLETED"]
-    stored = await engine._store.get_task(started.id)
+    sub = slow_flush.subscribe(Topic())
+    writes: list[str] = []
+    event.listen(
+        slow_flush.database,
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *args: (
+            writes.append(statement)
+            if statement.lstrip().upper().startswith("UPDATE TASK ")
+            else None
+        ),
+    )
+    started = await slow_flush.start_job(spec, None, origin="direct")
+    stored = await slow_flush._store.get_task(started.id)
     assert stored is not None, "the row is committed before start_job returns"
-    assert stored.status in order
+    seen = []
     async for msg in sub:
-        task = await engine._store.get_task(started.id)
-        assert task is not None
-        # Announced means committed: the database is at least as far along as the message.
-        assert order.index(task.status) >= order.index(msg.payload["status"])
+        seen.append(msg.payload["status"])
         if msg.terminal:
+            task = await slow_flush._store.get_task(started.id)
+            assert task is not None and task.status == "COMPLETED", "the end was written first"
             break
     sub.close()
-    events = await engine.events(started.id)
+    assert seen[-2:] == ["PROCESSING", "COMPLETED"]
+    assert len(writes) == 1, "PROCESSING and COMPLETED of a 50 ms job: one write"
+    events = await slow_flush.events(started.id)
     assert [(e.seq, e.event_type) for e in events] == [(1, "status"), (2, "status"), (3, "success")]
+    stored = await slow_flush._store.get_task(started.id)
+    assert stored is not None and stored.processing_started_at is not None
 
 
 async def test_progress_never_goes_back_and_is_clamped(engine: Engine) -> None:

@@ -64,6 +64,9 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[_Unit | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._update_statements: dict[tuple[str, ...], Any] = {}
+        #: The thread's own connection, kept between groups (no pool checkout, no ping per
+        #: commit); dropped after a failure, and opened again for the next group.
+        self._conn: Connection | None = None
         self.commits = 0
         self.statements = 0
 
@@ -80,6 +83,7 @@ class GroupCommitWriter:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
+        self._drop_connection()
 
     def submit(self, write: Write) -> asyncio.Future[None]:
         """Queue a write; the returned future resolves once it is committed."""
@@ -110,10 +114,27 @@ class GroupCommitWriter:
                 group.append(item)  # type: ignore[arg-type]
             self._commit(group)
 
+    def _connection(self) -> Connection:
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._drop_connection()
+            self._conn = self._engine.connect()  # the pool pings it once, here
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
     def _commit(self, group: list[_Unit]) -> None:
         try:
-            with self._engine.begin() as conn:
-                self._apply(conn, [unit.write for unit in group])
+            conn = self._connection()
+            try:
+                with conn.begin():
+                    self._apply(conn, [unit.write for unit in group])
+            except Exception:
+                self._drop_connection()  # a broken link is not reused; a new one is opened
+                raise
             self.commits += 1
             _resolve(group, None)
         except Exception:

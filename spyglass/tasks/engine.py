@@ -493,8 +493,7 @@ class Engine:
         live = self._runner.live.get(task_id)
         if live is not None:
             return dict(live.row)
-        task = await self._store.get_task(task_id)
-        return row_of(task) if task is not None else None
+        return await self._store.get_row(task_id)
 
     async def input_keys(self, task_id: str) -> set[str]:
         """The storage keys of the files a task announced as its inputs."""

@@ -616,7 +616,13 @@ class Runner:
         values = {"status": status.value, "message": message, "updated_at": now, **extra}
         live.row.update(values)
         event = live.new_event("status", message, {"status": status.value})
-        await self.store.update_task(live.id, values, [event])
+        if status is TaskStatus.PROCESSING:
+            # Written with the next coalesced flush, or with the end if that comes first (a
+            # short job's PROCESSING and COMPLETED are one write, its timeline complete);
+            # announced at once, like progress. An end is always written before it is told.
+            self.store.update_task_soon(live.id, values, [event])
+        else:
+            await self.store.update_task(live.id, values, [event])
         self._publish(live, "update", droppable=False)
         self._status_changed(live, status)
 

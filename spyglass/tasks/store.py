@@ -342,6 +342,18 @@ class TaskStore:
 
         return await asyncio.to_thread(run)
 
+    async def get_row(self, task_id: str) -> dict[str, Any] | None:
+        """A task's stored row (one Core query: no ORM object is built)."""
+
+        def run() -> dict[str, Any] | None:
+            with self.engine.connect() as conn:
+                found = conn.execute(
+                    sa.select(TASK_TABLE).where(TASK_TABLE.c.id == task_id)
+                ).first()
+            return dict(found._mapping) if found is not None else None
+
+        return await asyncio.to_thread(run)
+
     async def get_task(self, task_id: str) -> Task | None:
         return await self._read(lambda s: s.get(Task, task_id))
 
