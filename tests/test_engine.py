@@ -422,3 +422,34 @@ async def test_a_task_whose_worker_is_gone_is_taken_over(engine: Engine) -> None
     lease = {"lease_expires_at": utcnow() + timedelta(seconds=60)}
     await engine._store.update_task(fresh, lease)
     assert await engine.recover(everyone=False) == []
+
+
+async def test_health_counts_running_tasks_without_a_scan(engine: Engine) -> None:
+    """The running count health reports is a counter kept with every status change: right
+    while jobs run, after they complete, fail or are cancelled."""
+    release = asyncio.Event()
+
+    @monitored_background_task
+    async def hold(task: TaskContext) -> None:
+        await release.wait()
+
+    @monitored_background_task
+    async def fail(task: TaskContext) -> None:
+        raise ValueError("no")
+
+    held = [await engine.start_job(spec_of(hold), None, origin="direct") for _ in range(5)]
+    failed = await engine.start_job(spec_of(fail), None, origin="direct")
+    await engine.wait(failed.id)
+
+    async def running() -> int:
+        return (await engine.health()).running_tasks
+
+    async with asyncio.timeout(10):
+        while await running() != 5:
+            await asyncio.sleep(0.01)
+    assert await engine.cancel_and_wait(held[0].id)
+    assert await running() == 4
+    release.set()
+    for task in held[1:]:
+        await engine.wait(task.id)
+    assert await running() == 0

@@ -908,9 +908,7 @@ class Engine:
             bus=self._bus.health(),
             executor=self.settings.executor,
             worker=self.worker_id,
-            running_tasks=sum(
-                1 for lv in self._runner.live.values() if lv.status is TaskStatus.PROCESSING
-            ),
+            running_tasks=self._runner.counts[TaskStatus.PROCESSING],
             workers=workers,
         )
 

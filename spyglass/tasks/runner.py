@@ -132,6 +132,10 @@ class Runner:
         self.lease_ttl = lease_ttl
         #: Called with (live task, status) on every status change (metrics).
         self.on_status: list[Any] = []
+        #: The status of each live task that passed a status change here, and how many are
+        #: in each: what health and metrics ask often, kept as counters rather than scans.
+        self._statuses: dict[str, TaskStatus] = {}
+        self.counts: dict[TaskStatus, int] = dict.fromkeys(TaskStatus, 0)
         #: With other workers about, a task whose lease lapsed (this process stalled longer
         #: than the lease) may run elsewhere now: this one stops writing it.
         self.fenced = not bus.single_process
@@ -475,6 +479,16 @@ class Runner:
                 )
         finally:
             self.live.pop(live.id, None)
+            self._count(live.id, None)
+
+    def _count(self, task_id: str, status: TaskStatus | None) -> None:
+        """Move a live task to `status` in the counters (None: it is live here no more)."""
+        old = self._statuses.pop(task_id, None)
+        if old is not None:
+            self.counts[old] -= 1
+        if status is not None:
+            self._statuses[task_id] = status
+            self.counts[status] += 1
 
     async def _end_cancelled(self, live: LiveTask) -> None:
         if live.row["status"] in _TERMINAL_TIMESTAMP:
@@ -712,6 +726,7 @@ class Runner:
         )
 
     def _status_changed(self, live: LiveTask, status: TaskStatus) -> None:
+        self._count(live.id, None if status.is_terminal else status)
         for hook in self.on_status:
             try:
                 hook(live, status)
