@@ -288,12 +288,20 @@ def compute(series: pd.Series) -> ColumnStats:
     return stats
 
 
+#: Rows from which a column's work (a sort of its values) is worth a thread of its own.
+#: Short frames, however wide, are worked on in this thread: their columns take
+#: microseconds each, and starting threads late in a memory-capped child can fail.
+PARALLEL_ROWS = 50_000
+
+
 def frame_stats(frame: pd.DataFrame) -> dict[str, ColumnStats]:
     """Statistics of every column, by column name (computed once per frame)."""
 
     def work() -> dict[str, ColumnStats]:
         columns = [series for _, series in frame.items()]
-        workers = min(len(columns), os.cpu_count() or 1) or 1
+        workers = min(len(columns), os.cpu_count() or 1)
+        if workers <= 1 or len(frame) < PARALLEL_ROWS:
+            return {s.name: s for s in map(compute, columns)}
         with ThreadPoolExecutor(workers) as pool:
             return {s.name: s for s in pool.map(compute, columns)}
 
