@@ -130,9 +130,10 @@ def column_alerts(col: ColumnStats) -> list[dict[str, Any]]:
         if col.skewness is not None and check["skewed"].holds(abs(col.skewness)):
             detail = f"skewness {col.skewness:.1f}"
             out.append(_alert("skewed", name, abs(col.skewness), detail))
-        bins = len(col.histogram[0]) if col.histogram is not None else 0
+        counts = col.histogram[0] if col.histogram is not None else []
+        bins = len(counts)
         if bins > 1 and col.measured >= UNIFORM_MIN_EXPECTED * bins:
-            p = chi2_uniform(np.asarray(col.histogram[0]))
+            p = chi2_uniform(np.asarray(counts))
             if check["uniform"].holds(p):
                 detail = f"the histogram's {bins} bins hold equal counts"
                 out.append(_alert("uniform", name, p, detail))

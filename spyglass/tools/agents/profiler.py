@@ -137,7 +137,8 @@ def run(frame: pd.DataFrame, params: UnifiedProfilerParams) -> dict[str, Any]:
             "numeric_columns": measuring,
             "left_out": measuring - len(chosen),
         }
-        if len(chosen) >= 2:
+        result["correlations"] = {}
+        if chosen:
             means = [stats[str(c)].mean or 0.0 for c in chosen]
             corr = correlations(sampled[chosen], means)
             names = [str(c) for c in chosen]

@@ -306,8 +306,8 @@ def drift(
                 )
             )
             continue
-        work = (_categories(baseline, base_name, base), _categories(current, name, cur))
-        planned.append((len(results), "categorical", work))
+        counts = (_categories(baseline, base_name, base), _categories(current, name, cur))
+        planned.append((len(results), "categorical", counts))
         results.append({"column": column, "type": "categorical"})
 
     alpha = DRIFT_ALPHA / max(1, len(planned))
