@@ -74,6 +74,7 @@ def build_report(
             "readiness": results.get("readiness-rater", {}).get("grade"),
             "pii_columns": results.get("governance-checker", {}).get("pii_columns"),
             "drifted_columns": results.get("drift-detector", {}).get("drifted_columns"),
+            "alerts": profile.get("alerts_by_type"),
             **(_cleaning_summary(frames, results) if tool_id == "clean-my-data" else {}),
             **(_mastering_summary(results) if tool_id == "master-my-data" else {}),
         },

@@ -83,6 +83,13 @@ def pii_share(values: Sequence[str]) -> tuple[str | None, float]:
     return kind, counts[kind] / len(values)
 
 
+def date_share(values: Sequence[str]) -> float:
+    """Share of these text values written as dates (2024-01-31, 31/01/2024, 2024-01-31 10:00)."""
+    if not values:
+        return 0.0
+    return sum(1 for v in values if DATE.match(v.strip())) / len(values)
+
+
 def numeric_share(values: Sequence[str]) -> float:
     """Share of these text values that read as numbers."""
     if not values:

@@ -1,4 +1,10 @@
-"""unified-profiler: types, nulls, distinct values, statistics, top values, correlations."""
+"""unified-profiler: types, nulls, distinct values, statistics, top values, correlations, and
+alerts (see `alerts`).
+
+Every step is one pass per column, so a file with 10,000 columns costs 100 times one with
+100. The one step that would grow with the square of the columns, the correlation matrix,
+runs over a bounded set: at most MAX_CORRELATED numeric columns, chosen by CORRELATION_RULE.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spyglass.tools.agents import alerts
+from spyglass.tools.agents.patterns import is_identifying
 from spyglass.tools.agents.stats import ColumnStats, duplicate_rows, frame_stats
 from spyglass.tools.catalogue import UnifiedProfilerParams
 
 #: Rows per block when summing the correlation products (bounds the extra memory).
 CORR_BLOCK = 131_072
+#: At most this many columns enter the correlation matrix (its cost grows with the square).
+MAX_CORRELATED = 100
+CORRELATION_RULE = (
+    f"Pearson correlations over the first {MAX_CORRELATED} numeric columns in file order "
+    "that measure (identifiers left out) and vary (more than one distinct value)"
+)
 
 
 def _num(value: Any) -> float | None:
@@ -46,6 +60,14 @@ def profile_column(stats: ColumnStats) -> dict[str, Any]:
         if stats.histogram is not None:
             counts, edges = stats.histogram
             out["histogram"] = {"counts": counts, "edges": [_num(e) for e in edges]}
+        out.update(
+            outliers=stats.outliers,
+            zeros=stats.zeros,
+            infinite=stats.infinite,
+            skewness=_num(stats.skewness) if stats.skewness is not None else None,
+        )
+    if stats.min_length is not None:
+        out.update(min_length=stats.min_length, max_length=stats.max_length)
     if stats.date_range is not None:
         out.update(min=stats.date_range[0], max=stats.date_range[1])
     out["top_values"] = [{"value": value, "count": count} for value, count in stats.top]
@@ -59,9 +81,11 @@ def correlations(numeric: pd.DataFrame, means: list[float]) -> np.ndarray:
     sxy, sx, sxx, n = (np.zeros((k, k)) for _ in range(4))
     centre = np.asarray(means, dtype="float64")
     for start in range(0, len(numeric), CORR_BLOCK):
-        block = numeric.iloc[start : start + CORR_BLOCK].to_numpy(dtype="float64", na_value=np.nan)
-        block -= centre  # centred sums keep the subtraction below well-conditioned
-        mask = ~np.isnan(block)
+        rows = numeric.iloc[start : start + CORR_BLOCK].to_numpy(dtype="float64", na_value=np.nan)
+        # Centred sums keep the subtraction below well-conditioned. (A new array: `rows` may
+        # be a read-only view of the frame's own block.)
+        block = rows - centre
+        mask = np.isfinite(block)  # ±infinity counts as missing, as NaN does
         values = np.where(mask, block, 0.0)
         weights = mask.astype("float64")
         sxy += values.T @ values
@@ -74,25 +98,60 @@ def correlations(numeric: pd.DataFrame, means: list[float]) -> np.ndarray:
         return cov / np.sqrt(var)
 
 
+def correlated_columns(frame: pd.DataFrame, stats: dict[str, ColumnStats]) -> list[Any]:
+    """The columns the correlation matrix covers (CORRELATION_RULE), in file order."""
+    chosen = []
+    for name in frame.columns:
+        col = stats[str(name)]
+        if col.numeric and col.distinct > 1 and not is_identifying(name):
+            chosen.append(name)
+            if len(chosen) == MAX_CORRELATED:
+                break
+    return chosen
+
+
 def run(frame: pd.DataFrame, params: UnifiedProfilerParams) -> dict[str, Any]:
     sampled = frame
     if params.sample_size is not None and params.sample_size < len(frame):
         sampled = frame.sample(n=params.sample_size, random_state=0)
     stats = frame_stats(sampled)
     columns = [profile_column(stats[str(c)]) for c in sampled.columns]
+    duplicates = duplicate_rows(sampled)
     result: dict[str, Any] = {
         "rows": int(frame.shape[0]),
         "rows_profiled": int(sampled.shape[0]),
         "columns": columns,
-        "duplicate_rows": duplicate_rows(sampled),
+        "duplicate_rows": duplicates,
         "total_nulls": int(sum(c["nulls"] for c in columns)),
     }
-    numeric = [c for c in sampled.columns if stats[str(c)].numeric]
-    if params.include_correlations and len(numeric) >= 2:
-        means = [stats[str(c)].mean or 0.0 for c in numeric]
-        corr = correlations(sampled[numeric], means)
-        names = [str(c) for c in numeric]
-        result["correlations"] = {
-            a: {b: _num(corr[i, j]) for j, b in enumerate(names)} for i, a in enumerate(names)
+    correlated: tuple[list[str], np.ndarray] | None = None
+    if params.include_correlations:
+        chosen = correlated_columns(sampled, stats)
+        measuring = sum(
+            1 for c in sampled.columns if stats[str(c)].numeric and not is_identifying(c)
+        )
+        result["correlation_columns"] = {
+            "rule": CORRELATION_RULE,
+            "limit": MAX_CORRELATED,
+            "columns": [str(c) for c in chosen],
+            "numeric_columns": measuring,
+            "left_out": measuring - len(chosen),
         }
+        result["correlations"] = {}
+        if chosen:
+            means = [stats[str(c)].mean or 0.0 for c in chosen]
+            corr = correlations(sampled[chosen], means)
+            names = [str(c) for c in chosen]
+            correlated = (names, corr)
+            result["correlations"] = {
+                a: {b: _num(corr[i, j]) for j, b in enumerate(names)} for i, a in enumerate(names)
+            }
+    found = alerts.all_alerts(
+        int(sampled.shape[0]), duplicates, (stats[str(c)] for c in sampled.columns), correlated
+    )
+    result["alerts"] = found
+    result["alerts_by_type"] = {
+        kind: n for kind in alerts.ALERT_RULES if (n := sum(1 for a in found if a["type"] == kind))
+    }
+    result["alert_rules"] = alerts.rules_table()
     return result

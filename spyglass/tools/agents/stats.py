@@ -3,13 +3,17 @@
 One pass per column gives what unified-profiler, score-risk, drift-detector,
 readiness-rater, governance-checker and test-coverage all read: counts, nulls,
 distinct values and the most frequent ones, and for numbers a single sort that
-yields min/max, exact quantiles, the histogram, Tukey's outlier count and a
-thinned copy for the KS test. Text is counted by pyarrow's hash kernels. Columns
-are worked on in parallel threads (numpy's sort and pyarrow release the GIL).
+yields min/max, exact quantiles, the histogram, Tukey's outlier count, zeros,
+infinities, skewness and a thinned copy for the KS test (dates get the thinned copy
+too, in seconds). Text is counted by pyarrow's hash kernels, with its shortest and
+longest lengths. Every figure is one pass over one column: the work is linear in rows
+and in columns. Columns are worked on in parallel threads (numpy's sort and pyarrow
+release the GIL).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +27,7 @@ import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
 from spyglass.tools.agents.memo import duplicate_mask, once
-from spyglass.tools.agents.patterns import numeric_share, pii_share
+from spyglass.tools.agents.patterns import date_share, numeric_share, pii_share
 
 #: Values per column the pattern checks (PII, numbers in text) look at.
 SAMPLE = 2_000
@@ -54,7 +58,18 @@ class ColumnStats:
     histogram: tuple[list[int], list[float]] | None = None
     #: Values beyond Tukey's fences (1.5 × IQR).
     outliers: int = 0
-    #: Sorted values, thinned to at most KS_POINTS order statistics.
+    #: Numbers: values that are ±infinity (left out of every other figure), and zeros.
+    infinite: int = 0
+    zeros: int = 0
+    #: Numbers: adjusted Fisher–Pearson skewness (pandas' `skew`); None below 3 values.
+    skewness: float | None = None
+    #: Text: the shortest and longest value, in characters.
+    min_length: int | None = None
+    max_length: int | None = None
+    #: Text: the share of sampled values written as dates (2024-01-31, 31/01/2024).
+    date_like: float = 0.0
+    #: Sorted finite values (dates: seconds since 1970), thinned to at most KS_POINTS
+    #: order statistics.
     ks_points: np.ndarray | None = field(default=None, repr=False)
     #: A fixed sample of the non-null values as text (for pattern checks).
     sample: list[str] = field(default_factory=list, repr=False)
@@ -68,6 +83,11 @@ class ColumnStats:
     @property
     def numeric(self) -> bool:
         return self.kind in ("integer", "number")
+
+    @property
+    def measured(self) -> int:
+        """Values the order statistics describe: not missing and (numbers) finite."""
+        return self.count - self.nulls - self.infinite
 
 
 def kind_of(series: pd.Series) -> str:
@@ -117,25 +137,52 @@ def _top(values: Any, counts: np.ndarray, text: Any) -> list[tuple[str, int]]:
     return [(text(values[i]), int(counts[i])) for i in best]
 
 
+def _skewness(values: np.ndarray, mean: float) -> float | None:
+    """Adjusted Fisher–Pearson skewness G1, as pandas' `Series.skew`."""
+    n = len(values)
+    if n < 3:
+        return None
+    centred = values - mean
+    m2 = float(np.dot(centred, centred)) / n
+    if m2 <= 1e-14 * max(1.0, mean * mean):
+        return 0.0
+    m3 = float(np.dot(centred * centred, centred)) / n
+    return math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
+
+
 def _numeric(series: pd.Series, stats: ColumnStats) -> None:
-    values = series.to_numpy(dtype="float64", na_value=np.nan)
+    if isinstance(series.dtype, np.dtype):  # plain numpy: no mask to read
+        values = series.to_numpy().astype("float64", copy=False)
+    else:
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
     present = values[~np.isnan(values)]
     if len(present) == 0:
         return
-    ordered = np.sort(present)
-    n = len(ordered)
-    uniq, counts = _runs(ordered)
+    everything = np.sort(present)
+    uniq, counts = _runs(everything)
     integral = stats.kind == "integer"
     stats.distinct = len(uniq)
     stats.top = _top(uniq, counts, (lambda v: str(int(v))) if integral else (lambda v: str(v)))
     if len(uniq) <= MAX_CATEGORIES:
         name = (lambda v: str(int(v))) if integral else str
         stats.categories = {name(v): int(c) for v, c in zip(uniq, counts, strict=True)}
+    # ±infinity sort to the ends: every other figure is of the finite values between them.
+    first = int(np.searchsorted(everything, -np.inf, side="right"))
+    last = int(np.searchsorted(everything, np.inf, side="left"))
+    stats.infinite = first + len(everything) - last
+    ordered = everything[first:last]
+    n = len(ordered)
+    if n == 0:
+        return
+    stats.zeros = int(
+        np.searchsorted(ordered, 0.0, side="right") - np.searchsorted(ordered, 0.0, side="left")
+    )
     lo, hi = float(ordered[0]), float(ordered[-1])
     q1, q2, q3 = (quantile(ordered, q) for q in (0.25, 0.5, 0.75))
     stats.minimum, stats.maximum, stats.quartiles = lo, hi, (q1, q2, q3)
-    stats.mean = float(present.mean())
-    stats.std = float(present.std(ddof=1)) if n > 1 else None
+    stats.mean = float(ordered.mean())
+    stats.std = float(ordered.std(ddof=1)) if n > 1 else None
+    stats.skewness = _skewness(ordered, stats.mean)
     if lo == hi:
         stats.histogram = ([n], [lo, hi])
     else:
@@ -147,11 +194,21 @@ def _numeric(series: pd.Series, stats: ColumnStats) -> None:
     low = np.searchsorted(ordered, q1 - 1.5 * iqr, side="left")
     high = n - np.searchsorted(ordered, q3 + 1.5 * iqr, side="right")
     stats.outliers = int(low + high)
-    points = np.linspace(0, n - 1, min(n, KS_POINTS)).round().astype(np.int64)
-    stats.ks_points = ordered[points]
-    stats.sample = [
-        str(int(v)) if integral else str(v) for v in present[_sample_positions(n, SAMPLE)]
-    ]
+    stats.ks_points = thinned(ordered)
+    sample = present[_sample_positions(len(present), SAMPLE)]
+    stats.sample = [str(int(v)) if integral else str(v) for v in sample]
+
+
+def thinned(ordered: np.ndarray) -> np.ndarray:
+    """At most KS_POINTS evenly spaced order statistics of a sorted array."""
+    points = np.linspace(0, len(ordered) - 1, min(len(ordered), KS_POINTS)).round()
+    return ordered[points.astype(np.int64)]
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind)) or (
+        pa.types.is_string_view(kind)
+    )
 
 
 def _text(series: pd.Series, stats: ColumnStats) -> None:
@@ -166,6 +223,12 @@ def _text(series: pd.Series, stats: ColumnStats) -> None:
     if len(counts) <= MAX_CATEGORIES:
         stats.categories = {str(v): int(c) for v, c in zip(values, counts, strict=True)}
     present = array.drop_null()
+    if len(present):
+        with contextlib.suppress(pa.ArrowException):  # categories, durations: cast to text
+            text = present if _is_text(present.type) else present.cast(pa.large_string())
+            lengths = pc.min_max(pc.utf8_length(text))
+            stats.min_length = lengths["min"].as_py()
+            stats.max_length = lengths["max"].as_py()
     positions = _sample_positions(len(present), SAMPLE)
     stats.sample = [str(v) for v in present.take(pa.array(positions)).to_pylist()]
 
@@ -180,8 +243,22 @@ def _other(series: pd.Series, stats: ColumnStats) -> None:
         stats.categories = {str(v): int(c) for v, c in counts.items()}
     if stats.kind == "date" and len(present):
         stats.date_range = (present.min().isoformat(), present.max().isoformat())
+        stats.ks_points = thinned(np.sort(seconds(present)))
     sample = present.iloc[_sample_positions(len(present), SAMPLE)]
     stats.sample = [str(v) for v in sample]
+
+
+def seconds(dates: pd.Series) -> np.ndarray:
+    """Dates (no missing values) as seconds since 1970-01-01 UTC, as floats."""
+    if getattr(dates.dtype, "tz", None) is not None:
+        dates = dates.dt.tz_convert(None)
+    return dates.to_numpy(dtype="datetime64[s]").astype("int64").astype("float64")
+
+
+def _may_be_card(stats: ColumnStats) -> bool:
+    """Of the PII kinds only card numbers (13 digits or more) can be written as integers."""
+    lo, hi = stats.minimum or 0.0, stats.maximum or 0.0
+    return max(abs(lo), abs(hi)) >= 1e12
 
 
 def compute(series: pd.Series) -> ColumnStats:
@@ -190,7 +267,7 @@ def compute(series: pd.Series) -> ColumnStats:
         name=str(series.name),
         kind=kind,
         count=len(series),
-        nulls=int(series.isna().sum()),
+        nulls=len(series) - int(series.count()),
         distinct=0,
         top=[],
     )
@@ -202,20 +279,29 @@ def compute(series: pd.Series) -> ColumnStats:
         _text(series.astype("string[pyarrow]"), stats)
     else:
         _other(series, stats)
-    if kind in ("string", "integer"):
+    if kind == "string" or (kind == "integer" and _may_be_card(stats)):
         stats.pii, stats.pii_share = pii_share(stats.sample)
     if kind == "string" and stats.sample:
         share = numeric_share(stats.sample)
         stats.type_drift = min(share, 1.0 - share)
+        stats.date_like = date_share(stats.sample)
     return stats
+
+
+#: Rows from which a column's work (a sort of its values) is worth a thread of its own.
+#: Short frames, however wide, are worked on in this thread: their columns take
+#: microseconds each, and starting threads late in a memory-capped child can fail.
+PARALLEL_ROWS = 50_000
 
 
 def frame_stats(frame: pd.DataFrame) -> dict[str, ColumnStats]:
     """Statistics of every column, by column name (computed once per frame)."""
 
     def work() -> dict[str, ColumnStats]:
-        columns = [frame.iloc[:, i] for i in range(frame.shape[1])]
-        workers = min(len(columns), os.cpu_count() or 1) or 1
+        columns = [series for _, series in frame.items()]
+        workers = min(len(columns), os.cpu_count() or 1)
+        if workers <= 1 or len(frame) < PARALLEL_ROWS:
+            return {s.name: s for s in map(compute, columns)}
         with ThreadPoolExecutor(workers) as pool:
             return {s.name: s for s in pool.map(compute, columns)}
 
