@@ -366,7 +366,9 @@ def test_a_stalled_worker_leaves_a_task_another_took_over(cluster: Cluster) -> N
 
     seen = asyncio.run(watch())
     ends = [i for i, m in enumerate(seen) if m["status"] in TERMINAL]
-    assert len(ends) == 1 and ends[0] == len(seen) - 1, [m["status"] for m in seen]
+    assert len(ends) == 1 and ends[0] == len(seen) - 1, [
+        (m["status"], m.get("progress"), m.get("message"), m.get("timestamp")) for m in seen
+    ]
     assert seen[-1]["status"] == "COMPLETED" and seen[-1]["result"] == {"attempt": 2}
     task_id = seen[-1]["task_id"]
     h = bearer(user)

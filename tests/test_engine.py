@@ -453,3 +453,33 @@ async def test_health_counts_running_tasks_without_a_scan(engine: Engine) -> Non
     for task in held[1:]:
         await engine.wait(task.id)
     assert await running() == 0
+
+
+async def test_a_subscriber_is_told_nothing_stale() -> None:
+    """Nothing of a task follows its end but its deletion, and an older attempt's message
+    that arrives late (a stalled process's) is not told after a newer attempt's."""
+    bus = LocalBus()
+    sub = bus.subscribe(Topic())
+
+    def msg(attempt: int, status: str, *, terminal: bool = False, kind: str = "update") -> None:
+        payload = {"type": kind, "status": status}
+        bus.publish(TaskMessage("t", "s", None, None, 0, terminal, False, payload, attempt=attempt))
+
+    msg(1, "PROCESSING")
+    msg(2, "PENDING")  # another worker runs it again
+    msg(1, "PROCESSING")  # the stalled one, late
+    msg(2, "PROCESSING")
+    msg(2, "COMPLETED", terminal=True)
+    msg(1, "PENDING")  # later still
+    msg(2, "PROCESSING")
+    msg(0, "COMPLETED", kind="deleted", terminal=True)
+    got = [(m.attempt, m.payload["status"], m.payload["type"]) for m in await sub.get_batch()]
+    assert got == [
+        (1, "PROCESSING", "update"),
+        (2, "PENDING", "update"),
+        (2, "PROCESSING", "update"),
+        (2, "COMPLETED", "update"),
+        (0, "COMPLETED", "deleted"),
+    ]
+    assert sub.stale == 3
+    sub.close()

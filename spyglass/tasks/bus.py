@@ -34,6 +34,8 @@ class TaskMessage:
     #: bus between processes sends the message on only while it does, so what a stalled
     #: process queued before it stalled never reaches others after the task moved on.
     fence: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
+    #: The attempt of the run that sent it (0: not known, never judged stale by it).
+    attempt: int = 0
 
     def json(self) -> str:
         """Encoded once, however many subscribers send it."""
@@ -64,18 +66,45 @@ class SubscriptionClosed(Exception):
     """The subscription was closed while waiting for a message."""
 
 
+#: Tasks a subscription remembers the attempt and end of (the oldest are forgotten first).
+SEEN_LIMIT = 10_000
+
+
 class Subscription:
     def __init__(self, bus: Bus, topic: Topic, maxsize: int = 4096) -> None:
         self.bus = bus
         self.topic = topic
         self.maxsize = maxsize
         self.dropped = 0
+        #: Messages refused as stale (see `_in_order`).
+        self.stale = 0
         self.closed = False
         self._buffer: deque[TaskMessage] = deque()
         self._ready = asyncio.Event()
+        #: Per task: the newest attempt seen and whether its end was.
+        self._seen: dict[str, tuple[int, bool]] = {}
+
+    def _in_order(self, msg: TaskMessage) -> bool:
+        """Whether `msg` may still be told: nothing of a task follows its end (but its
+        deletion), nor a message of an attempt older than one already seen. Such are a
+        stalled process's, arriving late after another took its task over."""
+        if msg.payload.get("type") == "deleted":
+            return True
+        seen = self._seen.get(msg.task_id)
+        if seen is not None and (seen[1] or msg.attempt < seen[0]):
+            return False
+        if msg.attempt or msg.terminal:
+            attempt = max(msg.attempt, seen[0] if seen is not None else 0)
+            self._seen[msg.task_id] = (attempt, msg.terminal)
+            if len(self._seen) > SEEN_LIMIT:
+                self._seen.pop(next(iter(self._seen)))
+        return True
 
     def deliver(self, msg: TaskMessage) -> None:
         if self.closed:
+            return
+        if not self._in_order(msg):
+            self.stale += 1
             return
         self._buffer.append(msg)
         if len(self._buffer) > self.maxsize:

@@ -10,7 +10,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Collection, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine as SqlEngine
@@ -248,10 +248,12 @@ class Engine:
             await self.start_cron(spec.state_name, spec.task_name, int(due))
 
     async def start_cron(self, state_name: str, task_name: str, timestamp: int) -> None:
-        """Start one run of a cron job for the tick `timestamp` (unix seconds)."""
+        """Start one run of a cron job for the tick `timestamp` (unix seconds): the run's
+        `scheduled_at` is that tick (when it was due)."""
         try:
             spec = self.registry.get(state_name, task_name)
-            await self.start_job(spec, {}, origin="cron")
+            due = Schedule(start_at=datetime.fromtimestamp(timestamp, UTC))
+            await self.start_job(spec, {}, origin="cron", schedule=due)
         except Exception:
             log.exception("cron start of %s.%s at %s failed", state_name, task_name, timestamp)
 
@@ -875,6 +877,7 @@ class Engine:
                 terminal=terminal,
                 droppable=False,
                 payload=socket_payload("update", TaskView.of(row)),
+                attempt=int(row.get("attempt") or 1),
             )
         )
 

@@ -63,6 +63,7 @@ class RedisBus(LocalBus):
                 "version": msg.version,
                 "terminal": msg.terminal,
                 "droppable": msg.droppable,
+                "attempt": msg.attempt,
             },
             separators=(",", ":"),
         )
@@ -194,6 +195,7 @@ class RedisBus(LocalBus):
                 version=meta["version"],
                 terminal=meta["terminal"],
                 droppable=meta["droppable"],
+                attempt=int(meta.get("attempt") or 0),
                 payload=json.loads(payload),
                 _json=payload,
             )

@@ -722,6 +722,7 @@ class Runner:
                 droppable=droppable,
                 payload=payload,
                 fence=(lambda: self.holds(live)) if self.fenced else None,
+                attempt=int(row.get("attempt") or 1),
             )
         )
 
