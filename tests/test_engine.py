@@ -483,3 +483,49 @@ async def test_a_subscriber_is_told_nothing_stale() -> None:
     ]
     assert sub.stale == 3
     sub.close()
+
+
+async def test_a_reader_behind_gets_the_newest_progress_and_every_status_in_order() -> None:
+    bus = LocalBus()
+    slow, fast = bus.subscribe(Topic()), bus.subscribe(Topic())
+    told: list[tuple[str, str, bool]] = []
+    fast_got: list[tuple[str, str]] = []
+
+    def publish(task: str, what: str, *, droppable: bool, terminal: bool = False) -> None:
+        payload = {"type": "update", "what": what}
+        bus.publish(TaskMessage(task, "s", None, None, 0, terminal, droppable, payload))
+        told.append((task, what, droppable))
+
+    async def keep_up() -> None:
+        for m in await fast.get_batch():
+            fast_got.append((m.task_id, m.payload["what"]))
+
+    publish("a", "PROCESSING", droppable=False)
+    for i in range(1, 51):
+        publish("a", f"a {i}%", droppable=True)
+        publish("b", f"b {i}%", droppable=True)
+        await keep_up()
+        if i == 20:
+            publish("a", "a log line", droppable=False)
+            await keep_up()
+    publish("a", "COMPLETED", droppable=False, terminal=True)
+    publish("b", "b 51%", droppable=True)
+    await keep_up()
+
+    got = [(m.task_id, m.payload["what"]) for m in await slow.get_batch()]
+    # Every status change, line and end, in order; between them only each task's newest
+    # progress, in the place of its first unread one.
+    assert got == [
+        ("a", "PROCESSING"),
+        ("a", "a 20%"),
+        ("b", "b 20%"),
+        ("a", "a log line"),
+        ("a", "a 50%"),
+        ("b", "b 50%"),
+        ("a", "COMPLETED"),
+        ("b", "b 51%"),
+    ]
+    assert slow.dropped == len(told) - len(got)
+    # The reader that kept up was told everything, in order.
+    assert fast_got == [(task, what) for task, what, _ in told]
+    assert fast.dropped == 0

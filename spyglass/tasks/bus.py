@@ -71,10 +71,19 @@ SEEN_LIMIT = 10_000
 
 
 class Subscription:
+    """What one reader (a socket, a page) is told, in order, as fast as it reads.
+
+    A reader that falls behind is sent only the newest progress of each task among what
+    waits for it: a progress message still unread, with nothing but other progress after
+    it, is replaced by the next one of its task. Status changes, timeline lines and ends
+    are never dropped nor reordered; a reader that keeps up gets every message.
+    """
+
     def __init__(self, bus: Bus, topic: Topic, maxsize: int = 4096) -> None:
         self.bus = bus
         self.topic = topic
         self.maxsize = maxsize
+        #: Progress messages replaced by newer ones (or shed at `maxsize`) before being read.
         self.dropped = 0
         #: Messages refused as stale (see `_in_order`).
         self.stale = 0
@@ -83,6 +92,11 @@ class Subscription:
         self._ready = asyncio.Event()
         #: Per task: the newest attempt seen and whether its end was.
         self._seen: dict[str, tuple[int, bool]] = {}
+        #: How many messages were ever taken from the front of the buffer, and, per task,
+        #: the absolute place of its unread progress message that may still be replaced
+        #: (none follows it but progress).
+        self._taken = 0
+        self._replaceable: dict[str, int] = {}
 
     def _in_order(self, msg: TaskMessage) -> bool:
         """Whether `msg` may still be told: nothing of a task follows its end (but its
@@ -106,6 +120,16 @@ class Subscription:
         if not self._in_order(msg):
             self.stale += 1
             return
+        if msg.droppable:
+            at = self._replaceable.get(msg.task_id)
+            if at is not None and at >= self._taken:
+                self._buffer[at - self._taken] = msg  # newer progress, same place
+                self.dropped += 1
+                self._ready.set()
+                return
+            self._replaceable[msg.task_id] = self._taken + len(self._buffer)
+        elif self._replaceable:
+            self._replaceable.clear()  # what came before this one keeps its order
         self._buffer.append(msg)
         if len(self._buffer) > self.maxsize:
             self._drop_one()
@@ -116,6 +140,7 @@ class Subscription:
             if old.droppable:
                 del self._buffer[i]
                 self.dropped += 1
+                self._replaceable.clear()  # places after it moved
                 return
 
     async def get(self) -> TaskMessage:
@@ -124,6 +149,7 @@ class Subscription:
                 raise SubscriptionClosed
             self._ready.clear()
             await self._ready.wait()
+        self._taken += 1
         return self._buffer.popleft()
 
     async def get_batch(self, max_items: int = 1000) -> list[TaskMessage]:
@@ -132,6 +158,7 @@ class Subscription:
         batch = [first]
         while self._buffer and len(batch) < max_items:
             batch.append(self._buffer.popleft())
+        self._taken += len(batch) - 1
         return batch
 
     def close(self) -> None:
