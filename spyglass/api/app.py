@@ -48,9 +48,8 @@ def create_api() -> FastAPI:
     )
     docs.mount_docs(api)  # Swagger UI served from here, not a CDN
     install_error_handlers(api)
-    api.include_router(health.router)
-    api.include_router(direct.job_router())  # before direct.router's catch-all routes
-    api.include_router(direct.router)
+    health.add_routes(api.router)
+    direct.add_routes(api.router)  # the app's own routes: each start and result read
     api.include_router(sockets.router)
     api.include_router(tokens.router)
     api.include_router(rest.router)
