@@ -13,11 +13,20 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import Response
 from pydantic import BaseModel, TypeAdapter
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
-from spyglass.api.direct import DirectStartRoute, TaskResponse, task_answer
+from spyglass.api.direct import (
+    DirectStartRoute,
+    TaskResponse,
+    TaskRoute,
+    _only_path_strings,
+    cancel_task,
+    task_answer,
+    task_result,
+)
 from spyglass.api.errors import MethodNotAllowed
 from tests.conftest import wait_terminal
 
@@ -104,6 +113,42 @@ def test_a_jobs_own_start_route_matches_its_path_only() -> None:
     assert route.matches(scope("/x/api/s/task/start/j", root_path="/x"))[0] is Match.FULL
     match, child = other.matches(scope("/api/s/task/start/k"))
     assert match is Match.FULL and child["path_params"] == {"state_name": "s", "task_name": "k"}
+
+
+async def test_task_routes_call_their_endpoint_with_the_paths_strings() -> None:
+    for endpoint in (task_result, cancel_task):
+        route = TaskRoute("/api/{state_name}/task/x/{task_id}", endpoint, methods=["GET"])
+        assert _only_path_strings(route.dependant), endpoint
+    seen: list[tuple[str, str]] = []
+
+    async def endpoint(state_name: str, task_id: str) -> Response:
+        seen.append((state_name, task_id))
+        return Response(b"{}", media_type="application/json")
+
+    route = TaskRoute("/api/{state_name}/task/x/{task_id}", endpoint, methods=["GET"])
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    scope: dict[str, Any] = {"type": "http", "path": "/api/s/task/x/t", "method": "GET"}
+    scope.update({"root_path": "", "headers": [], "query_string": b"", "path_params": {}})
+    match, child = route.matches(scope)
+    assert match is Match.FULL
+    # An outer mount's parameter (Reflex mounts at "", `path`) is not the endpoint's.
+    params = {"path": "x", **child["path_params"]}
+    await route.handle({**scope, **child, "path_params": params}, receive, send)
+    assert seen == [("s", "t")] and sent[0]["status"] == 200
+
+    async def with_query(state_name: str, q: int = 0) -> None: ...
+
+    async def with_int(state_name: int) -> None: ...
+
+    for other in (with_query, with_int):
+        assert not _only_path_strings(TaskRoute("/x/{state_name}", other).dependant)
 
 
 async def test_405_is_decided_only_beneath_the_api_and_with_every_routes_methods() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pydantic_core
 from fastapi import APIRouter, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.telemetry import get_telemetry_data
@@ -278,6 +279,49 @@ class DirectStartRoute(APIRoute):
         return handler
 
 
+def _only_path_strings(dependant: Dependant) -> bool:
+    """Whether an endpoint takes nothing but strings of the path."""
+    others = (
+        dependant.query_params,
+        dependant.header_params,
+        dependant.cookie_params,
+        dependant.body_params,
+        dependant.dependencies,
+        dependant.request_param_name,
+        dependant.websocket_param_name,
+        dependant.http_connection_param_name,
+        dependant.response_param_name,
+        dependant.background_tasks_param_name,
+        dependant.security_scopes_param_name,
+    )
+    return not any(others) and all(f.field_info.annotation is str for f in dependant.path_params)
+
+
+class TaskRoute(APIRoute):
+    """A task's result or cancel route: its endpoint takes only strings of the path and builds
+    its own answer (`task_answer`), so the route calls it with them directly, without
+    FastAPI's request handling (dependency solving, exit stacks), which would do nothing
+    else for it. With FastAPI's telemetry on, FastAPI handles the request as usual; errors
+    reach the same exception handlers (the app's exception middleware has them too)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if self.max_body_size is not None or not _only_path_strings(self.dependant):
+            return
+        names = [(f.name, f.alias) for f in self.dependant.path_params]
+        framework = self.app
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if get_telemetry_data() is not None:
+                await framework(scope, receive, send)
+                return
+            params = scope["path_params"]
+            response = await endpoint(**{name: params[alias] for name, alias in names})
+            await response(scope, receive, send)
+
+        self.app = app
+
+
 def args_required(spec: JobSpec) -> bool:
     """Must the job's arguments be given (no defaults to fall back on)?"""
     if spec.input_model is None or spec.default_args is not None:
@@ -338,6 +382,7 @@ def add_routes(router: APIRouter) -> None:
         task_result,
         methods=["GET"],
         response_model=TaskResponse,
+        route_class_override=TaskRoute,
         tags=["direct"],
         summary="Current status, progress and result of a task",
         responses=responses(404),
@@ -347,6 +392,7 @@ def add_routes(router: APIRouter) -> None:
         cancel_task,
         methods=["POST"],
         response_model=TaskResponse,
+        route_class_override=TaskRoute,
         tags=["direct"],
         summary="Cancel a running direct task; answers once the job has stopped",
         responses=responses(400, 404),
@@ -398,14 +444,14 @@ async def start_any(
     return await start_direct(find_job(state_name, task_name), request, schedule)
 
 
-async def task_result(state_name: str, task_id: str) -> Any:
+async def task_result(state_name: str, task_id: str) -> Response:
     task = await get_engine().get(task_id)
     if task is None or not visible_without_token(task, state_name):
         raise DomainError("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
     return task_answer(direct_view(task))
 
 
-async def cancel_task(state_name: str, task_id: str) -> Any:
+async def cancel_task(state_name: str, task_id: str) -> Response:
     engine = get_engine()
     task = await engine.get(task_id)
     if task is None or not visible_without_token(task, state_name):
