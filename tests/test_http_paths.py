@@ -176,6 +176,8 @@ async def test_405_is_decided_only_beneath_the_api_and_with_every_routes_methods
     assert guard.allowed({"type": "http", "path": "/tasks/1", "method": "PUT"}) is None
     assert guard.allowed({"type": "http", "path": "/api/things/1", "method": "GET"}) is None
     assert guard.allowed({"type": "http", "path": "/api/other", "method": "GET"}) is None
+    under_root = {"type": "http", "path": "/x/api/things", "method": "GET", "root_path": "/x"}
+    assert guard.allowed(under_root) == {"POST"}
 
     sent: list[dict[str, Any]] = []
 

@@ -228,8 +228,13 @@ class MethodNotAllowed:
         """The methods of the API's routes for this path, unless one takes this method."""
         routes = self._index()
         heads = self._heads
-        if heads is not None and scope["path"][1:].partition("/")[0] not in heads:
-            return None  # a page or an asset: no route of the API begins so
+        if heads is not None:
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root + "/"):  # the path as the routes see it
+                path = path[len(root) :]
+            if path[1:].partition("/")[0] not in heads:
+                return None  # a page or an asset: no route of the API begins so
         methods: set[str] = set()
         for route in routes:
             match = route.matches(scope)[0]
