@@ -8,12 +8,14 @@ import logging
 from collections.abc import AsyncIterator
 
 import reflex as rx
+from reflex.app import _ContextMiddleware
+from reflex_base import otel
 from starlette.types import ASGIApp
 
 from spyglass import metrics  # first: it picks the metrics folder before prometheus loads
 from spyglass.api import security
-from spyglass.api.app import create_api
-from spyglass.api.errors import UnroutablePaths
+from spyglass.api.app import beneath, create_api
+from spyglass.api.front import FrontDoor
 from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
 from spyglass.jobs import load_jobs
@@ -53,15 +55,25 @@ async def engine_lifespan() -> AsyncIterator[None]:
         metrics.worker_stopped()
 
 
+api = create_api()
+
+
 class SpyGlassApp(rx.App):
     def __call__(self) -> ASGIApp:
-        """The ASGI app Reflex builds, with what its top-level router cannot route answered."""
-        return UnroutablePaths(super().__call__(), wrap=security.guard)
+        """The ASGI app Reflex builds, behind a front door that sends the API's own paths to
+        the API directly (still behind the security middleware, with Reflex's contexts set)."""
+        whole = super().__call__()
+        # Reflex's contexts set for each request, as Reflex's own app does in front of all.
+        direct: ASGIApp = _ContextMiddleware(security.guard(api), reflex_app=self)
+        if otel.asgi_middleware is not None:  # traced like the rest
+            direct = otel.asgi_middleware(direct)
+        return FrontDoor(whole, direct, wrap=security.guard)
 
 
-# The API above Reflex's routes, then the origin checks and security headers around it all.
+# The page guard and the API's 405s in front of Reflex's routes, the API above them, then the
+# origin checks and security headers around it all.
 app = SpyGlassApp(
-    api_transformer=[create_api(), security.guard],
+    api_transformer=[beneath(api), api, security.guard],
     theme=rx.theme(accent_color="indigo"),
     head_components=[rx.script(src="/spyglass.js")],  # uploads and the account forms
 )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from spyglass.api import direct, docs, files, health, portal, rest, session, sockets, tokens
 from spyglass.api.errors import MethodNotAllowed, complete_error_answers, install_error_handlers
@@ -46,9 +48,8 @@ def create_api() -> FastAPI:
     )
     docs.mount_docs(api)  # Swagger UI served from here, not a CDN
     install_error_handlers(api)
-    api.include_router(health.router)
-    api.include_router(direct.job_router())  # before direct.router's catch-all routes
-    api.include_router(direct.router)
+    health.add_routes(api.router)
+    direct.add_routes(api.router)  # the app's own routes: each start and result read
     api.include_router(sockets.router)
     api.include_router(tokens.router)
     api.include_router(rest.router)
@@ -56,10 +57,19 @@ def create_api() -> FastAPI:
     api.include_router(files.router)
     api.include_router(session.router)
     complete_openapi(api)
-    # A documented path with a method it does not take is 405 with its real `Allow`, not
-    # whatever the Reflex app mounted beneath the API would answer.
-    api.add_middleware(MethodNotAllowed, router=api.router)
     engine = get_engine()
     portal.mount_portal(api, engine.database, engine.settings.secret_key)
-    api.add_middleware(PageGuard)
     return api
+
+
+def beneath(api: FastAPI) -> Callable[[ASGIApp], ASGIApp]:
+    """For `rx.App(api_transformer=[beneath(api), api, …])`: what wraps the app the API mounts
+    beneath its routes (Reflex's pages, `/_event`), which a request reaches only when no
+    route of the API takes it. The page guard there guards the pages and nothing else; a
+    path of the API with a method it does not take is answered 405 with its real `Allow`
+    there, not whatever Reflex would answer, at no cost to the requests the API serves."""
+
+    def wrap(reflex: ASGIApp) -> ASGIApp:
+        return MethodNotAllowed(PageGuard(reflex), router=api.router)
+
+    return wrap

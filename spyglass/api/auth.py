@@ -78,9 +78,13 @@ async def current_user(credential: CurrentCredential) -> UserInfo:
 
 async def direct_start_allowed(request: Request) -> None:
     """Token-free starts count per client address (`SPYGLASS_LIMIT_DIRECT_START`), the address
-    the sign-in limits count (the proxy's `X-Forwarded-For` with SPYGLASS_TRUST_PROXY_HEADERS)."""
+    the sign-in limits count (the proxy's `X-Forwarded-For` with SPYGLASS_TRUST_PROXY_HEADERS).
+    An empty rate is no limit: nothing to count, nothing read."""
+    rate = get_settings().limit_direct_start
+    if not rate.strip():
+        return
     await get_limiter().hit(
-        get_settings().limit_direct_start,
+        rate,
         "direct-start",
         client_address(request) or "unknown",
         message="Too many token-free starts from this address",

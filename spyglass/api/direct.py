@@ -8,15 +8,22 @@ that are not direct. Only tasks without an owner are visible here.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+import pydantic_core
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.dependencies.models import Dependant
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.telemetry import get_telemetry_data
 from pydantic import BaseModel, ValidationError
+from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
-from spyglass.api.auth import DirectStart
+from spyglass.api.auth import DirectStart, direct_start_allowed
 from spyglass.api.errors import error_answer, responses, validation_body
-from spyglass.api.scheduling import StartSchedule
+from spyglass.api.scheduling import NO_SCHEDULE, StartSchedule
 from spyglass.errors import DomainError
 from spyglass.tasks.access import visible_without_account
 from spyglass.tasks.credits import needs_account
@@ -40,6 +47,20 @@ class TaskResponse(BaseModel):
     #: When a run scheduled for later may start (`start_at` / `start_in`).
     scheduled_at: str | None = None
     timestamp: str | None = None
+
+
+#: TaskResponse's fields, in its order.
+TASK_FIELDS = tuple(TaskResponse.model_fields)
+
+
+def task_answer(view: dict[str, Any]) -> Response:
+    """A task's `TaskResponse` (a `direct_view`), encoded as FastAPI would encode the route's
+    response model, without validating the view again: `direct_view` builds it from a
+    `TaskView`, whose fields have the model's types already (but for a progress that may be
+    an int). The routes still declare `response_model=TaskResponse` for the document."""
+    body = {name: view.get(name) for name in TASK_FIELDS}
+    body["progress"] = float(view["progress"])
+    return Response(pydantic_core.to_json(body, inf_nan_mode="null"), media_type="application/json")
 
 
 class JobOptionsInfo(BaseModel):
@@ -180,11 +201,125 @@ def _account_doc(spec: JobSpec, state: str) -> str:
     return NEEDS_ACCOUNT_DOC.format(cost=spec.options.cost, state=state, job=spec.task_name)
 
 
+#: The job each documented start route starts (by its endpoint).
+_STARTS: dict[Any, JobSpec] = {}
+
+
 def _documented_start(spec: JobSpec) -> Any:
     async def start(request: Request, _rate: DirectStart, schedule: StartSchedule) -> Any:
         return await start_direct(spec, request, schedule)
 
+    _STARTS[start] = spec
     return start
+
+
+class DirectStartRoute(APIRoute):
+    """A token-free start route that does only what a start must.
+
+    A start nearly always comes without a query string: then there is no schedule to read
+    (it is `NO_SCHEDULE`, as the schedule dependency would give) and the path's parameters
+    are plain strings, so the route skips FastAPI's request handling (its dependency
+    solving, exit stacks and response validation): it counts the start against its rate
+    itself (the dependency's own function, which costs nothing when the rate is off),
+    starts the job and encodes the answer with `task_answer`. With a query string, or with
+    FastAPI's telemetry on, FastAPI handles the request as usual (422 naming a parameter
+    that does not fit). Errors raised either way reach the same exception handlers (the
+    app's exception middleware has them too), so the answers are the same.
+
+    A job's own route has a path without parameters: a request for another path is told
+    apart by comparing strings, not by the route's regular expression (every request for a
+    route after these goes past them all).
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        #: The job a job's own route starts (None: the route for any job, named in the path).
+        self.spec = _STARTS.get(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+        self.static_path = None if "{" in self.path else self.path
+        if self.max_body_size is None:  # else FastAPI enforces the limit on each request
+            framework = self.app
+
+            async def app(scope: Scope, receive: Receive, send: Send) -> None:
+                if self.quick(scope):
+                    response = await self.start(Request(scope, receive, send))
+                    await response(scope, receive, send)
+                else:
+                    await framework(scope, receive, send)
+
+            self.app = app
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        static = self.static_path
+        if static is not None and scope["path"] != static and not scope.get("root_path"):
+            return Match.NONE, {}  # its pattern is this path, exactly (FrontDoor: no "\n")
+        return super().matches(scope)
+
+    @staticmethod
+    def quick(scope: Scope) -> bool:
+        return not scope.get("query_string") and get_telemetry_data() is None
+
+    async def start(self, request: Request) -> Response:
+        await direct_start_allowed(request)
+        job = self.spec
+        if job is None:
+            params = request.path_params
+            job = find_job(params["state_name"], params["task_name"])
+        answer = await start_direct(job, request, NO_SCHEDULE)
+        return answer if isinstance(answer, Response) else task_answer(answer)
+
+    def get_route_handler(self) -> Any:
+        """FastAPI's handler (for a request with a query string), or the quick start."""
+        full = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            if self.quick(request.scope):
+                return await self.start(request)
+            return await full(request)
+
+        return handler
+
+
+def _only_path_strings(dependant: Dependant) -> bool:
+    """Whether an endpoint takes nothing but strings of the path."""
+    others = (
+        dependant.query_params,
+        dependant.header_params,
+        dependant.cookie_params,
+        dependant.body_params,
+        dependant.dependencies,
+        dependant.request_param_name,
+        dependant.websocket_param_name,
+        dependant.http_connection_param_name,
+        dependant.response_param_name,
+        dependant.background_tasks_param_name,
+        dependant.security_scopes_param_name,
+    )
+    return not any(others) and all(f.field_info.annotation is str for f in dependant.path_params)
+
+
+class TaskRoute(APIRoute):
+    """A task's result or cancel route: its endpoint takes only strings of the path and builds
+    its own answer (`task_answer`), so the route calls it with them directly, without
+    FastAPI's request handling (dependency solving, exit stacks), which would do nothing
+    else for it. With FastAPI's telemetry on, FastAPI handles the request as usual; errors
+    reach the same exception handlers (the app's exception middleware has them too)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if self.max_body_size is not None or not _only_path_strings(self.dependant):
+            return
+        names = [(f.name, f.alias) for f in self.dependant.path_params]
+        framework = self.app
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if get_telemetry_data() is not None:
+                await framework(scope, receive, send)
+                return
+            params = scope["path_params"]
+            response = await endpoint(**{name: params[alias] for name, alias in names})
+            await response(scope, receive, send)
+
+        self.app = app
 
 
 def args_required(spec: JobSpec) -> bool:
@@ -214,9 +349,66 @@ def _request_body_doc(spec: JobSpec) -> dict[str, Any]:
     return {"requestBody": body}
 
 
-def job_router() -> APIRouter:
-    """One documented start route per direct job (call once every job is declared)."""
-    router = APIRouter()
+def add_routes(router: APIRouter) -> None:
+    """The token-free routes, on the app's own router (call once every job is declared).
+
+    Not an included router: FastAPI matches an included router's routes twice for each
+    request it serves (once to choose the router, once within it), and these are the routes
+    every task start and result read goes through.
+    """
+    _add_job_routes(router)  # before the catch-all routes
+    router.add_api_route(
+        "/api/{state_name}/task/start/{task_name}",
+        start_any,
+        methods=["POST"],
+        response_model=TaskResponse,
+        route_class_override=DirectStartRoute,
+        tags=["direct"],
+        summary="Start any direct job by name",
+        description="The body fits the job's input model (see `GET /api/jobs`); "
+        "an empty body takes the job's default arguments.",
+        responses={
+            **responses(404, 422, 429),
+            403: error_answer(
+                403,
+                "The job is not direct (JOB_NOT_DIRECT), or it costs credits "
+                "(JOB_NEEDS_ACCOUNT), or it was sent from another site (ORIGIN_NOT_ALLOWED)",
+            ),
+        },
+        openapi_extra=START_BODY_DOC,
+    )
+    router.add_api_route(
+        "/api/{state_name}/task/result/{task_id}",
+        task_result,
+        methods=["GET"],
+        response_model=TaskResponse,
+        route_class_override=TaskRoute,
+        tags=["direct"],
+        summary="Current status, progress and result of a task",
+        responses=responses(404),
+    )
+    router.add_api_route(
+        "/api/{state_name}/task/cancel/{task_id}",
+        cancel_task,
+        methods=["POST"],
+        response_model=TaskResponse,
+        route_class_override=TaskRoute,
+        tags=["direct"],
+        summary="Cancel a running direct task; answers once the job has stopped",
+        responses=responses(400, 404),
+    )
+    router.add_api_route(
+        "/api/jobs",
+        list_jobs,
+        methods=["GET"],
+        tags=["direct"],
+        summary="Every declared job and its input schema",
+        response_model=list[JobInfo],
+    )
+
+
+def _add_job_routes(router: APIRouter) -> None:
+    """One documented start route per direct job."""
     for spec in registry.all():
         if not spec.direct:
             continue
@@ -227,6 +419,7 @@ def job_router() -> APIRouter:
                 _documented_start(spec),
                 methods=["POST"],
                 response_model=TaskResponse,
+                route_class_override=DirectStartRoute,
                 summary=summary,
                 description=(spec.doc or summary)
                 + "\n\nAn empty body takes the job's default arguments."
@@ -239,29 +432,8 @@ def job_router() -> APIRouter:
                     **({403: NEEDS_ACCOUNT_RESPONSE} if spec.needs_account else {}),
                 },
             )
-    return router
 
 
-router = APIRouter()
-
-
-@router.post(
-    "/api/{state_name}/task/start/{task_name}",
-    response_model=TaskResponse,
-    tags=["direct"],
-    summary="Start any direct job by name",
-    description="The body fits the job's input model (see `GET /api/jobs`); "
-    "an empty body takes the job's default arguments.",
-    responses={
-        **responses(404, 422, 429),
-        403: error_answer(
-            403,
-            "The job is not direct (JOB_NOT_DIRECT), or it costs credits (JOB_NEEDS_ACCOUNT), "
-            "or it was sent from another site (ORIGIN_NOT_ALLOWED)",
-        ),
-    },
-    openapi_extra=START_BODY_DOC,
-)
 async def start_any(
     state_name: str,
     task_name: str,
@@ -272,28 +444,14 @@ async def start_any(
     return await start_direct(find_job(state_name, task_name), request, schedule)
 
 
-@router.get(
-    "/api/{state_name}/task/result/{task_id}",
-    response_model=TaskResponse,
-    tags=["direct"],
-    summary="Current status, progress and result of a task",
-    responses=responses(404),
-)
-async def task_result(state_name: str, task_id: str) -> Any:
+async def task_result(state_name: str, task_id: str) -> Response:
     task = await get_engine().get(task_id)
     if task is None or not visible_without_token(task, state_name):
         raise DomainError("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
-    return direct_view(task)
+    return task_answer(direct_view(task))
 
 
-@router.post(
-    "/api/{state_name}/task/cancel/{task_id}",
-    response_model=TaskResponse,
-    tags=["direct"],
-    summary="Cancel a running direct task; answers once the job has stopped",
-    responses=responses(400, 404),
-)
-async def cancel_task(state_name: str, task_id: str) -> Any:
+async def cancel_task(state_name: str, task_id: str) -> Response:
     engine = get_engine()
     task = await engine.get(task_id)
     if task is None or not visible_without_token(task, state_name):
@@ -305,15 +463,9 @@ async def cancel_task(state_name: str, task_id: str) -> Any:
     ended = await engine.get(task_id)
     if ended is None:  # deleted meanwhile
         raise DomainError("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
-    return direct_view(ended)
+    return task_answer(direct_view(ended))
 
 
-@router.get(
-    "/api/jobs",
-    tags=["direct"],
-    summary="Every declared job and its input schema",
-    response_model=list[JobInfo],
-)
 async def list_jobs() -> Any:
     return [spec.describe() for spec in registry.all()]
 

@@ -10,13 +10,11 @@ import html
 from pathlib import Path
 
 import fastapi_offline
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
-
-router = APIRouter(include_in_schema=False)
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -52,7 +50,6 @@ INIT = """\
 """
 
 
-@router.get("/docs", response_class=HTMLResponse)
 async def swagger_ui(request: Request) -> HTMLResponse:
     app = request.app
     return HTMLResponse(
@@ -60,12 +57,13 @@ async def swagger_ui(request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/docs/assets/init.js")
 async def swagger_init() -> Response:
     return Response(INIT, media_type="text/javascript")
 
 
 def mount_docs(api: FastAPI) -> None:
-    """Serve `/docs` (create the app with `docs_url=None, redoc_url=None`)."""
-    api.include_router(router)
+    """Serve `/docs` (create the app with `docs_url=None, redoc_url=None`); the app's own
+    routes, not an included router's (see `health.add_routes`)."""
+    api.add_api_route("/docs", swagger_ui, response_class=HTMLResponse, include_in_schema=False)
+    api.add_api_route("/docs/assets/init.js", swagger_init, include_in_schema=False)
     api.mount("/docs/assets", StaticFiles(directory=ASSETS), name="docs-assets")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -188,24 +187,60 @@ def install_error_handlers(api: FastAPI) -> None:
 class MethodNotAllowed:
     """A path of the API with a method none of its routes takes: 405 with their real `Allow`.
 
-    Without this the request would fall through to the catch-all mount of Reflex underneath
-    (404, or the pages' `405 Allow: GET, HEAD`), which says nothing true about the API.
+    It sits in front of the app the API mounts beneath its routes (Reflex: pages, `/_event`),
+    the only place such a request reaches: the API's router hands a request there when none
+    of its own routes fully matches it. Without this it would get whatever Reflex answers
+    (404, or the pages' `405 Allow: GET, HEAD`), which says nothing true about the API. A
+    request a route takes never pays for the check; one for a page or an asset pays for it
+    only when its first path segment is one the API's routes begin with.
     """
 
     def __init__(self, app: ASGIApp, router: Router) -> None:
         self.app = app
         self.router = router
+        self._routes: list[Any] | None = None
+        #: First path segments of the API's routes (None: a route begins with a parameter).
+        self._heads: frozenset[str] | None = None
+
+    def _index(self) -> list[Any]:
+        """The API's routes (those of included routers too), built once: they are all added
+        before the server starts (mounts, Reflex's and the portal's, route for themselves)."""
+        if self._routes is None:
+            top = [r for r in self.router.routes if not isinstance(r, Mount)]
+            routes = [
+                route
+                for route in iter_route_contexts(top)
+                if not isinstance(route.original_route, Mount)
+            ]
+            heads: set[str] | None = set()
+            for route in routes:
+                path = route.path_format or ""
+                head = path[1:].partition("/")[0]
+                if heads is not None and "{" not in head:
+                    heads.add(head)
+                else:
+                    heads = None
+            self._heads = None if heads is None else frozenset(heads)
+            self._routes = routes
+        return self._routes
 
     def allowed(self, scope: Scope) -> set[str] | None:
         """The methods of the API's routes for this path, unless one takes this method."""
-        # Mounts (Reflex, the portal) route for themselves.
-        routes = [r for r in self.router.routes if not isinstance(r, Mount)]
-        matches = {route.matches(scope)[0] for route in routes}
-        if Match.FULL in matches or Match.PARTIAL not in matches:
-            return None
+        routes = self._index()
+        heads = self._heads
+        if heads is not None:
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root + "/"):  # the path as the routes see it
+                path = path[len(root) :]
+            if path[1:].partition("/")[0] not in heads:
+                return None  # a page or an asset: no route of the API begins so
         methods: set[str] = set()
-        for route in iter_route_contexts(routes):  # the routes of included routers, too
-            if route.matches(scope)[0] is Match.PARTIAL:
+        for route in routes:
+            match = route.matches(scope)[0]
+            if match is Match.FULL:
+                return None
+            if match is Match.PARTIAL:
                 methods |= route.methods or set()
         return methods or None
 
@@ -223,26 +258,7 @@ class MethodNotAllowed:
         await self.app(scope, receive, send)
 
 
-class UnroutablePaths:
-    """Answer a path with a line break (`%0A`) with the API's 404 body.
-
-    The catch-all mount at the top of the Reflex app (`^/(?P<path>.*)$`) matches no such path,
-    so Starlette would answer its own plain-text 404 before any route of this app sees it.
-    No id, name or key here holds a line break, so "not found" is the true answer. `wrap`
-    puts that answer through the same middleware as every other (headers, origin checks).
-    """
-
-    def __init__(self, app: ASGIApp, wrap: Callable[[ASGIApp], ASGIApp] = lambda a: a) -> None:
-        self.app = app
-        self.not_found = wrap(self._not_found)
-
-    @staticmethod
-    async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
-        body = {"detail": "Not Found", "error_code": http_code(404)}
-        await JSONResponse(body, status_code=404)(scope, receive, send)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and "\n" in scope.get("path", ""):
-            await self.not_found(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """The API's 404 body, for what no route can take."""
+    body = {"detail": "Not Found", "error_code": http_code(404)}
+    await JSONResponse(body, status_code=404)(scope, receive, send)

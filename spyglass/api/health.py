@@ -44,16 +44,32 @@ class Health(BaseModel):
     workers: int | None = None
 
 
-router = APIRouter()
+def add_routes(router: APIRouter) -> None:
+    """`/api/health` and `/metrics`, on the app's own router: an included router's routes
+    are matched twice for each request FastAPI serves, and every request to a route after
+    these would pay for matching them so."""
+    router.add_api_route(
+        "/api/health",
+        health,
+        methods=["GET"],
+        tags=["system"],
+        summary="Health of the database, storage and bus",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "A dependency is down (`degraded`)"}},
+    )
+    router.add_api_route(
+        "/metrics",
+        prometheus,
+        methods=["GET"],
+        tags=["system"],
+        summary="Prometheus metrics: tasks by status, run time, queue wait, sockets, bus lag",
+        response_class=PlainTextResponse,
+        responses={401: error_answer(401, "SPYGLASS_METRICS_TOKEN is set and was not sent")},
+        # The Bearer token is asked for only when SPYGLASS_METRICS_TOKEN is set: optional.
+        openapi_extra={"security": [{}]},
+    )
 
 
-@router.get(
-    "/api/health",
-    tags=["system"],
-    summary="Health of the database, storage and bus",
-    response_model=Health,
-    responses={503: {"model": Health, "description": "A dependency is down (`degraded`)"}},
-)
 async def health() -> Any:
     report = await get_engine().health()
     storage = await asyncio.to_thread(get_storage().health)
@@ -72,15 +88,6 @@ async def health() -> Any:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@router.get(
-    "/metrics",
-    tags=["system"],
-    summary="Prometheus metrics: tasks by status, run time, queue wait, sockets, bus lag",
-    response_class=PlainTextResponse,
-    responses={401: error_answer(401, "SPYGLASS_METRICS_TOKEN is set and was not sent")},
-    # The Bearer token is asked for only when SPYGLASS_METRICS_TOKEN is set: optional here.
-    openapi_extra={"security": [{}]},
-)
 async def prometheus(credentials: Bearer) -> Response:
     check_metrics_token(credentials.credentials if credentials else None)
     engine = get_engine()

@@ -289,13 +289,31 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
-def _add_headers(message: Message, policy: str) -> None:
-    headers = list(message.get("headers", []))
+def security_headers(policy: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every answer gets, with this Content-Security-Policy."""
+    return (*STATIC_HEADERS, (b"content-security-policy", policy.encode()))
+
+
+@functools.lru_cache(maxsize=1)
+def _pages_headers() -> tuple[tuple[bytes, bytes], ...]:
+    return security_headers(pages_policy())
+
+
+_DOCS_HEADERS = security_headers(DOCS_POLICY)
+
+
+def _add_headers(message: Message, added: tuple[tuple[bytes, bytes], ...]) -> None:
+    """`added` to the answer's headers, but for those the app set itself."""
+    headers = list(message.get("headers", ()))
     present = {name.lower() for name, _ in headers}
-    for name, value in (*STATIC_HEADERS, (b"content-security-policy", policy.encode())):
-        if name not in present:
-            headers.append((name, value))
+    headers.extend(header for header in added if header[0] not in present)
     message["headers"] = headers
+
+
+def _from_a_browser_page(scope: Scope) -> bool:
+    """Whether the request names where it comes from (`Origin` or `Referer`): without either
+    it is no cross-site request (see `foreign_source`), and nothing more need be read."""
+    return any(name.lower() in (b"origin", b"referer") for name, _ in scope.get("headers", ()))
 
 
 class SecurityMiddleware:
@@ -323,19 +341,21 @@ class SecurityMiddleware:
         if _under(path, PORTAL_PREFIX):
             nonce = secrets.token_urlsafe(18)
             token = _NONCE.set(nonce)
-            policy = portal_policy(nonce)
+            added = security_headers(portal_policy(nonce))
         elif _under(path, DOCS_PREFIX):
-            policy = DOCS_POLICY
+            added = _DOCS_HEADERS
         else:
-            policy = pages_policy()
+            added = _pages_headers()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                _add_headers(message, policy)
+                _add_headers(message, added)
             await send(message)
 
         try:
-            if scope.get("method", "GET").upper() not in SAFE_METHODS:
+            if scope.get("method", "GET").upper() not in SAFE_METHODS and _from_a_browser_page(
+                scope
+            ):
                 foreign = foreign_source(scope, _headers(scope))
                 if foreign is not None:
                     await _refuse(foreign, send_with_headers)
@@ -357,7 +377,7 @@ class SecurityMiddleware:
             error = _origin_error(origin)
             start: Message = {"type": "websocket.http.response.start", "status": 403}
             start["headers"] = [(b"content-type", b"application/json")]
-            _add_headers(start, pages_policy())
+            _add_headers(start, _pages_headers())
             await send(start)
             body = json.dumps(error.body()).encode()
             await send({"type": "websocket.http.response.body", "body": body})

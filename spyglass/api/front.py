@@ -1,0 +1,60 @@
+"""The ASGI app the server calls: the API's own paths straight to the API, the rest through Reflex.
+
+Reflex's `App.__call__` wraps everything in a Starlette app of its own (error middleware, its
+CORS middleware, a middleware that sets Reflex's contexts, exception middleware, and a router
+whose one route mounts the security middleware, the API and, beneath the API, Reflex's pages
+and `/_event`). For the API's paths every one of those layers but the contexts repeats what
+the API app does itself (it has the same CORS middleware, added by Reflex, and its own error
+and exception middleware), and the mount only matches a regular expression to hand the
+request on. So `/api/…` and `/ws/…` go to the security middleware and the API directly, behind
+the one of those layers they need, Reflex's context middleware (given as `api`); everything
+else takes Reflex's way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from spyglass.api.errors import not_found
+
+#: Paths only the API serves (its routes; Reflex has none there).
+API_PREFIXES = ("/api/", "/ws/")
+
+
+class FrontDoor:
+    """`api` (the API behind the security middleware and Reflex's context middleware) for
+    the API's paths, `app` (Reflex's whole app) for the rest.
+
+    A path with a line break (`%0A`) is answered the API's 404, whatever it begins with:
+    the catch-all mount of Reflex's app (`^/(?P<path>.*)$`) matches no such path, so
+    Starlette would answer its own plain-text 404, and a route parameter of the API could
+    take it in. No id, name or key here holds a line break, so "not found" is the true
+    answer. `wrap` puts that answer through the same middleware as every other (headers,
+    origin checks).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        api: ASGIApp,
+        *,
+        wrap: Callable[[ASGIApp], ASGIApp] = lambda a: a,
+    ) -> None:
+        self.app = app
+        self.api = api
+        self.not_found = wrap(not_found)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http" or kind == "websocket":
+            path: str = scope["path"]
+            if "\n" in path:
+                if kind == "http":
+                    await self.not_found(scope, receive, send)
+                    return
+            elif path.startswith(API_PREFIXES):
+                await self.api(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
