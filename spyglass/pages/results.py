@@ -1,14 +1,15 @@
 """`/task/[task_id]/results`: a tool task's report as its tool's cards, and its files.
 
 Rendered the same way for every tool: figures, then each section (a table a page at a
-time, or a bar chart with labelled axes and, for several series, a chooser), downloads, and the
-whole report. What is shown comes from the tool's `cards.py`.
+time, or a bar chart with labelled axes and, for several series, a chooser), downloads, the
+bill and the whole report. What is shown comes from the tool's `cards.py`.
 """
 
 from __future__ import annotations
 
 import reflex as rx
 
+from spyglass.pages.billing import bill_panel
 from spyglass.pages.layout import layout
 from spyglass.pages.widgets import loading, not_found, select
 from spyglass.states.results import Download, FigureView, ResultsState, SectionView
@@ -210,6 +211,7 @@ def _report() -> rx.Component:
             rx.vstack(rx.foreach(ResultsState.downloads, _download), spacing="2"),
         ),
         rx.foreach(ResultsState.sections, _section),
+        bill_panel(),
         rx.accordion.root(
             rx.accordion.item(
                 header="The whole report (JSON)",
@@ -251,6 +253,7 @@ def _not_ready() -> rx.Component:
             data_testid="results-not-ready",
             width="100%",
         ),
+        bill_panel(),
         width="100%",
     )
 
