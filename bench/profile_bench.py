@@ -52,20 +52,20 @@ PROFILE = """
 import sys, time, resource, json
 from pathlib import Path
 from spyglass.tools.catalogue import TOOLS
-from spyglass.tools.frames import load_table
-from spyglass.tools.report import build_report, to_json
-from spyglass.tools.run import AGENTS
+from spyglass.tools.common.frames import load_table
+from spyglass.tools.common.report import build_report, to_json
+from spyglass.tools.common.toolkit import run_agents
 t = time.perf_counter()
 frames = {"primary": load_table(Path(sys.argv[1]).read_bytes(), "primary.csv"),
           "baseline": load_table(Path(sys.argv[2]).read_bytes(), "baseline.csv")}
 tool = TOOLS["profile-my-data"]
-params = tool.parameters()
-results, timings = {}, {}
-for agent in [a.id for a in tool.agents]:
-    a0 = time.perf_counter()
-    results[agent] = AGENTS[agent](frames, params)
-    timings[agent] = round(time.perf_counter() - a0, 3)
-report = to_json(build_report("bench", tool.id, list(results), frames, results))
+timings, clock = {}, {}
+def started(agent):
+    clock[agent] = time.perf_counter()
+def done(agent, result, outputs):
+    timings[agent] = round(time.perf_counter() - clock[agent], 3)
+ctx = run_agents(tool, [a.id for a in tool.agents], frames, on_start=started, on_done=done)
+report = to_json(build_report(tool, ctx))
 print(json.dumps({"seconds": time.perf_counter() - t, "agents": timings,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

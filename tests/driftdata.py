@@ -12,7 +12,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from spyglass.tools.frames import load_table
+from spyglass.tools.common.frames import load_table
 
 FIRST = [
     "Ada", "Alan", "Grace", "Linus", "Barbara", "Ken", "Margaret", "Dennis", "Frances", "John",

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from spyglass.tools.agents import clean, master, patterns, profiler, quality
-from spyglass.tools.catalogue import (
-    CleanParameters,
+from spyglass.tools.clean import agents as clean
+from spyglass.tools.clean.parameters import CleanParameters
+from spyglass.tools.common import patterns
+from spyglass.tools.common.frames import DataFileError, load_table
+from spyglass.tools.common.toolkit import AgentContext
+from spyglass.tools.master import agents as master
+from spyglass.tools.master.parameters import MasterParameters
+from spyglass.tools.profile import profiler, quality
+from spyglass.tools.profile.parameters import (
     DriftDetectorParams,
-    MasterParameters,
     ScoreRiskParams,
     UnifiedProfilerParams,
 )
-from spyglass.tools.frames import DataFileError, load_table
+
+
+def ctx(frames: dict, params: object) -> AgentContext:
+    """The context an agent runs in (as the tool run makes it), on these frames."""
+    return AgentContext(frames, params)
 
 
 def test_profiler_counts_and_statistics() -> None:
@@ -137,7 +148,7 @@ def test_test_coverage_suggests_passing_tests() -> None:
         (b"a,b\n", "a.csv", "no data rows"),
         ("é,à\n1,2\n".encode("latin-1"), "a.csv", "not UTF-8"),
         (b"\x00\x01garbage", "a.xlsx", "not a readable table"),
-        (b"a,b\n1,2\n", "a.txt", "not a CSV or Excel file"),
+        (b"a,b\n1,2\n", "a.txt", "not a CSV or Excel"),
     ],
 )
 def test_bad_files_have_clear_messages(data: bytes, name: str, message: str) -> None:
@@ -153,22 +164,23 @@ def _params(**kwargs: object) -> CleanParameters:
 def test_null_handler_strategies() -> None:
     frame = pd.DataFrame({"a": [1.0, None, 3.0, 10.0], "b": ["x", None, "x", "y"]})
     frames = {"primary": frame}
-    out = clean.null_handler(frames, _params(**{"null-handler": {"strategy": "fill_median"}}))
+    out = clean.null_handler(ctx(frames, _params(**{"null-handler": {"strategy": "fill_median"}})))
     assert out["filled"] == {"a": 1, "b": 1} and out["nulls_after"] == 0
     assert frames["working"]["a"].tolist() == [1.0, 3.0, 3.0, 10.0]
     assert frames["working"]["b"].tolist() == ["x", "x", "x", "y"]
     # By default gaps stay gaps; `drop` sets the rows aside with a reason, never deletes them.
     frames = {"primary": frame}
-    out = clean.null_handler(frames, _params())
+    out = clean.null_handler(ctx(frames, _params()))
     assert out["gaps"] == {"a": 1, "b": 1} and frames["working"].equals(frame)
     frames = {"primary": frame}
     out = clean.null_handler(
-        frames, _params(**{"null-handler": {"strategy": "drop", "columns": ["a"]}})
+        ctx(frames, _params(**{"null-handler": {"strategy": "drop", "columns": ["a"]}}))
     )
     assert out["rows_quarantined"] == 1 and len(frames["working"]) == 3
     assert frames["quarantine"][clean.REASON].tolist() == ["a is missing"]
     with pytest.raises(ValueError, match="unknown column"):
-        clean.null_handler({"primary": frame}, _params(**{"null-handler": {"columns": ["zz"]}}))
+        wrong = _params(**{"null-handler": {"columns": ["zz"]}})
+        clean.null_handler(ctx({"primary": frame}, wrong))
 
 
 def test_outliers_duplicates_types_and_standardization() -> None:
@@ -181,13 +193,13 @@ def test_outliers_duplicates_types_and_standardization() -> None:
     )
     frames = {"primary": frame}
     p = _params()
-    assert clean.outlier_remover(frames, p)["rows_quarantined"] == 1
+    assert clean.outlier_remover(ctx(frames, p))["rows_quarantined"] == 1
     assert frames["quarantine"]["v"].tolist() == [500.0]
     # Row 5 ("x") is set aside with its outlier: every other value reads as a number.
-    fixed = clean.type_fixer(frames, p)["converted"]
+    fixed = clean.type_fixer(ctx(frames, p))["converted"]
     assert fixed == {"n": {"to": "number", "unconvertible": 0}}
-    assert clean.duplicate_resolver(frames, p)["rows_merged"] == 1
-    std = clean.field_standardization(frames, p)
+    assert clean.duplicate_resolver(ctx(frames, p))["rows_merged"] == 1
+    std = clean.field_standardization(ctx(frames, p))
     assert std["values_changed"] == {"e": 2}
     assert frames["working"]["e"].tolist() == ["a@b.com", "c@d.com", "e@f.com"]
 
@@ -196,10 +208,11 @@ def test_quarantine_preview_and_writeback() -> None:
     frame = pd.DataFrame({"id": [1, 2, 3], "email": ["a@x.com", None, "c@x.com"]})
     frames = {"primary": frame}
     p = _params()
-    assert clean.quarantine(frames, p)["rows_quarantined"] == 1
-    assert clean.preview(frames, p)["rows_after"] == 2
-    out = clean.writeback(frames, p)
-    files = {name: data for name, data, *_ in out[clean.OUTPUTS]}
+    assert clean.quarantine(ctx(frames, p))["rows_quarantined"] == 1
+    assert clean.preview(ctx(frames, p))["rows_after"] == 2
+    context = ctx(frames, p)
+    out = clean.writeback(context)
+    files = {o.filename: o.data for o in context.outputs}
     assert files["cleaned.csv"] == b"id,email\n1,a@x.com\n3,c@x.com\n"
     assert files["quarantine.csv"] == b"id,email,quarantine_reason\n2,,email is missing\n"
     assert (out["rows_in"], out["rows_out"], out["rows_quarantined"], out["rows_merged"]) == (
@@ -227,9 +240,8 @@ CUSTOMERS = pd.DataFrame(
 )
 
 
-def _run_master(**params: object) -> tuple[dict, dict]:
-    frames: dict = {"primary": CUSTOMERS.copy()}
-    p = MasterParameters.model_validate(params)
+def _run_master(**params: object) -> tuple[dict, AgentContext]:
+    context = ctx({"primary": CUSTOMERS.copy()}, MasterParameters.model_validate(params))
     results = {}
     for name, fn in [
         ("keys", master.key_identifier),
@@ -241,8 +253,8 @@ def _run_master(**params: object) -> tuple[dict, dict]:
         ("writeback", master.master_writeback),
         ("stewardship", master.stewardship_flagger),
     ]:
-        results[name] = fn(frames, p)
-    return results, frames
+        results[name] = fn(context)
+    return results, context
 
 
 def test_keys_semantics_and_contracts() -> None:
@@ -256,25 +268,25 @@ def test_keys_semantics_and_contracts() -> None:
     strict = MasterParameters.model_validate(
         {"semantic-mapper": {"target_schema": {"name": "email"}}}
     )
-    out = master.contract_enforcer({"primary": CUSTOMERS}, strict)
+    out = master.contract_enforcer(ctx({"primary": CUSTOMERS}, strict))
     assert out["columns"]["name"]["violations"] == 5 and out["rows_violating"] == 5
 
 
 def test_golden_records_by_survivorship_rules() -> None:
     rules = {"name": "longest", "amount": "most_recent", "customer_id": "most_recent"}
-    results, frames = _run_master(**{"golden-record-builder": {"survivorship_rules": rules}})
+    results, context = _run_master(**{"golden-record-builder": {"survivorship_rules": rules}})
     assert results["golden"]["match_key"] == "email"
     # Ann and Bob merged from two rows each; Zed, without an e-mail, is a record of his own.
     built = results["golden"]
     assert (built["golden_records"], built["merged_rows"], built["rows_without_key"]) == (3, 2, 1)
     assert built["rows_in"] == built["golden_records"] + built["merged_rows"] == len(CUSTOMERS)
-    golden = frames["_master"]["golden"].set_index("customer_id")
+    golden = context.state["golden"].set_index("customer_id")
     assert golden["_source_rows"].sum() == len(CUSTOMERS)
     # Ann: the 2025 row is the most recent; Bob: "Robert Smith" is the longest name.
     assert golden.loc[2, "amount"] == 12 and golden.loc[4, "name"] == "Robert Smith"
     assert golden.loc[5, "name"] == "Zed" and pd.isna(golden.loc[5, "email"])
     assert results["survivorship"]["conflicts_by_column"]["name"] == 1
-    (name, data, ctype, key, _kind) = results["writeback"][clean.OUTPUTS][0]
+    (name, data, ctype, key, _kind) = astuple(context.outputs[0])
     assert name == "golden_records.csv" and data.decode().count("\n") == 4
     assert "5,,Zed,2024-01-01,7,1" in data.decode()  # written as read, integers as integers
     assert (ctype, key) == ("text/csv", "golden")
@@ -285,11 +297,10 @@ def test_golden_records_by_survivorship_rules() -> None:
 
 def test_every_catalogue_agent_is_implemented() -> None:
     from spyglass.tools.catalogue import TOOLS
-    from spyglass.tools.run import AGENTS
 
     listed = {agent.id for tool in TOOLS.values() for agent in tool.agents}
-    assert listed == set(AGENTS)
     assert len(listed) == 22
+    assert all(callable(agent.run) for tool in TOOLS.values() for agent in tool.agents)
 
 
 def test_integer_columns_with_gaps_stay_integral() -> None:
@@ -299,11 +310,13 @@ def test_integer_columns_with_gaps_stay_integral() -> None:
     assert frame["card_number"].tolist()[0] == 4111111111111111
     assert quality.governance(frame)["pii_columns"] == ["card_number"]
     frames = {"primary": frame}
-    out = clean.null_handler(frames, _params(**{"null-handler": {"strategy": "fill_mean"}}))
+    out = clean.null_handler(ctx(frames, _params(**{"null-handler": {"strategy": "fill_mean"}})))
     # Card numbers are never invented; a mean of 1.5 turns the integers into decimals.
     assert out["filled"] == {"n": 1} and out["left_for_review"] == ["card_number"]
     assert frames["working"]["n"].tolist() == [1.0, 2.0, 1.5]
-    written = clean.writeback(frames, _params())[clean.OUTPUTS][0][1].decode()
+    context = ctx(frames, _params())
+    clean.writeback(context)
+    written = context.outputs[0].data.decode()
     assert "4111111111111111," in written and "4111111111111111.0" not in written
 
 
@@ -312,13 +325,13 @@ def test_identifying_columns_are_not_measures() -> None:
     assert patterns.is_identifying("customerId") and patterns.is_identifying("email")
     assert not patterns.is_identifying("num_0") and not patterns.is_identifying("number_of_items")
     frame = pd.DataFrame({"order_id": [1, 2, 3, 4, 5, 6, 900], "amount": [5, 6, 5, 6, 5, 6, 7]})
-    assert clean.outlier_remover({"primary": frame}, _params())["by_column"] == {"amount": 0}
+    assert clean.outlier_remover(ctx({"primary": frame}, _params()))["by_column"] == {"amount": 0}
 
 
 def test_standardization_spells_case_variants_the_usual_way() -> None:
     frame = pd.DataFrame({"country": ["Spain", "Spain", " SPAIN ", "spain", "France"]})
     frames = {"primary": frame}
-    out = clean.field_standardization(frames, _params())
+    out = clean.field_standardization(ctx(frames, _params()))
     assert out["values_changed"] == {"country": 2}
     assert frames["working"]["country"].tolist() == ["Spain"] * 4 + ["France"]
 
@@ -347,7 +360,7 @@ def test_xls_and_xlsx_files_are_read() -> None:
 
 
 def test_shared_statistics_match_pandas() -> None:
-    from spyglass.tools.agents import stats
+    from spyglass.tools.common import stats
 
     rng = np.random.default_rng(3)
     a = rng.normal(0, 1, 5000)
@@ -371,7 +384,7 @@ def test_shared_statistics_match_pandas() -> None:
 
 
 def test_a_unique_column_rules_out_duplicate_rows() -> None:
-    from spyglass.tools.agents import stats
+    from spyglass.tools.common import stats
 
     unique = pd.DataFrame({"id": [1, 2, 3], "v": ["x", "x", "x"]})
     assert stats.duplicate_rows(unique) == 0

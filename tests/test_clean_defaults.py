@@ -7,26 +7,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spyglass.tools.agents import clean
-from spyglass.tools.catalogue import TOOLS, CleanParameters
-from spyglass.tools.frames import load_table
-from spyglass.tools.report import build_report, plain
-from spyglass.tools.run import AGENTS
+from spyglass.tools.catalogue import TOOLS
+from spyglass.tools.clean import agents as clean
+from spyglass.tools.clean.parameters import CleanParameters
+from spyglass.tools.common.frames import load_table
+from spyglass.tools.common.report import build_report, plain
+from spyglass.tools.common.toolkit import AgentContext, run_agents
 from tests.cleandata import ABSURD_AGES, ABSURD_AMOUNTS, DUPLICATES, ROWS, customers
 
-CLEAN = [a.id for a in TOOLS["clean-my-data"].agents]
+TOOL = TOOLS["clean-my-data"]
+CLEAN = [a.id for a in TOOL.agents]
 
 
 def run_clean(
     frame: pd.DataFrame, parameters: dict[str, object] | None = None
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict], dict]:
     """Every clean-my-data agent in catalogue order, as the tool run does, and its report."""
-    params = CleanParameters.model_validate(parameters or {})
     frames: dict[str, pd.DataFrame] = {"primary": frame}
-    results = {agent: AGENTS[agent](frames, params) for agent in CLEAN}
-    files = {name: data for name, data, *_ in results["cleanse-writeback"].pop(clean.OUTPUTS)}
-    report = plain(build_report("t", "clean-my-data", CLEAN, frames, results))
-    return frames, {**results, "_files": files}, report
+    ctx = run_agents(TOOL, CLEAN, frames, parameters)
+    files = {o.filename: o.data for o in ctx.outputs}
+    report = plain(build_report(TOOL, ctx))
+    return frames, {**ctx.results, "_files": files}, report
 
 
 def read(data: bytes) -> pd.DataFrame:
@@ -187,14 +188,14 @@ def test_text_columns_become_numbers_only_when_every_value_reads_as_one() -> Non
         }
     )
     frames = {"primary": frame}
-    out = clean.type_fixer(frames, CleanParameters())
+    out = clean.type_fixer(AgentContext(frames, CleanParameters()))
     assert out["converted"] == {"whole": {"to": "number", "unconvertible": 0}}
     assert out["suggested"] == {"mostly": {"to": "number", "unconvertible": 1}}
     assert frames["working"]["mostly"].tolist()[-1] == "n/a?"
     # Asked for, the conversion is made and the values it could not read are counted.
     frames = {"primary": frame}
     params = CleanParameters.model_validate({"type-fixer": {"column_types": {"mostly": "number"}}})
-    out = clean.type_fixer(frames, params)
+    out = clean.type_fixer(AgentContext(frames, params))
     assert out["converted"]["mostly"] == {"to": "number", "unconvertible": 1}
     emptied = {c["column"]: c for c in clean.changes(frames)}["mostly"]
     assert emptied["emptied"] == 1 and emptied["samples"][0]["before"] == "n/a?"

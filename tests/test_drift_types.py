@@ -9,8 +9,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from spyglass.tools.agents import quality, significance
-from spyglass.tools.catalogue import DriftDetectorParams
+from spyglass.tools.common import significance
+from spyglass.tools.profile import quality
+from spyglass.tools.profile.parameters import DriftDetectorParams
 from tests.driftdata import SHIFTED, customers
 
 TRIALS = 20

@@ -50,8 +50,8 @@ def open_new_task(page: Page, server: SpyGlassServer, tool: str) -> None:
     expect(page.get_by_test_id(f"tool-{tool}")).to_have_attribute("data-state", "checked")
 
 
-def card(page: Page, label: str) -> str:
-    selector = f"[data-testid=summary-card][data-label='{label}'] [data-testid=card-value]"
+def card(page: Page, label: str, part: str = "card-value") -> str:
+    selector = f"[data-testid=summary-card][data-label='{label}'] [data-testid={part}]"
     return page.locator(selector).inner_text()
 
 
@@ -89,9 +89,9 @@ def test_the_whole_journey_cleans_the_uploaded_file(
         timeout=30_000,
     )
     expect(page.locator("[data-testid=column-row]")).to_have_count(source.shape[1])
-    with_gaps = int((source.isna().sum() > 0).sum())  # one bar per column with empty cells
-    expect(page.locator("[data-testid=chart-nulls] .recharts-bar-rectangle")).to_have_count(
-        with_gaps, timeout=10_000
+    # Written, set aside, merged: one bar each.
+    expect(page.locator("[data-testid=chart-rows] .recharts-bar-rectangle")).to_have_count(
+        3, timeout=10_000
     )
 
     # The cleaned file: no duplicate rows, tidy text, and nothing invented: the gaps in the
@@ -142,7 +142,7 @@ def test_the_whole_journey_cleans_the_uploaded_file(
         f" + {merged:,} duplicates merged"
     )
     shown = {
-        r.get_attribute("data-column"): r.locator("td").all_inner_texts()
+        r.get_attribute("data-key"): r.locator("td").all_inner_texts()
         for r in page.locator("[data-testid=change-row]").all()
     }
     for column in ("email", "phone", "age", "monthly_spend"):
@@ -214,19 +214,26 @@ def test_profile_results_show_the_files_numbers(page: Page, server: SpyGlassServ
     expect(page.get_by_test_id("headline")).to_contain_text(f"{len(source)} rows", timeout=30_000)
     assert card(page, "Rows") == f"{len(source):,}"
     assert card(page, "Duplicate rows") == str(int(source.duplicated().sum()))
-    pii = card(page, "PII columns")
+    pii = card(page, "PII columns", "card-detail")
+    assert card(page, "PII columns") == "3"
     assert all(name in pii for name in ("email", "phone", "card_number"))
-    assert "monthly_spend" in card(page, "Drifted columns")  # spend rose since the baseline
-    age = page.locator("[data-testid=column-row][data-column='age'] td")
+    # spend rose since the baseline
+    assert "monthly_spend" in card(page, "Drifted columns", "card-detail")
+    age = page.locator("[data-testid=column-row][data-key='age'] td")
     ages = source["age"].dropna()
-    assert age.nth(2).inner_text() == f"{100 * source['age'].isna().mean():.4g}"
-    assert age.nth(4).inner_text() == f"{ages.min():,.4g}"
-    assert age.nth(5).inner_text() == f"{ages.max():,.4g}"
-    for chart in ("chart-histogram", "chart-nulls", "chart-risk", "chart-drift", "chart-issues"):
+    assert age.nth(1).inner_text() == "decimal"
+    assert age.nth(2).inner_text() == str(int(source["age"].isna().sum()))
+    shown_pct = float(age.nth(3).inner_text().removesuffix(" %"))
+    assert abs(shown_pct - 100 * source["age"].isna().mean()) < 0.01
+    assert float(age.nth(5).inner_text()) == ages.min()
+    assert float(age.nth(6).inner_text()) == ages.max()
+    for chart in ("chart-histogram", "chart-nulls", "chart-risk", "chart-psi"):
         expect(page.locator(f"[data-testid={chart}] .recharts-bar-rectangle").first).to_be_attached(
             timeout=10_000
         )
-    expect(page.locator("[data-testid=row-issue]")).to_have_count(int(source.duplicated().sum()))
+    # Duplicate rows as groups: one line per row that repeats, with its number of copies.
+    repeated = source[source.duplicated(keep=False)].drop_duplicates()
+    expect(page.locator("[data-testid=duplicate-row]")).to_have_count(len(repeated))
     expect(page.locator("[data-testid=download-link][data-filename='report.json']")).to_have_count(
         1
     )

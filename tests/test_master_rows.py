@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spyglass.tools.agents import clean
-from spyglass.tools.catalogue import TOOLS, MasterParameters
-from spyglass.tools.frames import load_table
-from spyglass.tools.report import build_report, plain
-from spyglass.tools.run import AGENTS
+from spyglass.tools.catalogue import TOOLS
+from spyglass.tools.common.frames import load_table
+from spyglass.tools.common.report import build_report, plain
+from spyglass.tools.common.toolkit import run_agents
 
-MASTER = [a.id for a in TOOLS["master-my-data"].agents]
+TOOL = TOOLS["master-my-data"]
+MASTER = [a.id for a in TOOL.agents]
 PEOPLE, REPEATS, WITHOUT_EMAIL = 400, 80, 37
 
 
@@ -40,11 +40,10 @@ def test_rows_without_the_match_key_are_golden_records_of_their_own() -> None:
     data = frame.to_csv(index=False).encode()
     source = load_table(data, "crm.csv")
 
-    params = MasterParameters.model_validate({})
-    frames: dict[str, pd.DataFrame] = {"primary": source}
-    results = {agent: AGENTS[agent](frames, params) for agent in MASTER}
-    files = {name: body for name, body, *_ in results["master-writeback"].pop(clean.OUTPUTS)}
-    report = plain(build_report("t", "master-my-data", MASTER, frames, results))
+    ctx = run_agents(TOOL, MASTER, {"primary": source})
+    results = ctx.results
+    files = {o.filename: o.data for o in ctx.outputs}
+    report = plain(build_report(TOOL, ctx))
 
     built = results["golden-record-builder"]
     rows_in = PEOPLE + REPEATS

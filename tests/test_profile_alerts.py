@@ -9,10 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spyglass.tools.agents import alerts, patterns, profiler, quality
-from spyglass.tools.catalogue import UnifiedProfilerParams
-from spyglass.tools.frames import load_table
-from spyglass.tools.report import build_report, plain
+from spyglass.tools.catalogue import TOOLS
+from spyglass.tools.common import patterns
+from spyglass.tools.common.frames import load_table
+from spyglass.tools.common.report import build_report, plain
+from spyglass.tools.common.toolkit import run_agents
+from spyglass.tools.profile import alerts, profiler, quality
+from spyglass.tools.profile.parameters import UnifiedProfilerParams
 
 ROWS = 1_000
 PARAMS = UnifiedProfilerParams()
@@ -144,9 +147,9 @@ def test_the_rules_table_is_in_the_result_and_the_report() -> None:
     assert table["missing"]["rule"] == "share of values missing > 0.01"
     assert table["skewed"]["threshold"] == 20 and table["high_cardinality"]["threshold"] == 50
     assert table["uniform"]["threshold"] == 0.999 and table["high_correlation"]["threshold"] == 0.9
-    results = {"unified-profiler": out}
+    tool = TOOLS["profile-my-data"]
     report = plain(
-        build_report("t", "profile-my-data", ["unified-profiler"], {"primary": faulty()}, results)
+        build_report(tool, run_agents(tool, ["unified-profiler"], {"primary": faulty()}))
     )
     assert report["executiveSummary"]["alerts"]["constant"] == 1
     assert report["agentResults"]["unified-profiler"]["alert_rules"] == plain(out["alert_rules"])

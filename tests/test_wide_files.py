@@ -15,11 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """
 import json, random, resource, time
-from spyglass.tools.agents import profiler
 from spyglass.tools.catalogue import TOOLS
-from spyglass.tools.frames import load_table
-from spyglass.tools.report import build_report, to_json
-from spyglass.tools.run import AGENTS
+from spyglass.tools.common.frames import load_table
+from spyglass.tools.common.report import build_report, to_json
+from spyglass.tools.common.toolkit import run_agents
 
 def wide_csv(seed, rows=50, columns=10_000):
     rnd = random.Random(seed)
@@ -31,10 +30,9 @@ primary, baseline = wide_csv(11), wide_csv(12)
 wall, cpu = time.perf_counter(), time.process_time()
 frames = {"primary": load_table(primary, "wide.csv"), "baseline": load_table(baseline, "b.csv")}
 tool = TOOLS["profile-my-data"]
-params = tool.parameters()
-agents = [a.id for a in tool.agents]
-results = {agent: AGENTS[agent](frames, params) for agent in agents}
-report = to_json(build_report("wide", tool.id, agents, frames, results))
+ctx = run_agents(tool, [a.id for a in tool.agents], frames, task_id="wide")
+results = ctx.results
+report = to_json(build_report(tool, ctx))
 profile = results["unified-profiler"]
 print(json.dumps({
     "seconds": time.perf_counter() - wall,

@@ -25,7 +25,6 @@ from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.view import TaskQuery
 from spyglass.tools import flow
 from spyglass.tools.catalogue import TOOLS
-from spyglass.tools.run import agent_available
 
 
 class CreateTask(BaseModel):
@@ -239,7 +238,7 @@ def add_create_task_schema(document: dict[str, Any]) -> None:
     one of the jobs started this way (static ones) named as `find_task_type` reads names."""
     variants = []
     for tool in TOOLS.values():
-        agents = [a.id for a in tool.agents if agent_available(a.id)]
+        agents = [a.id for a in tool.agents]
         if agents:
             variants.append(_tool_body(tool.id, agents))
     jobs = [spec for spec in registry.all() if spec.is_static]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from spyglass.filetypes import ACCEPT, DATA_EXTENSIONS
 from spyglass.pages.layout import layout
 from spyglass.pages.widgets import loading, select
 from spyglass.states.new_task import AgentChoice, NewTaskState, ParamField, ToolCard
@@ -64,7 +65,7 @@ def _file_zone(key: str, title: str, note: str) -> rx.Component:
             rx.el.input(
                 type="file",
                 id=f"file-{key}",
-                accept=".csv,.xlsx,.xls",
+                accept=ACCEPT,
                 on_change=lambda value: NewTaskState.file_chosen(key, value),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                 data_testid=f"file-{key}",
             ),
@@ -190,7 +191,8 @@ def _form() -> rx.Component:
         _file_zone(
             "primary",
             "Your data (CSV or Excel)",
-            "Drop a .csv, .xlsx or .xls file here, or choose one.",
+            f"Drop a {' or '.join(', '.join(DATA_EXTENSIONS).rsplit(', ', 1))} file here, "
+            "or choose one.",
         ),
         rx.cond(
             NewTaskState.takes_baseline,

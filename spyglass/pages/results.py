@@ -1,229 +1,176 @@
-"""`/task/[task_id]/results`: a tool task's report as cards, tables and charts, and its files."""
+"""`/task/[task_id]/results`: a tool task's report as its tool's cards, and its files.
+
+Rendered the same way for every tool: figures, then each section (a table a page at a
+time, or a bar chart with labelled axes and, for several series, a chooser), downloads, the
+bill and the whole report. What is shown comes from the tool's `cards.py`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import reflex as rx
 
+from spyglass.pages.billing import bill_panel
 from spyglass.pages.layout import layout
 from spyglass.pages.widgets import loading, not_found, select
-from spyglass.states.results import (
-    AgentSummary,
-    Card,
-    ChangeRow,
-    ColumnRow,
-    Download,
-    Finding,
-    IssueRow,
-    ResultsState,
-)
+from spyglass.states.results import Download, FigureView, ResultsState, SectionView
 
-SEVERITY_COLORS = {"high": "red", "medium": "amber", "low": "gray"}
+TONES = {
+    "red": "var(--red-11)",
+    "amber": "var(--amber-11)",
+    "green": "var(--green-11)",
+    "blue": "var(--blue-11)",
+}
 
 
-def _card(card: Card) -> rx.Component:
+def _figure(card: FigureView) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(card.label, size="2", color_scheme="gray"),
             rx.heading(
                 card.value,
                 size="5",
-                color=rx.match(
-                    card.tone,
-                    ("red", "var(--red-11)"),
-                    ("amber", "var(--amber-11)"),
-                    ("green", "var(--green-11)"),
-                    ("blue", "var(--blue-11)"),
-                    "var(--gray-12)",
-                ),
+                color=rx.match(card.tone, *TONES.items(), "var(--gray-12)"),
                 data_testid="card-value",
+            ),
+            rx.cond(
+                card.detail != "",
+                rx.text(card.detail, size="1", color_scheme="gray", data_testid="card-detail"),
             ),
             spacing="1",
         ),
         min_width="170px",
+        max_width="320px",
         data_testid="summary-card",
         data_label=card.label,
+        data_source=card.source,
     )
 
 
-def _bar_chart(
-    data: rx.Var[Sequence[dict[str, Any]]] | Sequence[dict[str, Any]],
-    x: str,
-    y: str,
-    color: str,
-    testid: str,
-) -> rx.Component:
-    return rx.box(
-        rx.recharts.bar_chart(
-            rx.recharts.cartesian_grid(stroke_dasharray="3 3"),
-            rx.recharts.x_axis(data_key=x, tick={"fontSize": 11}),
-            rx.recharts.y_axis(tick={"fontSize": 11}),
-            rx.recharts.graphing_tooltip(),
-            rx.recharts.bar(data_key=y, fill=color),
-            data=data,
-            width="100%",
-            height=260,
-        ),
-        width="100%",
-        data_testid=testid,
-    )
+def _table(section: SectionView) -> rx.Component:
+    def row(cells: rx.Var, index: rx.vars.NumberVar) -> rx.Component:
+        return rx.table.row(
+            rx.foreach(cells, lambda value: rx.table.cell(value)),
+            data_testid=section.id + "-row",
+            data_key=rx.Var.create(section.row_keys)[index],
+        )
 
-
-def _chart_card(title: str, chart: rx.Component) -> rx.Component:
-    return rx.card(rx.vstack(rx.heading(title, size="3"), chart, width="100%"), width="100%")
-
-
-def _optional_chart(title: str, data: Any, x: str, y: str, color: str, testid: str) -> rx.Component:
-    """A bar chart card, shown only when the report has its data (e.g. drift: a baseline)."""
-    return rx.cond(
-        data.length() > 0,
-        _chart_card(title, _bar_chart(data, x, y, color, testid)),
-    )
-
-
-def _charts() -> rx.Component:
-    return rx.grid(
-        rx.cond(
-            rx.Var.create(ResultsState.histogram_columns).length() > 0,
-            _chart_card(
-                "Distribution",
-                rx.vstack(
-                    select(
-                        ResultsState.histogram_columns,
-                        value=ResultsState.histogram_column,
-                        on_change=ResultsState.choose_histogram,
-                        testid="histogram-column",
-                    ),
-                    _bar_chart(
-                        ResultsState.histogram, "bin", "rows", "var(--accent-9)", "chart-histogram"
-                    ),
-                    width="100%",
-                ),
+    pager = rx.cond(
+        section.pages > 1,
+        rx.hstack(
+            rx.button(
+                "Previous",
+                size="1",
+                variant="soft",
+                disabled=section.page <= 0,
+                on_click=ResultsState.turn_page(section.id, section.page - 1),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
+                data_testid="page-previous",
             ),
+            rx.text("Page ", section.page + 1, " of ", section.pages, size="1", data_testid="page"),
+            rx.button(
+                "Next",
+                size="1",
+                variant="soft",
+                disabled=section.page >= section.pages - 1,
+                on_click=ResultsState.turn_page(section.id, section.page + 1),  # type: ignore[operator]
+                data_testid="page-next",
+            ),
+            align="center",
         ),
-        _chart_card(
-            "Empty cells by column (%)",
-            _bar_chart(ResultsState.nulls_chart, "column", "empty %", "#e5484d", "chart-nulls"),
-        ),
-        _optional_chart(
-            "Issues by kind", ResultsState.issues_chart, "type", "count", "#f76b15", "chart-issues"
-        ),
-        _optional_chart(
-            "Risk by column (0–1)",
-            ResultsState.risk_chart,
-            "column",
-            "risk",
-            "#ffc53d",
-            "chart-risk",
-        ),
-        _optional_chart(
-            "Drift from the baseline (PSI; above 0.2 has drifted)",
-            ResultsState.drift_chart,
-            "column",
-            "PSI",
-            "#8e4ec6",
-            "chart-drift",
-        ),
-        columns=rx.breakpoints(initial="1", md="2"),
-        spacing="3",
-        width="100%",
     )
-
-
-def _table(headers: list[str], body: rx.Component, testid: str) -> rx.Component:
-    return rx.box(
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-            rx.table.body(body),
-            width="100%",
-            size="1",
-        ),
-        width="100%",
-        overflow_x="auto",
-        data_testid=testid,
-    )
-
-
-def _column_row(c: ColumnRow) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(rx.text.strong(c.name)),
-        rx.table.cell(c.type),
-        rx.table.cell(c.null_pct),
-        rx.table.cell(c.distinct),
-        rx.table.cell(c.minimum),
-        rx.table.cell(c.maximum),
-        rx.table.cell(c.mean),
-        data_testid="column-row",
-        data_column=c.name,
-    )
-
-
-def _finding(f: Finding) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(
-            rx.badge(
-                f.severity,
-                color_scheme=rx.match(
-                    f.severity, *[(k, v) for k, v in SEVERITY_COLORS.items()], "gray"
-                ),
-            )
-        ),
-        rx.table.cell(f.kind),
-        rx.table.cell(f.column),
-        rx.table.cell(f.count),
-        data_testid="finding",
-    )
-
-
-def _row_issue(r: IssueRow) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(r.row),
-        rx.table.cell(r.issue),
-        rx.table.cell(r.detail),
-        data_testid="row-issue",
-    )
-
-
-def _change_row(c: ChangeRow) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(rx.text.strong(c.column)),
-        rx.table.cell(c.filled),
-        rx.table.cell(c.changed),
-        rx.table.cell(c.emptied),
-        rx.table.cell(c.set_aside),
-        rx.table.cell(c.example),
-        data_testid="change-row",
-        data_column=c.column,
-    )
-
-
-def _what_changed() -> rx.Component:
-    """clean-my-data: where every row went and, per column, what the run changed."""
     return rx.cond(
-        ResultsState.tool_id == "clean-my-data",
+        rx.Var.create(section.rows).length() == 0,
+        rx.text(section.empty, color_scheme="gray", data_testid="table-empty"),
         rx.vstack(
-            rx.heading("What changed", size="4"),
-            rx.cond(
-                rx.Var.create(ResultsState.changes).length() == 0,
-                rx.text("No value was changed.", color_scheme="gray"),
-                _table(
-                    [
-                        "Column",
-                        "Filled",
-                        "Fixed or standardised",
-                        "Emptied",
-                        "Set aside",
-                        "Example",
-                    ],
-                    rx.foreach(ResultsState.changes, _change_row),
-                    "changes-table",
+            rx.box(
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            rx.foreach(section.headers, lambda h: rx.table.column_header_cell(h))
+                        )
+                    ),
+                    rx.table.body(rx.foreach(section.rows, row)),
+                    width="100%",
+                    size="1",
                 ),
+                width="100%",
+                overflow_x="auto",
+            ),
+            rx.hstack(
+                rx.text(section.range_text, size="1", color_scheme="gray", data_testid="range"),
+                pager,
+                justify="between",
+                width="100%",
+                align="center",
             ),
             width="100%",
             spacing="2",
         ),
+    )
+
+
+def _chart(section: SectionView) -> rx.Component:
+    chart = rx.recharts.bar_chart(
+        rx.recharts.cartesian_grid(stroke_dasharray="3 3"),
+        rx.recharts.x_axis(
+            data_key="label",
+            tick={"fontSize": 11},
+            height=50,
+            label={"value": section.x_label, "position": "insideBottom", "offset": 0},
+        ),
+        rx.recharts.y_axis(
+            tick={"fontSize": 11},
+            label={"value": section.y_label, "angle": -90, "position": "insideLeft"},
+            width=70,
+        ),
+        rx.recharts.graphing_tooltip(),
+        rx.recharts.bar(data_key="value", name=section.y_label, fill=section.color),
+        data=section.points,
+        width="100%",
+        height=300,
+    )
+    return rx.vstack(
+        rx.cond(
+            rx.Var.create(section.choices).length() > 0,
+            rx.hstack(
+                rx.text(section.choice_label, size="2"),
+                select(
+                    section.choices,
+                    value=section.choice,
+                    on_change=lambda value: ResultsState.choose(section.id, value),  # type: ignore[operator]
+                    testid="chart-choice",
+                ),
+                align="center",
+            ),
+        ),
+        rx.cond(
+            rx.Var.create(section.points).length() == 0,
+            rx.text(section.caption, color_scheme="gray"),
+            rx.vstack(
+                rx.box(chart, width="100%"),
+                rx.text(section.caption, size="1", color_scheme="gray", data_testid="caption"),
+                width="100%",
+            ),
+        ),
+        width="100%",
+    )
+
+
+def _section(section: SectionView) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading(section.title, size="4"),
+            rx.cond(
+                section.note != "",
+                rx.text(section.note, size="2", color_scheme="gray", data_testid="note"),
+            ),
+            rx.cond(section.kind == "table", _table(section), _chart(section)),
+            width="100%",
+            spacing="2",
+        ),
+        width="100%",
+        data_testid=section.kind + "-" + section.id,
+        data_source=section.source,
+        data_total=section.total,
     )
 
 
@@ -243,15 +190,6 @@ def _download(d: Download) -> rx.Component:
     )
 
 
-def _agent(a: AgentSummary) -> rx.Component:
-    return rx.vstack(
-        rx.text(rx.code(a.agent)),
-        rx.text(a.facts, size="2", color_scheme="gray"),
-        spacing="1",
-        data_testid="agent-summary",
-    )
-
-
 def _report() -> rx.Component:
     return rx.vstack(
         rx.hstack(
@@ -265,43 +203,15 @@ def _report() -> rx.Component:
             ResultsState.balance != "",
             rx.text(ResultsState.balance, data_testid="rows-balance", weight="medium"),
         ),
-        rx.flex(rx.foreach(ResultsState.cards, _card), wrap="wrap", gap="12px"),
+        rx.flex(rx.foreach(ResultsState.figures, _figure), wrap="wrap", gap="12px"),
         rx.heading("Downloads", size="4"),
         rx.cond(
             rx.Var.create(ResultsState.downloads).length() == 0,
             rx.text("This run wrote no files.", color_scheme="gray"),
             rx.vstack(rx.foreach(ResultsState.downloads, _download), spacing="2"),
         ),
-        _what_changed(),
-        _charts(),
-        rx.heading("Columns", size="4"),
-        _table(
-            ["Column", "Type", "Empty %", "Distinct", "Min", "Max", "Mean"],
-            rx.foreach(ResultsState.columns, _column_row),
-            "columns-table",
-        ),
-        rx.heading("Findings", size="4"),
-        rx.cond(
-            rx.Var.create(ResultsState.findings).length() == 0,
-            rx.callout("No issues found.", icon="circle_check", color_scheme="green"),
-            _table(
-                ["Severity", "Kind", "Column", "Count"],
-                rx.foreach(ResultsState.findings, _finding),
-                "findings-table",
-            ),
-        ),
-        rx.heading("Rows to look at", size="4"),
-        rx.cond(
-            rx.Var.create(ResultsState.row_issues).length() == 0,
-            rx.text("No row-level issues.", color_scheme="gray"),
-            _table(
-                ["Row", "Issue", "Detail"],
-                rx.foreach(ResultsState.row_issues, _row_issue),
-                "row-issues-table",
-            ),
-        ),
-        rx.heading("Agents", size="4"),
-        rx.vstack(rx.foreach(ResultsState.agents, _agent), spacing="3"),
+        rx.foreach(ResultsState.sections, _section),
+        bill_panel(),
         rx.accordion.root(
             rx.accordion.item(
                 header="The whole report (JSON)",
@@ -316,30 +226,35 @@ def _report() -> rx.Component:
 
 
 def _not_ready() -> rx.Component:
-    return rx.callout(
-        rx.vstack(
-            rx.cond(
-                ResultsState.problem != "",
-                rx.text(
-                    "No results: the task ended ",
-                    ResultsState.waiting_status,
-                    ". ",
-                    ResultsState.problem,
-                ),
-                rx.hstack(
-                    rx.spinner(),
+    return rx.vstack(
+        rx.callout(
+            rx.vstack(
+                rx.cond(
+                    ResultsState.problem != "",
                     rx.text(
-                        "The task is ",
+                        "No results: the task ended ",
                         ResultsState.waiting_status,
-                        ": its results appear here the moment it completes.",
+                        ". ",
+                        ResultsState.problem,
+                    ),
+                    rx.hstack(
+                        rx.spinner(),
+                        rx.text(
+                            "The task is ",
+                            ResultsState.waiting_status,
+                            ": its results appear here the moment it completes.",
+                        ),
                     ),
                 ),
+                rx.link("Follow it on its details page", href="/tasks/" + ResultsState.task_id),
             ),
-            rx.link("Follow it on its details page", href="/tasks/" + ResultsState.task_id),
+            icon="hourglass",
+            color_scheme=rx.cond(ResultsState.problem != "", "red", "blue"),
+            data_testid="results-not-ready",
+            width="100%",
         ),
-        icon="hourglass",
-        color_scheme=rx.cond(ResultsState.problem != "", "red", "blue"),
-        data_testid="results-not-ready",
+        bill_panel(),
+        width="100%",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from spyglass.pages.billing import bill_panel
 from spyglass.pages.layout import layout
 from spyglass.pages.tasks import progress_bar, status_badge
 from spyglass.pages.widgets import loading, not_found
@@ -87,6 +88,7 @@ def _details() -> rx.Component:
             rx.Var.create(TaskDetailState.agents).length() > 0,
             rx.vstack(rx.heading("Agents", size="3"), rx.foreach(TaskDetailState.agents, _agent)),
         ),
+        bill_panel(),
         rx.heading("Timeline", size="3"),
         rx.cond(
             rx.Var.create(TaskDetailState.events).length() == 0,

@@ -17,15 +17,14 @@ import reflex as rx
 
 from spyglass.auth.service import get_auth
 from spyglass.errors import DomainError
+from spyglass.filetypes import DATA_TYPES, DATA_WORDS, extension
 from spyglass.states.auth import current_user
-from spyglass.storage import ALLOWED_TYPES, get_storage
+from spyglass.storage import get_storage
 from spyglass.tasks.engine import get_engine
 from spyglass.tools import flow
 from spyglass.tools.catalogue import TOOLS
 from spyglass.tools.form import FormField, form_fields, parameters_from_form
 
-#: Data files a tool reads (parameters.json is made from the form).
-DATA_EXTENSIONS = (".csv", ".xlsx", ".xls")
 FILE_KEYS = ("primary", "baseline")
 
 
@@ -206,11 +205,9 @@ class NewTaskState(rx.State):
                     "or untick drift-detector.",
                 )
             name = str(info["filename"])
-            ext = PurePosixPath(name.lower()).suffix
-            if ext not in DATA_EXTENSIONS:
-                raise DomainError(
-                    "UNSUPPORTED_FILE_TYPE", f"'{name}' is not a CSV or Excel (.xlsx, .xls) file."
-                )
+            kind = DATA_TYPES.get(extension(name))  # parameters.json is made from the form
+            if kind is None:
+                raise DomainError("UNSUPPORTED_FILE_TYPE", f"'{name}' is not a {DATA_WORDS} file.")
             size = int(info.get("size") or 0)
             if size == 0:
                 raise DomainError("EMPTY_FILE", f"'{name}' is empty.")
@@ -220,7 +217,7 @@ class NewTaskState(rx.State):
                     f"'{name}' is {size / 1e6:.1f} MB; files are limited to "
                     f"{limit // (1024 * 1024)} MB.",
                 )
-            files[key] = flow.WantedFile(name, ALLOWED_TYPES[ext][0])
+            files[key] = flow.WantedFile(name, kind.content_types[0])
         return files
 
     @rx.event

@@ -1,12 +1,17 @@
-"""State of `/task/[task_id]/results`: a tool task's report, shaped for cards, tables and charts.
+"""State of `/task/[task_id]/results`: a tool task's report, as its tool's result cards.
 
-A task that is still running is followed on the bus and its report loads the
-moment it completes; only its owner (or an admin) sees it.
+The tool turns its report into typed cards (`Tool.cards`: figures, tables, charts; see
+`spyglass.tools.common.cards`); this state renders any of them the same way: tables a page
+at a time, charts with one series shown (a chooser for the others). A task that is still
+running is followed on the bus and its report loads the moment it completes; only its
+owner (or an admin) sees it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import reflex as rx
@@ -21,75 +26,45 @@ from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.view import TaskView
 from spyglass.tools import flow
 from spyglass.tools.catalogue import TOOLS
+from spyglass.tools.common.cards import Chart, ResultCards, Section, Table, plain_error
 
 
 @dataclass
-class Card:
+class FigureView:
     label: str = ""
     value: str = ""
     tone: str = "gray"
-
-
-@dataclass
-class ColumnRow:
-    name: str = ""
-    type: str = ""
-    null_pct: str = ""
-    distinct: str = ""
-    minimum: str = ""
-    maximum: str = ""
-    mean: str = ""
-
-
-@dataclass
-class IssueRow:
-    row: int = 0
-    issue: str = ""
     detail: str = ""
+    source: str = ""
 
 
 @dataclass
-class Finding:
-    severity: str = ""
-    kind: str = ""
-    column: str = ""
-    count: str = ""
+class SectionView:
+    """A table or a chart, as the page shows it now (a table: its current page only)."""
 
-
-@dataclass
-class ChangeRow:
-    """clean-my-data's "what changed" for one column, with an example."""
-
-    column: str = ""
-    filled: str = ""
-    changed: str = ""
-    emptied: str = ""
-    set_aside: str = ""
-    example: str = ""
-
-
-def _example(sample: dict[str, Any]) -> str:
-    row, kind = sample.get("row"), sample.get("change")
-    if kind == "set aside":
-        return f"row {row}: {_text(sample.get('before'))} set aside ({sample.get('after')})"
-    before = "empty" if sample.get("before") is None else _text(sample.get("before"))
-    after = "empty" if sample.get("after") is None else _text(sample.get("after"))
-    return f"row {row}: {before} → {after}"
-
-
-def change_rows(preview: dict[str, Any]) -> list[ChangeRow]:
-    """The previewer's per-column changes as table rows."""
-    return [
-        ChangeRow(
-            str(c.get("column")),
-            _text(c.get("filled")),
-            _text(c.get("changed")),
-            _text(c.get("emptied")),
-            _text(c.get("quarantined")),
-            _example(c["samples"][0]) if c.get("samples") else "",
-        )
-        for c in preview.get("changes", [])
-    ]
+    kind: str = "table"
+    id: str = ""
+    title: str = ""
+    note: str = ""
+    source: str = ""
+    empty: str = ""
+    # tables
+    headers: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    row_keys: list[str] = field(default_factory=list)
+    total: int = 0
+    page: int = 0
+    pages: int = 1
+    range_text: str = ""
+    # charts
+    points: list[dict[str, Any]] = field(default_factory=list)
+    x_label: str = ""
+    y_label: str = ""
+    color: str = ""
+    caption: str = ""
+    choices: list[str] = field(default_factory=list)
+    choice: str = ""
+    choice_label: str = ""
 
 
 @dataclass
@@ -98,24 +73,6 @@ class Download:
     url: str = ""
     size: str = ""
     kind: str = ""
-
-
-@dataclass
-class AgentSummary:
-    agent: str = ""
-    facts: str = ""
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "none"
-    return str(value)
 
 
 def _size(n: Any) -> str:
@@ -128,86 +85,67 @@ def _size(n: Any) -> str:
     return ""
 
 
-def summary_cards(tool_id: str, summary: dict[str, Any]) -> list[Card]:
-    """The headline figures of a report, by tool."""
-    cards = [
-        Card("Rows", _text(summary.get("rows"))),
-        Card("Columns", _text(summary.get("columns"))),
-        Card(
-            "Empty cells",
-            f"{_text(summary.get('missing_cells'))} ({_text(summary.get('missing_pct'))} %)",
-        ),
-        Card("Duplicate rows", _text(summary.get("duplicate_rows"))),
-        Card("Issues", _text(summary.get("issues")), "red" if summary.get("issues") else "green"),
-    ]
-    if tool_id == "profile-my-data":
-        level = summary.get("risk_level")
-        cards += [
-            Card(
-                "Risk", _text(level), {"high": "red", "medium": "amber"}.get(level or "", "green")
-            ),
-            Card("Readiness", _text(summary.get("readiness")), "blue"),
-            Card(
-                "PII columns",
-                _text(summary.get("pii_columns")),
-                "red" if summary.get("pii_columns") else "green",
-            ),
-            Card(
-                "Drifted columns",
-                _text(summary.get("drifted_columns")),
-                "amber" if summary.get("drifted_columns") else "green",
-            ),
-        ]
-    elif tool_id == "clean-my-data":
-        cards += [
-            Card("Rows written", _text(summary.get("rows_written")), "green"),
-            Card(
-                "Rows set aside",
-                _text(summary.get("rows_quarantined")),
-                "amber" if summary.get("rows_quarantined") else "green",
-            ),
-            Card(
-                "Rows set aside (outliers)",
-                _text(summary.get("rows_set_aside_as_outliers")),
-                "amber" if summary.get("rows_set_aside_as_outliers") else "green",
-            ),
-            Card(
-                "Rows set aside (missing values)",
-                _text(summary.get("rows_set_aside_for_gaps")),
-                "amber" if summary.get("rows_set_aside_for_gaps") else "green",
-            ),
-            Card("Duplicates merged", _text(summary.get("duplicates_merged")), "blue"),
-            Card("Empty cells filled", _text(summary.get("nulls_filled")), "blue"),
-            Card("Values standardized", _text(summary.get("values_standardized")), "blue"),
-        ]
-    elif tool_id == "master-my-data":
-        cards += [
-            Card("Match key", _text(summary.get("match_key")), "blue"),
-            Card("Golden records", _text(summary.get("golden_records")), "green"),
-            Card("Rows merged", _text(summary.get("merged_rows")), "blue"),
-            Card(
-                "Records without the match key",
-                _text(summary.get("rows_without_key")),
-                "amber" if summary.get("rows_without_key") else "green",
-            ),
-            Card("Conflicts", _text(summary.get("conflicts")), "amber"),
-            Card(
-                "For a steward",
-                _text(summary.get("stewardship_flags")),
-                "red" if summary.get("stewardship_flags") else "green",
-            ),
-        ]
-    return cards
+def table_view(table: Table, page: int) -> SectionView:
+    count = len(table.rows)
+    pages = max(1, math.ceil(count / table.page_size))
+    page = min(max(0, page), pages - 1)
+    start = page * table.page_size
+    shown = table.rows[start : start + table.page_size]
+    total = table.total if table.total is not None else count
+    if not count:
+        range_text = ""
+    elif pages == 1 and total == count:
+        range_text = f"{count:,} row{'s' if count != 1 else ''}"
+    else:
+        range_text = f"{start + 1:,}–{start + len(shown):,} of {count:,}"
+        if total > count:
+            range_text += f" listed ({total:,} in all)"
+    keys = table.keys[start : start + table.page_size] if table.keys else ()
+    return SectionView(
+        kind="table",
+        id=table.id,
+        title=table.title,
+        note=table.note,
+        source=table.source,
+        empty=table.empty,
+        headers=list(table.headers),
+        rows=[list(r) for r in shown],
+        row_keys=list(keys) or [str(start + i + 1) for i in range(len(shown))],
+        total=total,
+        page=page,
+        pages=pages,
+        range_text=range_text,
+    )
 
 
-def _facts(result: dict[str, Any]) -> str:
-    """An agent's scalar figures (and lists of names) on one line."""
-    parts = []
-    for key, value in result.items():
-        names = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        if names or value is None or isinstance(value, bool | int | float | str):
-            parts.append(f"{key.replace('_', ' ')}: {_text(value)}")
-    return " · ".join(parts) or "see the JSON report"
+def chart_view(chart: Chart, choice: str | None) -> SectionView:
+    names = [s.name for s in chart.series]
+    wanted = choice if choice in names else (chart.default if chart.default in names else "")
+    series = next((s for s in chart.series if s.name == wanted), None) or (
+        chart.series[0] if chart.series else None
+    )
+    points = [{"label": p.label, "value": p.value} for p in series.points] if series else []
+    return SectionView(
+        kind="chart",
+        id=chart.id,
+        title=chart.title,
+        source=chart.source,
+        empty="Nothing to chart.",
+        points=points,
+        x_label=(series.x_label if series and series.x_label else chart.x_label),
+        y_label=chart.y_label,
+        color=chart.color,
+        caption=chart.caption,
+        choices=names if len(names) > 1 else [],
+        choice=series.name if series else "",
+        choice_label=chart.choice_label,
+    )
+
+
+def section_view(section: Section, pages: dict[str, int], choices: dict[str, str]) -> SectionView:
+    if isinstance(section, Table):
+        return table_view(section, pages.get(section.id, 0))
+    return chart_view(section, choices.get(section.id))
 
 
 class ResultsState(rx.State):
@@ -220,28 +158,16 @@ class ResultsState(rx.State):
     tool_id: str = ""
     tool_name: str = ""
     headline: str = ""
-    cards: list[Card] = []
-    columns: list[ColumnRow] = []
-    findings: list[Finding] = []
-    row_issues: list[IssueRow] = []
-    downloads: list[Download] = []
-    agents: list[AgentSummary] = []
-    #: clean-my-data: where every row went, and what changed per column.
+    #: Where every row went (clean, master), in one sentence.
     balance: str = ""
-    changes: list[ChangeRow] = []
-    nulls_chart: list[dict[str, Any]] = []
-    issues_chart: list[dict[str, Any]] = []
-    risk_chart: list[dict[str, Any]] = []
-    drift_chart: list[dict[str, Any]] = []
-    histograms: dict[str, list[dict[str, Any]]] = {}
-    histogram_columns: list[str] = []
-    histogram_column: str = ""
+    figures: list[FigureView] = []
+    sections: list[SectionView] = []
+    downloads: list[Download] = []
     report_json: str = ""
+    _cards: ResultCards | None = None
+    _pages: dict[str, int] = {}
+    _choices: dict[str, str] = {}
     _watch_gen: int = 0
-
-    @rx.var
-    def histogram(self) -> list[dict[str, Any]]:
-        return self.histograms.get(self.histogram_column, [])
 
     def _task_id(self) -> str:
         parts = [p for p in (self.router.url.path or "").split("/") if p]
@@ -273,7 +199,7 @@ class ResultsState(rx.State):
                 if self._watch_gen == generation:
                     self.task_id, self.loading = task_id, False
                     self.waiting_status = task.status.label
-                    self.problem = task.error_message or "This task did not complete."
+                    self.problem = plain_error(task.error_message) or "This task did not complete."
             return
         try:
             report = await flow.read_report(task)
@@ -316,81 +242,37 @@ class ResultsState(rx.State):
     def _show(
         self, task_id: str, tool_id: str, report: dict[str, Any], downloads: list[dict[str, Any]]
     ) -> None:
-        import json
-
+        tool = TOOLS.get(tool_id)
         summary = report.get("executiveSummary", {})
-        results = report.get("agentResults", {})
         self.task_id, self.tool_id = task_id, tool_id
-        self.tool_name = TOOLS[tool_id].name if tool_id in TOOLS else tool_id
+        self.tool_name = tool.name if tool is not None else tool_id
         self.waiting_status = ""
         self.headline = str(summary.get("headline") or "")
-        self.cards = summary_cards(tool_id, summary)
-        self.balance = str(summary.get("rows_balance") or "")
-        self.changes = change_rows(results.get("cleanse-previewer", {}))
-        cols = report.get("analysisSummary", {}).get("columns", [])
-        self.columns = [
-            ColumnRow(
-                _text(c.get("name")),
-                _text(c.get("type")),
-                _text(c.get("null_pct")),
-                _text(c.get("distinct")),
-                _text(c.get("min")),
-                _text(c.get("max")),
-                _text(c.get("mean")),
-            )
-            for c in cols
+        cards = tool.cards(report) if tool is not None else ResultCards((), ())
+        self._cards, self._pages, self._choices = cards, {}, {}
+        self.balance = cards.balance
+        self.figures = [
+            FigureView(f.label, f.value, f.tone, f.detail, f.source) for f in cards.figures
         ]
-        self.nulls_chart = [
-            {"column": str(c.get("name")), "empty %": float(c.get("null_pct") or 0)} for c in cols
-        ]
-        issues = report.get("issueSummary", {})
-        self.issues_chart = [
-            {"type": t.replace("_", " "), "count": n} for t, n in issues.get("by_type", {}).items()
-        ]
-        self.findings = [
-            Finding(
-                i["severity"],
-                i["type"].replace("_", " "),
-                _text(i.get("column")),
-                _text(i.get("count")),
-            )
-            for i in issues.get("issues", [])
-        ]
-        self.row_issues = [
-            IssueRow(int(r["row"]), str(r["issue"]).replace("_", " "), str(r.get("detail") or ""))
-            for r in report.get("rowLevelIssues", [])
-        ]
-        self.risk_chart = [
-            {"column": c["column"], "risk": c["score"]}
-            for c in results.get("score-risk", {}).get("columns", [])
-        ]
-        self.drift_chart = [
-            {"column": c["column"], "PSI": c["psi"]}
-            for c in results.get("drift-detector", {}).get("columns", [])
-            if c.get("psi") is not None
-        ]
-        histograms: dict[str, list[dict[str, Any]]] = {}
-        for col in results.get("unified-profiler", {}).get("columns", []):
-            hist = col.get("histogram")
-            if not hist:
-                continue
-            edges, counts = hist["edges"], hist["counts"]
-            histograms[col["name"]] = [
-                {"bin": f"{_text(edges[i])}–{_text(edges[i + 1])}", "rows": counts[i]}
-                for i in range(len(counts))
-            ]
-        self.histograms = histograms
-        self.histogram_columns = list(histograms)
-        if self.histogram_column not in histograms:
-            self.histogram_column = next(iter(histograms), "")
+        self._render()
         self.downloads = [
             Download(d["filename"], d["url"], _size(d.get("size_bytes")), str(d.get("type") or ""))
             for d in downloads
         ]
-        self.agents = [AgentSummary(agent, _facts(result)) for agent, result in results.items()]
         self.report_json = json.dumps(report, indent=2, default=str)[:200_000]
 
+    def _render(self) -> None:
+        cards = self._cards
+        self.sections = (
+            [section_view(s, self._pages, self._choices) for s in cards.sections] if cards else []
+        )
+
     @rx.event
-    def choose_histogram(self, column: str) -> None:
-        if column in self.histograms:
-            self.histogram_column = column
+    def turn_page(self, section_id: str, page: int) -> None:
+        self._pages = {**self._pages, section_id: int(page)}
+        self._render()
+
+    @rx.event
+    def choose(self, section_id: str, choice: str) -> None:
+        self._choices = {**self._choices, section_id: choice}
+        self._render()

@@ -1,7 +1,6 @@
 """Where task files live: the local data folder (default) or any S3 API, behind one interface."""
 
 from spyglass.storage.base import (
-    ALLOWED_TYPES,
     Storage,
     StorageError,
     UploadTicket,
@@ -12,7 +11,6 @@ from spyglass.storage.base import (
 from spyglass.storage.factory import get_storage, set_storage
 
 __all__ = [
-    "ALLOWED_TYPES",
     "Storage",
     "StorageError",
     "UploadTicket",

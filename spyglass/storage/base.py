@@ -11,14 +11,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from spyglass.errors import DomainError
+from spyglass.filetypes import ALLOWED_TYPES
 
-#: Content types accepted for uploads, by file extension.
-ALLOWED_TYPES: dict[str, tuple[str, ...]] = {
-    ".csv": ("text/csv", "application/csv", "text/plain"),
-    ".xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",),
-    ".xls": ("application/vnd.ms-excel",),
-    ".json": ("application/json",),
-}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 

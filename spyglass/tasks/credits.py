@@ -15,11 +15,17 @@ and a job may log one (`task.log(..., level="agent_completed")`) once it has don
 worth keeping; a unit that names no cost earns the whole task's cost. The refund is
 written in the same transaction as the task's end, and its timeline line says how much
 came back (`refunded`).
+
+This module is the one place billing is decided: what a start costs is charged with the
+start (`charge`, the 402 of `insufficient`), what comes back with the end (`refund_due`),
+and what a task's owner is shown (`bill`: charged, kept by each finished unit, refunded),
+read off the task's cost and its timeline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +33,7 @@ from sqlalchemy import Connection
 
 from spyglass.errors import DomainError
 from spyglass.tasks.status import TaskStatus
+from spyglass.tasks.view import TaskView
 
 #: The timeline event that marks a finished unit of paid work (an agent of a tool).
 WORK_DONE = "agent_completed"
@@ -60,6 +67,69 @@ def refund_note(refund: int, agents: Any, finished: Any) -> str:
     if unfinished:
         words += f" for the agents that did not finish ({', '.join(unfinished)})"
     return words
+
+
+@dataclass(frozen=True)
+class Bill:
+    """What a task's owner was charged for it, and what of that was kept or given back."""
+
+    charged: int
+    #: Earned by the units of work that finished (kept whatever happens next).
+    kept: int
+    refunded: int
+    #: The task ended: nothing more will be kept or refunded.
+    settled: bool
+    #: The finished units, in order: (agent, credits kept); a job's unit is named "work".
+    finished: tuple[tuple[str, int], ...] = ()
+    #: Agents that did not finish (refunded once the task ends without completing).
+    unfinished: tuple[str, ...] = ()
+
+    @property
+    def outstanding(self) -> int:
+        """Charged, neither kept nor refunded yet (the work still running or waiting)."""
+        return max(0, self.charged - self.kept - self.refunded)
+
+
+#: Statuses of a task that was charged when it started (unless refused for its credits).
+_STARTED = frozenset(
+    {
+        TaskStatus.PENDING,
+        TaskStatus.PROCESSING,
+        TaskStatus.COMPLETED,
+        TaskStatus.FAILED,
+        TaskStatus.CANCELLED,
+    }
+)
+REFUSED = "BILLING_INSUFFICIENT_CREDITS"
+
+
+def bill(task: TaskView, events: Iterable[tuple[str, Any]]) -> Bill:
+    """A task's bill from the task and its timeline, given as (event type, data) pairs:
+    each `agent_completed` line keeps its unit's cost (see `earned`), the end's line says
+    what was `refunded`; once the task has ended, what was not refunded was kept."""
+    started = task.status in _STARTED and task.error_code != REFUSED
+    cost = int(task.cost or 0) if started and task.owner_id is not None else 0
+    finished: list[tuple[str, int]] = []
+    refunded = 0
+    for event_type, data in events:
+        if event_type == WORK_DONE:
+            name = data.get("agent") if isinstance(data, Mapping) else None
+            finished.append((str(name or "work"), earned(data, cost)))
+        elif isinstance(data, Mapping):
+            amount = data.get("refunded")
+            if isinstance(amount, int) and not isinstance(amount, bool):
+                refunded += amount
+    refunded = min(refunded, cost)
+    kept = cost - refunded if task.is_terminal else min(cost, sum(n for _, n in finished))
+    done = {name for name, _ in finished}
+    return Bill(
+        charged=cost,
+        kept=kept,
+        refunded=refunded,
+        settled=task.is_terminal,
+        finished=tuple(finished),
+        unfinished=tuple(a for a in task.agents if a not in done),
+    )
 
 
 def insufficient(available: int, breakdown: Mapping[str, int], what: str) -> DomainError:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from spyglass.config import get_settings
 from spyglass.errors import DomainError
+from spyglass.filetypes import ALLOWED_TYPES, DATA_TYPES, DATA_WORDS, extension
 from spyglass.storage import StorageError, get_storage, input_key, sanitise_filename
 from spyglass.storage.base import check_content_type
 from spyglass.tasks.engine import get_engine, not_waiting
@@ -28,7 +29,7 @@ from spyglass.tasks.registry import JobSpec, registry
 from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.view import FileView, TaskView
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE, Tool
-from spyglass.tools.run import ToolInput, ToolRun, agent_available, tool_spec
+from spyglass.tools.run import ToolInput, ToolRun, tool_spec
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,6 @@ class WantedFile:
     content_type: str
 
 
-def _cost(tool: Tool, agent_id: str) -> int:
-    """The credits an agent of `tool` costs (a chosen agent: one the tool has)."""
-    agent = tool.agent(agent_id)
-    if agent is None:
-        raise DomainError("INVALID_AGENT", f"{tool.id} has no agent '{agent_id}'")
-    return agent.cost
-
-
 def get_tool(tool_id: str) -> Tool:
     tool = TOOLS.get(tool_id)
     if tool is None:
@@ -72,23 +65,13 @@ def get_tool(tool_id: str) -> Tool:
 
 def choose_agents(tool: Tool, agents: list[str] | None) -> tuple[list[str], int]:
     """The agents to run, in the tool's order (cleaning is a pipeline), and their total cost."""
-    chosen = (
-        list(dict.fromkeys(agents))
-        if agents
-        else [a.id for a in tool.agents if agent_available(a.id)]
-    )
+    chosen = list(dict.fromkeys(agents)) if agents else [a.id for a in tool.agents]
     bad = [a for a in chosen if tool.agent(a) is None]
     if bad:
         raise DomainError("INVALID_AGENTS", f"Invalid agents for {tool.id}: {', '.join(bad)}")
-    missing = [a for a in chosen if not agent_available(a)]
-    if missing or not chosen:
-        raise DomainError(
-            "AGENT_NOT_AVAILABLE",
-            f"Not available yet in this version: {', '.join(missing) or tool.id}",
-        )
     order = [a.id for a in tool.agents]
     chosen.sort(key=order.index)
-    return chosen, sum(_cost(tool, a) for a in chosen)
+    return chosen, sum(tool.breakdown(chosen).values())
 
 
 async def create_tool_task(tool_id: str, agents: list[str] | None, owner_id: int) -> TaskView:
@@ -158,10 +141,8 @@ async def request_uploads(
     wanted: list[tuple[str, str, str]] = []
     for file_key, spec in files.items():
         name = sanitise_filename(spec.filename)
-        if name.lower().endswith(".json"):
-            raise StorageError(
-                "UNSUPPORTED_FILE_TYPE", f"'{name}': data files are csv, xlsx or xls"
-            )
+        if extension(name) not in DATA_TYPES and extension(name) in ALLOWED_TYPES:
+            raise StorageError("UNSUPPORTED_FILE_TYPE", f"'{name}': data files are {DATA_WORDS}")
         wanted.append((file_key, name, check_content_type(name, spec.content_type)))
     if has_parameters and parameters is None:
         wanted.append(("parameters", "parameters.json", "application/json"))
@@ -273,7 +254,7 @@ async def start_processing(task: TaskView) -> TaskView:
         },
         parameters=parameters,
     )
-    breakdown = {a: _cost(tool, a) for a in agents}
+    breakdown = tool.breakdown(agents)
     return await engine.start_waiting(task, tool_spec(tool.id), run, breakdown, "agent execution")
 
 

@@ -2,9 +2,11 @@
 
 The tool job is engine-internal (not in the public job registry): it is only ever
 started by `POST /api/tasks/{id}/process` on the caller's own files, in the
-transaction that charged the credits for all its agents. Each agent that finishes
-logs an `agent_completed` event: if the run stops before the first one, the runner
-refunds those credits by the one rule of `spyglass.tasks.credits`.
+transaction that charged the credits for all its agents. The child process reads the
+files and runs the agents (`spyglass.tools.common.toolkit.run_agents`); each agent that
+finishes logs an `agent_completed` event with its cost, so a run that stops (failed,
+cancelled, interrupted) gets back what its unfinished agents cost, by the one rule of
+`spyglass.tasks.credits`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import ctypes
 import json
 import logging
 import sys
-from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -28,42 +29,12 @@ from spyglass.tasks.context import TaskContext
 from spyglass.tasks.credits import WORK_DONE
 from spyglass.tasks.decorator import MonitoredJob, build_spec
 from spyglass.tasks.registry import JobOptions, JobSpec
-from spyglass.tools.agents import clean, master, profiler, quality
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE
-from spyglass.tools.frames import DataFileError, load_table
-from spyglass.tools.report import build_report, to_json
+from spyglass.tools.common.frames import load_table
+from spyglass.tools.common.report import build_report, to_json
+from spyglass.tools.common.toolkit import AgentResult, Output, check_inputs, run_agents
 
 log = logging.getLogger(__name__)
-
-AgentFn = Callable[[dict[str, pd.DataFrame], Any], dict[str, Any]]
-
-#: The agents implemented so far; the catalogue marks the others unavailable.
-AGENTS: dict[str, AgentFn] = {
-    "unified-profiler": lambda frames, p: profiler.run(frames["primary"], p.unified_profiler),
-    "score-risk": lambda frames, p: quality.score_risk(frames["primary"], p.score_risk),
-    "drift-detector": lambda frames, p: quality.drift(
-        frames["primary"], frames["baseline"], p.drift_detector
-    ),
-    "readiness-rater": lambda frames, p: quality.readiness(frames["primary"]),
-    "governance-checker": lambda frames, p: quality.governance(frames["primary"]),
-    "test-coverage": lambda frames, p: quality.coverage_of_tests(frames["primary"]),
-    "null-handler": clean.null_handler,
-    "outlier-remover": clean.outlier_remover,
-    "type-fixer": clean.type_fixer,
-    "duplicate-resolver": clean.duplicate_resolver,
-    "field-standardization": clean.field_standardization,
-    "quarantine-agent": clean.quarantine,
-    "cleanse-previewer": clean.preview,
-    "cleanse-writeback": clean.writeback,
-    "key-identifier": master.key_identifier,
-    "contract-enforcer": master.contract_enforcer,
-    "semantic-mapper": master.semantic_mapper,
-    "lineage-tracer": master.lineage_tracer,
-    "golden-record-builder": master.golden_record_builder,
-    "survivorship-resolver": master.survivorship_resolver,
-    "master-writeback": master.master_writeback,
-    "stewardship-flagger": master.stewardship_flagger,
-}
 
 
 class ToolInput(BaseModel):
@@ -78,10 +49,6 @@ class ToolRun(BaseModel):
     parameters: dict[str, Any] = {}
 
 
-def agent_available(agent_id: str) -> bool:
-    return agent_id in AGENTS
-
-
 async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
     """Load the files and run the agents in one child process; stream its steps here.
 
@@ -93,6 +60,7 @@ async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
     tool.parameters.model_validate(run.parameters)  # invalid parameters fail here, at once
     await task.update(progress=1, message="Reading the files")
     checklist = {agent: "pending" for agent in run.agents}
+    costs = tool.breakdown(run.agents)  # what each agent was charged
     done = 0
 
     async def on_message(message: tuple[str, str, dict[str, Any]]) -> None:
@@ -110,7 +78,7 @@ async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
         await task.log(
             f"{agent} completed",
             level=WORK_DONE,  # this agent's credits are earned: not refunded
-            data={"agent": agent, "cost": _agent_cost(tool, agent), "summary": info["summary"]},
+            data={"agent": agent, "cost": costs[agent], "summary": info["summary"]},
         )
         await task.update(
             progress=5 + 90 * done / len(run.agents),
@@ -127,11 +95,6 @@ async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
         kind="report",
     )
     return {"report": "report.json", "executiveSummary": json.loads(body)["executiveSummary"]}
-
-
-def _agent_cost(tool: Any, agent_id: str) -> int:
-    agent = tool.agent(agent_id)
-    return int(agent.cost) if agent is not None else 0
 
 
 #: glibc's mallopt parameter for the most malloc arenas.
@@ -161,22 +124,19 @@ def _tool_body(task_id: str, run: ToolRun) -> bytes:
         if key == "parameters":
             continue
         frames[key] = load_table(get_storage().read(source.storage_key), source.filename)
-    for agent in run.agents:
-        lacking = [f for f in tool.agent(agent).requires if f not in frames]  # type: ignore[union-attr]
-        if lacking:
-            raise DataFileError(
-                f"{agent} needs a {' and a '.join(lacking)} file: upload one, "
-                "or run the task without this agent"
-            )
-    results: dict[str, Any] = {}
-    for agent in run.agents:
+    check_inputs(tool, run.agents, frames)
+
+    def started(agent: str) -> None:
         send(("started", agent, {}))
-        result = AGENTS[agent](frames, params)
-        outputs = result.pop(clean.OUTPUTS, [])
-        results[agent] = result
-        send(("completed", agent, {"outputs": outputs, "summary": _summary(result)}))
-    report = build_report(task_id, run.tool_id, run.agents, frames, results)
-    return to_json(report)
+
+    def done(agent: str, result: AgentResult, outputs: list[Output]) -> None:
+        files = [(o.filename, o.data, o.content_type, o.key, o.kind) for o in outputs]
+        send(("completed", agent, {"outputs": files, "summary": _summary(result)}))
+
+    ctx = run_agents(
+        tool, run.agents, frames, params, task_id=task_id, on_start=started, on_done=done
+    )
+    return to_json(build_report(tool, ctx))
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """master-my-data's agents: keys, contracts, semantic types, lineage, golden records.
 
-Entities are matched on a key (the parameters' first candidate column, else an
-e-mail column, else the best key column), normalised (trimmed, lower-cased);
-each group of rows becomes one golden record by per-column survivorship rules.
+Each is `run(ctx) -> result`; what one finds for those after it (keys, semantic types,
+golden records, conflicts) is kept in `ctx.state`. Entities are matched on a key (the
+parameters' first candidate column, else an e-mail column, else the best key column),
+normalised (trimmed, lower-cased); each group of rows becomes one golden record by
+per-column survivorship rules.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from typing import Any
 import pandas as pd
 from pandas.api import types as ptypes
 
-from spyglass.tools.agents.clean import OUTPUTS, _csv
-from spyglass.tools.agents.patterns import EMAIL, pii_kind
-from spyglass.tools.catalogue import MasterParameters
+from spyglass.tools.common.patterns import EMAIL, pii_kind
+from spyglass.tools.common.toolkit import Agent, AgentContext, AgentResult
+from spyglass.tools.master.parameters import MasterParameters
 
-Frames = dict[str, pd.DataFrame]
+Context = AgentContext[MasterParameters]
 State = dict[str, Any]
+#: Conflicts listed in full in survivorship-resolver's result (counts cover them all).
+CONFLICTS_LISTED = 1_000
 
 NAME_HINTS = {
     "email": re.compile(r"e-?mail", re.I),
@@ -35,17 +39,9 @@ NAME_HINTS = {
 }
 
 
-def _state(frames: Frames) -> State:
-    """What the agents found (keys, semantics, golden records …), kept for the agents after
-    them in the frames dict under "_master": the one entry that is no frame."""
-    entries: dict[str, Any] = frames
-    state: State = entries.setdefault("_master", {})
-    return state
-
-
-def key_identifier(frames: Frames, params: MasterParameters) -> dict[str, Any]:
-    p = params.key_identifier
-    frame = frames["primary"]
+def key_identifier(ctx: Context) -> AgentResult:
+    p = ctx.params.key_identifier
+    frame = ctx.primary
     columns = p.candidate_columns or [str(c) for c in frame.columns]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -70,7 +66,7 @@ def key_identifier(frames: Frames, params: MasterParameters) -> dict[str, Any]:
             if ratio >= p.uniqueness_threshold and not frame[[a, b]].isna().any().any():
                 composite.append({"columns": [a, b], "uniqueness": round(ratio, 4), "is_key": True})
     keys = [k["columns"] for k in single + composite if k["is_key"]]
-    _state(frames)["keys"] = keys
+    ctx.state["keys"] = keys
     return {"primary_key": keys[0] if keys else None, "candidates": single, "composite": composite}
 
 
@@ -96,9 +92,9 @@ def semantic_type(name: str, series: pd.Series) -> tuple[str, float]:
     return "text", 0.5
 
 
-def semantic_mapper(frames: Frames, params: MasterParameters) -> dict[str, Any]:
-    p = params.semantic_mapper
-    frame = frames["primary"]
+def semantic_mapper(ctx: Context) -> AgentResult:
+    p = ctx.params.semantic_mapper
+    frame = ctx.primary
     columns = p.source_columns or [str(c) for c in frame.columns]
     mapping = {}
     for col in columns:
@@ -109,7 +105,7 @@ def semantic_mapper(frames: Frames, params: MasterParameters) -> dict[str, Any]:
             "confidence": confidence,
             **({"target": target} if target else {}),
         }
-    _state(frames)["semantics"] = mapping
+    ctx.state["semantics"] = mapping
     return {"mapping": mapping}
 
 
@@ -124,11 +120,11 @@ _CHECKS: dict[str, Callable[[pd.Series], pd.Series]] = {
 }
 
 
-def contract_enforcer(frames: Frames, params: MasterParameters) -> dict[str, Any]:
+def contract_enforcer(ctx: Context) -> AgentResult:
     """Check each column against its contract: the declared target schema, else the type
     most of its values have (so stray values of another type are violations)."""
-    frame = frames["primary"]
-    declared = params.semantic_mapper.target_schema or {}
+    frame = ctx.primary
+    declared = ctx.params.semantic_mapper.target_schema or {}
     results = {}
     bad_rows = pd.Series(False, index=frame.index)
     for col in frame.columns:
@@ -194,11 +190,11 @@ def _survive(values: pd.Series, rule: str, order: pd.Series | None) -> tuple[Any
     return present[present.astype(str) == winner].iloc[0], conflict
 
 
-def golden_record_builder(frames: Frames, params: MasterParameters) -> dict[str, Any]:
-    frame = frames["primary"]
-    state = _state(frames)
-    key = _match_key(frame, params, state)
-    rules = params.golden_record_builder.survivorship_rules or {}
+def golden_record_builder(ctx: Context) -> AgentResult:
+    frame = ctx.primary
+    state = ctx.state
+    key = _match_key(frame, ctx.params, state)
+    rules = ctx.params.golden_record_builder.survivorship_rules or {}
     order_col = _recency_column(state)
     order = (
         pd.to_datetime(frame[order_col], errors="coerce", format="mixed")
@@ -254,19 +250,27 @@ def golden_record_builder(frames: Frames, params: MasterParameters) -> dict[str,
     }
 
 
-def survivorship_resolver(frames: Frames, params: MasterParameters) -> dict[str, Any]:
-    conflicts = _state(frames).get("conflicts", {})
+def survivorship_resolver(ctx: Context) -> AgentResult:
+    """Every conflict (a golden record whose rows disagree on a column) and how it was
+    decided: in `conflicts`, one entry per record and column (the first CONFLICTS_LISTED)."""
+    conflicts = ctx.state.get("conflicts", {})
+    listed = [{"column": column, **item} for column, items in conflicts.items() for item in items][
+        :CONFLICTS_LISTED
+    ]
+    total = sum(len(v) for v in conflicts.values())
     return {
         "conflicts_by_column": {c: len(v) for c, v in conflicts.items()},
-        "total_conflicts": sum(len(v) for v in conflicts.values()),
+        "total_conflicts": total,
+        "conflicts": listed,
+        "conflicts_listed": len(listed),
         "examples": {c: v[:5] for c, v in conflicts.items()},
     }
 
 
-def lineage_tracer(frames: Frames, params: MasterParameters) -> dict[str, Any]:
-    frame = frames["primary"]
+def lineage_tracer(ctx: Context) -> AgentResult:
+    frame = ctx.primary
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    state = _state(frames)
+    state = ctx.state
     return {
         "source": {
             "rows": len(frame),
@@ -287,20 +291,17 @@ def lineage_tracer(frames: Frames, params: MasterParameters) -> dict[str, Any]:
     }
 
 
-def master_writeback(frames: Frames, params: MasterParameters) -> dict[str, Any]:
-    golden = _state(frames).get("golden")
+def master_writeback(ctx: Context) -> AgentResult:
+    golden = ctx.state.get("golden")
     if golden is None:
-        golden_record_builder(frames, params)
-        golden = _state(frames)["golden"]
-    return {
-        "rows_written": len(golden),
-        "files": ["golden_records.csv"],
-        OUTPUTS: [("golden_records.csv", _csv(golden), "text/csv", "golden", "data")],
-    }
+        golden_record_builder(ctx)
+        golden = ctx.state["golden"]
+    ctx.write_csv("golden_records.csv", golden, "golden")
+    return {"rows_written": len(golden), "files": ["golden_records.csv"]}
 
 
-def stewardship_flagger(frames: Frames, params: MasterParameters) -> dict[str, Any]:
-    state = _state(frames)
+def stewardship_flagger(ctx: Context) -> AgentResult:
+    state = ctx.state
     flags = []
     for col, items in state.get("conflicts", {}).items():
         for item in items:
@@ -322,3 +323,15 @@ def stewardship_flagger(frames: Frames, params: MasterParameters) -> dict[str, A
             }
         )
     return {"flags": flags[:200], "total": len(flags), "needs_review": bool(flags)}
+
+
+AGENTS = (
+    Agent("key-identifier", "Identify keys", 10, key_identifier),
+    Agent("contract-enforcer", "Enforce contracts", 10, contract_enforcer),
+    Agent("semantic-mapper", "Map semantics", 10, semantic_mapper),
+    Agent("lineage-tracer", "Trace lineage", 5, lineage_tracer),
+    Agent("golden-record-builder", "Build golden records", 15, golden_record_builder),
+    Agent("survivorship-resolver", "Resolve survivorship", 10, survivorship_resolver),
+    Agent("master-writeback", "Write master data", 5, master_writeback),
+    Agent("stewardship-flagger", "Flag for stewardship", 5, stewardship_flagger),
+)

@@ -1,6 +1,7 @@
 """Reading an uploaded file into a DataFrame, with a clear message for each way it can be wrong.
 
-CSV is parsed by pyarrow (multi-threaded); Excel (.xlsx and .xls) by calamine. An
+The file types are those of `spyglass.filetypes`: CSV is parsed by pyarrow
+(multi-threaded); Excel (.xlsx and .xls) by calamine. An
 integer column with empty cells stays integral (pandas' nullable `Int64`), so card
 numbers and ids are not turned into floats and written back as `4111….0`.
 """
@@ -8,11 +9,12 @@ numbers and ids are not turned into floats and written back as `4111….0`.
 from __future__ import annotations
 
 import io
-from pathlib import PurePosixPath
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+
+from spyglass.filetypes import DATA_WORDS, data_type
 
 
 class DataFileError(ValueError):
@@ -75,11 +77,13 @@ def whole_numbers_stay_integers(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_table(data: bytes, filename: str) -> pd.DataFrame:
-    ext = PurePosixPath(filename).suffix.lower()
+    kind = data_type(filename)
     if not data.strip():
         raise DataFileError(f"'{filename}' is empty")
     try:
-        if ext == ".csv":
+        if kind is None:
+            raise DataFileError(f"'{filename}' is not a {DATA_WORDS} file")
+        if kind.reader == "csv":
             try:
                 data.decode("utf-8")
             except UnicodeDecodeError:
@@ -87,10 +91,8 @@ def load_table(data: bytes, filename: str) -> pd.DataFrame:
                     f"'{filename}' is not UTF-8 text; save it as a UTF-8 CSV and upload it again"
                 ) from None
             frame = read_csv(data)
-        elif ext in (".xlsx", ".xls"):
-            frame = whole_numbers_stay_integers(pd.read_excel(io.BytesIO(data), engine="calamine"))
         else:
-            raise DataFileError(f"'{filename}' is not a CSV or Excel file")
+            frame = whole_numbers_stay_integers(pd.read_excel(io.BytesIO(data), engine="calamine"))
     except DataFileError:
         raise
     except Exception as exc:  # pyarrow/calamine: many error types, one meaning

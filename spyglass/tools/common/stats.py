@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
-from spyglass.tools.agents.memo import duplicate_mask, once
-from spyglass.tools.agents.patterns import date_share, numeric_share, pii_share
+from spyglass.tools.common.memo import duplicate_mask, once
+from spyglass.tools.common.patterns import date_share, numeric_share, pii_share
 
 #: Values per column the pattern checks (PII, numbers in text) look at.
 SAMPLE = 2_000

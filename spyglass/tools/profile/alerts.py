@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from spyglass.tools.agents.significance import chi2_uniform, imbalance
-from spyglass.tools.agents.stats import ColumnStats
+from spyglass.tools.common.significance import chi2_uniform, imbalance
+from spyglass.tools.common.stats import ColumnStats
 
 #: The χ² test behind "uniform" needs some values in each bin (the usual rule of thumb: an
 #: expected count of 5); below that, nearly unique text (e-mails) would look evenly spread.

@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spyglass.tools.agents.patterns import is_identifying
-from spyglass.tools.agents.significance import (
+from spyglass.tools.common.patterns import is_identifying
+from spyglass.tools.common.significance import (
     PSI_SMOOTHING,
     chi2_homogeneity,
     ks_pvalue,
     ks_statistic,
     psi,
 )
-from spyglass.tools.agents.stats import (
+from spyglass.tools.common.stats import (
     ColumnStats,
     duplicate_rows,
     frame_stats,
@@ -28,7 +28,7 @@ from spyglass.tools.agents.stats import (
     seconds,
     thinned,
 )
-from spyglass.tools.catalogue import DriftDetectorParams, ScoreRiskParams
+from spyglass.tools.profile.parameters import DriftDetectorParams, ScoreRiskParams
 
 #: A share of matching values above which a column is taken to hold that PII.
 PII_SHARE = 0.5

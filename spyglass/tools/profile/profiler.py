@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spyglass.tools.agents import alerts
-from spyglass.tools.agents.patterns import is_identifying
-from spyglass.tools.agents.stats import ColumnStats, duplicate_rows, frame_stats
-from spyglass.tools.catalogue import UnifiedProfilerParams
+from spyglass.tools.common.patterns import is_identifying
+from spyglass.tools.common.stats import ColumnStats, duplicate_rows, frame_stats
+from spyglass.tools.profile import alerts
+from spyglass.tools.profile.parameters import UnifiedProfilerParams
 
 #: Rows per block when summing the correlation products (bounds the extra memory).
 CORR_BLOCK = 131_072

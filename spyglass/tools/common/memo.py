@@ -24,8 +24,16 @@ def once(frame: pd.DataFrame, name: str, compute: Callable[[], T]) -> T:
     return _memo[key]
 
 
+def known(frame: pd.DataFrame, name: str) -> bool:
+    """Whether `name` was already worked out for this frame."""
+    return (id(frame), name) in _memo
+
+
+def row_hashes(frame: pd.DataFrame) -> pd.Series:
+    """A 64-bit hash of each row (vectorised, no tuples): equal rows, equal hashes."""
+    return once(frame, "row_hashes", lambda: pd.util.hash_pandas_object(frame, index=False))
+
+
 def duplicate_mask(frame: pd.DataFrame) -> pd.Series:
-    """Rows equal to an earlier row (by a 64-bit hash of each row: vectorised, no tuples)."""
-    return once(
-        frame, "duplicates", lambda: pd.util.hash_pandas_object(frame, index=False).duplicated()
-    )
+    """Rows equal to an earlier row."""
+    return once(frame, "duplicates", lambda: row_hashes(frame).duplicated())

@@ -1,13 +1,13 @@
 """clean-my-data's agents: each changes the working frame in turn and reports what it did.
 
-They share `frames["working"]` (a copy of the primary file) and run in catalogue
-order; `cleanse-writeback` turns the result into the cleaned CSV output (and a
-quarantine CSV when rows were set aside).
+Each is `run(ctx) -> result`. They share `ctx.frames["working"]` (a copy of the primary
+file), `quarantine` (rows set aside, with their reason) and `merged` (exact copies merged
+into a row kept), and run in the tool's order; `cleanse-writeback` turns the result into
+the cleaned CSV output (and a quarantine CSV when rows were set aside).
 """
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Hashable
 from typing import Any
@@ -16,12 +16,11 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from spyglass.tools.agents.patterns import EMAIL, is_identifying
-from spyglass.tools.catalogue import CleanParameters
+from spyglass.tools.clean.parameters import CleanParameters
+from spyglass.tools.common.patterns import EMAIL, is_identifying
+from spyglass.tools.common.toolkit import Agent, AgentContext, AgentResult, Frames
 
-Frames = dict[str, pd.DataFrame]
-#: Result key holding files an agent produced: (filename, bytes, content type, key, kind).
-OUTPUTS = "_outputs"
+Context = AgentContext[CleanParameters]
 
 
 #: The column of quarantine.csv that says, in plain words, why each row was set aside.
@@ -87,9 +86,9 @@ def _columns(
     return wanted
 
 
-def null_handler(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+def null_handler(ctx: Context) -> AgentResult:
     """Gaps stay gaps by default; filling is asked for, and `drop` sets rows aside."""
-    p = params.null_handler
+    frames, p = ctx.frames, ctx.params.null_handler
     frame = _working(frames)
     # Guessing an id, a phone number or an e-mail is never right: gaps there stay gaps
     # (quarantine-agent sets such rows aside) unless the parameters name the column.
@@ -179,9 +178,9 @@ def judge_outliers(series: pd.Series, method: str, k: float) -> tuple[pd.Series,
     return raw.fillna(False), "as is"
 
 
-def outlier_remover(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+def outlier_remover(ctx: Context) -> AgentResult:
     """Flag values far outside a column's usual range and set their rows aside (never drop)."""
-    p = params.outlier_remover
+    frames, p = ctx.frames, ctx.params.outlier_remover
     k = p.threshold if p.threshold is not None else FAR_OUT
     frame = _working(frames)
     numeric = [
@@ -203,11 +202,11 @@ def outlier_remover(frames: Frames, params: CleanParameters) -> dict[str, Any]:
     }
 
 
-def type_fixer(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+def type_fixer(ctx: Context) -> AgentResult:
     """Convert the columns named in `column_types`; of the others, turn a text column into
     numbers only when every value in it reads as a number (a column where most do is only
     suggested: converting it would empty the cells that do not)."""
-    wanted = params.type_fixer.column_types or {}
+    frames, wanted = ctx.frames, ctx.params.type_fixer.column_types or {}
     frame = _working(frames)
     changes: dict[str, dict[str, Any]] = {}
     suggestions: dict[str, dict[str, Any]] = {}
@@ -248,9 +247,9 @@ def _convert(series: pd.Series, target: str) -> tuple[pd.Series | None, int]:
     return out, failed
 
 
-def duplicate_resolver(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+def duplicate_resolver(ctx: Context) -> AgentResult:
     """Merge duplicate rows (exact copies by default) into the one kept."""
-    p = params.duplicate_resolver
+    frames, p = ctx.frames, ctx.params.duplicate_resolver
     frame = _working(frames)
     keys = _columns(frame, p.key_columns) if p.key_columns else None
     repeated = frame.duplicated(subset=keys, keep=p.keep)
@@ -266,10 +265,10 @@ def duplicate_resolver(frames: Frames, params: CleanParameters) -> dict[str, Any
 _SPACES = re.compile(r"\s+")
 
 
-def field_standardization(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+def field_standardization(ctx: Context) -> AgentResult:
     """Trim and collapse spaces; lower-case e-mails; spell each other text value the way
     most rows do when it differs only in case (`SPAIN`, `spain` → `Spain`)."""
-    frame = _working(frames)
+    frame = _working(ctx.frames)
     changed: dict[str, int] = {}
     for col in frame.columns:
         series = frame[col]
@@ -299,10 +298,11 @@ def field_standardization(frames: Frames, params: CleanParameters) -> dict[str, 
 OPTIONAL_SHARE = 0.5
 
 
-def quarantine(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+def quarantine(ctx: Context) -> AgentResult:
     """Set aside rows missing an identifying value (an id, an e-mail, a phone number …) in a
     column that is normally filled: such a record cannot be told apart or reached. Gaps in
     other columns stay as they are."""
+    frames = ctx.frames
     frame = _working(frames)
     original = frames["primary"]
     optional = [str(c) for c in frame.columns if original[c].isna().mean() > OPTIONAL_SHARE]
@@ -389,9 +389,10 @@ def changes(frames: Frames) -> list[dict[str, Any]]:
     return out
 
 
-def preview(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+def preview(ctx: Context) -> AgentResult:
     """What the run changed, before anything is written: row counts, per-column changes with
     sample rows, and a few of the rows set aside with their reasons."""
+    frames = ctx.frames
     before, after = frames["primary"], _working(frames)
     held = frames["quarantine"]
     return {
@@ -406,22 +407,24 @@ def preview(frames: Frames, params: CleanParameters) -> dict[str, Any]:
     }
 
 
-def writeback(frames: Frames, params: CleanParameters) -> dict[str, Any]:
+def writeback(ctx: Context) -> AgentResult:
+    frames = ctx.frames
     after = _working(frames)
-    outputs = [("cleaned.csv", _csv(after), "text/csv", "cleaned", "data")]
+    ctx.write_csv("cleaned.csv", after, "cleaned")
+    files = ["cleaned.csv"]
     if len(frames["quarantine"]):
-        outputs.append(
-            ("quarantine.csv", _csv(frames["quarantine"]), "text/csv", "quarantine", "data")
-        )
-    return {
-        **accounting(frames),
-        "rows_written": len(after),
-        "files": [o[0] for o in outputs],
-        OUTPUTS: outputs,
-    }
+        ctx.write_csv("quarantine.csv", frames["quarantine"], "quarantine")
+        files.append("quarantine.csv")
+    return {**accounting(frames), "rows_written": len(after), "files": files}
 
 
-def _csv(frame: pd.DataFrame) -> bytes:
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    return buffer.getvalue().encode()
+AGENTS = (
+    Agent("null-handler", "Handle null/missing values", 10, null_handler),
+    Agent("outlier-remover", "Set outliers aside", 10, outlier_remover),
+    Agent("type-fixer", "Fix data types", 10, type_fixer),
+    Agent("duplicate-resolver", "Resolve duplicates", 10, duplicate_resolver),
+    Agent("field-standardization", "Standardize fields", 10, field_standardization),
+    Agent("quarantine-agent", "Quarantine bad records", 10, quarantine),
+    Agent("cleanse-previewer", "Preview changes", 5, preview),
+    Agent("cleanse-writeback", "Write cleaned data", 5, writeback),
+)
