@@ -543,7 +543,7 @@ class Runner:
                 error = value.message
             else:
                 code = ErrorCode.JOB_ERROR
-                error = f"{type(value).__name__}: {value}"
+                error = job_error_message(value)
             if attempt < max_attempts and code is not ErrorCode.RESOURCE_LIMIT:
                 delay = spec.options.retry_backoff * 2 ** (attempt - 1)
                 self.record_event(
@@ -792,6 +792,13 @@ async def _invoke(spec: JobSpec, live: LiveTask, ctx: TaskContext) -> Any:
     if spec.takes_kwargs:
         return await spec.fn(*call, **(live.args or {}))
     return await spec.fn(*call)
+
+
+def job_error_message(exc: BaseException) -> str:
+    """What a failed job tells people: the exception's own words, never its class name
+    (that goes to the server log with the traceback)."""
+    words = str(exc).strip()
+    return words[:2000] if words else "The job stopped on an error it did not describe"
 
 
 def _queued_data(row: dict[str, Any]) -> dict[str, Any]:
