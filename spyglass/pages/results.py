@@ -8,7 +8,7 @@ from typing import Any
 import reflex as rx
 
 from spyglass.pages.layout import layout
-from spyglass.pages.widgets import loading, not_found, select
+from spyglass.pages.widgets import command, loading, not_found, select
 from spyglass.states.results import (
     AgentSummary,
     Card,
@@ -27,9 +27,10 @@ def _card(card: Card) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(card.label, size="2", color_scheme="gray"),
-            rx.heading(
+            rx.text(
                 card.value,
                 size="5",
+                weight="bold",
                 color=rx.match(
                     card.tone,
                     ("red", "var(--red-11)"),
@@ -72,7 +73,9 @@ def _bar_chart(
 
 
 def _chart_card(title: str, chart: rx.Component) -> rx.Component:
-    return rx.card(rx.vstack(rx.heading(title, size="3"), chart, width="100%"), width="100%")
+    return rx.card(
+        rx.vstack(rx.heading(title, size="3", as_="h3"), chart, width="100%"), width="100%"
+    )
 
 
 def _optional_chart(title: str, data: Any, x: str, y: str, color: str, testid: str) -> rx.Component:
@@ -95,6 +98,7 @@ def _charts() -> rx.Component:
                         value=ResultsState.histogram_column,
                         on_change=ResultsState.choose_histogram,
                         testid="histogram-column",
+                        label="Column to show",
                     ),
                     _bar_chart(
                         ResultsState.histogram, "bin", "rows", "var(--accent-9)", "chart-histogram"
@@ -204,7 +208,7 @@ def _what_changed() -> rx.Component:
     return rx.cond(
         ResultsState.tool_id == "clean-my-data",
         rx.vstack(
-            rx.heading("What changed", size="4"),
+            rx.heading("What changed", size="4", as_="h2"),
             rx.cond(
                 rx.Var.create(ResultsState.changes).length() == 0,
                 rx.text("No value was changed.", color_scheme="gray"),
@@ -255,7 +259,7 @@ def _agent(a: AgentSummary) -> rx.Component:
 def _report() -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.heading(ResultsState.tool_name, size="5"),
+            rx.heading(ResultsState.tool_name, size="5", as_="h2"),
             rx.link("Task details", href="/tasks/" + ResultsState.task_id),
             align="center",
             spacing="4",
@@ -266,7 +270,7 @@ def _report() -> rx.Component:
             rx.text(ResultsState.balance, data_testid="rows-balance", weight="medium"),
         ),
         rx.flex(rx.foreach(ResultsState.cards, _card), wrap="wrap", gap="12px"),
-        rx.heading("Downloads", size="4"),
+        rx.heading("Downloads", size="4", as_="h2"),
         rx.cond(
             rx.Var.create(ResultsState.downloads).length() == 0,
             rx.text("This run wrote no files.", color_scheme="gray"),
@@ -274,13 +278,13 @@ def _report() -> rx.Component:
         ),
         _what_changed(),
         _charts(),
-        rx.heading("Columns", size="4"),
+        rx.heading("Columns", size="4", as_="h2"),
         _table(
             ["Column", "Type", "Empty %", "Distinct", "Min", "Max", "Mean"],
             rx.foreach(ResultsState.columns, _column_row),
             "columns-table",
         ),
-        rx.heading("Findings", size="4"),
+        rx.heading("Findings", size="4", as_="h2"),
         rx.cond(
             rx.Var.create(ResultsState.findings).length() == 0,
             rx.callout("No issues found.", icon="circle_check", color_scheme="green"),
@@ -290,7 +294,7 @@ def _report() -> rx.Component:
                 "findings-table",
             ),
         ),
-        rx.heading("Rows to look at", size="4"),
+        rx.heading("Rows to look at", size="4", as_="h2"),
         rx.cond(
             rx.Var.create(ResultsState.row_issues).length() == 0,
             rx.text("No row-level issues.", color_scheme="gray"),
@@ -300,12 +304,12 @@ def _report() -> rx.Component:
                 "row-issues-table",
             ),
         ),
-        rx.heading("Agents", size="4"),
+        rx.heading("Agents", size="4", as_="h2"),
         rx.vstack(rx.foreach(ResultsState.agents, _agent), spacing="3"),
         rx.accordion.root(
             rx.accordion.item(
                 header="The whole report (JSON)",
-                content=rx.code_block(ResultsState.report_json, language="json", width="100%"),
+                content=command(ResultsState.report_json, language="json", can_copy=False),
             ),
             collapsible=True,
             width="100%",
