@@ -19,7 +19,7 @@ export REFLEX_CHECK_LATEST_VERSION := 0
 export REFLEX_TELEMETRY_ENABLED := false
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install run test lint bench chromium services clean
+.PHONY: install run test lint bench chromium services clean screenshots
 
 install: $(VENV)/.installed $(BUN) $(AXE)
 
@@ -61,6 +61,11 @@ run: install
 
 test: install chromium services
 	NPM_CONFIG_REGISTRY="$$(npm config get registry)" $(PY) -m pytest
+
+# The README's pictures: a server of its own with sample data, the main pages at 1440×900 and
+# 390×844, written to docs/screenshots/.
+screenshots: install chromium
+	NPM_CONFIG_REGISTRY="$$(npm config get registry)" $(PY) -m tests.screenshots docs/screenshots
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy

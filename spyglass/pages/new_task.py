@@ -170,7 +170,7 @@ def _form() -> rx.Component:
             rx.foreach(NewTaskState.tools, _tool_card),
             value=NewTaskState.tool_id,
             on_value_change=NewTaskState.choose_tool,
-            columns="3",
+            columns=rx.breakpoints(initial="1", sm="3"),
             width="100%",
         ),
         rx.heading("2. Agents", size="4", as_="h2"),
