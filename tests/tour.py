@@ -10,6 +10,7 @@ the README's pictures from the same tour.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -80,7 +81,9 @@ def _wait_ended(server: SpyGlassServer, account: Account, task_ids: list[str]) -
         async with asyncio.timeout(180):
             await asyncio.gather(*(one(t) for t in task_ids))
 
-    asyncio.run(run())
+    # In a thread of its own: Playwright's sync API may be running an event loop here.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 def seed(server: SpyGlassServer, *, admin_email: str = "", user_email: str = "") -> Seeded:
@@ -155,7 +158,7 @@ def tour(
     Names: `login`, `register`, `404-signed-out`, `tasks-empty`, `new-task`,
     `new-task-file-chosen`, `new-task-errors`, `tasks`, `tasks-filter-open`, `tokens-new`,
     `task-running`, `task-completed`, `task-failed`, `results-<tool>`, `developers`,
-    `admin`, `portal-list`, `portal-edit`, `portal-task`, `404`.
+    `admin-forbidden`, `admin`, `portal-list`, `portal-task`, `portal-edit`, `404`.
     """
 
     def wanted(name: str) -> bool:
@@ -267,6 +270,11 @@ def tour(
             expect(page.get_by_test_id("start-example_task-task1")).to_be_visible(timeout=30_000)
             settle(page)
             yield "developers", page
+        if wanted("admin-forbidden"):
+            page.goto(f"{url}/admins/tasks/")  # the server's 403 page for a non-admin
+            expect(page.get_by_test_id("forbidden")).to_be_visible(timeout=30_000)
+            settle(page)
+            yield "admin-forbidden", page
     finally:
         context.close()
 
@@ -322,6 +330,7 @@ STATES = (
     "task-failed",
     *(f"results-{tool_id}" for tool_id in TOOLS),
     "developers",
+    "admin-forbidden",
     "admin",
     "portal-list",
     "portal-task",
