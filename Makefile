@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS := .tools
 BUN := $(TOOLS)/node_modules/.bin/bun
+# axe-core, the accessibility engine the browser tests inject into every page (offline).
+AXE := $(TOOLS)/node_modules/axe-core/axe.min.js
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SPYGLASS_PORT ?= 3000
 # The address `make run` listens on: every interface by default (reachable from other
@@ -17,9 +19,9 @@ export REFLEX_CHECK_LATEST_VERSION := 0
 export REFLEX_TELEMETRY_ENABLED := false
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install run test lint bench chromium services clean
+.PHONY: install run test lint bench chromium services clean screenshots
 
-install: $(VENV)/.installed $(BUN)
+install: $(VENV)/.installed $(BUN) $(AXE)
 
 # Python dependencies, pinned in pyproject.toml.
 $(VENV)/.installed: pyproject.toml
@@ -36,6 +38,9 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 # Reflex builds its frontend with bun; the npm registry ships it (no installer download).
 $(BUN):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error bun@1.4.5
+
+$(AXE):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error axe-core@4.14.1
 
 # Debian's chromium for the browser tests (Playwright drives /usr/bin/chromium).
 chromium:
@@ -56,6 +61,11 @@ run: install
 
 test: install chromium services
 	NPM_CONFIG_REGISTRY="$$(npm config get registry)" $(PY) -m pytest
+
+# The README's pictures: a server of its own with sample data, the main pages at 1440×900 and
+# 390×844, written to docs/screenshots/.
+screenshots: install chromium
+	NPM_CONFIG_REGISTRY="$$(npm config get registry)" $(PY) -m tests.screenshots docs/screenshots
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy

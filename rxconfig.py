@@ -9,6 +9,8 @@ default is every origin, with credentials); the app's own pages are same-origin 
 Workers: with several Granian workers (`GRANIAN_WORKERS=N`, or Reflex's default with Redis),
 a worker that dies (`kill -9`, OOM) is forked again while the others keep serving; Reflex
 alone would stop the whole server. See `spyglass/serving.py` for why this is set here.
+
+Clean checkouts: `make run` leaves tracked files alone (`spyglass/lockfiles.py`).
 """
 
 import os
@@ -17,11 +19,15 @@ import reflex as rx
 from reflex.plugins.sitemap import SitemapPlugin
 
 from spyglass.api.security import cors_origins
+from spyglass.lockfiles import keep_tracked_package_json
 from spyglass.serving import respawn_failed_workers
 
 # Reflex reads this file in the process that becomes Granian's supervisor, before it builds
 # the server (reflex/utils/exec.py:1138-1161), which passes no `respawn_failed_workers`.
 respawn_failed_workers()
+# Reflex copies `.web/package.json` over the tracked `reflex.lock/package.json` after every
+# install, in whatever layout its package manager wrote: only a change of pins may reach it.
+keep_tracked_package_json()
 
 if os.environ.get("REDIS_URL") and not os.environ.get("REFLEX_REDIS_URL"):
     os.environ["REFLEX_REDIS_URL"] = os.environ["REDIS_URL"]

@@ -184,4 +184,28 @@
     input.files = event.dataTransfer.files;
     input.dispatchEvent(new Event("change", { bubbles: true }));
   });
+
+  // While a select, menu or dialog is open, Radix hides the rest of the page from screen
+  // readers (aria-hidden on the other children of <body>) and keeps focus inside it. Make
+  // that hidden part inert as well, so nothing in it can take focus either; undone when
+  // Radix shows it again (before it puts the focus back on the control that opened it).
+  new MutationObserver((records) => {
+    for (const record of records) {
+      const el = record.target;
+      if (!(el instanceof HTMLElement) || el.parentElement !== document.body) continue;
+      if (el.getAttribute("aria-hidden") === "true") {
+        if (!el.inert) {
+          el.inert = true;
+          el.setAttribute("data-spyglass-inert", "");
+        }
+      } else if (el.hasAttribute("data-spyglass-inert")) {
+        el.inert = false;
+        el.removeAttribute("data-spyglass-inert");
+      }
+    }
+  }).observe(document.documentElement, {
+    subtree: true,
+    attributes: true,
+    attributeFilter: ["aria-hidden"],
+  });
 })();

@@ -20,8 +20,10 @@ from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
 from spyglass.jobs import load_jobs
 from spyglass.pages.admin import admin_page
+from spyglass.pages.developers import developers_page
 from spyglass.pages.login import login_page, register_page
 from spyglass.pages.new_task import new_task_page
+from spyglass.pages.not_found import not_found_page
 from spyglass.pages.results import results_page
 from spyglass.pages.task_detail import task_detail_page
 from spyglass.pages.tasks import tasks_page
@@ -75,7 +77,11 @@ class SpyGlassApp(rx.App):
 app = SpyGlassApp(
     api_transformer=[beneath(api), api, security.guard],
     theme=rx.theme(accent_color="indigo"),
-    head_components=[rx.script(src="/spyglass.js")],  # uploads and the account forms
+    stylesheets=["/spyglass.css"],  # phones and contrast (see the file)
+    head_components=[
+        rx.script(src="/spyglass.js"),  # uploads and the account forms
+        rx.el.link(rel="icon", href="/favicon.ico", sizes="any"),
+    ],
 )
 security.protect_event_socket(app.sio)
 app.register_lifespan_task(engine_lifespan)
@@ -109,4 +115,13 @@ app.add_page(
 )
 app.add_page(
     admin_page, route="/admins/tasks", title="Admin · SpyGlass", on_load=AuthState.require_admin
+)
+app.add_page(
+    developers_page,
+    route="/developers",
+    title="Developers · SpyGlass",
+    on_load=AuthState.require_user,
+)
+app.add_page(
+    not_found_page, route="404", title="Page not found · SpyGlass", on_load=AuthState.identify
 )

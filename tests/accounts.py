@@ -27,15 +27,19 @@ def db_url(server: SpyGlassServer) -> str:
     return server.extra_env.get("SPYGLASS_DB_URL") or f"sqlite:///{server.data_dir / 'spyglass.db'}"
 
 
-def make_account(server: SpyGlassServer, *, admin: bool = False, prefix: str = "user") -> Account:
+def make_account(
+    server: SpyGlassServer, *, admin: bool = False, prefix: str = "user", email: str = ""
+) -> Account:
+    """A new account (`email`, or `<prefix>-<random>@example.com`) with a client token."""
+
     async def run() -> Account:
         engine = make_engine(db_url(server))
         try:
             auth = AuthService(engine)
-            email = f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
-            user = await auth.register(email, PASSWORD, is_admin=admin)
+            email_ = email or f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+            user = await auth.register(email_, PASSWORD, is_admin=admin)
             raw, token = await auth.issue_token(user.id, "tests", created_by=user.id)
-            return Account(user.id, email, PASSWORD, raw, token.id)
+            return Account(user.id, email_, PASSWORD, raw, token.id)
         finally:
             engine.dispose()
 

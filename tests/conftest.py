@@ -33,6 +33,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpyGlassServer]
     srv.stop()
 
 
+@pytest.fixture(scope="session")
+def seeded(server: SpyGlassServer) -> Iterator[Any]:
+    """An admin and a user with a task in every state the pages show (`tests/tour.py`), for
+    the accessibility and small-screen tours; the running task is cancelled at the end."""
+    from tests.tour import cancel, seed
+
+    data = seed(server)
+    yield data
+    cancel(server, data.user, data.running)
+
+
 @pytest.fixture
 def new_server(tmp_path: Path) -> Iterator[Callable[..., SpyGlassServer]]:
     """Start backend-only servers on a data folder of this test's own; all stopped at the end."""

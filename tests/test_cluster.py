@@ -284,7 +284,9 @@ def test_granian_workers_behind_one_port_give_one_view(cluster: Cluster) -> None
         for task_id in ids:
             row = page.locator(f"[data-testid=task-row][data-task-id='{task_id}']")
             expect(row.get_by_test_id("task-status")).to_have_text("Completed", timeout=30_000)
+        page.goto(f"{server.url}/developers")  # the example jobs' page starts one, then /tasks
         page.get_by_test_id("start-example_task-task1").click()
+        expect(page).to_have_url(f"{server.url}/tasks", timeout=15_000)
         row = page.locator("[data-testid=task-row][data-task-name=task1]")
         expect(row.get_by_test_id("task-status")).to_have_text("Completed", timeout=30_000)
         page.reload()  # the page state lives in Redis: any worker serves the tab

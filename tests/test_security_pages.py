@@ -305,6 +305,11 @@ def test_every_page_works_under_its_policy_without_a_violation(
         page.goto(f"{server.url}/admin/user/edit?pk={victim.id}")
         expect(page.locator("input[name=credits]")).to_have_value("1000", timeout=15_000)
 
+        page.goto(f"{server.url}/developers")  # the example jobs
+        expect(page.get_by_test_id("start-example_task-task1")).to_be_visible(timeout=30_000)
+        page.goto(f"{server.url}/no/such/page")  # the 404 page (and the favicon)
+        expect(page.get_by_test_id("not-found-page")).to_be_visible(timeout=30_000)
+
         page.goto(f"{server.url}/docs")  # Swagger UI, from this app, with its operations
         expect(page.locator(".swagger-ui .info .title")).to_contain_text("SpyGlass", timeout=30_000)
         expect(page.locator(".opblock").first).to_be_visible(timeout=15_000)

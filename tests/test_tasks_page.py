@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -56,22 +57,27 @@ def row_ids(page: Page) -> set[str]:
     )
 
 
-def test_job_button_runs_the_job_and_the_row_goes_live_to_completed(page: Page) -> None:
+def test_job_button_runs_the_job_and_the_row_goes_live_to_completed(
+    page: Page, server: SpyGlassServer
+) -> None:
     expect(page.get_by_text("Loading tasks…")).to_have_count(0, timeout=15_000)
     before = row_ids(page)
-    page.get_by_test_id("start-example_task-task1").click()
+    # The example jobs live on the developers' page: a button starts one and opens /tasks.
+    page.goto(f"{server.url}/developers")
+    page.get_by_test_id("start-example_task2-task2_with_args").click()
+    expect(page).to_have_url(f"{server.url}/tasks", timeout=15_000)
 
     new_row = page.locator(
-        "[data-testid=task-row][data-task-name=task1]"
+        "[data-testid=task-row][data-task-name=task2_with_args]"
         + "".join(f":not([data-task-id='{tid}'])" for tid in before)
     )
     expect(new_row).to_have_count(1, timeout=10_000)
-    # The row moves through live progress before it completes (the job takes ~1.5 s).
+    # The row moves through live progress before it completes (ten steps over ~5 s).
     expect(new_row.get_by_test_id("task-status")).to_have_text("Processing", timeout=5_000)
-    expect(new_row.get_by_test_id("task-progress")).to_have_text("33%", timeout=5_000)
-    expect(new_row.get_by_test_id("task-status")).to_have_text("Completed", timeout=10_000)
+    expect(new_row.get_by_test_id("task-progress")).to_have_text(re.compile(r"^[1-9]0%$"))
+    expect(new_row.get_by_test_id("task-status")).to_have_text("Completed", timeout=15_000)
     expect(new_row.get_by_test_id("task-progress")).to_have_text("100%")
-    expect(new_row).to_contain_text("<Task1 Result>")
+    expect(new_row).to_contain_text("Completed task for Browser, age 7")
     expect(new_row.locator("progress, [role=progressbar]")).to_have_count(1)
 
 

@@ -38,16 +38,23 @@ PAGES: list[tuple[re.Pattern[str], Access]] = [
     (re.compile(r"^/(index\.html)?$"), Access.SIGNED_IN),
     (re.compile(r"^/tasks(/.*|\.html)?$"), Access.SIGNED_IN),
     (re.compile(r"^/task/.+$"), Access.SIGNED_IN),
+    (re.compile(r"^/developers(/.*|\.html)?$"), Access.SIGNED_IN),
 ]
 
 FORBIDDEN_PAGE = """<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><title>Admins only · SpyGlass</title></head>
-<body>
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Admins only · SpyGlass</title><link rel="icon" href="/favicon.ico">
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 0; color: #1c2024; line-height: 1.5; }}
+main {{ max-width: 40rem; margin: 0 auto; padding: 32px 16px; }}
+a {{ color: #3a5bc7; }}
+</style></head>
+<body><main>
 <h1 data-testid="forbidden">This page is for admins only</h1>
 <p>You are signed in as {email}, and this account is not an admin.</p>
 <p><a href="/tasks">Go to your tasks</a></p>
-</body>
+</main></body>
 </html>
 """
 

@@ -7,7 +7,7 @@ import reflex as rx
 from spyglass.pages.layout import layout
 from spyglass.pages.tasks import progress_bar, status_badge
 from spyglass.pages.tokens import token_panel
-from spyglass.pages.widgets import labelled_select, loading, select
+from spyglass.pages.widgets import command, labelled_select, loading, select
 from spyglass.states.admin import (
     STATUS_CHOICES,
     AdminRow,
@@ -200,8 +200,8 @@ def _workers_and_queues() -> rx.Component:
 def _command(cmd: JobCommand) -> rx.Component:
     return rx.vstack(
         rx.text(rx.text.strong(cmd.state_name, " · ", cmd.task_name), size="2"),
-        rx.code_block(cmd.curl, language="bash", can_copy=True, width="100%"),
-        rx.code_block(cmd.wscat, language="bash", can_copy=True, width="100%"),
+        command(cmd.curl),
+        command(cmd.wscat),
         width="100%",
         spacing="1",
     )
@@ -217,9 +217,17 @@ def _credits() -> rx.Component:
                     name="email",
                     placeholder="User",
                     testid="credits-user",
+                    label="User to grant credits to",
                     on_open_change=AdminState.load_credits,
                 ),
-                rx.input(name="amount", type="number", min=1, placeholder="Credits", required=True),
+                rx.input(
+                    name="amount",
+                    type="number",
+                    min=1,
+                    placeholder="Credits",
+                    aria_label="Credits to grant",
+                    required=True,
+                ),
                 rx.button("Grant credits", type="submit"),
                 align="center",
                 wrap="wrap",
@@ -270,12 +278,21 @@ def _dashboard() -> rx.Component:
                     rx.table.row(
                         *[
                             rx.table.column_header_cell(h)
-                            for h in ("Task", "Job", "User", "Status", "Progress", "Message", "")
+                            for h in (
+                                "Task",
+                                "Job",
+                                "User",
+                                "Status",
+                                "Progress",
+                                "Message",
+                                "Actions",
+                            )
                         ]
                     )
                 ),
                 rx.table.body(rx.foreach(AdminState.rows, _row)),
                 width="100%",
+                class_name="sg-cards",
             ),
         ),
         rx.divider(),

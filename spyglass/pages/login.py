@@ -16,18 +16,22 @@ from spyglass.states.auth import AuthState
 
 
 def _card(title: str, *children: rx.Component) -> rx.Component:
-    return rx.center(
-        rx.card(
-            rx.vstack(
-                rx.heading("SpyGlass", size="6"),
-                rx.text(title, size="3", color_scheme="gray"),
-                *children,
-                spacing="4",
-                width="100%",
+    return rx.el.main(
+        rx.center(
+            rx.card(
+                rx.vstack(
+                    rx.heading("SpyGlass", size="6", as_="h1"),
+                    rx.heading(title, size="3", as_="h2", weight="regular", color_scheme="gray"),
+                    *children,
+                    spacing="4",
+                    width="100%",
+                ),
+                width="380px",
+                max_width="100%",
             ),
-            width="380px",
-        ),
-        min_height="80vh",
+            min_height="80vh",
+            padding="16px",
+        )
     )
 
 
@@ -51,9 +55,11 @@ def _notice() -> rx.Component:
 
 
 def _field(label: str, name: str, kind: str, autocomplete: str, **props: Any) -> rx.Component:
+    field_id = f"field-{name}"
     return rx.vstack(
-        rx.text(label, size="2", weight="medium"),
+        rx.el.label(rx.text(label, size="2", weight="medium", as_="span"), html_for=field_id),
         rx.input(
+            id=field_id,
             name=name,
             type=kind,
             required=True,

@@ -36,6 +36,7 @@ def _agent_row(agent: AgentChoice) -> rx.Component:
             checked=agent.selected,
             on_change=lambda checked: NewTaskState.toggle_agent(agent.agent_id, checked),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
             data_testid="agent-" + agent.agent_id,
+            aria_label=agent.agent_id,
         ),
         rx.vstack(
             rx.text(rx.code(agent.agent_id), " ", agent.description, size="2"),
@@ -68,6 +69,7 @@ def _file_zone(key: str, title: str, note: str) -> rx.Component:
                 accept=ACCEPT,
                 on_change=lambda value: NewTaskState.file_chosen(key, value),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                 data_testid=f"file-{key}",
+                aria_label=title,
             ),
             spacing="2",
         ),
@@ -91,6 +93,7 @@ def _param_input(field: ParamField) -> rx.Component:
                 checked=value == "true",
                 on_change=lambda checked: NewTaskState.set_param(field.key, checked),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                 data_testid=testid,
+                aria_label=field.label,
             ),
         ),
         (
@@ -100,6 +103,7 @@ def _param_input(field: ParamField) -> rx.Component:
                 value=value,
                 on_change=lambda choice: NewTaskState.set_param(field.key, choice),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                 testid=testid,
+                label=field.label,
             ),
         ),
         rx.input(
@@ -109,7 +113,9 @@ def _param_input(field: ParamField) -> rx.Component:
             type=rx.match(field.kind, ("integer", "number"), ("number", "number"), "text"),
             step=rx.match(field.kind, ("number", "any"), "1"),
             data_testid=testid,
-            width="260px",
+            aria_label=field.label,
+            width="100%",
+            max_width="260px",
         ),
     )
 
@@ -160,15 +166,15 @@ def _progress() -> rx.Component:
 
 def _form() -> rx.Component:
     return rx.vstack(
-        rx.heading("1. Tool", size="4"),
+        rx.heading("1. Tool", size="4", as_="h2"),
         rx.radio_cards.root(
             rx.foreach(NewTaskState.tools, _tool_card),
             value=NewTaskState.tool_id,
             on_value_change=NewTaskState.choose_tool,
-            columns="3",
+            columns=rx.breakpoints(initial="1", sm="3"),
             width="100%",
         ),
-        rx.heading("2. Agents", size="4"),
+        rx.heading("2. Agents", size="4", as_="h2"),
         rx.card(
             rx.vstack(rx.foreach(NewTaskState.agents, _agent_row), width="100%"),
             width="100%",
@@ -187,7 +193,7 @@ def _form() -> rx.Component:
             ),
             align="center",
         ),
-        rx.heading("3. Files", size="4"),
+        rx.heading("3. Files", size="4", as_="h2"),
         _file_zone(
             "primary",
             "Your data (CSV or Excel)",
@@ -216,7 +222,7 @@ def _form() -> rx.Component:
             size="2",
             color_scheme="gray",
         ),
-        rx.heading("4. Parameters", size="4"),
+        rx.heading("4. Parameters", size="4", as_="h2"),
         rx.cond(
             NewTaskState.visible_fields.length() == 0,
             rx.text("The chosen agents take no parameters.", color_scheme="gray"),

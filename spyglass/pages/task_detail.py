@@ -7,7 +7,7 @@ import reflex as rx
 from spyglass.pages.billing import bill_panel
 from spyglass.pages.layout import layout
 from spyglass.pages.tasks import progress_bar, status_badge
-from spyglass.pages.widgets import loading, not_found
+from spyglass.pages.widgets import command, loading, not_found
 from spyglass.states.task_detail import AgentItem, EventRow, TaskDetailState
 
 AGENT_ICONS = {"completed": "circle_check", "running": "loader", "pending": "circle"}
@@ -102,7 +102,7 @@ def _details() -> rx.Component:
             size="2",
             color_scheme="gray",
         ),
-        rx.code_block(TaskDetailState.ws_hint, language="bash", can_copy=True, width="100%"),
+        command(TaskDetailState.ws_hint),
         width="100%",
         spacing="3",
     )

@@ -6,8 +6,7 @@ import reflex as rx
 
 from spyglass.pages.layout import layout
 from spyglass.pages.tokens import token_panel
-from spyglass.pages.widgets import labelled_select, loading, select
-from spyglass.states.examples import ExampleTaskState, ExampleTaskState2
+from spyglass.pages.widgets import first_visit, labelled_select, loading, select
 from spyglass.states.tasks_page import BULK_DELETE, STATUS_CHOICES, TaskRow, TasksPageState
 
 STATUS_COLORS = {
@@ -37,7 +36,7 @@ def status_badge(row: TaskRow) -> rx.Component:
 
 def progress_bar(row: TaskRow) -> rx.Component:
     return rx.hstack(
-        rx.progress(value=row.percent, max=100, width="120px"),
+        rx.progress(value=row.percent, max=100, width="120px", aria_label="Progress"),
         rx.text(row.percent, "%", size="1", data_testid="task-progress"),
         align="center",
     )
@@ -119,32 +118,6 @@ def _task_row(row: TaskRow) -> rx.Component:
     )
 
 
-def _job_buttons() -> rx.Component:
-    return rx.hstack(
-        rx.link(rx.button("New data task", data_testid="new-task"), href="/"),
-        rx.button(
-            "Run example_task · task1",
-            on_click=ExampleTaskState.task1,
-            variant="soft",
-            data_testid="start-example_task-task1",
-        ),
-        rx.button(
-            "Run example_task2 · task1",
-            on_click=ExampleTaskState2.task1,
-            variant="soft",
-            data_testid="start-example_task2-task1",
-        ),
-        rx.button(
-            "Run example_task2 · task2_with_args",
-            on_click=ExampleTaskState2.task2_with_args({"name": "Browser", "age": 7}),
-            variant="soft",
-            data_testid="start-example_task2-task2_with_args",
-        ),
-        wrap="wrap",
-        spacing="3",
-    )
-
-
 def _filters() -> rx.Component:
     return rx.hstack(
         labelled_select(
@@ -183,6 +156,7 @@ def _bulk_delete() -> rx.Component:
             value=TasksPageState.bulk_choice,
             on_change=TasksPageState.set_bulk_choice,
             testid="bulk-choice",
+            label="Which tasks to delete",
         ),
         rx.alert_dialog.root(
             rx.alert_dialog.trigger(
@@ -249,32 +223,37 @@ def _table() -> rx.Component:
             rx.table.row(
                 *[
                     rx.table.column_header_cell(h)
-                    for h in ("Task", "Tool / job", "Status", "Progress", "Message / result", "")
+                    for h in (
+                        "Task",
+                        "Tool / job",
+                        "Status",
+                        "Progress",
+                        "Message / result",
+                        "Actions",
+                    )
                 ]
             )
         ),
         rx.table.body(rx.foreach(TasksPageState.rows, _task_row)),
         width="100%",
+        class_name="sg-cards",
     )
 
 
 def tasks_page() -> rx.Component:
     page = layout(
-        _job_buttons(),
         _filters(),
         rx.cond(
             TasksPageState.loading,
             loading("Loading tasks…"),
             rx.cond(
                 rx.Var.create(TasksPageState.rows).length() == 0,
-                rx.callout(
-                    rx.cond(
-                        TasksPageState.filtered,
-                        "No task matches these filters.",
-                        "No tasks yet: start a data task, run an example job, or use the API.",
+                rx.cond(
+                    TasksPageState.filtered,
+                    rx.callout(
+                        "No task matches these filters.", icon="info", data_testid="tasks-empty"
                     ),
-                    icon="info",
-                    data_testid="tasks-empty",
+                    first_visit(),
                 ),
                 rx.vstack(_table(), _pager(), width="100%"),
             ),

@@ -72,6 +72,7 @@ def token_panel(admin: bool) -> rx.Component:
                 name="owner_email",
                 placeholder="Owner (you)",
                 testid="token-owner",
+                label="Owner of the new token",
                 on_open_change=TokenState.refresh_users,
             )
         ]
@@ -79,7 +80,7 @@ def token_panel(admin: bool) -> rx.Component:
         else []
     )
     return rx.vstack(
-        rx.heading("Client tokens", size="4"),
+        rx.heading("Client tokens", size="4", as_="h2"),
         rx.text(
             "Scripts use a token in the token API: ",
             rx.code("POST /api/<state>/tasks/<token>/start/<job>"),
@@ -94,7 +95,13 @@ def token_panel(admin: bool) -> rx.Component:
         rx.form(
             rx.hstack(
                 *owner_field,
-                rx.input(name="name", placeholder="Token name", required=True, max_length=100),
+                rx.input(
+                    name="name",
+                    placeholder="Token name",
+                    aria_label="Name of the new token",
+                    required=True,
+                    max_length=100,
+                ),
                 rx.button("Issue token", type="submit"),
                 align="center",
                 wrap="wrap",
@@ -110,7 +117,7 @@ def token_panel(admin: bool) -> rx.Component:
                     *([rx.table.column_header_cell("Owner")] if admin else []),
                     rx.table.column_header_cell("Created"),
                     rx.table.column_header_cell("Last used"),
-                    rx.table.column_header_cell(""),
+                    rx.table.column_header_cell("Actions"),
                 )
             ),
             rx.table.body(rx.foreach(TokenState.tokens, lambda r: _token_row(r, admin))),

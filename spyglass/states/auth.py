@@ -71,6 +71,11 @@ class AuthState(rx.State):
         return None
 
     @rx.event
+    async def identify(self) -> None:
+        """on_load of pages anyone may see (the 404 page): who is signed in, if anyone."""
+        await self._resolve()
+
+    @rx.event
     async def redirect_if_signed_in(self) -> Any:
         """on_load of /login and /register."""
         self.form_error = ""
