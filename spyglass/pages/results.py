@@ -138,6 +138,7 @@ def _chart(section: SectionView) -> rx.Component:
                     value=section.choice,
                     on_change=lambda value: ResultsState.choose(section.id, value),  # type: ignore[operator]
                     testid="chart-choice",
+                    label=section.choice_label,
                 ),
                 align="center",
             ),
