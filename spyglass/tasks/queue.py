@@ -219,6 +219,9 @@ class QueueExecutor:
             update_heartbeat_interval=self.settings.worker_heartbeat,
             stalled_worker_timeout=self.settings.worker_stalled_after,
             abort_job_polling_interval=min(2.0, self.settings.worker_heartbeat),
+            # Jobs come by LISTEN/NOTIFY; the poll only bounds a missed wake-up (seen once
+            # at 5 s, Procrastinate's default, under heavy load).
+            fetch_job_polling_interval=1.0,
             install_signal_handlers=True,
         )
         sweeper = asyncio.create_task(self._sweep_forever(on_start), name="spyglass-stalled")
