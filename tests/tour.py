@@ -115,7 +115,7 @@ def seed(server: SpyGlassServer, *, admin_email: str = "", user_email: str = "")
         example.raise_for_status()
         _wait_ended(server, user, [*seeded.results.values(), seeded.failed])
         running = c.post(
-            f"/api/testjobs/tasks/{token}/start/steps", json={"steps": 1200, "delay": 0.5}
+            f"/api/testjobs/tasks/{token}/start/steps", json={"steps": 100_000, "delay": 0.5}
         )
         running.raise_for_status()
         seeded.running = running.json()["task_id"]
