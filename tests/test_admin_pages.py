@@ -61,8 +61,8 @@ def test_admin_sees_every_users_task_live_and_acts_on_it(
     expect(row).to_have_attribute("data-status", "PROCESSING", timeout=10_000)
     expect(admin_page.get_by_test_id("stat-running")).not_to_have_text("0", timeout=10_000)
 
-    row.get_by_role("button", name="Cancel").click()
-    expect(row).to_have_attribute("data-status", "CANCELLED", timeout=10_000)
+    row.get_by_role("button", name="Cancel").click(timeout=30_000)
+    expect(row).to_have_attribute("data-status", "CANCELLED", timeout=30_000)
 
     before = admin_page.locator("[data-testid=admin-task-row]").count()
     row.get_by_role("button", name="Retry").click()

@@ -529,3 +529,13 @@ async def test_a_reader_behind_gets_the_newest_progress_and_every_status_in_orde
     # The reader that kept up was told everything, in order.
     assert fast_got == [(task, what) for task, what, _ in told]
     assert fast.dropped == 0
+
+
+async def test_a_message_of_no_known_attempt_is_never_judged_stale_by_it() -> None:
+    bus = LocalBus()
+    sub = bus.subscribe(Topic())
+    for attempt in (2, 0):
+        payload = {"type": "update", "attempt": attempt}
+        bus.publish(TaskMessage("t", "s", None, None, 0, False, False, payload, attempt=attempt))
+    assert [m.payload["attempt"] for m in await sub.get_batch()] == [2, 0]
+    assert sub.stale == 0

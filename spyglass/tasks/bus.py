@@ -105,7 +105,7 @@ class Subscription:
         if msg.payload.get("type") == "deleted":
             return True
         seen = self._seen.get(msg.task_id)
-        if seen is not None and (seen[1] or msg.attempt < seen[0]):
+        if seen is not None and (seen[1] or 0 < msg.attempt < seen[0]):
             return False
         if msg.attempt or msg.terminal:
             attempt = max(msg.attempt, seen[0] if seen is not None else 0)
