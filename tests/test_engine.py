@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -37,19 +38,28 @@ def spec_of(fn: Any, static: bool = True, state: str = "unit_state") -> JobSpec:
     return build_spec(state, (), target.__name__, getattr(target, JOB_MARKER), static)
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+@contextlib.asynccontextmanager
+async def unit_engine(folder: Path, flush: float) -> AsyncIterator[Engine]:
+    """An engine of its own on a SQLite file, writing coalesced lines every `flush` s."""
     settings = Settings(
-        data_dir=tmp_path,
-        db_url=f"sqlite:///{tmp_path / 'unit.db'}",
+        data_dir=folder,
+        db_url=f"sqlite:///{folder / f'unit-{flush:g}.db'}",
         port=0,
         secret_key="unit",
-        progress_flush_interval=0.25,
+        progress_flush_interval=flush,
     )
     eng = Engine(settings, Registry())
     await eng.start()
-    yield eng
-    await eng.stop()
+    try:
+        yield eng
+    finally:
+        await eng.stop()
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    async with unit_engine(tmp_path, 0.25) as eng:
+        yield eng
 
 
 async def run_to_end(engine: Engine, spec: JobSpec, args: Any = None) -> TaskView:
@@ -92,17 +102,8 @@ async def test_chatty_progress_is_coalesced_in_the_database(engine: Engine) -> N
 @pytest.fixture
 async def slow_flush(tmp_path: Path) -> AsyncIterator[Engine]:
     """An engine whose coalesced writes wait 30 s (a test decides when they are written)."""
-    settings = Settings(
-        data_dir=tmp_path,
-        db_url=f"sqlite:///{tmp_path / 'slow.db'}",
-        port=0,
-        secret_key="unit",
-        progress_flush_interval=30,
-    )
-    eng = Engine(settings, Registry())
-    await eng.start()
-    yield eng
-    await eng.stop()
+    async with unit_engine(tmp_path, 30) as eng:
+        yield eng
 
 
 async def test_starts_and_ends_are_durable_before_they_are_announced(slow_flush: Engine) -> None:
