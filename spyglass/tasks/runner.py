@@ -107,6 +107,22 @@ class LiveTask:
         }
 
 
+#: Failures that another attempt on the same input would repeat: never retried automatically.
+_NOT_RETRIED = frozenset({ErrorCode.RESOURCE_LIMIT, ErrorCode.BAD_INPUT_FILE})
+
+
+def declared_code(exc: BaseException) -> ErrorCode | None:
+    """The error code an exception's class declares (`error_code = "BAD_INPUT_FILE"`, one of
+    `ErrorCode`), or None: then the failure is a JOB_ERROR."""
+    declared = getattr(type(exc), "error_code", None)
+    if not isinstance(declared, str):
+        return None
+    try:
+        return ErrorCode(declared)
+    except ValueError:
+        return None
+
+
 class QueueUnavailable(DomainError):
     def __init__(self) -> None:
         super().__init__(
@@ -528,9 +544,15 @@ class Runner:
                 code = ErrorCode.RESOURCE_LIMIT
                 error = value.message
             else:
-                code = ErrorCode.JOB_ERROR
-                error = f"{type(value).__name__}: {value}"
-            if attempt < max_attempts and code is not ErrorCode.RESOURCE_LIMIT:
+                code = declared_code(value) or ErrorCode.JOB_ERROR
+                # A declared code's message is written for people; any other error names
+                # its exception class (the job's author reads it).
+                error = (
+                    str(value)
+                    if code is not ErrorCode.JOB_ERROR
+                    else f"{type(value).__name__}: {value}"
+                )
+            if attempt < max_attempts and code not in _NOT_RETRIED:
                 delay = spec.options.retry_backoff * 2 ** (attempt - 1)
                 self.record_event(
                     live,
