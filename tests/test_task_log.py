@@ -103,7 +103,7 @@ def test_the_log_follows_the_access_policy(server: SpyGlassServer) -> None:
 
 
 def test_csv_cells_a_spreadsheet_would_run_are_defused() -> None:
-    assert _cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert _cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert _cell("@SUM(1)") == "'@SUM(1)"
     assert _cell("step 3") == "step 3"
     assert _cell(None) == ""

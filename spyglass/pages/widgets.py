@@ -35,3 +35,83 @@ def not_found(text: str, testid: str) -> rx.Component:
         color_scheme="gray",
         data_testid=testid,
     )
+
+
+def choice_select(options: Any, *, label: str, testid: str, **root_props: Any) -> rx.Component:
+    """A filter whose options read differently from what they mean (`Choice(value, label)`):
+    its visible name, then a Radix select named by it for screen readers."""
+    return rx.hstack(
+        rx.text(label, size="2", as_="span"),
+        rx.select.root(
+            rx.select.trigger(data_testid=testid, aria_label=label),
+            rx.select.content(
+                rx.select.group(
+                    rx.foreach(options, lambda c: rx.select.item(c.label, value=c.value))
+                )
+            ),
+            **root_props,
+        ),
+        align="center",
+        spacing="2",
+    )
+
+
+def confirm_dialog(
+    trigger: rx.Component,
+    *,
+    title: str | rx.Var,
+    description: Any,
+    confirm: str,
+    on_confirm: Any,
+    keep: str = "Keep it",
+    testid: str = "confirm",
+    color_scheme: str = "red",
+    extra: rx.Component | None = None,
+) -> rx.Component:
+    """`trigger` opens a dialog that asks before `on_confirm` runs: its `keep` button (or
+    Escape) closes it and changes nothing. `extra` is another way out, beside them."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(trigger),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(title),
+            rx.alert_dialog.description(description),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button(
+                        keep, variant="soft", color_scheme="gray", data_testid=f"{testid}-keep"
+                    )
+                ),
+                rx.alert_dialog.action(
+                    rx.button(
+                        confirm,
+                        color_scheme=color_scheme,
+                        on_click=on_confirm,
+                        data_testid=f"{testid}-confirm",
+                    )
+                ),
+                justify="end",
+                spacing="2",
+                margin_top="16px",
+                wrap="wrap",
+            ),
+            data_testid=f"{testid}-dialog",
+        ),
+    )
+
+
+#: Kept off the screen, read by screen readers.
+SCREEN_READER_ONLY = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "padding": "0",
+    "margin": "-1px",
+    "overflow": "hidden",
+    "clip": "rect(0, 0, 0, 0)",
+    "white_space": "nowrap",
+    "border": "0",
+}
+
+
+def screen_reader_text(*children: Any) -> rx.Component:
+    return rx.el.span(*children, style=SCREEN_READER_ONLY)

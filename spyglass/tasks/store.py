@@ -138,7 +138,8 @@ def _like_escape(text: str) -> str:
 
 
 def _id_prefix_condition(prefix: str) -> Any:
-    """Ids starting with `prefix` (lower case, as ids are), or nothing when it cannot be one."""
+    """Ids starting with `prefix` (any case: ids are lower case), or none when it cannot
+    start one."""
     prefix = prefix.strip().lower()
     if not prefix or not set(prefix) <= _ID_CHARS:
         return sa.false()
@@ -170,7 +171,7 @@ def _task_conditions(flt: TaskFilter) -> list[Any]:
         conditions.append(TASK_TABLE.c.owner_id == flt.owner_id)
     if flt.ownerless_only:
         conditions.append(TASK_TABLE.c.owner_id.is_(None))
-    if flt.id_prefix is not None:
+    if flt.id_prefix is not None and flt.id_prefix.strip():
         conditions.append(_id_prefix_condition(flt.id_prefix))
     if flt.filename is not None and flt.filename.strip():
         conditions.append(_filename_condition(flt.filename))
