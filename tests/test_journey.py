@@ -74,10 +74,10 @@ def test_the_whole_journey_cleans_the_uploaded_file(
     task_id = row.get_attribute("data-task-id")
     assert task_id
 
-    # Details: every agent checked off, the timeline recorded.
+    # Details: one bar per agent, each done; the timeline recorded.
     row.get_by_test_id("task-link").click()
     expect(page).to_have_url(f"{server.url}/tasks/{task_id}", timeout=15_000)
-    expect(page.locator("[data-testid=agent-item][data-state=completed]")).to_have_count(8)
+    expect(page.locator("[data-testid=timeline-row][data-state=done]")).to_have_count(8)
     expect(page.get_by_test_id("timeline-event").last).to_contain_text("Completed")
 
     # Results: the file's own figures.

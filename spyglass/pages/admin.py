@@ -18,6 +18,7 @@ from spyglass.pages.tokens import token_panel
 from spyglass.pages.widgets import (
     choice_select,
     confirm_dialog,
+    dialog_description,
     labelled_select,
     loading,
     screen_reader_text,
@@ -295,7 +296,7 @@ def _bulk_actions() -> rx.Component:
                 rx.alert_dialog.title(
                     rx.cond(AdminState.bulk_action == "cancel", "Cancel tasks", "Delete tasks")
                 ),
-                rx.alert_dialog.description(
+                dialog_description(
                     rx.cond(
                         AdminState.bulk_count > 0,
                         rx.text(

@@ -102,7 +102,7 @@ def _bar(bar: Bar) -> rx.Component:
             aria_hidden="true",
         ),
         rx.text(
-            rx.cond(bar.wait != "", rx.text("waited ", bar.wait, " before it"), ""),
+            rx.cond(bar.wait != "", rx.text("waited ", bar.wait, " before it", as_="span"), ""),
             rx.cond((bar.wait != "") & (bar.retries != ""), " · ", ""),
             rx.cond(bar.retries != "", bar.retries, ""),
             size="1",
@@ -137,12 +137,13 @@ def _time_spent() -> rx.Component:
                             rx.cond(TaskDetailState.task.terminal, "the end", "now"),
                             ": ",
                             rx.text.strong(TaskDetailState.total_time),
+                            as_="span",
                         ),
                         "",
                     ),
                     rx.cond(
                         TaskDetailState.attempts_text != "",
-                        rx.text(" · ", TaskDetailState.attempts_text),
+                        rx.text(" · ", TaskDetailState.attempts_text, as_="span"),
                         "",
                     ),
                     size="2",
@@ -206,16 +207,19 @@ def _events() -> rx.Component:
             rx.hstack(
                 rx.icon("download", size=16, aria_hidden="true"),
                 rx.text("Download the whole log:", size="2"),
-                rx.el.a(
+                # A document request (not the app's router): the browser saves the answer.
+                rx.link(
                     "JSON Lines",
                     href=TaskDetailState.log_jsonl,
                     download="",
+                    reload_document=True,
                     data_testid="download-jsonl",
                 ),
-                rx.el.a(
+                rx.link(
                     "CSV",
                     href=TaskDetailState.log_csv,
                     download="",
+                    reload_document=True,
                     data_testid="download-csv",
                 ),
                 align="center",

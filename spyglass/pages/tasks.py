@@ -8,7 +8,7 @@ import reflex as rx
 
 from spyglass.pages.layout import layout
 from spyglass.pages.tokens import token_panel
-from spyglass.pages.widgets import choice_select, confirm_dialog, loading
+from spyglass.pages.widgets import choice_select, confirm_dialog, dialog_description, loading
 from spyglass.states.examples import ExampleTaskState, ExampleTaskState2
 from spyglass.states.tasks_page import (
     BULK_OPTIONS,
@@ -309,7 +309,7 @@ def _bulk_delete() -> rx.Component:
         rx.alert_dialog.root(
             rx.alert_dialog.content(
                 rx.alert_dialog.title("Delete tasks"),
-                rx.alert_dialog.description(
+                dialog_description(
                     rx.cond(
                         TasksPageState.bulk_count > 0,
                         rx.text(

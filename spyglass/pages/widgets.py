@@ -56,6 +56,12 @@ def choice_select(options: Any, *, label: str, testid: str, **root_props: Any) -
     )
 
 
+def dialog_description(*children: Any) -> rx.Component:
+    """A dialog's description (announced when it opens) as a `div`, so that it may hold
+    paragraphs (Radix renders a `p` by default)."""
+    return rx.alert_dialog.description(*children, custom_attrs={"as": "div"})
+
+
 def confirm_dialog(
     trigger: rx.Component,
     *,
@@ -74,13 +80,14 @@ def confirm_dialog(
         rx.alert_dialog.trigger(trigger),
         rx.alert_dialog.content(
             rx.alert_dialog.title(title),
-            rx.alert_dialog.description(description),
+            dialog_description(description),
             rx.hstack(
                 rx.alert_dialog.cancel(
                     rx.button(
                         keep, variant="soft", color_scheme="gray", data_testid=f"{testid}-keep"
                     )
                 ),
+                *([extra] if extra is not None else []),
                 rx.alert_dialog.action(
                     rx.button(
                         confirm,

@@ -208,14 +208,15 @@ class TaskDetailState(rx.State):
         return (self.router.url.path or "").rstrip("/").rsplit("/", 1)[-1]
 
     # -- what the page shows ---------------------------------------------------
-    def _set_row(self, row: TaskRow, error_code: str | None) -> None:
+    def _set_row(self, row: TaskRow, error_code: str | None, *, retime: bool = True) -> None:
         self.task = row
         self._error_code = error_code or ""
         failed = row.status in FAILED
         self.error_text = human_error(row.error_message) if failed else ""
         self.remedy = remedy(error_code, tool=bool(row.tool_id)) if failed else ""
         self.needs_new_file = bool(row.tool_id) and (error_code or "") in NEEDS_NEW_FILE
-        self._retime()
+        if retime:
+            self._retime()
 
     def _retime(self) -> None:
         """The bars again, from the events so far (a running step grows until now)."""
@@ -322,6 +323,7 @@ class TaskDetailState(rx.State):
                         continue
                     for msg in batch:
                         last_seq = self._apply(msg.payload, last_seq)
+                    self._retime()
                     self._refilter()
                 await asyncio.sleep(PUSH_INTERVAL)
 
@@ -346,7 +348,7 @@ class TaskDetailState(rx.State):
             last_seq = event["seq"]
         data = {**payload, "id": payload["task_id"], "created_at": self.task.created_at}
         row = row_from(data, self.task)
-        self._set_row(row, payload.get("error_code"))
+        self._set_row(row, payload.get("error_code"), retime=False)
         return last_seq
 
     # -- filters -------------------------------------------------------------

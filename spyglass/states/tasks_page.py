@@ -221,6 +221,16 @@ def task_row(task: TaskView) -> TaskRow:
     )
 
 
+def _eta(data: dict[str, Any], status: str, old: TaskRow | None) -> str:
+    """While it runs: the ETA the message brings, or (a message without a rate, such as a
+    timeline line) the last one shown."""
+    if status != TaskStatus.PROCESSING.value:
+        return ""
+    if "eta_seconds" in data:
+        return eta_text(data["eta_seconds"])
+    return old.eta if old is not None and old.status == status else ""
+
+
 def row_from(data: dict[str, Any], old: TaskRow | None = None) -> TaskRow:
     """Build a row from a socket payload (a bus message), keeping from `old` what only the
     stored row knows (its input file, when it began running)."""
@@ -260,7 +270,7 @@ def row_from(data: dict[str, Any], old: TaskRow | None = None) -> TaskRow:
             ended=data.get("timestamp") if terminal else None,
             created=created_iso,
         ),
-        eta=eta_text(data.get("eta_seconds")) if status == TaskStatus.PROCESSING.value else "",
+        eta=_eta(data, status, old),
         terminal=terminal,
         agents_total=len(agents),
         agents_done=_agents_done(data, status, len(agents)),
@@ -277,48 +287,55 @@ def live_row(msg: TaskMessage, old: TaskRow | None) -> TaskRow:
             new.took = took_text(new.status, started=new.started_at, created=old.created_at)
         if "data" not in msg.payload and not new.terminal:
             new.agents_done = old.agents_done
-        if not new.eta and new.status == old.status and "eta_seconds" not in msg.payload:
-            new.eta = old.eta  # a message without a rate (a message alone) keeps the last one
     else:
         new.created_at = msg.payload.get("timestamp") or ""
     return new
 
 
+#: Statuses whose clock moves ("running 12 s", "waiting 3 s").
+MOVING = (TaskStatus.PROCESSING.value, TaskStatus.PENDING.value)
+
+
 def refresh_clocks(rows: list[Any]) -> list[Any] | None:
     """Rows whose "running for" / "waiting for" moved on since they were written (None if
     no row runs or waits)."""
-    moving = (TaskStatus.PROCESSING.value, TaskStatus.PENDING.value)
-    if not any(r.status in moving for r in rows):
+    if not any(r.status in MOVING for r in rows):
         return None
     now = utcnow()
     return [
         dataclasses.replace(
             r, took=took_text(r.status, started=r.started_at, created=r.created_at, now=now)
         )
-        if r.status in moving
+        if r.status in MOVING
         else r
         for r in rows
     ]
 
 
-async def with_input_names(rows: list[Any], known: dict[str, str]) -> list[Any] | None:
-    """Rows of data-tool runs that arrived live without their input file's name, with it
-    (looked up once per task and remembered in `known`); None when nothing changed."""
-    wanted = [
-        r.task_id
-        for r in rows
-        if r.tool_id
-        and not r.input_name
-        and r.task_id not in known
-        and r.status != TaskStatus.CREATED.value
-    ]
-    if not wanted:
-        return None
+def input_names_needed(batch: list[TaskMessage], known: dict[str, str]) -> list[str]:
+    """Data-tool runs in `batch` whose input file's name the page has not looked up yet
+    (a run that arrives live: the bus does not carry it)."""
+    return sorted(
+        {
+            m.task_id
+            for m in batch
+            if m.payload.get("tool_id")
+            and m.payload.get("status") != TaskStatus.CREATED.value
+            and m.task_id not in known
+        }
+    )
+
+
+async def look_up_input_names(task_ids: list[str], known: dict[str, str]) -> None:
+    """Remember in `known` the main input file's name of each task (once per task)."""
     engine = get_engine()
-    for task_id in wanted:
+    for task_id in task_ids:
         files = await engine.files(task_id, "input")
-        primary = next((f.filename for f in files if f.key == "primary"), "")
-        known[task_id] = primary
+        known[task_id] = next((f.filename for f in files if f.key == "primary"), "")
+
+
+def with_input_names(rows: list[Any], known: dict[str, str]) -> list[Any]:
+    """Rows that lack their input file's name, with it where `known` has it."""
     return [
         dataclasses.replace(r, input_name=known[r.task_id])
         if not r.input_name and known.get(r.task_id)
@@ -513,6 +530,7 @@ class TasksPageState(rx.State):
         feed = LiveFeed(sub, token)
         counted_at, count_due = loop.time(), False
         names: dict[str, str] = {}
+        running = any(r.status in MOVING for r in self.rows)
         while True:
             wait = CONNECTION_CHECK
             if count_due:  # a task came, went or changed status: recount within the interval
@@ -530,31 +548,27 @@ class TasksPageState(rx.State):
                 else:
                     total = (await engine.list_tasks(user, query, limit=1)).total
                 counted_at, count_due = loop.time(), False
+            if not batch and total is None and not running:
+                continue  # nothing changed, and no clock to move on
+            await look_up_input_names(input_names_needed(batch, names), names)
             async with self:
                 if self._watch_gen != generation:
                     return
-                rows = list(self.rows)
-            if not batch and total is None:
-                clocks = refresh_clocks(rows)  # the tab is open and nothing changed: clocks
-                if clocks is None:
-                    continue
-                rows = clocks
-            elif fresh is not None:
-                rows = fresh
-            else:
-                rows = merge_page(
-                    rows,
-                    batch,
-                    make_row=live_row,
-                    keeps=self._keeps,
-                    add_new=offset == 0 and not narrowed,
-                    limit=PAGE_SIZE,
-                )
-            rows = await with_input_names(rows, names) or rows
-            async with self:
-                if self._watch_gen != generation:
-                    return
-                self.rows = rows
+                if fresh is not None:
+                    rows = fresh
+                elif batch:
+                    rows = merge_page(
+                        self.rows,
+                        batch,
+                        make_row=live_row,
+                        keeps=self._keeps,
+                        add_new=offset == 0 and not narrowed,
+                        limit=PAGE_SIZE,
+                    )
+                else:  # the tab is open and nothing changed: running rows' clocks move on
+                    rows = refresh_clocks(self.rows) or self.rows
+                self.rows = with_input_names(rows, names)
+                running = any(r.status in MOVING for r in self.rows)
                 if total is not None:
                     self.total = total
             await asyncio.sleep(PUSH_INTERVAL)
