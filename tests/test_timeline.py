@@ -95,6 +95,21 @@ def test_nothing_is_left_running_once_the_task_ended() -> None:
     assert failed.failed_step == "Risk scoring (b)"
 
 
+def test_a_server_that_stopped_failed_no_step() -> None:
+    run = (
+        Events()
+        .status(0, "PENDING")
+        .status(0.1, "PROCESSING")
+        .agent(1, "started", "a")
+        .at(9, "error", {"status": "FAILED", "error_code": "INTERRUPTED", "retryable": True})
+    )
+    tool = build(run.points, status="FAILED", agents=["a", "b"], now=T0)
+    assert [b.state for b in tool.bars] == ["stopped", "not run"]
+    assert tool.failed_step == "a"
+    job = build(run.points, status="FAILED", now=T0)
+    assert [(b.key, b.state) for b in job.bars] == [("Run", "stopped")]
+
+
 def test_a_bad_file_fails_before_any_agent() -> None:
     run = (
         Events()

@@ -89,6 +89,10 @@ def _status(p: Point) -> str | None:
     return p.data.get("status") if isinstance(p.data, dict) else None
 
 
+def _code(p: Point) -> str | None:
+    return p.data.get("error_code") if isinstance(p.data, dict) else None
+
+
 def _agent(p: Point) -> str | None:
     agent = p.data.get("agent") if isinstance(p.data, dict) else None
     return agent if isinstance(agent, str) else None
@@ -113,10 +117,12 @@ def build(
         return Timeline([], 0, "", 0)
     queued = next((p.at for p in points if _status(p) == "PENDING"), points[0].at)
     ended = status in TERMINAL
+    # A server that stopped (INTERRUPTED) failed no step: the one running was stopped.
+    interrupted = any(_code(p) == "INTERRUPTED" for p in points if _status(p) == "FAILED")
     end_at = next((p.at for p in reversed(points) if _status(p) in TERMINAL), None)
     finish = end_at if ended and end_at is not None else (points[-1].at if ended else now)
     if agents:
-        steps = _agent_steps(points, agents, status, queued, finish)
+        steps = _agent_steps(points, agents, status, queued, finish, interrupted)
     else:
         steps = _attempt_steps(points, status, queued, finish)
     origin = min([queued, *(s[1] for s in steps if s[1] is not None)])
@@ -157,7 +163,7 @@ def build(
 
 
 def _failed_step(bars: Sequence[Bar], tool: bool) -> str:
-    culprit = next((b for b in reversed(bars) if b.state == "failed"), None)
+    culprit = next((b for b in reversed(bars) if b.state in ("failed", "stopped")), None)
     if tool:
         if culprit is not None:
             return (
@@ -180,7 +186,12 @@ Step = tuple[str, datetime | None, datetime | None, str, float | None, int]
 
 
 def _agent_steps(
-    points: Sequence[Point], agents: Sequence[str], status: str, queued: datetime, finish: datetime
+    points: Sequence[Point],
+    agents: Sequence[str],
+    status: str,
+    queued: datetime,
+    finish: datetime,
+    interrupted: bool,
 ) -> list[Step]:
     starts: dict[str, list[datetime]] = {}
     done: dict[str, datetime] = {}
@@ -206,7 +217,8 @@ def _agent_steps(
         elif not ended:
             stop, state = finish, "running"
         else:
-            stop, state = finish, "failed" if status == "FAILED" else "stopped"
+            failed = status == "FAILED" and not interrupted
+            stop, state = finish, "failed" if failed else "stopped"
         wait = max(0.0, (start - previous_end).total_seconds())
         steps.append((agent, start, stop, state, wait, len(starts[agent])))
         previous_end = max(previous_end, stop)
@@ -232,6 +244,8 @@ def _attempt_steps(
                 begun = None
             elif st in TERMINAL:
                 state = {"COMPLETED": "done", "FAILED": "failed"}.get(st, "stopped")
+                if _code(p) == "INTERRUPTED":
+                    state = "stopped"
                 spans.append((begun, p.at, state))
                 begun = None
             elif st == "PENDING":  # back in the queue (a worker stopped, a queued retry)
