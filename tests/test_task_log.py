@@ -107,3 +107,29 @@ def test_csv_cells_a_spreadsheet_would_run_are_defused() -> None:
     assert _cell("@SUM(1)") == "'@SUM(1)"
     assert _cell("step 3") == "step 3"
     assert _cell(None) == ""
+
+
+def test_the_rest_list_searches_by_id_prefix_file_name_and_time(server: SpyGlassServer) -> None:
+    owner = make_account(server, prefix="search")
+    h = {"Authorization": f"Bearer {owner.token}"}
+    with httpx.Client(base_url=server.url, headers=h, timeout=30) as c:
+        named = c.post("/api/tasks", json={"tool_id": "profile-my-data"}).json()["task_id"]
+        c.post(
+            f"/api/tasks/{named}/upload-urls",
+            json={"files": {"primary": {"filename": "Q3_Sales.csv", "content_type": "text/csv"}}},
+        )
+        job = c.post("/api/tasks", json={"task_type": "testjobs.steps"}).json()["task_id"]
+
+        def found(**params: str) -> set[str]:
+            r = c.get("/api/tasks", params=params)
+            assert r.status_code == 200, r.text
+            return {t["task_id"] for t in r.json()["tasks"]}
+
+        assert found(q="q3_sales") == {named}
+        assert found(q=job[:8].upper()) == {job}
+        assert found(q="nothing-like-it") == set()
+        assert found(created_after="2020-01-01T00:00:00Z") == {named, job}
+        assert found(created_before="2020-01-01T00:00:00") == set()
+        assert found(created_after="0001-01-01T00:00:00+14:00") == {named, job}
+        r = c.get("/api/tasks", params={"created_after": "yesterday"})
+        assert r.status_code == 422

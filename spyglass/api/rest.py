@@ -7,6 +7,7 @@ name, optionally `state.job` or with `state_name`) and `input_params`.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -261,6 +262,19 @@ STATUS_LIST = _status_pattern(empty=True)
 STATUS_LIST_REQUIRED = _status_pattern(empty=False)
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    """A query's time in UTC (one without a zone is UTC); past the calendar's ends, its end."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.min if moment.year < 2 else datetime.max
+        return edge.replace(tzinfo=UTC)
+
+
 def parse_statuses(raw: str | None) -> list[TaskStatus]:
     if not raw:
         return []
@@ -382,6 +396,19 @@ async def list_tasks(
     tool_id: str | None = None,
     task_type: str | None = None,
     state_name: str | None = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="The start of a task id, or part of an input file's name (any case)",
+        ),
+    ] = None,
+    created_after: Annotated[
+        datetime | None, Query(description="Created at or after (RFC 3339; UTC without a zone)")
+    ] = None,
+    created_before: Annotated[
+        datetime | None, Query(description="Created before (RFC 3339; UTC without a zone)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: OffsetQuery = 0,
 ) -> Any:
@@ -393,6 +420,9 @@ async def list_tasks(
         state_name=canonical,
         task_name=task_type,
         tool_id=tool_id,
+        search=q,
+        created_after=_utc(created_after),
+        created_before=_utc(created_before),
     )
     page = await get_engine().list_tasks(user, query, limit=limit, offset=offset)
     return {
