@@ -7,7 +7,7 @@ name, optionally `state.job` or with `state_name`) and `input_params`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -17,7 +17,7 @@ from spyglass.api.auth import CurrentUser
 from spyglass.api.bounds import OffsetQuery, SeqQuery
 from spyglass.api.direct import args_required, args_schema, check_json_types
 from spyglass.api.errors import TOKEN_ERRORS, responses
-from spyglass.api.scheduling import StartSchedule
+from spyglass.api.scheduling import START_AT, StartSchedule, parse_start_at
 from spyglass.errors import DomainError
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import event_view, iso, rest_view
@@ -262,17 +262,8 @@ STATUS_LIST = _status_pattern(empty=True)
 STATUS_LIST_REQUIRED = _status_pattern(empty=False)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """A query's time in UTC (one without a zone is UTC); past the calendar's ends, its end."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        edge = datetime.min if moment.year < 2 else datetime.max
-        return edge.replace(tzinfo=UTC)
+def _time(raw: str | None, name: str) -> datetime | None:
+    return parse_start_at(raw, name) if raw is not None else None
 
 
 def parse_statuses(raw: str | None) -> list[TaskStatus]:
@@ -404,10 +395,20 @@ async def list_tasks(
         ),
     ] = None,
     created_after: Annotated[
-        datetime | None, Query(description="Created at or after (RFC 3339; UTC without a zone)")
+        str | None,
+        Query(
+            description="Created at or after this time (RFC 3339, with its time zone)",
+            pattern=START_AT,
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
     created_before: Annotated[
-        datetime | None, Query(description="Created before (RFC 3339; UTC without a zone)")
+        str | None,
+        Query(
+            description="Created before this time (RFC 3339, with its time zone)",
+            pattern=START_AT,
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: OffsetQuery = 0,
@@ -421,8 +422,8 @@ async def list_tasks(
         task_name=task_type,
         tool_id=tool_id,
         search=q,
-        created_after=_utc(created_after),
-        created_before=_utc(created_before),
+        created_after=_time(created_after, "created_after"),
+        created_before=_time(created_before, "created_before"),
     )
     page = await get_engine().list_tasks(user, query, limit=limit, offset=offset)
     return {

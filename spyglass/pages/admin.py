@@ -43,7 +43,7 @@ def _stat(label: str, value: rx.Var | int | str, testid: str) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(label, size="2", color_scheme="gray"),
-            rx.heading(value, size="6", data_testid=testid),
+            rx.text(value, size="6", weight="bold", data_testid=testid),
             spacing="1",
         ),
         min_width="160px",
@@ -179,7 +179,7 @@ def _activity_chart(title: str, data: Any, totals: Any, step: str, testid: str) 
     """Started, completed and failed per bucket: bars side by side, their totals in words."""
     return rx.card(
         rx.vstack(
-            rx.heading(title, size="3"),
+            rx.heading(title, size="3", as_="h3"),
             rx.text(totals, " (", step, ")", size="2", data_testid=f"{testid}-totals"),
             rx.box(
                 rx.recharts.bar_chart(
@@ -225,7 +225,7 @@ def _job_row(job: JobFigures) -> rx.Component:
 def _activity() -> rx.Component:
     """At a glance: what started, completed and failed lately, and how each job runs."""
     return rx.vstack(
-        rx.heading("Activity", size="4"),
+        rx.heading("Activity", size="4", as_="h2"),
         rx.flex(
             _activity_chart(
                 "Last hour",
@@ -245,7 +245,7 @@ def _activity() -> rx.Component:
             gap="3",
             width="100%",
         ),
-        rx.heading("Jobs over the last 24 hours", size="3"),
+        rx.heading("Jobs over the last 24 hours", size="3", as_="h3"),
         rx.cond(
             rx.Var.create(AdminState.jobs).length() == 0,
             rx.text("No run has ended in the last 24 hours.", size="2", data_testid="jobs-empty"),
@@ -367,7 +367,7 @@ def _workers_and_queues() -> rx.Component:
     """Where jobs run and what waits: each worker (worker mode) and the runs waiting per job
     and queue (both modes)."""
     return rx.vstack(
-        rx.heading("Workers", size="4"),
+        rx.heading("Workers", size="4", as_="h2"),
         rx.cond(
             AdminState.worker_mode,
             rx.cond(
@@ -402,7 +402,7 @@ def _workers_and_queues() -> rx.Component:
                 data_testid="inline-executor",
             ),
         ),
-        rx.heading("Waiting to run", size="3"),
+        rx.heading("Waiting to run", size="3", as_="h3"),
         rx.cond(
             AdminState.has_waiting,
             rx.box(
@@ -434,7 +434,7 @@ def _command(cmd: JobCommand) -> rx.Component:
 
 def _credits() -> rx.Component:
     return rx.vstack(
-        rx.heading("Credits", size="4"),
+        rx.heading("Credits", size="4", as_="h2"),
         rx.form(
             rx.hstack(
                 select(
@@ -487,7 +487,7 @@ def _dashboard() -> rx.Component:
         ),
         _activity(),
         _workers_and_queues(),
-        rx.heading("Tasks", size="4"),
+        rx.heading("Tasks", size="4", as_="h2"),
         rx.hstack(_filters(), rx.spacer(), _bulk_actions(), wrap="wrap", width="100%"),
         rx.cond(
             AdminState.loading,
@@ -516,7 +516,7 @@ def _dashboard() -> rx.Component:
         rx.divider(),
         _credits(),
         rx.divider(),
-        rx.heading("Start jobs from a terminal", size="4"),
+        rx.heading("Start jobs from a terminal", size="4", as_="h2"),
         rx.foreach(AdminState.commands, _command),
         rx.link(
             "Model portal (tasks, events, users, tokens)", href="/admin/task/list", is_external=True

@@ -124,7 +124,7 @@ def _bar(bar: Bar) -> rx.Component:
 
 def _time_spent() -> rx.Component:
     return rx.vstack(
-        rx.heading("Where the time went", size="4"),
+        rx.heading("Where the time went", size="4", as_="h2"),
         rx.cond(
             rx.Var.create(TaskDetailState.bars).length() == 0,
             rx.text("Nothing has run yet.", size="2", color_scheme="gray", data_testid="no-steps"),
@@ -186,7 +186,7 @@ def _event(row: EventRow) -> rx.Component:
 
 def _events() -> rx.Component:
     return rx.vstack(
-        rx.heading("Events", size="4"),
+        rx.heading("Events", size="4", as_="h2"),
         rx.hstack(
             choice_select(
                 LEVEL_OPTIONS,
@@ -275,6 +275,7 @@ def _identity() -> rx.Component:
             rx.heading(
                 rx.cond(task.input_name != "", task.input_name, task.title),
                 size="5",
+                as_="h2",
                 data_testid="task-heading",
             ),
             status_badge(task),
@@ -430,7 +431,7 @@ def _details() -> rx.Component:
         _time_spent(),
         rx.divider(),
         _events(),
-        rx.heading("Follow it from a terminal", size="3"),
+        rx.heading("Follow it from a terminal", size="3", as_="h2"),
         rx.text(
             "With one of your client tokens (see the Tasks page), every change arrives "
             "as one JSON line:",
