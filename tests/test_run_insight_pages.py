@@ -129,6 +129,7 @@ def test_runs_are_told_apart_searched_and_the_address_keeps_the_filters(
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-task-id", north)
     expect(page).to_have_url(re.compile(r"[?&]q=NORTH"))
+    expect(page.get_by_role("button", name="Clear filters")).to_be_visible()
     page.get_by_test_id("search").fill(south[:8])
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-task-id", south)

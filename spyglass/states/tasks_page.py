@@ -407,7 +407,14 @@ class TasksPageState(rx.State):
 
     @rx.var
     def filtered(self) -> bool:
-        return self.status_filter != ALL or self.kind_filter != ALL or self._narrowed()
+        return bool(
+            self.status_filter != ALL
+            or self.kind_filter != ALL
+            or self.search
+            or self.time_range != ALL
+            or self.date_from
+            or self.date_to
+        )
 
     @rx.var
     def bulk_words(self) -> str:
