@@ -153,6 +153,8 @@ def test_words_for_people() -> None:
     assert human_error("RuntimeError: the job broke on purpose") == "The job broke on purpose"
     assert human_error("'orders.csv' is empty") == "'orders.csv' is empty"
     assert duration_text(0.42) == "0.42 s"
+    assert duration_text(0.000031) == "< 0.01 s"
+    assert duration_text(3.46) == "3.5 s"
     assert duration_text(12.4) == "12 s"
     assert duration_text(125) == "2 min 05 s"
     assert duration_text(3720) == "1 h 02 min"

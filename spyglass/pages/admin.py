@@ -8,6 +8,8 @@ import reflex as rx
 
 from spyglass.pages.layout import layout
 from spyglass.pages.tasks import (
+    NAME_WIDTH,
+    TEXT_WIDTH,
     cancel_button,
     progress_bar,
     run_cell,
@@ -17,11 +19,13 @@ from spyglass.pages.tasks import (
 from spyglass.pages.tokens import token_panel
 from spyglass.pages.widgets import (
     choice_select,
+    command_line,
     confirm_dialog,
     dialog_description,
     labelled_select,
     loading,
     screen_reader_text,
+    scroll_table,
     select,
 )
 from spyglass.states.admin import (
@@ -95,7 +99,11 @@ def _row(row: AdminRow) -> rx.Component:
         rx.table.cell(progress_bar(row)),
         rx.table.cell(time_cell(row)),
         rx.table.cell(
-            rx.text(rx.cond(row.error_message != "", row.error_message, row.message), size="2")
+            rx.text(
+                rx.cond(row.error_message != "", row.error_message, row.message),
+                size="2",
+                max_width=TEXT_WIDTH,
+            )
         ),
         rx.table.cell(
             rx.hstack(
@@ -211,7 +219,7 @@ def _activity_chart(title: str, data: Any, totals: Any, step: str, testid: str) 
 
 def _job_row(job: JobFigures) -> rx.Component:
     return rx.table.row(
-        rx.table.row_header_cell(job.job),
+        rx.table.row_header_cell(rx.text(job.job, max_width=NAME_WIDTH)),
         rx.table.cell(job.ended, data_testid="job-ended"),
         rx.table.cell(job.failed, data_testid="job-failed"),
         rx.table.cell(job.failure_rate, data_testid="job-failure-rate"),
@@ -249,21 +257,17 @@ def _activity() -> rx.Component:
         rx.cond(
             rx.Var.create(AdminState.jobs).length() == 0,
             rx.text("No run has ended in the last 24 hours.", size="2", data_testid="jobs-empty"),
-            rx.box(
-                rx.table.root(
-                    _header(
-                        "Job",
-                        "Runs ended",
-                        "Failed",
-                        "Failure rate",
-                        "p50 run time",
-                        "p95 run time",
-                    ),
-                    rx.table.body(rx.foreach(AdminState.jobs, _job_row)),
-                    width="100%",
+            scroll_table(
+                _header(
+                    "Job",
+                    "Runs ended",
+                    "Failed",
+                    "Failure rate",
+                    "p50 run time",
+                    "p95 run time",
                 ),
-                overflow_x="auto",
-                width="100%",
+                rx.table.body(rx.foreach(AdminState.jobs, _job_row)),
+                label="Jobs over the last 24 hours",
             ),
         ),
         width="100%",
@@ -280,6 +284,7 @@ def _bulk_actions() -> rx.Component:
             size="2",
             variant="soft",
             color_scheme="orange",
+            high_contrast=True,
             on_click=AdminState.ask_bulk("cancel"),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
             data_testid="bulk-cancel",
         ),
@@ -372,22 +377,18 @@ def _workers_and_queues() -> rx.Component:
             AdminState.worker_mode,
             rx.cond(
                 AdminState.has_workers,
-                rx.box(
-                    rx.table.root(
-                        _header(
-                            "Host",
-                            "Process",
-                            "Started",
-                            "Last heartbeat",
-                            "Slots",
-                            "Queues",
-                            "Running",
-                        ),
-                        rx.table.body(rx.foreach(AdminState.workers, _worker)),
-                        width="100%",
+                scroll_table(
+                    _header(
+                        "Host",
+                        "Process",
+                        "Started",
+                        "Last heartbeat",
+                        "Slots",
+                        "Queues",
+                        "Running",
                     ),
-                    overflow_x="auto",
-                    width="100%",
+                    rx.table.body(rx.foreach(AdminState.workers, _worker)),
+                    label="Workers",
                 ),
                 rx.callout(
                     "No worker is running: queued tasks wait until one starts (spyglass worker).",
@@ -405,14 +406,10 @@ def _workers_and_queues() -> rx.Component:
         rx.heading("Waiting to run", size="3", as_="h3"),
         rx.cond(
             AdminState.has_waiting,
-            rx.box(
-                rx.table.root(
-                    _header("Job", "Queue", "Waiting"),
-                    rx.table.body(rx.foreach(AdminState.queues, _queue)),
-                    width="100%",
-                ),
-                overflow_x="auto",
-                width="100%",
+            scroll_table(
+                _header("Job", "Queue", "Waiting"),
+                rx.table.body(rx.foreach(AdminState.queues, _queue)),
+                label="Runs waiting per job and queue",
             ),
             rx.text("Nothing is waiting.", size="2", data_testid="queues-empty"),
         ),
@@ -425,8 +422,8 @@ def _workers_and_queues() -> rx.Component:
 def _command(cmd: JobCommand) -> rx.Component:
     return rx.vstack(
         rx.text(rx.text.strong(cmd.state_name, " · ", cmd.task_name), size="2"),
-        rx.code_block(cmd.curl, language="bash", can_copy=True, width="100%"),
-        rx.code_block(cmd.wscat, language="bash", can_copy=True, width="100%"),
+        command_line(cmd.curl),
+        command_line(cmd.wscat),
         width="100%",
         spacing="1",
     )
@@ -441,6 +438,7 @@ def _credits() -> rx.Component:
                     AdminState.credit_emails,
                     name="email",
                     placeholder="User",
+                    label="User to grant credits to",
                     testid="credits-user",
                     on_open_change=AdminState.load_credits,
                 ),
@@ -492,23 +490,19 @@ def _dashboard() -> rx.Component:
         rx.cond(
             AdminState.loading,
             loading("Loading…"),
-            rx.box(
-                rx.table.root(
-                    _header(
-                        "Task",
-                        "Run",
-                        "User",
-                        "Status",
-                        "Progress",
-                        "Started (UTC)",
-                        "Message",
-                        "Actions",
-                    ),
-                    rx.table.body(rx.foreach(AdminState.rows, _row)),
-                    width="100%",
+            scroll_table(
+                _header(
+                    "Task",
+                    "Run",
+                    "User",
+                    "Status",
+                    "Progress",
+                    "Started (UTC)",
+                    "Message",
+                    "Actions",
                 ),
-                overflow_x="auto",
-                width="100%",
+                rx.table.body(rx.foreach(AdminState.rows, _row)),
+                label="Tasks",
             ),
         ),
         rx.divider(),

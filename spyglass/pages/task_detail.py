@@ -5,13 +5,15 @@ from __future__ import annotations
 import reflex as rx
 
 from spyglass.pages.layout import layout
-from spyglass.pages.tasks import progress_bar, status_badge
+from spyglass.pages.tasks import TEXT_WIDTH, progress_bar, status_badge
 from spyglass.pages.widgets import (
     choice_select,
+    command_line,
     confirm_dialog,
     loading,
     not_found,
     screen_reader_text,
+    scroll_table,
 )
 from spyglass.states.task_detail import (
     KIND_OPTIONS,
@@ -63,6 +65,7 @@ def _bar(bar: Bar) -> rx.Component:
                 bar.state,
                 color_scheme=_state_color(bar.state),
                 variant="soft",
+                high_contrast=True,
                 size="1",
                 data_testid="step-state",
             ),
@@ -176,7 +179,7 @@ def _event(row: EventRow) -> rx.Component:
                 color_scheme=rx.match(row.level, *LEVEL_COLORS.items(), "indigo"),
             )
         ),
-        rx.table.cell(row.message),
+        rx.table.cell(rx.text(row.message, max_width=TEXT_WIDTH)),
         data_testid="timeline-event",
         data_level=row.level,
         data_kind=row.kind,
@@ -233,21 +236,17 @@ def _events() -> rx.Component:
         rx.cond(
             rx.Var.create(TaskDetailState.events).length() == 0,
             rx.text("No events to show.", color_scheme="gray", data_testid="events-empty"),
-            rx.box(
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            *[
-                                rx.table.column_header_cell(h)
-                                for h in ("#", "Time (UTC)", "Type", "Message")
-                            ]
-                        )
-                    ),
-                    rx.table.body(rx.foreach(TaskDetailState.events, _event)),
-                    width="100%",
+            scroll_table(
+                rx.table.header(
+                    rx.table.row(
+                        *[
+                            rx.table.column_header_cell(h)
+                            for h in ("#", "Time (UTC)", "Type", "Message")
+                        ]
+                    )
                 ),
-                overflow_x="auto",
-                width="100%",
+                rx.table.body(rx.foreach(TaskDetailState.events, _event)),
+                label="Events",
             ),
         ),
         width="100%",
@@ -282,7 +281,7 @@ def _identity() -> rx.Component:
             align="center",
             wrap="wrap",
         ),
-        rx.text(task.title, size="2", data_testid="task-title"),
+        rx.cond(task.input_name != "", rx.text(task.title, size="2", data_testid="task-title")),
         rx.foreach(TaskDetailState.inputs, _input_file),
         rx.cond(
             task.detail != "", rx.text("Input: ", task.detail, size="2", data_testid="task-detail")
@@ -349,7 +348,13 @@ def _actions() -> rx.Component:
         rx.cond(
             ~task.terminal,
             confirm_dialog(
-                rx.button("Cancel", color_scheme="orange", variant="soft", data_testid="cancel"),
+                rx.button(
+                    "Cancel",
+                    color_scheme="orange",
+                    variant="soft",
+                    high_contrast=True,
+                    data_testid="cancel",
+                ),
                 title="Cancel this task?",
                 description=(
                     "It stops where it is; what it did so far is kept. Retry it later to start "
@@ -438,7 +443,7 @@ def _details() -> rx.Component:
             size="2",
             color_scheme="gray",
         ),
-        rx.code_block(TaskDetailState.ws_hint, language="bash", can_copy=True, width="100%"),
+        command_line(TaskDetailState.ws_hint, testid="ws-hint"),
         width="100%",
         spacing="4",
     )

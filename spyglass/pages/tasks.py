@@ -8,7 +8,13 @@ import reflex as rx
 
 from spyglass.pages.layout import layout
 from spyglass.pages.tokens import token_panel
-from spyglass.pages.widgets import choice_select, confirm_dialog, dialog_description, loading
+from spyglass.pages.widgets import (
+    choice_select,
+    confirm_dialog,
+    dialog_description,
+    loading,
+    scroll_table,
+)
 from spyglass.states.examples import ExampleTaskState, ExampleTaskState2
 from spyglass.states.tasks_page import (
     BULK_OPTIONS,
@@ -17,6 +23,11 @@ from spyglass.states.tasks_page import (
     TaskRow,
     TasksPageState,
 )
+
+#: Tables are as wide as their columns (scrolling sideways on a narrow screen): long texts
+#: wrap at these widths.
+TEXT_WIDTH = "28em"
+NAME_WIDTH = "20em"
 
 STATUS_COLORS = {
     "COMPLETED": "green",
@@ -39,6 +50,7 @@ def status_badge(row: TaskRow) -> rx.Component:
             *[(k, v) for k, v in STATUS_COLORS.items()],
             "gray",
         ),
+        high_contrast=True,
         data_testid="task-status",
     )
 
@@ -86,6 +98,7 @@ def run_cell(row: TaskRow) -> rx.Component:
             ),
         ),
         spacing="0",
+        max_width=NAME_WIDTH,
     )
 
 
@@ -111,6 +124,7 @@ def cancel_button(row: TaskRow, on_confirm: Any) -> rx.Component:
             size="1",
             variant="soft",
             color_scheme="orange",
+            high_contrast=True,
             aria_label="Cancel " + row.title,
         ),
         title="Cancel this task?",
@@ -143,8 +157,12 @@ def _task_row(row: TaskRow) -> rx.Component:
         rx.table.cell(
             rx.cond(
                 row.error_message != "",
-                rx.text(row.error_message, color="var(--red-11)", size="2"),
-                rx.text(rx.cond(row.result != "", row.result, row.message), size="2"),
+                rx.text(row.error_message, color="var(--red-11)", size="2", max_width=TEXT_WIDTH),
+                rx.text(
+                    rx.cond(row.result != "", row.result, row.message),
+                    size="2",
+                    max_width=TEXT_WIDTH,
+                ),
             ),
             rx.cond(
                 row.scheduled != "",
@@ -234,6 +252,7 @@ def _dates() -> rx.Component:
         ),
         align="center",
         spacing="2",
+        wrap="wrap",
     )
 
 
@@ -390,29 +409,25 @@ def _pager() -> rx.Component:
 
 
 def _table() -> rx.Component:
-    return rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    *[
-                        rx.table.column_header_cell(h)
-                        for h in (
-                            "Task",
-                            "Run",
-                            "Status",
-                            "Progress",
-                            "Started (UTC)",
-                            "Message / result",
-                            "Actions",
-                        )
-                    ]
-                )
-            ),
-            rx.table.body(rx.foreach(TasksPageState.rows, _task_row)),
-            width="100%",
+    return scroll_table(
+        rx.table.header(
+            rx.table.row(
+                *[
+                    rx.table.column_header_cell(h)
+                    for h in (
+                        "Task",
+                        "Run",
+                        "Status",
+                        "Progress",
+                        "Started (UTC)",
+                        "Message / result",
+                        "Actions",
+                    )
+                ]
+            )
         ),
-        overflow_x="auto",
-        width="100%",
+        rx.table.body(rx.foreach(TasksPageState.rows, _task_row)),
+        label="Tasks",
     )
 
 

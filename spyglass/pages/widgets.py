@@ -7,10 +7,22 @@ from typing import Any
 import reflex as rx
 
 
-def select(items: Any, *, testid: str, placeholder: str = "", **root_props: Any) -> rx.Component:
-    """A Radix select whose trigger (the clickable part) carries `data-testid`."""
+def select(
+    items: Any, *, testid: str, placeholder: str = "", label: str = "", **root_props: Any
+) -> rx.Component:
+    """A Radix select whose trigger (the clickable part) carries `data-testid` (and, given a
+    `label`, its name for screen readers)."""
+    # Named (for screen readers), with its placeholder in a colour that reads (gray 11).
+    named: dict[str, Any] = (
+        {
+            "aria_label": label,
+            "style": {"&[data-placeholder] .rt-SelectTriggerInner": {"color": "var(--gray-11)"}},
+        }
+        if label
+        else {}
+    )
     return rx.select.root(
-        rx.select.trigger(placeholder=placeholder, data_testid=testid),
+        rx.select.trigger(placeholder=placeholder, data_testid=testid, **named),
         rx.select.content(
             rx.select.group(rx.foreach(items, lambda item: rx.select.item(item, value=item)))
         ),
@@ -19,8 +31,10 @@ def select(items: Any, *, testid: str, placeholder: str = "", **root_props: Any)
 
 
 def labelled_select(label: str, items: Any, *, testid: str, **root_props: Any) -> rx.Component:
-    """A filter: its name, then its select."""
-    return rx.fragment(rx.text(label, size="2"), select(items, testid=testid, **root_props))
+    """A filter: its name, then its select (named by it)."""
+    return rx.fragment(
+        rx.text(label, size="2"), select(items, testid=testid, label=label, **root_props)
+    )
 
 
 def loading(text: str) -> rx.Component:
@@ -122,3 +136,52 @@ SCREEN_READER_ONLY = {
 
 def screen_reader_text(*children: Any) -> rx.Component:
     return rx.el.span(*children, style=SCREEN_READER_ONLY)
+
+
+def command_line(text: Any, *, testid: str = "command") -> rx.Component:
+    """A shell command to copy: wrapped at any character on a narrow screen, with a Copy
+    button."""
+    return rx.hstack(
+        rx.code(
+            text,
+            variant="soft",
+            size="2",
+            style={
+                "word_break": "break_all",
+                "white_space": "pre-wrap",
+                "min_width": "0",
+                "flex": "1 1 auto",
+            },
+            data_testid=testid,
+        ),
+        rx.icon_button(
+            rx.icon("copy", size=14, aria_hidden="true"),
+            size="1",
+            variant="soft",
+            color_scheme="gray",
+            aria_label="Copy the command",
+            on_click=rx.set_clipboard(text),
+        ),
+        align="start",
+        spacing="2",
+        width="100%",
+    )
+
+
+def scroll_table(*children: Any, label: str, **table_props: Any) -> rx.Component:
+    """A table in a region that scrolls sideways on a narrow screen (there the table is as
+    wide as its columns; from the `md` breakpoint on, as wide as the page, its long texts
+    wrapping): named `label`, and focusable so that the keyboard can scroll it too."""
+    return rx.box(
+        rx.table.root(
+            *children,
+            width=rx.breakpoints(initial="max-content", md="100%"),
+            min_width="100%",
+            **table_props,
+        ),
+        overflow_x="auto",
+        width="100%",
+        tab_index=0,
+        role="region",
+        aria_label=label,
+    )

@@ -67,12 +67,18 @@ def when_text(value: datetime | str | None) -> str:
 
 
 def duration_text(seconds: float | None) -> str:
-    """`0.42 s`, `12 s`, `2 min 05 s`, `1 h 02 min`, `3 d 4 h`."""
+    """`< 0.01 s`, `0.42 s`, `3.5 s`, `12 s`, `2 min 05 s`, `1 h 02 min`, `3 d 4 h`."""
     if seconds is None:
         return ""
     seconds = max(0.0, float(seconds))
+    if seconds == 0:
+        return "0 s"
+    if seconds < 0.01:
+        return "< 0.01 s"
+    if seconds < 1:
+        return f"{seconds:.2f} s"
     if seconds < 10:
-        return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.1f} s"
+        return f"{seconds:.1f} s"
     whole = round(seconds)
     if whole < 60:
         return f"{whole} s"
