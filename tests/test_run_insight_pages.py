@@ -185,6 +185,28 @@ def test_a_running_task_shows_elapsed_time_and_eta_and_ends_with_nothing_running
     expect(page.get_by_test_id("task-took")).to_have_text(re.compile(r"^took "))
 
 
+def test_a_run_scheduled_for_later_says_when_it_starts_and_how_long_it_waited(
+    page: Page, server: SpyGlassServer, owner: Account
+) -> None:
+    r = httpx.post(
+        f"{server.url}/api/testjobs/tasks/{owner.token}/start/steps",
+        params={"start_in": 600},
+        json={"steps": 1},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    task_id = r.json()["task_id"]
+    listed = page.locator(f"[data-testid=task-row][data-task-id='{task_id}']")
+    expect(listed.get_by_test_id("task-scheduled")).to_contain_text("Starts at", timeout=15_000)
+    expect(listed.get_by_test_id("task-took")).to_have_text(re.compile(r"^waiting "))
+    page.goto(f"{server.url}/tasks/{task_id}")
+    expect(page.get_by_test_id("task-scheduled")).to_contain_text("Starts at", timeout=15_000)
+    expect(page.get_by_test_id("no-steps")).to_have_text("Nothing has run yet.")
+    page.get_by_test_id("cancel").click()
+    page.get_by_test_id("cancel-confirm").click()
+    expect(page.get_by_test_id("task-status")).to_have_text("Cancelled", timeout=15_000)
+
+
 def test_the_timeline_has_one_bar_per_agent_matching_the_downloaded_log(
     page: Page, server: SpyGlassServer, owner: Account
 ) -> None:

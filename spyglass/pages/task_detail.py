@@ -298,6 +298,10 @@ def _identity() -> rx.Component:
                 task.eta != "",
                 rx.text(task.eta, size="2", color_scheme="blue", data_testid="task-eta"),
             ),
+            rx.cond(
+                task.scheduled != "",
+                rx.text(task.scheduled, size="2", data_testid="task-scheduled"),
+            ),
             spacing="3",
             wrap="wrap",
         ),
