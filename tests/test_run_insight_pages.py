@@ -258,6 +258,9 @@ def test_events_filter_by_level_and_type(
 ) -> None:
     task_id = start_job(server, owner, "boom")
     assert wait_end(server, owner, "testjobs", task_id) == "FAILED"
+    listed = page.locator(f"[data-testid=task-row][data-task-id='{task_id}']")
+    expect(listed).to_contain_text("The job broke on purpose", timeout=15_000)
+    expect(listed).not_to_contain_text("RuntimeError")
     page.goto(f"{server.url}/tasks/{task_id}")
     events = page.locator("[data-testid=timeline-event]")
     expect(events).to_have_count(4, timeout=15_000)  # queued, processing, a message, failed

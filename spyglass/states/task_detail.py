@@ -20,7 +20,6 @@ from spyglass.states.display import (
     agent_label,
     args_text,
     duration_text,
-    human_error,
     remedy,
 )
 from spyglass.states.live import PUSH_INTERVAL, LiveFeed, supersede_watch
@@ -212,7 +211,7 @@ class TaskDetailState(rx.State):
         self.task = row
         self._error_code = error_code or ""
         failed = row.status in FAILED
-        self.error_text = human_error(row.error_message) if failed else ""
+        self.error_text = (row.error_message or row.message) if failed else ""
         self.remedy = remedy(error_code, tool=bool(row.tool_id)) if failed else ""
         self.needs_new_file = bool(row.tool_id) and (error_code or "") in NEEDS_NEW_FILE
         if retime:
@@ -252,6 +251,14 @@ class TaskDetailState(rx.State):
             and (self.kind_filter == "all" or e.kind == self.kind_filter)
         ]
 
+    def _set_events(self, events: list[EventView]) -> None:
+        self._all_events, self._points, self.event_total = [], [], 0
+        for e in events:
+            self._add_event(
+                event_row(e.seq, iso(e.timestamp), e.event_type, e.message, e.data),
+                point(e.seq, e.timestamp, e.event_type, e.data),
+            )
+
     def _load(self, task: TaskView, events: list[EventView], files: list[FileView]) -> None:
         self._agent_ids = list(task.agents)
         self.is_tool = task.is_tool
@@ -262,13 +269,7 @@ class TaskDetailState(rx.State):
         self.new_task_href = "/?" + urlencode(
             {"tool": task.tool_id or "", "agents": ",".join(task.agents)}
         )
-        self._all_events, self._points, self.event_total = [], [], 0
-        for e in events:
-            timestamp = iso(e.timestamp)
-            self._add_event(
-                event_row(e.seq, timestamp, e.event_type, e.message, e.data),
-                point(e.seq, e.timestamp, e.event_type, e.data),
-            )
+        self._set_events(events)
         self._set_row(row, task.error_code)
         if not task.is_tool:
             self.task.detail = args_text(task.input_args)
@@ -290,13 +291,7 @@ class TaskDetailState(rx.State):
                 self.not_found, self.loading = True, False
             return
         with engine.subscribe(Topic(task_id=task_id)) as sub:
-            events: list[EventView] = []
-            while True:  # every event: the timeline needs them all
-                after = events[-1].seq if events else 0
-                page = await engine.events(task_id, after_seq=after, limit=EVENT_PAGE)
-                events.extend(page)
-                if len(page) < EVENT_PAGE:
-                    break
+            events = await all_events(task_id)
             files = await engine.files(task_id, "input")
             task = await engine.get(task_id) or task
             async with self:
@@ -325,6 +320,18 @@ class TaskDetailState(rx.State):
                         last_seq = self._apply(msg.payload, last_seq)
                     self._retime()
                     self._refilter()
+                if any(m.terminal for m in batch):
+                    # Its end is written before it is told, with every line before it: the
+                    # stored timeline is whole (lines told before this page listened, by
+                    # another process, are in it), so the page draws from it.
+                    events = await all_events(task_id)
+                    async with self:
+                        if self._watch_gen != generation:
+                            return
+                        self._set_events(events)
+                        last_seq = max(last_seq, events[-1].seq if events else 0)
+                        self._retime()
+                        self._refilter()
                 await asyncio.sleep(PUSH_INTERVAL)
 
     def _apply(self, payload: dict[str, Any], last_seq: int) -> int:
@@ -394,6 +401,17 @@ class TaskDetailState(rx.State):
             return rx.toast.error(exc.message)
         noun = "file" if files == 1 else "files"
         return [rx.toast.success(f"Task deleted with {files} {noun}."), rx.redirect("/tasks")]
+
+
+async def all_events(task_id: str) -> list[EventView]:
+    """Every event of the task, in order (read a page at a time)."""
+    events: list[EventView] = []
+    while True:
+        after = events[-1].seq if events else 0
+        page = await get_engine().events(task_id, after_seq=after, limit=EVENT_PAGE)
+        events.extend(page)
+        if len(page) < EVENT_PAGE:
+            return events
 
 
 def _counts(mark: Point) -> bool:

@@ -27,6 +27,7 @@ from spyglass.states.display import (
     args_text,
     duration_text,
     eta_text,
+    human_error,
     parse_time,
     title_of,
     when_text,
@@ -112,7 +113,9 @@ class TaskRow:
     progress: float = 0.0
     percent: int = 0
     message: str = ""
+    #: Why it failed, in the words written for people (no exception class), and its code.
     error_message: str = ""
+    error_code: str = ""
     result: str = ""
     created_at: str = ""
     #: When it began running (ISO, and as shown), how long it took or has been running or
@@ -151,6 +154,18 @@ def _result_text(result: Any) -> str:
         return str(summary.get("headline") or "Report ready")
     text = result if isinstance(result, str) else repr(result)
     return text if len(text) <= 200 else text[:197] + "…"
+
+
+def error_text(message: str | None, code: str | None) -> str:
+    """A failure as people read it: a job's own exception without its class name."""
+    if not message:
+        return ""
+    return human_error(message) if code == "JOB_ERROR" else message
+
+
+def _message(message: str | None, code: str | None) -> str:
+    """The latest message (a failure's is its error: the same words as `error_text`)."""
+    return error_text(message, code) if code else (message or "")
 
 
 def _agents_done(data: dict[str, Any], status: str, total: int) -> int:
@@ -201,8 +216,9 @@ def task_row(task: TaskView) -> TaskRow:
         status_label=task.status.label,
         progress=task.progress,
         percent=int(task.progress),
-        message=task.message or "",
-        error_message=task.error_message or "",
+        message=_message(task.message, task.error_code),
+        error_message=error_text(task.error_message, task.error_code),
+        error_code=task.error_code or "",
         result=_result_text(task.result),
         created_at=iso(task.created_at) or "",
         started_at=iso(task.processing_started_at) or "",
@@ -258,8 +274,9 @@ def row_from(data: dict[str, Any], old: TaskRow | None = None) -> TaskRow:
         status_label=_label(status),
         progress=float(data.get("progress") or 0.0),
         percent=int(data.get("progress") or 0),
-        message=data.get("message") or "",
-        error_message=data.get("error_message") or "",
+        message=_message(data.get("message"), data.get("error_code")),
+        error_message=error_text(data.get("error_message"), data.get("error_code")),
+        error_code=data.get("error_code") or "",
         result=_result_text(data.get("result")),
         created_at=created_iso,
         started_at=started,

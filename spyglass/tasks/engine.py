@@ -492,9 +492,10 @@ class Engine:
     async def events(
         self, task_id: str, *, after_seq: int = 0, limit: int = 1000
     ) -> list[EventView]:
-        """The task's timeline after `after_seq`, in order (lines still being coalesced are
-        written first, so nothing reported is missing)."""
-        self._store.flush_pending()
+        """The task's timeline after `after_seq`, in order (lines of a task running here that
+        are still being coalesced are written first, and committed, so nothing reported here
+        is missing)."""
+        await self._store.flush_task(task_id)
         return [
             EventView(e.seq, e.timestamp, e.event_type, e.message, e.data)
             for e in await self._store.get_events(task_id, after_seq=after_seq, limit=limit)

@@ -397,6 +397,15 @@ class TaskStore:
                 Write(task_id=task_id, values=pending.values, events=pending.events)
             )
 
+    async def flush_task(self, task_id: str) -> None:
+        """Write what is coalesced for one task now, and wait until it is committed (a read
+        that follows sees every line reported so far)."""
+        pending = self._pending.pop(task_id, None)
+        if pending is not None:
+            await self._writer.submit(
+                Write(task_id=task_id, values=pending.values, events=pending.events)
+            )
+
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval)
