@@ -110,6 +110,10 @@ def test_runs_are_told_apart_searched_and_the_address_keeps_the_filters(
     job = start_job(server, owner, "steps", {"steps": 2, "delay": 0})
     for task_id, state in ((north, "data_tools"), (south, "data_tools"), (job, "testjobs")):
         assert wait_end(server, owner, state, task_id) == "COMPLETED"
+    # Runs that arrived while the page was open name their file too.
+    arrived = page.locator(f"[data-testid=task-row][data-task-id='{north}']")
+    expect(arrived.get_by_test_id("task-input")).to_have_text("north_orders.csv", timeout=15_000)
+    expect(arrived.get_by_test_id("task-took")).to_have_text(re.compile(r"^took \d"))
     page.reload()
     rows = page.locator("[data-testid=task-row]")
     expect(rows).to_have_count(3, timeout=15_000)
