@@ -62,6 +62,7 @@ def test_admin_sees_every_users_task_live_and_acts_on_it(
     expect(admin_page.get_by_test_id("stat-running")).not_to_have_text("0", timeout=10_000)
 
     row.get_by_role("button", name="Cancel").click(timeout=30_000)
+    admin_page.get_by_test_id("cancel-confirm").click(timeout=30_000)
     expect(row).to_have_attribute("data-status", "CANCELLED", timeout=30_000)
 
     before = admin_page.locator("[data-testid=admin-task-row]").count()
@@ -75,6 +76,7 @@ def test_admin_sees_every_users_task_live_and_acts_on_it(
     assert retried_id and retried_id != long_task
 
     newest.get_by_role("button", name="Delete").click()
+    admin_page.get_by_test_id("delete-confirm").click()
     expect(admin_page.locator(f"[data-task-id='{retried_id}']")).to_have_count(0, timeout=10_000)
     with httpx.Client(base_url=server.url, timeout=10) as c:
         messages = []
@@ -99,7 +101,7 @@ def test_status_filter_and_failure_statistics(
         "data-status", "COMPLETED", timeout=10_000
     )
     admin_page.get_by_test_id("filter-status").click()
-    admin_page.get_by_role("option", name="FAILED", exact=True).click()
+    admin_page.get_by_role("option", name="Failed", exact=True).click()
     expect(admin_page.locator(f"[data-task-id='{failed}']")).to_have_count(1, timeout=10_000)
     expect(admin_page.locator(f"[data-task-id='{ok}']")).to_have_count(0)
     statuses = admin_page.locator("[data-testid=admin-task-row]").evaluate_all(

@@ -74,10 +74,10 @@ def test_the_whole_journey_cleans_the_uploaded_file(
     task_id = row.get_attribute("data-task-id")
     assert task_id
 
-    # Details: every agent checked off, the timeline recorded.
+    # Details: one bar per agent, each done; the timeline recorded.
     row.get_by_test_id("task-link").click()
     expect(page).to_have_url(f"{server.url}/tasks/{task_id}", timeout=15_000)
-    expect(page.locator("[data-testid=agent-item][data-state=completed]")).to_have_count(8)
+    expect(page.locator("[data-testid=timeline-row][data-state=done]")).to_have_count(8)
     expect(page.get_by_test_id("timeline-event").last).to_contain_text("Completed")
 
     # Results: the file's own figures.
@@ -301,7 +301,8 @@ def test_a_file_that_is_not_a_table_fails_with_a_remedy(
     expect(row.get_by_test_id("task-status")).to_have_text("Failed", timeout=30_000)
     row.get_by_test_id("task-link").click()
     expect(page.get_by_test_id("task-message")).to_contain_text("is not UTF-8 text")
-    expect(page.get_by_test_id("remedy")).to_contain_text("check the input file")
+    expect(page.get_by_test_id("failed-step")).to_have_text("Where it stopped: Reading the files")
+    expect(page.get_by_test_id("remedy")).to_contain_text("choose another file")
     task_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     page.goto(f"{server.url}/task/{task_id}/results")
     expect(page.get_by_test_id("results-not-ready")).to_contain_text("is not UTF-8 text")

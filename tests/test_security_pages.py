@@ -287,7 +287,7 @@ def test_every_page_works_under_its_policy_without_a_violation(
         task_id = row.get_attribute("data-task-id")
 
         page.goto(f"{server.url}/tasks/{task_id}")
-        expect(page.locator("[data-testid=agent-item][data-state=completed]")).to_have_count(8)
+        expect(page.locator("[data-testid=timeline-row][data-state=done]")).to_have_count(8)
         page.goto(f"{server.url}/task/{task_id}/results")
         expect(page.get_by_test_id("headline")).to_be_visible(timeout=30_000)
         chart = page.locator("[data-testid=chart-rows] .recharts-bar-rectangle")

@@ -50,12 +50,15 @@ def test_details_follow_a_task_live_and_act_on_it(
     events_before = page.get_by_test_id("timeline-event").count()
     expect(page.get_by_test_id("timeline-event")).not_to_have_count(events_before, timeout=5_000)
 
-    page.get_by_role("button", name="Cancel").click()
+    page.get_by_test_id("cancel").click()
+    page.get_by_test_id("cancel-confirm").click()
     expect(page.get_by_test_id("task-status")).to_have_text("Cancelled", timeout=10_000)
     page.get_by_role("button", name="Retry").click()
     expect(page).not_to_have_url(f"{server.url}/tasks/{task_id}", timeout=10_000)
     expect(page.get_by_test_id("task-status")).to_have_text("Processing", timeout=15_000)
-    page.get_by_role("button", name="Delete").click()
+    page.get_by_test_id("delete").click()
+    expect(page.get_by_test_id("delete-running")).to_be_visible()
+    page.get_by_test_id("delete-confirm").click()
     expect(page).to_have_url(f"{server.url}/tasks", timeout=10_000)
 
 
@@ -63,8 +66,10 @@ def test_failed_task_shows_a_remedy(page: Page, server: SpyGlassServer, owner: A
     task_id = start(server, owner, "boom")
     page.goto(f"{server.url}/tasks/{task_id}")
     expect(page.get_by_test_id("task-status")).to_have_text("Failed", timeout=15_000)
-    expect(page.get_by_test_id("task-message")).to_contain_text("the job broke on purpose")
-    expect(page.get_by_test_id("remedy")).to_contain_text("retry")
+    # The message as written, without the exception class; advice for a job's own error.
+    expect(page.get_by_test_id("task-message")).to_have_text("The job broke on purpose")
+    expect(page.get_by_test_id("failed-step")).to_contain_text("While running")
+    expect(page.get_by_test_id("remedy")).to_contain_text("tell the job's author")
 
 
 def test_tool_task_shows_its_agent_checklist(
@@ -94,8 +99,8 @@ def test_tool_task_shows_its_agent_checklist(
     page.goto(f"{server.url}/tasks/{task['task_id']}")
     expect(page.get_by_test_id("task-status")).to_have_text("Completed", timeout=20_000)
     for agent in ("unified-profiler", "readiness-rater"):
-        expect(page.locator(f"[data-testid=agent-item][data-agent='{agent}']")).to_have_attribute(
-            "data-state", "completed", timeout=10_000
+        expect(page.locator(f"[data-testid=timeline-row][data-key='{agent}']")).to_have_attribute(
+            "data-state", "done", timeout=10_000
         )
 
 

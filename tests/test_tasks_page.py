@@ -127,6 +127,7 @@ def test_cancel_button_stops_a_running_task(
     row = page.locator(f"[data-testid=task-row][data-task-id='{started['task_id']}']")
     expect(row.get_by_test_id("task-status")).to_have_text("Processing", timeout=10_000)
     row.get_by_role("button", name="Cancel").click()
+    page.get_by_test_id("cancel-confirm").click()
     expect(row.get_by_test_id("task-status")).to_have_text("Cancelled", timeout=10_000)
     with websockets.sync.client.connect(
         f"{server.ws_url}/ws/testjobs/tasks/{account.token}/{started['task_id']}"
@@ -157,6 +158,10 @@ def test_closing_the_tab_ends_its_live_subscription(
     wait_for(1)
     context.close()
     wait_for(0)
+
+
+#: testjobs.steps as the filters name it: its doc string's first line.
+STEPS_TITLE = "Counts through `steps` steps, `delay` seconds apart"
 
 
 def choose(page: Page, testid: str, option: str) -> None:
@@ -193,15 +198,15 @@ def test_filters_pages_and_bulk_delete(browser: Browser, server: SpyGlassServer)
     pg.get_by_test_id("page-prev").click()
     expect(label).to_have_text("1–20 of 23")
 
-    choose(pg, "filter-status", "FAILED")
+    choose(pg, "filter-status", "Failed")
     expect(label).to_have_text("1–2 of 2")
     assert {r.get_attribute("data-task-id") for r in rows.all()} == set(failed)
-    choose(pg, "filter-status", "all")
-    choose(pg, "filter-kind", "boom")
+    choose(pg, "filter-status", "Any status")
+    choose(pg, "filter-kind", "Fails half-way")  # testjobs.boom, by its title
     expect(rows).to_have_count(2)
-    choose(pg, "filter-kind", "steps")
+    choose(pg, "filter-kind", STEPS_TITLE)
     expect(label).to_have_text("1–20 of 21")
-    choose(pg, "filter-status", "FAILED")
+    choose(pg, "filter-status", "Failed")
     expect(pg.get_by_test_id("tasks-empty")).to_have_text("No task matches these filters.")
     pg.get_by_role("button", name="Clear filters").click()
     expect(label).to_have_text("1–20 of 23")
@@ -211,8 +216,9 @@ def test_filters_pages_and_bulk_delete(browser: Browser, server: SpyGlassServer)
     expect(pg.locator(f"[data-task-id='{fresh['task_id']}']")).to_have_count(1, timeout=10_000)
     expect(label).to_have_text("1–20 of 24", timeout=10_000)
 
-    choose(pg, "bulk-choice", "FAILED")
+    choose(pg, "bulk-choice", "All failed")
     pg.get_by_test_id("bulk-delete").click()
+    expect(pg.get_by_test_id("bulk-count")).to_have_text("2 failed tasks")
     pg.get_by_test_id("bulk-delete-confirm").click()
     expect(label).to_have_text("1–20 of 22", timeout=15_000)
     h = {"Authorization": f"Bearer {owner.token}"}
@@ -220,9 +226,11 @@ def test_filters_pages_and_bulk_delete(browser: Browser, server: SpyGlassServer)
         assert (
             httpx.get(f"{server.url}/api/tasks/{task_id}", headers=h, timeout=10).status_code == 404
         )
-    choose(pg, "bulk-choice", "finished")
+    choose(pg, "bulk-choice", "All finished")
     pg.get_by_test_id("bulk-delete").click()
+    expect(pg.get_by_test_id("bulk-count")).to_have_text("22 finished tasks")
     pg.get_by_role("button", name="Keep them").click()
+    expect(pg.get_by_role("alertdialog")).to_have_count(0)
     expect(label).to_have_text("1–20 of 22")
     pg.get_by_test_id("bulk-delete").click()
     pg.get_by_test_id("bulk-delete-confirm").click()

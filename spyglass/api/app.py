@@ -8,7 +8,18 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from spyglass.api import direct, docs, files, health, portal, rest, session, sockets, tokens
+from spyglass.api import (
+    direct,
+    docs,
+    files,
+    health,
+    logs,
+    portal,
+    rest,
+    session,
+    sockets,
+    tokens,
+)
 from spyglass.api.errors import MethodNotAllowed, complete_error_answers, install_error_handlers
 from spyglass.api.page_guard import PageGuard
 from spyglass.tasks.engine import get_engine
@@ -53,6 +64,7 @@ def create_api() -> FastAPI:
     api.include_router(sockets.router)
     api.include_router(tokens.router)
     api.include_router(rest.router)
+    api.include_router(logs.router)
     api.include_router(rest.tools_router)
     api.include_router(files.router)
     api.include_router(session.router)

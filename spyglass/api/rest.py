@@ -7,6 +7,7 @@ name, optionally `state.job` or with `state_name`) and `input_params`.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,7 +17,7 @@ from spyglass.api.auth import CurrentUser
 from spyglass.api.bounds import OffsetQuery, SeqQuery
 from spyglass.api.direct import args_required, args_schema, check_json_types
 from spyglass.api.errors import TOKEN_ERRORS, responses
-from spyglass.api.scheduling import StartSchedule
+from spyglass.api.scheduling import START_AT, StartSchedule, parse_start_at
 from spyglass.errors import DomainError
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import event_view, iso, rest_view
@@ -260,6 +261,10 @@ STATUS_LIST = _status_pattern(empty=True)
 STATUS_LIST_REQUIRED = _status_pattern(empty=False)
 
 
+def _time(raw: str | None, name: str) -> datetime | None:
+    return parse_start_at(raw, name) if raw is not None else None
+
+
 def parse_statuses(raw: str | None) -> list[TaskStatus]:
     if not raw:
         return []
@@ -381,6 +386,29 @@ async def list_tasks(
     tool_id: str | None = None,
     task_type: str | None = None,
     state_name: str | None = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="The start of a task id, or part of an input file's name (any case)",
+        ),
+    ] = None,
+    created_after: Annotated[
+        str | None,
+        Query(
+            description="Created at or after this time (RFC 3339, with its time zone)",
+            pattern=START_AT,
+            json_schema_extra={"format": "date-time"},
+        ),
+    ] = None,
+    created_before: Annotated[
+        str | None,
+        Query(
+            description="Created before this time (RFC 3339, with its time zone)",
+            pattern=START_AT,
+            json_schema_extra={"format": "date-time"},
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: OffsetQuery = 0,
 ) -> Any:
@@ -392,6 +420,9 @@ async def list_tasks(
         state_name=canonical,
         task_name=task_type,
         tool_id=tool_id,
+        search=q,
+        created_after=_time(created_after, "created_after"),
+        created_before=_time(created_before, "created_before"),
     )
     page = await get_engine().list_tasks(user, query, limit=limit, offset=offset)
     return {

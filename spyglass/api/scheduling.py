@@ -25,8 +25,9 @@ START_AT = (
 )
 
 
-def parse_start_at(raw: str) -> datetime:
-    """An RFC 3339 time the pattern admitted; a day the calendar has not is a 422."""
+def parse_start_at(raw: str, name: str = "start_at") -> datetime:
+    """An RFC 3339 time the pattern admitted (query parameter `name`); a day the calendar
+    has not is a 422."""
     try:
         return datetime.fromisoformat(raw.upper())
     except ValueError:
@@ -34,7 +35,7 @@ def parse_start_at(raw: str) -> datetime:
             [
                 {
                     "type": "datetime_from_date_parsing",
-                    "loc": ("query", "start_at"),
+                    "loc": ("query", name),
                     "msg": f"{raw!r} is not a time on the calendar",
                     "input": raw,
                 }

@@ -1,13 +1,32 @@
-"""`/tasks`: the user's tasks, newest first, filtered and paged, updating live."""
+"""`/tasks`: the user's tasks, newest first, searched, filtered and paged, updating live."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import reflex as rx
 
 from spyglass.pages.layout import layout
 from spyglass.pages.tokens import token_panel
-from spyglass.pages.widgets import first_visit, labelled_select, loading, select
-from spyglass.states.tasks_page import BULK_DELETE, STATUS_CHOICES, TaskRow, TasksPageState
+from spyglass.pages.widgets import (
+    choice_select,
+    confirm_dialog,
+    dialog_description,
+    first_visit,
+    loading,
+)
+from spyglass.states.tasks_page import (
+    BULK_OPTIONS,
+    RANGE_OPTIONS,
+    STATUS_OPTIONS,
+    TaskRow,
+    TasksPageState,
+)
+
+#: Tables are as wide as their columns (scrolling sideways on a narrow screen): long texts
+#: wrap at these widths.
+TEXT_WIDTH = "28em"
+NAME_WIDTH = "20em"
 
 STATUS_COLORS = {
     "COMPLETED": "green",
@@ -30,24 +49,40 @@ def status_badge(row: TaskRow) -> rx.Component:
             *[(k, v) for k, v in STATUS_COLORS.items()],
             "gray",
         ),
+        high_contrast=True,
         data_testid="task-status",
     )
 
 
 def progress_bar(row: TaskRow) -> rx.Component:
     return rx.hstack(
-        rx.progress(value=row.percent, max=100, width="120px", aria_label="Progress"),
+        rx.progress(
+            value=row.percent,
+            max=100,
+            width="120px",
+            aria_label="Progress of " + row.title,
+        ),
         rx.text(row.percent, "%", size="1", data_testid="task-progress"),
         align="center",
     )
 
 
-def _job_cell(row: TaskRow) -> rx.Component:
+def run_cell(row: TaskRow) -> rx.Component:
+    """What tells runs apart: the input file (or the job's input), the tool or job title."""
     return rx.vstack(
         rx.cond(
-            row.tool_id != "",
-            rx.text(rx.text.strong(row.tool_id)),
-            rx.text(row.state_name, " · ", rx.text.strong(row.task_name)),
+            row.input_name != "",
+            rx.hstack(
+                rx.icon("file_spreadsheet", size=14, aria_hidden="true"),
+                rx.text(rx.text.strong(row.input_name), size="2", data_testid="task-input"),
+                align="center",
+                spacing="1",
+            ),
+        ),
+        rx.text(row.title, size="2", data_testid="task-title"),
+        rx.cond(
+            row.detail != "",
+            rx.text(row.detail, size="1", color_scheme="gray", data_testid="task-detail"),
         ),
         rx.cond(
             row.agents_total > 0,
@@ -62,6 +97,45 @@ def _job_cell(row: TaskRow) -> rx.Component:
             ),
         ),
         spacing="0",
+        max_width=NAME_WIDTH,
+    )
+
+
+def time_cell(row: TaskRow) -> rx.Component:
+    """When it began running, how long it took or has run, and how long it has left."""
+    return rx.vstack(
+        rx.text(row.started, size="1", data_testid="task-started"),
+        rx.text(row.took, size="1", color_scheme="gray", data_testid="task-took"),
+        rx.cond(
+            row.eta != "",
+            rx.text(row.eta, size="1", color_scheme="blue", data_testid="task-eta"),
+        ),
+        spacing="0",
+        min_width="140px",
+    )
+
+
+def cancel_button(row: TaskRow, on_confirm: Any) -> rx.Component:
+    """Cancel, after asking (the run stops where it is)."""
+    return confirm_dialog(
+        rx.button(
+            "Cancel",
+            size="1",
+            variant="soft",
+            color_scheme="orange",
+            high_contrast=True,
+            aria_label="Cancel " + row.title,
+        ),
+        title="Cancel this task?",
+        description=rx.text(
+            rx.text.strong(rx.cond(row.input_name != "", row.input_name, row.title)),
+            " stops where it is; what it did so far is kept. Retry it later to start again.",
+        ),
+        confirm="Cancel the task",
+        keep="Keep it running",
+        on_confirm=on_confirm,
+        testid="cancel",
+        color_scheme="orange",
     )
 
 
@@ -71,17 +145,23 @@ def _task_row(row: TaskRow) -> rx.Component:
             rx.link(
                 rx.code(rx.Var.create(row.task_id).to(str)[:8]),
                 href="/tasks/" + row.task_id,
+                aria_label="Open task " + row.task_id,
                 data_testid="task-link",
             )
         ),
-        rx.table.cell(_job_cell(row)),
+        rx.table.cell(run_cell(row)),
         rx.table.cell(status_badge(row)),
         rx.table.cell(progress_bar(row)),
+        rx.table.cell(time_cell(row)),
         rx.table.cell(
             rx.cond(
                 row.error_message != "",
-                rx.text(row.error_message, color="var(--red-11)", size="2"),
-                rx.text(rx.cond(row.result != "", row.result, row.message), size="2"),
+                rx.text(row.error_message, color="var(--red-11)", size="2", max_width=TEXT_WIDTH),
+                rx.text(
+                    rx.cond(row.result != "", row.result, row.message),
+                    size="2",
+                    max_width=TEXT_WIDTH,
+                ),
             ),
             rx.cond(
                 row.scheduled != "",
@@ -100,13 +180,7 @@ def _task_row(row: TaskRow) -> rx.Component:
                 rx.cond(
                     row.terminal,
                     rx.fragment(),
-                    rx.button(
-                        "Cancel",
-                        size="1",
-                        variant="soft",
-                        color_scheme="red",
-                        on_click=TasksPageState.cancel(row.task_id),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
-                    ),
+                    cancel_button(row, TasksPageState.cancel(row.task_id)),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                 ),
                 spacing="1",
             )
@@ -118,63 +192,153 @@ def _task_row(row: TaskRow) -> rx.Component:
     )
 
 
-def _filters() -> rx.Component:
+def _search() -> rx.Component:
+    return rx.input(
+        value=TasksPageState.search,
+        on_change=TasksPageState.set_search,
+        placeholder="Task id or file name",
+        aria_label="Search by task id or file name",
+        type="search",
+        max_length=200,
+        width="240px",
+        data_testid="search",
+    )
+
+
+def _dates() -> rx.Component:
     return rx.hstack(
-        labelled_select(
-            "Status",
-            STATUS_CHOICES,
-            value=TasksPageState.status_filter,
-            on_change=TasksPageState.set_status_filter,
-            testid="filter-status",
+        rx.text("From", size="2", as_="span"),
+        rx.input(
+            type="date",
+            value=TasksPageState.date_from,
+            on_change=TasksPageState.set_date_from,
+            aria_label="Created from (date, UTC)",
+            data_testid="date-from",
         ),
-        labelled_select(
-            "Tool or job",
-            TasksPageState.kinds,
-            value=TasksPageState.kind_filter,
-            on_change=TasksPageState.set_kind_filter,
-            testid="filter-kind",
+        rx.text("to", size="2", as_="span"),
+        rx.input(
+            type="date",
+            value=TasksPageState.date_to,
+            on_change=TasksPageState.set_date_to,
+            aria_label="Created up to (date, UTC)",
+            data_testid="date-to",
         ),
-        rx.cond(
-            TasksPageState.filtered,
-            rx.button(
-                "Clear filters", size="1", variant="ghost", on_click=TasksPageState.clear_filters
-            ),
-        ),
-        rx.spacer(),
-        _bulk_delete(),
         align="center",
-        wrap="wrap",
         spacing="2",
+        wrap="wrap",
+    )
+
+
+def _filters() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            _search(),
+            choice_select(
+                STATUS_OPTIONS,
+                label="Status",
+                value=TasksPageState.status_filter,
+                on_change=TasksPageState.set_status_filter,
+                testid="filter-status",
+            ),
+            choice_select(
+                TasksPageState.kinds,
+                label="Tool or job",
+                value=TasksPageState.kind_filter,
+                on_change=TasksPageState.set_kind_filter,
+                testid="filter-kind",
+            ),
+            align="center",
+            wrap="wrap",
+            spacing="3",
+        ),
+        rx.hstack(
+            choice_select(
+                RANGE_OPTIONS,
+                label="Created",
+                value=TasksPageState.time_range,
+                on_change=TasksPageState.set_time_range,
+                testid="filter-range",
+            ),
+            _dates(),
+            rx.cond(
+                TasksPageState.filtered,
+                rx.button(
+                    "Clear filters",
+                    size="1",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=TasksPageState.clear_filters,
+                ),
+            ),
+            rx.spacer(),
+            _bulk_delete(),
+            align="center",
+            wrap="wrap",
+            spacing="3",
+            width="100%",
+        ),
         width="100%",
+        spacing="2",
     )
 
 
 def _bulk_delete() -> rx.Component:
     return rx.hstack(
-        select(
-            list(BULK_DELETE),
+        choice_select(
+            BULK_OPTIONS,
+            label="Tasks to delete",
             value=TasksPageState.bulk_choice,
             on_change=TasksPageState.set_bulk_choice,
             testid="bulk-choice",
-            label="Which tasks to delete",
+        ),
+        rx.button(
+            "Delete…",
+            color_scheme="red",
+            variant="soft",
+            on_click=TasksPageState.ask_bulk_delete,
+            data_testid="bulk-delete",
         ),
         rx.alert_dialog.root(
-            rx.alert_dialog.trigger(
-                rx.button("Delete…", color_scheme="red", variant="soft", data_testid="bulk-delete")
-            ),
             rx.alert_dialog.content(
                 rx.alert_dialog.title("Delete tasks"),
-                rx.alert_dialog.description(
-                    "Delete every ",
-                    rx.text.strong(TasksPageState.bulk_choice),
-                    " task in this list, with its timeline and files? This cannot be undone.",
+                dialog_description(
+                    rx.cond(
+                        TasksPageState.bulk_count > 0,
+                        rx.text(
+                            "Delete ",
+                            rx.text.strong(
+                                TasksPageState.bulk_count,
+                                " ",
+                                TasksPageState.bulk_words,
+                                " ",
+                                TasksPageState.bulk_noun,
+                                data_testid="bulk-count",
+                            ),
+                            rx.cond(TasksPageState.filtered, " that match the filters", ""),
+                            ", with their timelines and files? This cannot be undone.",
+                        ),
+                        rx.text(
+                            "No ",
+                            TasksPageState.bulk_words,
+                            " task matches: there is nothing to delete.",
+                            data_testid="bulk-none",
+                        ),
+                    ),
                 ),
                 rx.hstack(
-                    rx.alert_dialog.cancel(rx.button("Keep them", variant="soft")),
+                    rx.alert_dialog.cancel(
+                        rx.button(
+                            "Keep them",
+                            variant="soft",
+                            color_scheme="gray",
+                            data_testid="bulk-delete-keep",
+                        )
+                    ),
                     rx.alert_dialog.action(
                         rx.button(
                             "Delete",
                             color_scheme="red",
+                            disabled=TasksPageState.bulk_count == 0,
                             on_click=TasksPageState.bulk_delete,
                             data_testid="bulk-delete-confirm",
                         )
@@ -218,6 +382,7 @@ def _pager() -> rx.Component:
 
 
 def _table() -> rx.Component:
+    # On a phone each row becomes a card (class sg-cards, assets/spyglass.css).
     return rx.table.root(
         rx.table.header(
             rx.table.row(
@@ -225,9 +390,10 @@ def _table() -> rx.Component:
                     rx.table.column_header_cell(h)
                     for h in (
                         "Task",
-                        "Tool / job",
+                        "Run",
                         "Status",
                         "Progress",
+                        "Started (UTC)",
                         "Message / result",
                         "Actions",
                     )
@@ -237,6 +403,7 @@ def _table() -> rx.Component:
         rx.table.body(rx.foreach(TasksPageState.rows, _task_row)),
         width="100%",
         class_name="sg-cards",
+        aria_label="Tasks",
     )
 
 
@@ -262,4 +429,4 @@ def tasks_page() -> rx.Component:
         token_panel(admin=False),
         title="Tasks",
     )
-    return rx.box(page, on_mount=TasksPageState.watch)
+    return rx.box(page, on_mount=TasksPageState.open)

@@ -13,12 +13,21 @@ COMMAND_THEME = construct_theme_var("a11yOneLight")
 
 
 def select(
-    items: Any, *, testid: str, label: Any, placeholder: str = "", **root_props: Any
+    items: Any, *, testid: str, placeholder: str = "", label: Any = "", **root_props: Any
 ) -> rx.Component:
-    """A Radix select whose trigger (the clickable part) carries `data-testid` and is named
-    `label` for screen readers (the trigger shows only the value)."""
+    """A Radix select whose trigger (the clickable part) carries `data-testid` (and, given a
+    `label`, its name for screen readers)."""
+    # Named (for screen readers), with its placeholder in a colour that reads (gray 11).
+    named: dict[str, Any] = (
+        {
+            "aria_label": label,
+            "style": {"&[data-placeholder] .rt-SelectTriggerInner": {"color": "var(--gray-11)"}},
+        }
+        if label
+        else {}
+    )
     return rx.select.root(
-        rx.select.trigger(placeholder=placeholder, data_testid=testid, aria_label=label),
+        rx.select.trigger(placeholder=placeholder, data_testid=testid, **named),
         rx.select.content(
             rx.select.group(rx.foreach(items, lambda item: rx.select.item(item, value=item)))
         ),
@@ -74,4 +83,140 @@ def command(code: Any, *, language: str = "bash", can_copy: bool = True) -> rx.C
         can_copy=can_copy,
         wrap_long_lines=True,
         width="100%",
+    )
+
+
+def choice_select(options: Any, *, label: str, testid: str, **root_props: Any) -> rx.Component:
+    """A filter whose options read differently from what they mean (`Choice(value, label)`):
+    its visible name, then a Radix select named by it for screen readers."""
+    return rx.hstack(
+        rx.text(label, size="2", as_="span"),
+        rx.select.root(
+            rx.select.trigger(data_testid=testid, aria_label=label),
+            rx.select.content(
+                rx.select.group(
+                    rx.foreach(options, lambda c: rx.select.item(c.label, value=c.value))
+                )
+            ),
+            **root_props,
+        ),
+        align="center",
+        spacing="2",
+    )
+
+
+def dialog_description(*children: Any) -> rx.Component:
+    """A dialog's description (announced when it opens) as a `div`, so that it may hold
+    paragraphs (Radix renders a `p` by default)."""
+    return rx.alert_dialog.description(*children, custom_attrs={"as": "div"})
+
+
+def confirm_dialog(
+    trigger: rx.Component,
+    *,
+    title: str | rx.Var,
+    description: Any,
+    confirm: str,
+    on_confirm: Any,
+    keep: str = "Keep it",
+    testid: str = "confirm",
+    color_scheme: str = "red",
+    extra: rx.Component | None = None,
+) -> rx.Component:
+    """`trigger` opens a dialog that asks before `on_confirm` runs: its `keep` button (or
+    Escape) closes it and changes nothing. `extra` is another way out, beside them."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(trigger),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(title),
+            dialog_description(description),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button(
+                        keep, variant="soft", color_scheme="gray", data_testid=f"{testid}-keep"
+                    )
+                ),
+                *([extra] if extra is not None else []),
+                rx.alert_dialog.action(
+                    rx.button(
+                        confirm,
+                        color_scheme=color_scheme,
+                        on_click=on_confirm,
+                        data_testid=f"{testid}-confirm",
+                    )
+                ),
+                justify="end",
+                spacing="2",
+                margin_top="16px",
+                wrap="wrap",
+            ),
+            data_testid=f"{testid}-dialog",
+        ),
+    )
+
+
+#: Kept off the screen, read by screen readers.
+SCREEN_READER_ONLY = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "padding": "0",
+    "margin": "-1px",
+    "overflow": "hidden",
+    "clip": "rect(0, 0, 0, 0)",
+    "white_space": "nowrap",
+    "border": "0",
+}
+
+
+def screen_reader_text(*children: Any) -> rx.Component:
+    return rx.el.span(*children, style=SCREEN_READER_ONLY)
+
+
+def command_line(text: Any, *, testid: str = "command") -> rx.Component:
+    """A shell command to copy: wrapped at any character on a narrow screen, with a Copy
+    button."""
+    return rx.hstack(
+        rx.code(
+            text,
+            variant="soft",
+            size="2",
+            style={
+                "word_break": "break_all",
+                "white_space": "pre-wrap",
+                "min_width": "0",
+                "flex": "1 1 auto",
+            },
+            data_testid=testid,
+        ),
+        rx.icon_button(
+            rx.icon("copy", size=14, aria_hidden="true"),
+            size="1",
+            variant="soft",
+            color_scheme="gray",
+            aria_label="Copy the command",
+            on_click=rx.set_clipboard(text),
+        ),
+        align="start",
+        spacing="2",
+        width="100%",
+    )
+
+
+def scroll_table(*children: Any, label: str, **table_props: Any) -> rx.Component:
+    """A table in a region that scrolls sideways on a narrow screen (there the table is as
+    wide as its columns; from the `md` breakpoint on, as wide as the page, its long texts
+    wrapping): named `label`, and focusable so that the keyboard can scroll it too."""
+    return rx.box(
+        rx.table.root(
+            *children,
+            width=rx.breakpoints(initial="max-content", md="100%"),
+            min_width="100%",
+            **table_props,
+        ),
+        overflow_x="auto",
+        width="100%",
+        tab_index=0,
+        role="region",
+        aria_label=label,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import reflex as rx
@@ -17,29 +17,56 @@ import reflex as rx
 from spyglass.auth.service import UserInfo, get_auth
 from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
+from spyglass.states.display import duration_text, title_of
 from spyglass.states.live import (
     CONNECTION_CHECK,
     LiveFeed,
     merge_page,
     supersede_watch,
 )
-from spyglass.states.tasks_page import TaskRow, live_row, task_row
+from spyglass.states.tasks_page import (
+    MOVING,
+    Choice,
+    TaskRow,
+    input_names_needed,
+    live_row,
+    look_up_input_names,
+    refresh_clocks,
+    task_row,
+    with_input_names,
+)
 from spyglass.tasks.access import is_admin
 from spyglass.tasks.bus import TaskMessage, Topic
 from spyglass.tasks.engine import TaskNotFound, get_engine
+from spyglass.tasks.models import utcnow
 from spyglass.tasks.registry import registry
-from spyglass.tasks.status import TaskStatus
-from spyglass.tasks.view import QueueDepth, Stats, TaskQuery, TaskView, WorkerView
+from spyglass.tasks.status import ACTIVE_STATUSES, TERMINAL_STATUSES, TaskStatus
+from spyglass.tasks.view import (
+    ActivitySeries,
+    JobRunStats,
+    QueueDepth,
+    Stats,
+    TaskQuery,
+    TaskView,
+    WorkerView,
+)
+from spyglass.tools.catalogue import TOOLS
 
 PAGE_SIZE = 100
-#: At most one delta per ADMIN_PUSH_INTERVAL: the dashboard shows every user's tasks, and at
-#: the tasks page's pace (0.05 s) an admin's clicks waited seconds behind the deltas while
-#: jobs ran.
-ADMIN_PUSH_INTERVAL = 0.25
 #: Seconds between refreshes of the statistics while tasks change state.
 STATS_INTERVAL = 0.5
+#: Seconds between refreshes of the charts and per-job figures while tasks change state.
+CHARTS_INTERVAL = 5.0
+#: At most one delta per tab per this many seconds: the dashboard follows every user's
+#: tasks, so it batches more than a user's page does (and answers clicks sooner).
+ADMIN_PUSH_INTERVAL = 0.25
 ALL = "all"
 STATUS_CHOICES = [ALL, *(s.value for s in TaskStatus)]
+#: The admin's bulk actions: what each does to the tasks the filters show.
+BULK_ACTIONS = {
+    "cancel": sorted(s.value for s in ACTIVE_STATUSES),
+    "delete": sorted(s.value for s in TERMINAL_STATUSES),
+}
 
 
 @dataclass
@@ -92,7 +119,50 @@ def worker_row(worker: WorkerView) -> WorkerRow:
 
 def queue_row(depth: QueueDepth) -> QueueRow:
     return QueueRow(
-        job=f"{depth.state_name} · {depth.task_name}", queue=depth.queue, pending=depth.pending
+        job=title_of(depth.state_name, depth.task_name), queue=depth.queue, pending=depth.pending
+    )
+
+
+@dataclass
+class JobFigures:
+    """One job's runs that ended in the last 24 hours."""
+
+    job: str = ""
+    task_name: str = ""
+    ended: int = 0
+    failed: int = 0
+    failure_rate: str = ""
+    p50: str = ""
+    p95: str = ""
+
+
+def activity_points(series: ActivitySeries, fmt: str = "%H:%M") -> list[dict[str, Any]]:
+    """One chart point per bucket: when it begins (UTC) and what happened in it."""
+    return [
+        {"time": when.strftime(fmt), "started": s, "completed": c, "failed": f}
+        for when, s, c, f in zip(
+            series.buckets, series.started, series.completed, series.failed, strict=True
+        )
+    ]
+
+
+def totals_text(series: ActivitySeries) -> str:
+    return (
+        f"{sum(series.started)} started, {sum(series.completed)} completed, "
+        f"{sum(series.failed)} failed"
+    )
+
+
+def job_figures(stats: JobRunStats) -> JobFigures:
+    rate = stats.failure_rate
+    return JobFigures(
+        job=title_of(stats.state_name, stats.task_name),
+        task_name=stats.task_name,
+        ended=stats.ended,
+        failed=stats.failed,
+        failure_rate="–" if rate is None else f"{rate:.0%}",
+        p50="–" if stats.p50_ms is None else duration_text(stats.p50_ms / 1000),
+        p95="–" if stats.p95_ms is None else duration_text(stats.p95_ms / 1000),
     )
 
 
@@ -103,6 +173,25 @@ class Figures:
     stats: Stats
     workers: list[WorkerRow]
     queues: list[QueueRow]
+
+
+@dataclass(frozen=True)
+class Charts:
+    """The activity charts and the per-job figures, read together."""
+
+    hour: ActivitySeries
+    day: ActivitySeries
+    jobs: list[JobFigures]
+
+
+async def read_charts() -> Charts:
+    engine = get_engine()
+    now = utcnow()
+    return Charts(
+        hour=await engine.activity(since=now - timedelta(hours=1), until=now, bucket_seconds=60),
+        day=await engine.activity(since=now - timedelta(days=1), until=now, bucket_seconds=900),
+        jobs=[job_figures(j) for j in await engine.job_run_stats(since=now - timedelta(days=1))],
+    )
 
 
 @dataclass
@@ -127,7 +216,7 @@ class AdminState(rx.State):
     status_filter: str = ALL
     job_filter: str = ALL
     user_filter: str = ALL
-    job_choices: list[str] = [ALL]
+    job_choices: list[Choice] = [Choice(ALL, "Any job")]
     user_choices: list[str] = [ALL]
     running: int = 0
     queued: int = 0
@@ -139,6 +228,16 @@ class AdminState(rx.State):
     queues: list[QueueRow] = []
     has_workers: bool = False
     has_waiting: bool = False
+    #: Started, completed and failed per minute over the last hour, per 15 minutes over the
+    #: last day; per job over the day: runs, failures, run time at p50 and p95.
+    activity_hour: list[dict[str, Any]] = []
+    activity_day: list[dict[str, Any]] = []
+    hour_totals: str = ""
+    day_totals: str = ""
+    jobs: list[JobFigures] = []
+    #: A bulk action being confirmed (`cancel` | `delete`, or ""), and how many it affects.
+    bulk_action: str = ""
+    bulk_count: int = 0
     commands: list[JobCommand] = []
     balances: list[UserCredits] = []
     credit_emails: list[str] = []
@@ -182,6 +281,13 @@ class AdminState(rx.State):
             queues=[queue_row(d) for d in await engine.queue_depth()],
         )
 
+    def _apply_charts(self, charts: Charts) -> None:
+        self.activity_hour = activity_points(charts.hour)
+        self.activity_day = activity_points(charts.day)
+        self.hour_totals = totals_text(charts.hour)
+        self.day_totals = totals_text(charts.day)
+        self.jobs = charts.jobs
+
     def _apply_stats(self, figures: Figures) -> None:
         stats = figures.stats
         self.worker_mode = get_engine().worker_mode
@@ -207,7 +313,7 @@ class AdminState(rx.State):
             self.forbidden = False
             emails = {u.id: u.email for u in await get_auth().list_users()}
             self._set_emails(emails)
-            self.job_choices = [ALL, *sorted({s.task_name for s in registry.all()})]
+            self.job_choices = job_choices()
             self.commands = _commands(host)
             query = self._query()
         engine = get_engine()
@@ -215,47 +321,68 @@ class AdminState(rx.State):
         try:
             page = await engine.list_tasks(admin, query, limit=PAGE_SIZE)
             first = await self._refresh_stats()
+            charts = await read_charts()
             async with self:
                 if self._watch_gen != generation:
                     return
                 self.rows = [self._row(task) for task in page.tasks]
                 self._apply_stats(first)
+                self._apply_charts(charts)
                 self.loading = False
             loop = asyncio.get_running_loop()
             feed = LiveFeed(sub, token)
-            stats_at = loop.time()
-            stats_due = False
+            stats_at = charts_at = loop.time()
+            stats_due = charts_due = False
+            names: dict[str, str] = {}
+            running = any(r.status in MOVING for r in self.rows)
             while True:
                 wait = CONNECTION_CHECK
                 if stats_due:  # a status changed: refresh the counters within STATS_INTERVAL
                     wait = max(0.0, stats_at + STATS_INTERVAL - loop.time())
+                elif charts_due:
+                    wait = max(0.0, charts_at + CHARTS_INTERVAL - loop.time())
                 batch = await feed.next(wait)
                 if batch is None:
                     return
+                changed = any(m.payload.get("type") != "event" and not m.droppable for m in batch)
                 stats_due = (
                     stats_due
-                    or any(m.payload.get("type") != "event" and not m.droppable for m in batch)
+                    or changed
                     # Workers beat without any task changing: their list stays fresh too.
                     or (engine.worker_mode and loop.time() - stats_at >= CONNECTION_CHECK)
                 )
+                charts_due = charts_due or changed
                 stats: Figures | None = None
                 if stats_due and loop.time() - stats_at >= STATS_INTERVAL:
                     stats = await self._refresh_stats()
                     stats_at = loop.time()
                     stats_due = False
-                if not batch and stats is None:
-                    continue
+                fresh_charts: Charts | None = None
+                if charts_due and loop.time() - charts_at >= CHARTS_INTERVAL:
+                    fresh_charts = await read_charts()
+                    charts_at = loop.time()
+                    charts_due = False
                 new_owners = {m.owner_id for m in batch if m.owner_id is not None} - set(emails)
                 if new_owners:  # a user registered since the page loaded
                     emails = {u.id: u.email for u in await get_auth().list_users()}
+                if not batch and stats is None and fresh_charts is None and not running:
+                    continue  # nothing changed, and no clock to move on
+                await look_up_input_names(input_names_needed(batch, names), names)
                 async with self:
                     if self._watch_gen != generation:
                         return
                     if new_owners:
                         self._set_emails(emails)
-                    self._apply_batch(batch)
+                    if batch:
+                        rows = self._merged(self.rows, batch)
+                    else:  # nothing changed: running rows' clocks move on
+                        rows = refresh_clocks(self.rows) or self.rows
+                    self.rows = with_input_names(rows, names)
+                    running = any(r.status in MOVING for r in self.rows)
                     if stats is not None:
                         self._apply_stats(stats)
+                    if fresh_charts is not None:
+                        self._apply_charts(fresh_charts)
                 await asyncio.sleep(ADMIN_PUSH_INTERVAL)
         finally:
             sub.close()
@@ -264,12 +391,12 @@ class AdminState(rx.State):
         self._emails = emails
         self.user_choices = [ALL, *sorted(emails.values())]
 
-    def _apply_batch(self, batch: list[Any]) -> None:
+    def _merged(self, rows: list[AdminRow], batch: list[Any]) -> list[AdminRow]:
         def make_row(msg: TaskMessage, old: AdminRow | None) -> AdminRow:
             return self._owned(live_row(msg, old), msg.owner_id, old.origin if old else "")
 
-        self.rows = merge_page(
-            self.rows,
+        return merge_page(
+            rows,
             batch,
             make_row=make_row,
             keeps=lambda msg: self._matches(msg.payload, msg.owner_id),
@@ -316,7 +443,7 @@ class AdminState(rx.State):
 
     @rx.event
     def set_job_filter(self, value: str) -> Any:
-        self.job_filter = value
+        self.job_filter = value if any(c.value == value for c in job_choices()) else ALL
         return AdminState.watch
 
     @rx.event
@@ -352,6 +479,75 @@ class AdminState(rx.State):
         except TaskNotFound:
             return rx.toast.error("Not found.")
         return rx.toast.success("Deleted.")
+
+    # -- bulk actions: on what the filters show, after a confirmation with the count -------
+    def _bulk_query(self, action: str) -> TaskQuery | None:
+        wanted = BULK_ACTIONS.get(action, [])
+        flt = self._query()
+        if flt.statuses:
+            wanted = [s for s in wanted if s in {st.value for st in flt.statuses}]
+        if not wanted:
+            return None
+        return TaskQuery(
+            statuses=tuple(TaskStatus(s) for s in wanted),
+            task_name=flt.task_name,
+            owner_id=flt.owner_id,
+        )
+
+    @rx.event
+    async def ask_bulk(self, action: str) -> Any:
+        """Count what the bulk action would affect, then ask."""
+        admin = await self._admin()
+        if admin is None:
+            return rx.toast.error("Admins only.")
+        if action not in BULK_ACTIONS:
+            return None
+        query = self._bulk_query(action)
+        count = 0
+        if query is not None:
+            count = (await get_engine().list_tasks(admin, query, limit=1)).total
+        self.bulk_count, self.bulk_action = count, action
+        return None
+
+    @rx.event
+    def close_bulk(self, is_open: bool = False) -> None:
+        if not is_open:
+            self.bulk_action = ""
+
+    @rx.event
+    async def run_bulk(self) -> Any:
+        action, self.bulk_action = self.bulk_action, ""
+        admin = await self._admin()
+        if admin is None:
+            return rx.toast.error("Admins only.")
+        query = self._bulk_query(action)
+        if query is None:
+            return None
+        engine = get_engine()
+        if action == "delete":
+            deleted = await engine.delete_matching(admin, query)
+            return rx.toast.success(f"Deleted {deleted} task{'s' if deleted != 1 else ''}.")
+        ids: list[str] = []
+        while True:  # every one first: the list changes as they end
+            page = await engine.list_tasks(admin, query, limit=100, offset=len(ids))
+            ids.extend(task.id for task in page.tasks)
+            if not page.has_more or not page.tasks:
+                break
+        cancelled = 0
+        for task_id in ids:  # asks each to stop; they end CANCELLED as their runners unwind
+            cancelled += bool(await engine.cancel(task_id))
+        return rx.toast.info(f"Cancelling {cancelled} task{'s' if cancelled != 1 else ''}…")
+
+
+def job_choices() -> list[Choice]:
+    """The job filter's options: every tool and job by the name people use."""
+    names: dict[str, str] = {t.id: t.name for t in TOOLS.values()}
+    for spec in registry.all():
+        names.setdefault(spec.task_name, spec.title)
+    return [
+        Choice(ALL, "Any job"),
+        *sorted((Choice(k, v) for k, v in names.items()), key=lambda c: c.label.lower()),
+    ]
 
 
 def _commands(host: str) -> list[JobCommand]:

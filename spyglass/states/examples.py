@@ -37,7 +37,9 @@ class ExampleTaskState(MonitorState):
     @staticmethod
     @monitored_background_task
     async def task1(task: TaskContext, **kwargs: object) -> str:
-        """Background task that updates progress."""
+        """Example: three steps, half a second apart.
+
+        Background task that updates progress."""
         return await three_steps(task)
 
 
@@ -49,13 +51,17 @@ class ExampleTaskState2(MonitorState):
     @staticmethod
     @monitored_background_task
     async def task1(task: TaskContext, **kwargs: object) -> str:
-        """Background task that updates progress."""
+        """Example 2: three steps, half a second apart.
+
+        Background task that updates progress."""
         return await three_steps(task)
 
     @staticmethod
     @monitored_background_task
     async def task2_with_args(task: TaskContext, task_args: InputArgs = DEFAULT_TASK_ARGS) -> str:
-        """Background task that updates progress with input arguments."""
+        """Example 2: ten steps for a name and an age.
+
+        Background task that updates progress with input arguments."""
         for i in range(10):
             await task.update(progress=(i + 1) * 10, status=TaskStatus.PROCESSING)
             await asyncio.sleep(0.5)

@@ -121,8 +121,18 @@ class NewTaskState(rx.State):
             ToolCard(t.id, t.name, t.description, sum(a.cost for a in t.agents))
             for t in TOOLS.values()
         ]
-        wanted = str(self.router.url.query_parameters.get("tool") or "")
+        params = self.router.url.query_parameters
+        wanted = str(params.get("tool") or "")
         self._choose(wanted if wanted in TOOLS else next(iter(TOOLS)))  # a fresh form each visit
+        # `?agents=a,b` (the task page's "choose another file"): the same agents as that run.
+        chosen = {a for a in str(params.get("agents") or "").split(",") if a}
+        if chosen & {a.agent_id for a in self.agents}:
+            self.agents = [
+                AgentChoice(
+                    a.agent_id, a.description, a.cost, a.agent_id in chosen, a.needs_baseline
+                )
+                for a in self.agents
+            ]
         self.file_names = {"primary": "", "baseline": ""}
         info = await get_auth().get_user(user.id)
         self.credits = info.credits if info else 0

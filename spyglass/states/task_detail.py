@@ -1,4 +1,5 @@
-"""State of `/tasks/[task_id]`: one task live (progress, agent checklist, timeline) and its actions.
+"""State of `/tasks/[task_id]`: one task live (progress, where its time went, its events)
+and its actions.
 
 Only the task's owner (or an admin) sees it; any other id shows "not found".
 """
@@ -8,29 +9,72 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import reflex as rx
 
 from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
+from spyglass.states.display import (
+    NEEDS_NEW_FILE,
+    agent_label,
+    args_text,
+    duration_text,
+    remedy,
+)
 from spyglass.states.live import PUSH_INTERVAL, LiveFeed, supersede_watch
-from spyglass.states.tasks_page import TaskRow, row_from, task_row
+from spyglass.states.tasks_page import Choice, TaskRow, refresh_clocks, row_from, task_row
+from spyglass.states.timeline import Bar, Point, build, point
 from spyglass.tasks.access import can_see
 from spyglass.tasks.bus import Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import iso
+from spyglass.tasks.models import utcnow
+from spyglass.tasks.view import EventView, FileView, TaskView
 
-#: What to do next, by error code.
-REMEDIES = {
-    "INTERRUPTED": "The server stopped while this task ran. Retry it.",
-    "TIMEOUT": "The job ran out of time. Retry it, or give it smaller input.",
-    "JOB_ERROR": "The job stopped on an error; check the input file and parameters, then retry.",
-    "BILLING_INSUFFICIENT_CREDITS": "Not enough credits: ask an admin for more, then retry.",
-    "FILES_NOT_FOUND": "A file never arrived: start a new task and upload it again.",
-    "UPLOAD_FAILED": "The upload did not finish: start a new task and upload the file again.",
-    "UPLOAD_EXPIRED": "The upload links expired: start a new task and upload the files again.",
-    "RESULT_NOT_SERIALIZABLE": "The job returned something that is not JSON; fix the job.",
+#: Events read at a time when the page opens (all are read; the table keeps the latest).
+EVENT_PAGE = 1000
+#: Lines the event table keeps (the download has every one).
+MAX_ROWS = 1000
+#: Statuses that end a task without it completing: its timeline says where it stopped.
+FAILED = ("FAILED", "UPLOAD_FAILED", "EXPIRED")
+#: Event types in words.
+EVENT_WORDS = {
+    "status": "Status",
+    "progress": "Progress",
+    "info": "Info",
+    "debug": "Debug",
+    "success": "Success",
+    "warning": "Warning",
+    "error": "Error",
+    "agent_started": "Agent started",
+    "agent_completed": "Agent done",
 }
+LEVEL_OPTIONS = [
+    Choice("all", "Any level"),
+    Choice("info", "Info"),
+    Choice("success", "Success"),
+    Choice("warning", "Warning"),
+    Choice("error", "Error"),
+    Choice("debug", "Debug"),
+]
+KIND_OPTIONS = [
+    Choice("all", "Any type"),
+    Choice("status", "Status changes"),
+    Choice("progress", "Progress"),
+    Choice("agent", "Agent steps"),
+    Choice("message", "Messages"),
+]
+#: A bar's state in the checklist words the agent list has always used.
+AGENT_STATES = {
+    "done": "completed",
+    "running": "running",
+    "waiting": "pending",
+    "failed": "failed",
+    "stopped": "stopped",
+    "not run": "not run",
+}
+FILE_WORDS = {"primary": "Data file", "baseline": "Baseline", "parameters": "Parameters"}
 
 
 def clock(timestamp: str | None) -> str:
@@ -40,41 +84,196 @@ def clock(timestamp: str | None) -> str:
     return timestamp.split("T", 1)[1][:12]
 
 
+def level_of(event_type: str) -> str:
+    return event_type if event_type in ("error", "warning", "success", "debug") else "info"
+
+
+def kind_of(event_type: str, data: Any) -> str:
+    if isinstance(data, dict) and "status" in data:
+        return "status"
+    if event_type == "progress":
+        return "progress"
+    if event_type.startswith("agent_"):
+        return "agent"
+    return "message"
+
+
 @dataclass
 class EventRow:
     seq: int = 0
     time: str = ""
     event_type: str = ""
+    #: The type in words, its level (info, success, warning, error, debug) and kind
+    #: (status, progress, agent, message): what the filters choose by.
+    type_label: str = ""
+    level: str = ""
+    kind: str = ""
     message: str = ""
 
 
+def event_row(
+    seq: int, timestamp: str | None, event_type: str, message: str | None, data: Any
+) -> EventRow:
+    return EventRow(
+        seq=seq,
+        time=clock(timestamp),
+        event_type=event_type,
+        type_label=EVENT_WORDS.get(event_type, event_type.replace("_", " ").capitalize()),
+        level=level_of(event_type),
+        kind=kind_of(event_type, data),
+        message=message or "",
+    )
+
+
 @dataclass
-class AgentItem:
-    name: str = ""
-    state: str = "pending"
+class InputFile:
+    label: str = ""
+    filename: str = ""
+    size: str = ""
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
+    if n < 1024:
+        return f"{n} bytes"
+    size = float(n)
+    for unit in ("KB", "MB", "GB"):
+        size /= 1024
+        if size < 1024 or unit == "GB":
+            break
+    return f"{size:.1f} {unit}"
+
+
+def input_files(files: list[FileView]) -> list[InputFile]:
+    return [
+        InputFile(FILE_WORDS.get(f.key, f.key.capitalize()), f.filename, _size(f.size_bytes))
+        for f in files
+        if f.key != "parameters"
+    ]
 
 
 class TaskDetailState(rx.State):
     task: TaskRow = TaskRow()
+    #: The event lines the filters let through (the latest MAX_ROWS), and how many there are.
     events: list[EventRow] = []
-    agents: list[AgentItem] = []
+    event_total: int = 0
+    level_filter: str = "all"
+    kind_filter: str = "all"
+    #: Where the time went: one bar per agent (a data tool) or attempt (a job).
+    bars: list[Bar] = []
+    total_time: str = ""
+    attempts_text: str = ""
+    is_tool: bool = False
+    inputs: list[InputFile] = []
+    #: Why it failed (the message written for people), where, and what to do about it.
+    error_text: str = ""
+    failed_step: str = ""
     remedy: str = ""
+    #: A failure another run of the same file repeats: Retry offers to choose another file.
+    needs_new_file: bool = False
+    #: The new-task form set up like this run (its tool and agents).
+    new_task_href: str = "/"
     not_found: bool = False
     loading: bool = True
     #: How to follow this task from a terminal (with one of the user's client tokens).
     ws_hint: str = ""
     _watch_gen: int = 0
+    _all_events: list[EventRow] = []
+    _points: list[Point] = []
+    _agent_ids: list[str] = []
+    _error_code: str = ""
+
+    @rx.var
+    def log_jsonl(self) -> str:
+        return f"/api/tasks/{self.task.task_id}/log?format=jsonl"
+
+    @rx.var
+    def log_csv(self) -> str:
+        return f"/api/tasks/{self.task.task_id}/log?format=csv"
+
+    @rx.var
+    def events_label(self) -> str:
+        shown, total = len(self.events), self.event_total
+        if shown == total:
+            return f"{total} event{'s' if total != 1 else ''}"
+        return f"{shown} of {total} events"
+
+    @rx.var
+    def can_retry(self) -> bool:
+        return self.task.status in ("FAILED", "CANCELLED")
 
     def _task_id(self) -> str:
         return (self.router.url.path or "").rstrip("/").rsplit("/", 1)[-1]
 
-    def _set_row(self, row: TaskRow, error_code: str | None) -> None:
+    # -- what the page shows ---------------------------------------------------
+    def _set_row(self, row: TaskRow, error_code: str | None, *, retime: bool = True) -> None:
         self.task = row
-        self.remedy = (
-            REMEDIES.get(error_code or "", "")
-            if self.task.status in ("FAILED", "UPLOAD_FAILED", "EXPIRED")
+        self._error_code = error_code or ""
+        failed = row.status in FAILED
+        self.error_text = (row.error_message or row.message) if failed else ""
+        self.remedy = remedy(error_code, tool=bool(row.tool_id)) if failed else ""
+        self.needs_new_file = bool(row.tool_id) and (error_code or "") in NEEDS_NEW_FILE
+        if retime:
+            self._retime()
+
+    def _retime(self) -> None:
+        """The bars again, from the events so far (a running step grows until now)."""
+        labels = {a: agent_label(self.task.tool_id, a) for a in self._agent_ids}
+        timeline = build(
+            self._points,
+            status=self.task.status,
+            agents=self._agent_ids,
+            labels=labels,
+            now=utcnow(),
+        )
+        self.bars = timeline.bars
+        self.total_time = duration_text(timeline.total_ms / 1000) if timeline.total_ms else ""
+        retries = max(0, timeline.attempts - 1)
+        self.attempts_text = (
+            f"{timeline.attempts} attempts ({retries} retr{'y' if retries == 1 else 'ies'})"
+            if retries and not self._agent_ids
             else ""
         )
+        self.failed_step = timeline.failed_step if self.task.status == "FAILED" else ""
+
+    def _add_event(self, row: EventRow, mark: Point | None) -> None:
+        self._all_events = [*self._all_events[-(MAX_ROWS - 1) :], row]
+        self.event_total += 1
+        if mark is not None and _counts(mark):
+            self._points = [*self._points, mark]
+
+    def _refilter(self) -> None:
+        self.events = [
+            e
+            for e in self._all_events
+            if (self.level_filter == "all" or e.level == self.level_filter)
+            and (self.kind_filter == "all" or e.kind == self.kind_filter)
+        ]
+
+    def _set_events(self, events: list[EventView]) -> None:
+        self._all_events, self._points, self.event_total = [], [], 0
+        for e in events:
+            self._add_event(
+                event_row(e.seq, iso(e.timestamp), e.event_type, e.message, e.data),
+                point(e.seq, e.timestamp, e.event_type, e.data),
+            )
+
+    def _load(self, task: TaskView, events: list[EventView], files: list[FileView]) -> None:
+        self._agent_ids = list(task.agents)
+        self.is_tool = task.is_tool
+        self.inputs = input_files(files)
+        row = task_row(task)
+        if not row.input_name:
+            row.input_name = next((f.filename for f in files if f.key == "primary"), "")
+        self.new_task_href = "/?" + urlencode(
+            {"tool": task.tool_id or "", "agents": ",".join(task.agents)}
+        )
+        self._set_events(events)
+        self._set_row(row, task.error_code)
+        if not task.is_tool:
+            self.task.detail = args_text(task.input_args)
+        self._refilter()
 
     @rx.event(background=True)
     async def watch(self) -> None:
@@ -92,7 +291,8 @@ class TaskDetailState(rx.State):
                 self.not_found, self.loading = True, False
             return
         with engine.subscribe(Topic(task_id=task_id)) as sub:
-            events = await engine.events(task_id)
+            events = await all_events(task_id)
+            files = await engine.files(task_id, "input")
             task = await engine.get(task_id) or task
             async with self:
                 if self._watch_gen != generation:
@@ -101,61 +301,75 @@ class TaskDetailState(rx.State):
                 self.ws_hint = (
                     f"wscat -c ws://{host}/ws/{task.state_name}/tasks/<client_token>/{task_id}"
                 )
-                self._set_row(task_row(task), task.error_code)
-                self.events = [
-                    EventRow(e.seq, clock(iso(e.timestamp)), e.event_type, e.message or "")
-                    for e in events
-                ]
-                self.agents = [AgentItem(a, "pending") for a in task.agents]
-                for e in events:
-                    self._agent_event(e.event_type, e.data)
+                self._load(task, events, files)
+                last_seq = events[-1].seq if events else 0
                 self.loading = False
             feed = LiveFeed(sub, token)
             while (batch := await feed.next()) is not None:
-                if not batch:
-                    continue
                 async with self:
                     if self._watch_gen != generation:
                         return
+                    if not batch:  # nothing new: only a running step's clock moves
+                        if not self.task.terminal:
+                            clocks = refresh_clocks([self.task])
+                            if clocks:
+                                self.task = clocks[0]
+                            self._retime()
+                        continue
                     for msg in batch:
-                        self._apply(msg.payload)
+                        last_seq = self._apply(msg.payload, last_seq)
+                    self._retime()
+                    self._refilter()
+                if any(m.terminal for m in batch):
+                    # Its end is written before it is told, with every line before it: the
+                    # stored timeline is whole (lines told before this page listened, by
+                    # another process, are in it), so the page draws from it.
+                    events = await all_events(task_id)
+                    async with self:
+                        if self._watch_gen != generation:
+                            return
+                        self._set_events(events)
+                        last_seq = max(last_seq, events[-1].seq if events else 0)
+                        self._retime()
+                        self._refilter()
                 await asyncio.sleep(PUSH_INTERVAL)
 
-    def _agent_event(self, event_type: str, data: Any) -> None:
-        if event_type not in ("agent_started", "agent_completed") or not isinstance(data, dict):
-            return
-        state = "running" if event_type == "agent_started" else "completed"
-        self.agents = [
-            AgentItem(a.name, state if a.name == data.get("agent") else a.state)
-            for a in self.agents
-        ]
-
-    def _apply(self, payload: dict[str, Any]) -> None:
+    def _apply(self, payload: dict[str, Any], last_seq: int) -> int:
+        """A bus message: the task's new state, or one more event (those the page read when
+        it opened are skipped). Returns the last event number seen."""
         if payload["type"] == "deleted":
             self.not_found = True
-            return
-        data = {**payload, "id": payload["task_id"], "created_at": self.task.created_at}
-        self._set_row(row_from(data), payload.get("error_code"))
+            return last_seq
         event = payload.get("event")
-        if event:
-            self.events = [
-                *self.events,
-                EventRow(
+        if event and event["seq"] > last_seq:
+            self._add_event(
+                event_row(
                     event["seq"],
-                    clock(event.get("timestamp")),
+                    event.get("timestamp"),
                     event["event_type"],
-                    event.get("message") or "",
+                    event.get("message"),
+                    event.get("data"),
                 ),
-            ]
-            self._agent_event(event["event_type"], event.get("data"))
-        agents = (
-            (payload.get("data") or {}).get("agents")
-            if isinstance(payload.get("data"), dict)
-            else None
-        )
-        if agents:
-            self.agents = [AgentItem(name, state) for name, state in agents.items()]
+                point(event["seq"], event.get("timestamp"), event["event_type"], event.get("data")),
+            )
+            last_seq = event["seq"]
+        data = {**payload, "id": payload["task_id"], "created_at": self.task.created_at}
+        row = row_from(data, self.task)
+        self._set_row(row, payload.get("error_code"), retime=False)
+        return last_seq
 
+    # -- filters -------------------------------------------------------------
+    @rx.event
+    def set_level_filter(self, value: str) -> None:
+        self.level_filter = value if any(c.value == value for c in LEVEL_OPTIONS) else "all"
+        self._refilter()
+
+    @rx.event
+    def set_kind_filter(self, value: str) -> None:
+        self.kind_filter = value if any(c.value == value for c in KIND_OPTIONS) else "all"
+        self._refilter()
+
+    # -- actions -------------------------------------------------------------
     async def _allowed(self) -> bool:
         return can_see(await get_engine().get(self._task_id()), await current_user(self))
 
@@ -187,3 +401,21 @@ class TaskDetailState(rx.State):
             return rx.toast.error(exc.message)
         noun = "file" if files == 1 else "files"
         return [rx.toast.success(f"Task deleted with {files} {noun}."), rx.redirect("/tasks")]
+
+
+async def all_events(task_id: str) -> list[EventView]:
+    """Every event of the task, in order (read a page at a time)."""
+    events: list[EventView] = []
+    while True:
+        after = events[-1].seq if events else 0
+        page = await get_engine().events(task_id, after_seq=after, limit=EVENT_PAGE)
+        events.extend(page)
+        if len(page) < EVENT_PAGE:
+            return events
+
+
+def _counts(mark: Point) -> bool:
+    """An event the timeline is drawn from: status changes, agent steps, failed attempts."""
+    if mark.event_type in ("agent_started", "agent_completed"):
+        return True
+    return isinstance(mark.data, dict) and ("status" in mark.data or "attempt" in mark.data)

@@ -20,7 +20,7 @@ from spyglass.errors import DomainError
 from spyglass.tasks import access
 from spyglass.tasks.access import Viewer
 from spyglass.tasks.bus import Bus, LocalBus, Subscription, TaskMessage, Topic
-from spyglass.tasks.messages import row_of, socket_payload
+from spyglass.tasks.messages import socket_payload
 from spyglass.tasks.models import new_task_id, utcnow
 from spyglass.tasks.registry import JobInputError, JobSpec, Registry, UnknownJob, registry
 from spyglass.tasks.runner import CANCEL_GRACE, LiveTask, Runner, ShuttingDown
@@ -28,9 +28,11 @@ from spyglass.tasks.scheduling import Schedule
 from spyglass.tasks.status import ACTIVE_STATUSES, ErrorCode, TaskStatus
 from spyglass.tasks.store import INTERRUPTED_MESSAGE, TaskFilter, TaskStore
 from spyglass.tasks.view import (
+    ActivitySeries,
     EngineHealth,
     EventView,
     FileView,
+    JobRunStats,
     QueueDepth,
     Stats,
     StatusChange,
@@ -426,8 +428,9 @@ class Engine:
     async def list_tasks(
         self, viewer: Viewer, query: TaskQuery = ALL_TASKS, *, limit: int = 20, offset: int = 0
     ) -> TaskPage:
-        """The tasks `viewer` may see that match `query`, newest first: one query, with the
-        live copies of tasks running here laid over the stored rows."""
+        """The tasks `viewer` may see that match `query`, newest first: one query (each task
+        with its main input file's name), with the live copies of tasks running here laid
+        over the stored rows."""
         owner = access.owner_scope(viewer)
         if owner is None:  # an admin: everyone's, or the user the query names
             owner = query.owner_id
@@ -437,18 +440,64 @@ class Engine:
             task_name=query.task_name,
             tool_id=query.tool_id,
             owner_id=owner,
+            id_prefix=query.id_prefix,
+            filename=query.filename,
+            search=query.search,
+            created_after=query.created_after,
+            created_before=query.created_before,
         )
-        tasks, total = await self._store.list_tasks(flt, limit=limit, offset=offset)
+        rows, total = await self._store.list_tasks(flt, limit=limit, offset=offset)
         live = self._runner.live
-        views = tuple(TaskView.of(live[t.id].row if t.id in live else row_of(t)) for t in tasks)
+        views = tuple(
+            TaskView.of(
+                {**live[r["id"]].row, "input_filename": r["input_filename"]}
+                if r["id"] in live
+                else r
+            )
+            for r in rows
+        )
         return TaskPage(tasks=views, total=total, offset=offset, limit=limit)
+
+    async def activity(
+        self, *, since: datetime, until: datetime | None = None, bucket_seconds: int = 60
+    ) -> ActivitySeries:
+        """Everyone's tasks that started running, completed and failed, counted per bucket of
+        `bucket_seconds` from `since` (rounded down to a bucket boundary) to `until` (now):
+        one grouped query. For admins' figures."""
+        if bucket_seconds < 1:
+            raise ValueError("bucket_seconds must be at least 1")
+        end = until or utcnow()
+        first = int(since.timestamp()) // bucket_seconds * bucket_seconds
+        start = datetime.fromtimestamp(first, UTC)
+        count = max(1, -(-int(end.timestamp() - first) // bucket_seconds))
+        series: dict[str, list[int]] = {k: [0] * count for k in ("started", "completed", "failed")}
+        for kind, bucket, n in await self._store.activity(start, end, bucket_seconds):
+            if 0 <= bucket < count:
+                series[kind][bucket] += n
+        return ActivitySeries(
+            start=start,
+            bucket_seconds=bucket_seconds,
+            started=tuple(series["started"]),
+            completed=tuple(series["completed"]),
+            failed=tuple(series["failed"]),
+        )
+
+    async def job_run_stats(self, *, since: datetime) -> list[JobRunStats]:
+        """Per job (tools included), everyone's runs that ended since `since`: completed,
+        failed, and the run time of completed runs at p50 and p95 (one query). For admins'
+        figures."""
+        return [
+            JobRunStats(state, job, completed, failed, p50, p95)
+            for state, job, completed, failed, p50, p95 in await self._store.job_run_stats(since)
+        ]
 
     async def events(
         self, task_id: str, *, after_seq: int = 0, limit: int = 1000
     ) -> list[EventView]:
-        """The task's timeline after `after_seq`, in order (lines still being coalesced are
-        written first, so nothing reported is missing)."""
-        self._store.flush_pending()
+        """The task's timeline after `after_seq`, in order (lines of a task running here that
+        are still being coalesced are written first, and committed, so nothing reported here
+        is missing)."""
+        await self._store.flush_task(task_id)
         return [
             EventView(e.seq, e.timestamp, e.event_type, e.message, e.data)
             for e in await self._store.get_events(task_id, after_seq=after_seq, limit=limit)

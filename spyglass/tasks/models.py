@@ -53,6 +53,10 @@ class Task(SQLModel, table=True):
         sa.Index("ix_task_status", "status"),
         sa.Index("ix_task_state_job", "state_name", "task_name"),
         sa.Index("ix_task_worker", "worker_id"),
+        # Admins' lists (everyone's, newest first, within a time range) and figures (what
+        # changed in the last hour or day: a task's updated_at is never before its times).
+        sa.Index("ix_task_created", "created_at"),
+        sa.Index("ix_task_updated", "updated_at"),
     )
 
     id: str = Field(default_factory=new_task_id, primary_key=True, max_length=36)

@@ -90,6 +90,12 @@ class JobSpec:
     def key(self) -> tuple[str, str]:
         return (self.state_name, self.task_name)
 
+    @property
+    def title(self) -> str:
+        """What people call the job: the first line of its doc string (without the final
+        full stop), else its name in words (`task2_with_args` → "Task2 with args")."""
+        return job_title(self.doc, self.task_name)
+
     def parse_args(self, raw: Any) -> BaseModel | dict[str, Any] | None:
         """Validate raw JSON input; an empty body takes the declared default."""
         empty = raw is None or raw == {}
@@ -185,6 +191,19 @@ _SNAKE_2 = re.compile(r"([a-z0-9])([A-Z])")
 def snake_case(name: str) -> str:
     """Reflex's own rule (`ExampleTaskState2` → `example_task_state2`)."""
     return _SNAKE_2.sub(r"\1_\2", _SNAKE_1.sub(r"\1_\2", name)).lower().replace("-", "_")
+
+
+def humanise(name: str) -> str:
+    """An identifier in words: `task2_with_args` → "Task2 with args", `key-identifier` →
+    "Key identifier"."""
+    words = re.sub(r"[_\-\s]+", " ", name).strip()
+    return words[:1].upper() + words[1:] if words else name
+
+
+def job_title(doc: str | None, task_name: str) -> str:
+    """The first line of a doc string without its final full stop, else the name in words."""
+    first = (doc or "").strip().splitlines()[0].strip() if (doc or "").strip() else ""
+    return first.removesuffix(".") if first else humanise(task_name)
 
 
 class UnknownJob(LookupError):

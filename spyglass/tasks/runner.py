@@ -107,6 +107,22 @@ class LiveTask:
         }
 
 
+#: Failures that another attempt on the same input would repeat: never retried automatically.
+_NOT_RETRIED = frozenset({ErrorCode.RESOURCE_LIMIT, ErrorCode.BAD_INPUT_FILE})
+
+
+def declared_code(exc: BaseException) -> ErrorCode | None:
+    """The error code an exception's class declares (`error_code = "BAD_INPUT_FILE"`, one of
+    `ErrorCode`), or None: then the failure is a JOB_ERROR."""
+    declared = getattr(type(exc), "error_code", None)
+    if not isinstance(declared, str):
+        return None
+    try:
+        return ErrorCode(declared)
+    except ValueError:
+        return None
+
+
 class QueueUnavailable(DomainError):
     def __init__(self) -> None:
         super().__init__(
@@ -542,9 +558,11 @@ class Runner:
                 code = ErrorCode.RESOURCE_LIMIT
                 error = value.message
             else:
-                code = ErrorCode.JOB_ERROR
+                code = declared_code(value) or ErrorCode.JOB_ERROR
+                # Either way people read the exception's own words, never its class name
+                # (that goes to the server log with the traceback).
                 error = job_error_message(value)
-            if attempt < max_attempts and code is not ErrorCode.RESOURCE_LIMIT:
+            if attempt < max_attempts and code not in _NOT_RETRIED:
                 delay = spec.options.retry_backoff * 2 ** (attempt - 1)
                 self.record_event(
                     live,

@@ -57,3 +57,6 @@ class ErrorCode(StrEnum):
     RESULT_NOT_SERIALIZABLE = "RESULT_NOT_SERIALIZABLE"
     #: The job's child process went over its memory cap (`SPYGLASS_JOB_MEMORY_MB`) or died.
     RESOURCE_LIMIT = "RESOURCE_LIMIT"
+    #: An input file cannot be used (not a table, empty, a file an agent needs is missing):
+    #: running it again on the same files fails the same way.
+    BAD_INPUT_FILE = "BAD_INPUT_FILE"

@@ -121,6 +121,81 @@ class TaskFilter:
     tool_id: str | None = None
     owner_id: int | None = None
     ownerless_only: bool = False
+    id_prefix: str | None = None
+    filename: str | None = None
+    search: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+#: What a task id is made of (a uuid4 in lower case): an id prefix has nothing else.
+_ID_CHARS = frozenset("0123456789abcdef-")
+
+
+def _like_escape(text: str) -> str:
+    """`text` for a LIKE pattern, matched literally (`\\` is the escape character)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _id_prefix_condition(prefix: str) -> Any:
+    """Ids starting with `prefix` (any case: ids are lower case), or none when it cannot
+    start one."""
+    prefix = prefix.strip().lower()
+    if not prefix or not set(prefix) <= _ID_CHARS:
+        return sa.false()
+    return TASK_TABLE.c.id.like(prefix + "%")
+
+
+def _filename_condition(part: str) -> Any:
+    """One of the task's input files has `part` in its name (any case): an EXISTS on the
+    task's artifacts (indexed by task)."""
+    pattern = "%" + _like_escape(part.strip()) + "%"
+    return sa.exists().where(
+        ARTIFACT_TABLE.c.task_id == TASK_TABLE.c.id,
+        ARTIFACT_TABLE.c.role == "input",
+        ARTIFACT_TABLE.c.filename.ilike(pattern, escape="\\"),
+    )
+
+
+def _task_conditions(flt: TaskFilter) -> list[Any]:
+    conditions: list[Any] = []
+    if flt.statuses:
+        conditions.append(TASK_TABLE.c.status.in_(list(flt.statuses)))
+    if flt.state_name:
+        conditions.append(TASK_TABLE.c.state_name == flt.state_name)
+    if flt.task_name:
+        conditions.append(TASK_TABLE.c.task_name == flt.task_name)
+    if flt.tool_id:
+        conditions.append(TASK_TABLE.c.tool_id == flt.tool_id)
+    if flt.owner_id is not None:
+        conditions.append(TASK_TABLE.c.owner_id == flt.owner_id)
+    if flt.ownerless_only:
+        conditions.append(TASK_TABLE.c.owner_id.is_(None))
+    if flt.id_prefix is not None and flt.id_prefix.strip():
+        conditions.append(_id_prefix_condition(flt.id_prefix))
+    if flt.filename is not None and flt.filename.strip():
+        conditions.append(_filename_condition(flt.filename))
+    if flt.search is not None and flt.search.strip():
+        conditions.append(sa.or_(_id_prefix_condition(flt.search), _filename_condition(flt.search)))
+    if flt.created_after is not None:
+        conditions.append(TASK_TABLE.c.created_at >= flt.created_after)
+    if flt.created_before is not None:
+        conditions.append(TASK_TABLE.c.created_at < flt.created_before)
+    return conditions
+
+
+#: The name of a task's main input file (a data tool's `primary`), read with the task.
+_INPUT_FILENAME = (
+    sa.select(ARTIFACT_TABLE.c.filename)
+    .where(
+        ARTIFACT_TABLE.c.task_id == TASK_TABLE.c.id,
+        ARTIFACT_TABLE.c.role == "input",
+        ARTIFACT_TABLE.c.key == "primary",
+    )
+    .limit(1)
+    .scalar_subquery()
+    .label("input_filename")
+)
 
 
 class TaskStore:
@@ -322,6 +397,15 @@ class TaskStore:
                 Write(task_id=task_id, values=pending.values, events=pending.events)
             )
 
+    async def flush_task(self, task_id: str) -> None:
+        """Write what is coalesced for one task now, and wait until it is committed (a read
+        that follows sees every line reported so far)."""
+        pending = self._pending.pop(task_id, None)
+        if pending is not None:
+            await self._writer.submit(
+                Write(task_id=task_id, values=pending.values, events=pending.events)
+            )
+
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval)
@@ -359,32 +443,26 @@ class TaskStore:
 
     async def list_tasks(
         self, flt: TaskFilter, limit: int = 20, offset: int = 0
-    ) -> tuple[list[Task], int]:
-        def run(session: Session) -> tuple[list[Task], int]:
-            query = select(Task)
-            count = select(func.count()).select_from(Task)
-            conditions: list[Any] = []
-            if flt.statuses:
-                conditions.append(col(Task.status).in_(list(flt.statuses)))
-            if flt.state_name:
-                conditions.append(col(Task.state_name) == flt.state_name)
-            if flt.task_name:
-                conditions.append(col(Task.task_name) == flt.task_name)
-            if flt.tool_id:
-                conditions.append(col(Task.tool_id) == flt.tool_id)
-            if flt.owner_id is not None:
-                conditions.append(col(Task.owner_id) == flt.owner_id)
-            if flt.ownerless_only:
-                conditions.append(col(Task.owner_id).is_(None))
-            for cond in conditions:
-                query = query.where(cond)
-                count = count.where(cond)
-            query = query.order_by(col(Task.created_at).desc(), col(Task.id)).offset(offset)
-            rows = list(session.exec(query.limit(limit)).all())
-            total = session.exec(count).one()
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of stored rows, newest first (each with its `input_filename`), and how many
+        match in all."""
+        conditions = _task_conditions(flt)
+        query = (
+            sa.select(TASK_TABLE, _INPUT_FILENAME)
+            .where(*conditions)
+            .order_by(TASK_TABLE.c.created_at.desc(), TASK_TABLE.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        count = sa.select(func.count()).select_from(TASK_TABLE).where(*conditions)
+
+        def run() -> tuple[list[dict[str, Any]], int]:
+            with self.engine.connect() as conn:
+                rows = [dict(r._mapping) for r in conn.execute(query)]
+                total = conn.execute(count).scalar_one()
             return rows, int(total)
 
-        return await self._read(run)
+        return await asyncio.to_thread(run)
 
     async def get_events(
         self, task_id: str, after_seq: int = 0, limit: int = 1000
@@ -510,6 +588,117 @@ class TaskStore:
             }
 
         return await self._read(run)
+
+    def _epoch_seconds(self, column: Any) -> Any:
+        """A stored (naive UTC) time as whole seconds since 1970, in this database's SQL."""
+        if self.engine.dialect.name == "sqlite":
+            return sa.cast(func.strftime("%s", column), sa.Integer)
+        return sa.cast(func.floor(func.extract("epoch", column)), sa.BigInteger)
+
+    async def activity(
+        self, start: datetime, until: datetime, bucket_seconds: int
+    ) -> list[tuple[str, int, int]]:
+        """(`started` | `completed` | `failed`, bucket number, count) for the buckets of
+        `bucket_seconds` from `start` (a whole number of seconds since 1970) to `until`: one
+        grouped query. A task's `updated_at` is never before any of its times, so the
+        `updated_at` index bounds what is read."""
+        origin = int(start.timestamp())
+        series = {
+            "started": TASK_TABLE.c.processing_started_at,
+            "completed": TASK_TABLE.c.completed_at,
+            "failed": TASK_TABLE.c.failed_at,
+        }
+        parts = [
+            sa.select(
+                sa.literal_column(f"'{kind}'").label("kind"),
+                ((self._epoch_seconds(column) - origin) // bucket_seconds).label("bucket"),
+            ).where(
+                TASK_TABLE.c.updated_at >= start,
+                column >= start,
+                column < until,
+                *([TASK_TABLE.c.status == kind.upper()] if kind != "started" else []),
+            )
+            for kind, column in series.items()
+        ]
+        events = sa.union_all(*parts).subquery()
+        query = sa.select(events.c.kind, events.c.bucket, func.count()).group_by(
+            events.c.kind, events.c.bucket
+        )
+
+        def run() -> list[tuple[str, int, int]]:
+            with self.engine.connect() as conn:
+                return [(str(k), int(b), int(n)) for k, b, n in conn.execute(query)]
+
+        return await asyncio.to_thread(run)
+
+    async def job_run_stats(
+        self, since: datetime
+    ) -> list[tuple[str, str, int, int, int | None, int | None]]:
+        """Per job, of its runs that ended (COMPLETED or FAILED) since `since`: (state, job,
+        completed, failed, p50 ms, p95 ms of the completed ones), nearest-rank percentiles
+        from a window function: one query (SQLite and PostgreSQL alike)."""
+        t = TASK_TABLE
+        timed = sa.and_(
+            t.c.status == TaskStatus.COMPLETED.value, t.c.execution_time_ms.is_not(None)
+        )
+        ok = sa.case((timed, 1), else_=0)
+        group = [t.c.state_name, t.c.task_name, ok]
+        ended_at = func.coalesce(t.c.completed_at, t.c.failed_at)
+        ranked = (
+            sa.select(
+                t.c.state_name,
+                t.c.task_name,
+                t.c.status,
+                t.c.execution_time_ms.label("ms"),
+                ok.label("ok"),
+                func.row_number()
+                .over(partition_by=group, order_by=t.c.execution_time_ms)
+                .label("rn"),
+                func.count().over(partition_by=group).label("n"),
+            )
+            .where(
+                t.c.updated_at >= since,
+                t.c.status.in_([TaskStatus.COMPLETED.value, TaskStatus.FAILED.value]),
+                ended_at >= since,
+            )
+            .subquery()
+        )
+
+        def rank_at(percent: int) -> Any:
+            reached = sa.and_(ranked.c.ok == 1, ranked.c.rn * 100 >= ranked.c.n * percent)
+            return func.min(sa.case((reached, ranked.c.ms)))
+
+        def count_of(status: TaskStatus) -> Any:
+            return func.sum(sa.case((ranked.c.status == status.value, 1), else_=0))
+
+        query = (
+            sa.select(
+                ranked.c.state_name,
+                ranked.c.task_name,
+                count_of(TaskStatus.COMPLETED),
+                count_of(TaskStatus.FAILED),
+                rank_at(50),
+                rank_at(95),
+            )
+            .group_by(ranked.c.state_name, ranked.c.task_name)
+            .order_by(ranked.c.state_name, ranked.c.task_name)
+        )
+
+        def run() -> list[tuple[str, str, int, int, int | None, int | None]]:
+            with self.engine.connect() as conn:
+                return [
+                    (
+                        str(s),
+                        str(j),
+                        int(c or 0),
+                        int(f or 0),
+                        None if p50 is None else int(p50),
+                        None if p95 is None else int(p95),
+                    )
+                    for s, j, c, f, p50, p95 in conn.execute(query)
+                ]
+
+        return await asyncio.to_thread(run)
 
     # -- leases and recovery ------------------------------------------------
     def renew_leases(self, worker_id: str, task_ids: list[str], until: datetime) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from spyglass.tasks.status import TaskStatus
@@ -50,6 +50,9 @@ class TaskView:
     #: When a run scheduled for later may start (`start_at` / `start_in`).
     scheduled_at: datetime | None = None
     execution_time_ms: int | None = None
+    #: The name of its main input file (a data tool's `primary`), where the engine read it
+    #: with the task (`list_tasks`); None for a job, or where it was not read.
+    input_filename: str | None = None
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> TaskView:
@@ -84,6 +87,7 @@ class TaskView:
             updated_at=row.get("updated_at"),
             scheduled_at=row.get("scheduled_at"),
             execution_time_ms=row.get("execution_time_ms"),
+            input_filename=row.get("input_filename"),
         )
 
     @property
@@ -123,13 +127,26 @@ class FileView:
 @dataclass(frozen=True, slots=True)
 class TaskQuery:
     """Which tasks a list holds. Whose they are comes from the viewer (the access policy):
-    `owner_id` narrows an admin's list to one user and is ignored for anyone else."""
+    `owner_id` narrows an admin's list to one user and is ignored for anyone else.
+
+    Text matches ignore case. `search` is what a search box holds: a task whose id starts
+    with it, or one of whose input files has it in its name."""
 
     statuses: Sequence[TaskStatus] = ()
     state_name: str | None = None
     task_name: str | None = None
     tool_id: str | None = None
     owner_id: int | None = None
+    #: The task's id starts with this.
+    id_prefix: str | None = None
+    #: The name of one of its input files contains this.
+    filename: str | None = None
+    #: An id prefix or part of an input file's name.
+    search: str | None = None
+    #: Created at or after this instant (aware).
+    created_after: datetime | None = None
+    #: Created before this instant (aware).
+    created_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +212,46 @@ class Stats:
     queued: int
     failed_24h: int
     mean_run_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivitySeries:
+    """How many tasks started running, completed and failed in each of the consecutive
+    buckets of `bucket_seconds` that begin at `start` (UTC, on a bucket boundary)."""
+
+    start: datetime
+    bucket_seconds: int
+    started: tuple[int, ...]
+    completed: tuple[int, ...]
+    failed: tuple[int, ...]
+
+    @property
+    def buckets(self) -> tuple[datetime, ...]:
+        """When each bucket begins."""
+        step = timedelta(seconds=self.bucket_seconds)
+        return tuple(self.start + i * step for i in range(len(self.started)))
+
+
+@dataclass(frozen=True, slots=True)
+class JobRunStats:
+    """One job's runs that ended in a window: how many completed and failed, and the run
+    time of the completed ones at the 50th and 95th percentiles (nearest rank), in ms."""
+
+    state_name: str
+    task_name: str
+    completed: int
+    failed: int
+    p50_ms: int | None
+    p95_ms: int | None
+
+    @property
+    def ended(self) -> int:
+        return self.completed + self.failed
+
+    @property
+    def failure_rate(self) -> float | None:
+        """Failed runs over the runs that ended (completed or failed); None without any."""
+        return self.failed / self.ended if self.ended else None
 
 
 @dataclass(frozen=True, slots=True)

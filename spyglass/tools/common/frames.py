@@ -18,7 +18,11 @@ from spyglass.filetypes import DATA_WORDS, data_type
 
 
 class DataFileError(ValueError):
-    """The file cannot be read as a table; the message says why, in the user's terms."""
+    """The file cannot be read as a table; the message says why, in the user's terms.
+
+    The task ends FAILED with `error_code=BAD_INPUT_FILE` and this message as it is."""
+
+    error_code = "BAD_INPUT_FILE"
 
 
 def _unique_names(names: list[str]) -> list[str]:
