@@ -23,7 +23,7 @@ def select(
             "aria_label": label,
             "style": {"&[data-placeholder] .rt-SelectTriggerInner": {"color": "var(--gray-11)"}},
         }
-        if label
+        if isinstance(label, rx.Var) or label
         else {}
     )
     return rx.select.root(

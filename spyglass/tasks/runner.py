@@ -816,6 +816,9 @@ def job_error_message(exc: BaseException) -> str:
     """What a failed job tells people: the exception's own words, never its class name
     (that goes to the server log with the traceback)."""
     words = str(exc).strip()
+    if isinstance(exc, KeyError) and words:
+        # str(KeyError("price")) is just "'price'": say what it means.
+        words = f"No value for the key {words}"
     return words[:2000] if words else "The job stopped on an error it did not describe"
 
 
