@@ -12,12 +12,16 @@ log = logging.getLogger(__name__)
 LEASE = "retention"
 
 
-async def sweep_once(engine: Engine) -> dict[str, int] | None:
-    """Sweep if this process holds the lease now (None: another one does)."""
+async def sweep_once(engine: Engine, *, force: bool = False) -> dict[str, int] | None:
+    """Sweep if this process holds the lease now (None: another one does). `force` (an
+    admin's "sweep now") sweeps unless a sweep is running elsewhere this very moment."""
     interval = engine.settings.retention_interval
-    if not await engine.take_sweep_lease(LEASE, interval * 0.9):
+    hold = min(interval * 0.9, 600.0) if force else interval * 0.9
+    if not await engine.take_sweep_lease(LEASE, hold):
         return None
     deleted = await engine.sweep_retention()
+    if force:  # the periodic sweep keeps its rhythm
+        await engine.take_sweep_lease(LEASE, interval * 0.9)
     if deleted:
         log.info("retention removed %s", deleted)
     return deleted

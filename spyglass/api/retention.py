@@ -105,6 +105,24 @@ async def preview(user: CurrentUser) -> Any:
     return {"total": found.total, "by_status": dict(found.by_status), "rules": rules}
 
 
+class SweepOut(BaseModel):
+    swept: bool = Field(description="False: another process is sweeping now")
+    deleted: dict[str, int] = Field(description="Tasks deleted, by status")
+
+
+@router.post(
+    "/api/admin/retention/sweep",
+    response_model=SweepOut,
+    summary="Run the retention sweep now (admins)",
+)
+async def sweep_now(user: CurrentUser) -> Any:
+    require_admin(user)
+    from spyglass import retention
+
+    deleted = await retention.sweep_once(get_engine(), force=True)
+    return {"swept": deleted is not None, "deleted": deleted or {}}
+
+
 class SearchResult(BaseModel):
     task_id: str
     seq: int
