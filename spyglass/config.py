@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     #: Let webhook endpoints aim at loopback, link-local, private (RFC 1918), unique-local
     #: and unspecified addresses (off: a user cannot aim deliveries at internal services).
     webhook_allow_private: bool = False
+    #: Send stored deliveries (off: they are recorded and wait, e.g. on a staging copy).
+    webhook_send: bool = True
     #: Seconds a delivery attempt may take before it counts as failed.
     webhook_timeout: float = Field(default=10.0, gt=0, le=120)
     #: The retry rule: attempt n+1 comes `webhook_retry_base · 2^(n-1)` seconds after

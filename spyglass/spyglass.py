@@ -28,10 +28,12 @@ from spyglass.pages.new_task import new_task_page
 from spyglass.pages.results import results_page
 from spyglass.pages.task_detail import task_detail_page
 from spyglass.pages.tasks import tasks_page
+from spyglass.pages.webhooks import webhooks_page
 from spyglass.states.auth import AuthState
 from spyglass.states.new_task import NewTaskState
 from spyglass.states.results import ResultsState
 from spyglass.states.task_detail import TaskDetailState
+from spyglass.states.webhooks import WebhooksState
 from spyglass.tasks.engine import get_engine
 from spyglass.tools import uploads
 from spyglass.webhooks import service as webhooks
@@ -119,4 +121,10 @@ app.add_page(
 )
 app.add_page(
     admin_page, route="/admins/tasks", title="Admin · SpyGlass", on_load=AuthState.require_admin
+)
+app.add_page(
+    webhooks_page,
+    route="/webhooks",
+    title="Webhooks · SpyGlass",
+    on_load=[AuthState.require_user, WebhooksState.load],
 )

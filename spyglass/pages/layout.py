@@ -14,6 +14,7 @@ def layout(*children: rx.Component, title: str) -> rx.Component:
             rx.spacer(),
             rx.link("New task", href="/"),
             rx.link("Tasks", href="/tasks"),
+            rx.link("Webhooks", href="/webhooks"),
             rx.cond(AuthState.is_admin, rx.link("Admin", href="/admins/tasks/")),
             rx.link("API docs", href="/docs", is_external=True),
             rx.cond(
@@ -30,6 +31,7 @@ def layout(*children: rx.Component, title: str) -> rx.Component:
                 ),
             ),
             align="center",
+            wrap="wrap",
             padding="12px 24px",
             border_bottom="1px solid var(--gray-5)",
         ),

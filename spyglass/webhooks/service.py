@@ -521,6 +521,9 @@ class Webhooks:
     async def run_forever(self) -> None:
         """Send what is due, then wait to be woken (a new delivery) or for the next due
         one, for the process's lifetime."""
+        if not self.settings.webhook_send:
+            log.warning("SPYGLASS_WEBHOOK_SEND is off: webhook deliveries are stored, not sent")
+            return
         self._client = httpx.AsyncClient(
             timeout=self.settings.webhook_timeout,
             follow_redirects=False,
