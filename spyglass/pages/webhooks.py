@@ -50,18 +50,16 @@ def _secret_callout() -> rx.Component:
 
 
 def _checkbox(name: str, label: str) -> rx.Component:
-    return rx.text(
-        rx.flex(rx.checkbox(name=name, id=name), label, spacing="2", align="center"),
-        as_="label",
+    return rx.el.label(
+        rx.flex(rx.checkbox(name=name, id=name), rx.text(label, size="2"), spacing="2"),
         html_for=name,
-        size="2",
     )
 
 
 def _form() -> rx.Component:
     return rx.form(
         rx.vstack(
-            rx.text("Endpoint URL", as_="label", html_for="webhook-url", size="2", weight="bold"),
+            rx.el.label(rx.text("Endpoint URL", size="2", weight="bold"), html_for="webhook-url"),
             rx.input(
                 id="webhook-url",
                 name="url",
@@ -71,7 +69,7 @@ def _form() -> rx.Component:
                 max_length=2000,
                 width="100%",
             ),
-            rx.text("Description", as_="label", html_for="webhook-description", size="2"),
+            rx.el.label(rx.text("Description", size="2"), html_for="webhook-description"),
             rx.input(
                 id="webhook-description",
                 name="description",
