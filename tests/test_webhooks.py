@@ -25,6 +25,7 @@ from standardwebhooks.webhooks import Webhook
 from spyglass.webhooks.guard import is_internal
 from tests.accounts import Account, make_account
 from tests.harness import SpyGlassServer
+from tests.test_workers import deployment, infra  # noqa: F401  (worker-mode fixtures)
 
 #: Receivers run on 127.0.0.1, so these servers allow internal targets; quick retries.
 ALLOW = {
@@ -396,3 +397,35 @@ def test_internal_targets_are_refused_by_default(
 )
 def test_which_addresses_are_internal(address: str, internal: bool) -> None:
     assert is_internal(ipaddress.ip_address(address)) is internal
+
+
+def test_worker_mode_sends_the_events_of_jobs_run_on_workers(
+    deployment: Any,  # noqa: F811
+    receiver: Receiver,
+) -> None:
+    """`SPYGLASS_EXECUTOR=procrastinate`: the job runs on a `spyglass worker`, whose status
+    hook stores the deliveries; the same outbox and retry rule send them."""
+    dep = deployment
+    dep.env.update(ALLOW)
+    dep.start_web()
+    dep.start_worker(2)
+    who = make_account(dep.web, prefix="hook-worker")
+    receiver.plan = [500]
+    endpoint = register(dep.web, who, receiver.url, ["task.started", "task.completed"])
+    r = httpx.post(
+        f"{dep.web.url}/api/tasks",
+        json={"task_type": "testjobs.where", "input_params": {"path": str(dep.data / "w.log")}},
+        headers=auth(who),
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    task_id = r.json()["task_id"]
+    wait_for(lambda: len(receiver.got) >= 3, what="both events from a worker, one retried")
+    ran_on = (dep.data / "w.log").read_text().split()[-1]
+    assert ran_on in {str(p.pid) for p in dep.workers}
+    verifier = Webhook(endpoint["secret"])
+    for got in receiver.got:
+        message = verifier.verify(got.body, {k.lower(): v for k, v in got.headers.items()})
+        assert message["data"]["task_id"] == task_id
+    assert receiver.of_type("task.started") and receiver.of_type("task.completed")
+    assert len({g.headers["webhook-id"] for g in receiver.got}) == 2  # one answered 500 first

@@ -159,8 +159,8 @@ async def search_events(
         Query(
             min_length=1,
             max_length=200,
-            pattern=r"\w",
-            description="Words to find (every one must be in the message)",
+            description="Words to find (every one must be in the message; punctuation is "
+            "not query syntax)",
         ),
     ],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

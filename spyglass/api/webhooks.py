@@ -33,7 +33,9 @@ class EndpointIn(BaseModel):
     events: list[EventType] = Field(min_length=1, max_length=5, examples=[["task.completed"]])
     description: str = Field(default="", max_length=200)
     all_tasks: bool = Field(
-        default=False, description="Admins only: hear every user's tasks (else only yours)"
+        default=False,
+        strict=True,
+        description="Admins only: hear every user's tasks (else only yours)",
     )
 
 
@@ -44,7 +46,9 @@ class EndpointPatch(BaseModel):
     events: list[EventType] | None = Field(default=None, min_length=1, max_length=5)
     description: str | None = Field(default=None, max_length=200)
     enabled: bool | None = Field(
-        default=None, description="true enables it again (after it was disabled for failures)"
+        default=None,
+        strict=True,
+        description="true enables it again (after it was disabled for failures)",
     )
 
 
