@@ -416,11 +416,21 @@ class Webhooks:
 
     # -- from the engine: what happened to tasks ---------------------------------------
     def on_status(self, change: StatusChange) -> None:
-        event_type = BY_STATUS.get(change.status)
-        if event_type is not None:
-            self._spawn(self.enqueue(event_type, change.task))
         if change.status.is_terminal:
             self._progress_sent.pop(change.task.id, None)
+        event_type = BY_STATUS.get(change.status)
+        if event_type is not None and not self._nobody_wants(event_type):
+            self._spawn(self.enqueue(event_type, change.task))
+
+    def _nobody_wants(self, event_type: str) -> bool:
+        """Known (from a fresh read of the endpoints) that no endpoint wants `event_type`:
+        then a status change costs nothing more."""
+        cache = self._cache
+        return (
+            cache is not None
+            and time.monotonic() - cache[0] < ENDPOINT_CACHE_SECONDS
+            and not any(event_type in w.events for w in cache[1])
+        )
 
     def on_progress(self, task: TaskView) -> None:
         """`task.progress`, at most once per task per `webhook_progress_interval`."""
@@ -428,13 +438,8 @@ class Webhooks:
         last = self._progress_sent.get(task.id)
         if last is not None and now - last < self.settings.webhook_progress_interval:
             return
-        cache = self._cache
-        if (
-            cache is not None
-            and now - cache[0] < ENDPOINT_CACHE_SECONDS
-            and not any("task.progress" in w.events for w in cache[1])
-        ):
-            return  # nobody wants progress: not even a task to spawn
+        if self._nobody_wants("task.progress"):
+            return  # not even a task to spawn
         self._progress_sent[task.id] = now
         self._spawn(self.enqueue("task.progress", task))
 
