@@ -429,3 +429,19 @@ def test_worker_mode_sends_the_events_of_jobs_run_on_workers(
         assert message["data"]["task_id"] == task_id
     assert receiver.of_type("task.started") and receiver.of_type("task.completed")
     assert len({g.headers["webhook-id"] for g in receiver.got}) == 2  # one answered 500 first
+
+
+async def test_names_are_resolved_and_checked_at_each_use() -> None:
+    """Registration and every attempt call `guard.resolve`: a name that resolves to an
+    internal address is refused; an attempt connects to the address that was checked."""
+    from spyglass.webhooks import guard
+
+    for url in ("http://localhost:8080/x", "http://127.0.0.1/x", "https://[::1]:8443/"):
+        with pytest.raises(guard.TargetRefused, match="internal address"):
+            await guard.resolve(url, allow_private=False)
+    allowed = await guard.resolve("http://localhost:8080/x", allow_private=True)
+    assert allowed.address is None  # the client resolves it itself
+    public = await guard.resolve("https://93.184.216.34/hook", allow_private=False)
+    assert public.address == "93.184.216.34"
+    with pytest.raises(guard.TargetRefused, match="no user name"):
+        await guard.resolve("https://u:p@93.184.216.34/", allow_private=False)
