@@ -6,7 +6,9 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import spyglass.auth.models
-import spyglass.tasks.models  # noqa: F401
+import spyglass.idempotency
+import spyglass.tasks.models
+import spyglass.webhooks.models  # noqa: F401
 from alembic import context
 from spyglass.config import get_settings
 

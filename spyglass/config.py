@@ -109,6 +109,32 @@ class Settings(BaseSettings):
     limit_direct_start: str = "120/minute"
     limit_api_token: str = "600/minute"
 
+    # -- webhooks, idempotency, retention -----------------------------------------------
+    #: Let webhook endpoints aim at loopback, link-local, private (RFC 1918), unique-local
+    #: and unspecified addresses (off: a user cannot aim deliveries at internal services).
+    webhook_allow_private: bool = False
+    #: Send stored deliveries (off: they are recorded and wait, e.g. on a staging copy).
+    webhook_send: bool = True
+    #: Seconds a delivery attempt may take before it counts as failed.
+    webhook_timeout: float = Field(default=10.0, gt=0, le=120)
+    #: The retry rule: attempt n+1 comes `webhook_retry_base · 2^(n-1)` seconds after
+    #: attempt n failed (capped at `webhook_retry_max`), for `webhook_retry_window`
+    #: seconds from the delivery's creation (a day); then the delivery is given up.
+    webhook_retry_base: float = Field(default=5.0, gt=0)
+    webhook_retry_max: float = Field(default=3600.0, gt=0)
+    webhook_retry_window: float = Field(default=86400.0, gt=0)
+    #: An endpoint whose last this-many attempts all failed is disabled (with a notice).
+    webhook_disable_after: int = Field(default=30, ge=1)
+    #: At most one `task.progress` delivery per task per this many seconds.
+    webhook_progress_interval: float = Field(default=10.0, ge=0)
+    #: Seconds between looks at the outbox when nothing woke the sender.
+    webhook_poll: float = Field(default=2.0, gt=0)
+    #: Hours an `Idempotency-Key` is remembered.
+    idempotency_hours: float = Field(default=24.0, gt=0)
+    #: Seconds between retention sweeps, and tasks deleted per transaction.
+    retention_interval: float = Field(default=3600.0, gt=0)
+    retention_batch: int = Field(default=500, ge=1, le=10000)
+
     @field_validator("job_modules", "allowed_origins", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

@@ -86,6 +86,11 @@ QUEUE_WAIT = Histogram(
 FINISHED = Counter(
     "spyglass_tasks_finished", "Tasks that ended, by job and status", ["job", "status"]
 )
+RETENTION_DELETED = Counter(
+    "spyglass_retention_deleted",
+    "Finished tasks the retention sweep deleted (with their events and files), by status",
+    ["status"],
+)
 SOCKET_CLIENTS = Gauge(
     "spyglass_socket_clients", "WebSocket clients connected now", multiprocess_mode="livesum"
 )
@@ -166,6 +171,7 @@ def install(engine: Engine) -> None:
     """Measure this worker's engine: status changes of its tasks and its bus's lag."""
     engine.on_status(observe_status)
     engine.on_bus_lag(BUS_LAG.observe)
+    engine.on_retention(lambda status, count: _child(RETENTION_DELETED, status).inc(count))
 
 
 def observe_status(change: StatusChange) -> None:

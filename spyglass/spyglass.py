@@ -12,7 +12,10 @@ from reflex.app import _ContextMiddleware
 from reflex_base import otel
 from starlette.types import ASGIApp
 
-from spyglass import metrics  # first: it picks the metrics folder before prometheus loads
+from spyglass import (
+    metrics,  # first: it picks the metrics folder before prometheus loads
+    retention,
+)
 from spyglass.api import security
 from spyglass.api.app import beneath, create_api
 from spyglass.api.front import FrontDoor
@@ -27,12 +30,15 @@ from spyglass.pages.not_found import not_found_page
 from spyglass.pages.results import results_page
 from spyglass.pages.task_detail import task_detail_page
 from spyglass.pages.tasks import tasks_page
+from spyglass.pages.webhooks import webhooks_page
 from spyglass.states.auth import AuthState
 from spyglass.states.new_task import NewTaskState
 from spyglass.states.results import ResultsState
 from spyglass.states.task_detail import TaskDetailState
+from spyglass.states.webhooks import WebhooksState
 from spyglass.tasks.engine import get_engine
 from spyglass.tools import uploads
+from spyglass.webhooks import service as webhooks
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -43,16 +49,22 @@ load_jobs()  # jobs must be declared before the API is built
 async def engine_lifespan() -> AsyncIterator[None]:
     engine = get_engine()
     metrics.install(engine)
+    hooks = webhooks.install(engine)
     await engine.start()
     settings = get_settings()
     await get_auth().warm_up()
     await get_auth().bootstrap_admin(settings.admin_email, settings.admin_password)
-    sweeper = asyncio.create_task(uploads.sweep_forever(settings.upload_expiry))
+    background = [
+        asyncio.create_task(uploads.sweep_forever(settings.upload_expiry)),
+        asyncio.create_task(hooks.run_forever(), name="spyglass-webhooks"),
+        asyncio.create_task(retention.sweep_forever(engine), name="spyglass-retention"),
+    ]
     try:
         yield
     finally:
-        sweeper.cancel()
-        await asyncio.gather(sweeper, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await engine.stop()
         metrics.worker_stopped()
 
@@ -115,6 +127,12 @@ app.add_page(
 )
 app.add_page(
     admin_page, route="/admins/tasks", title="Admin · SpyGlass", on_load=AuthState.require_admin
+)
+app.add_page(
+    webhooks_page,
+    route="/webhooks",
+    title="Webhooks · SpyGlass",
+    on_load=[AuthState.require_user, WebhooksState.load],
 )
 app.add_page(
     developers_page,

@@ -38,12 +38,18 @@ async def run(concurrency: int, queues: list[str] | None) -> None:
 
     settings = get_settings()
     load_jobs()
+    from spyglass.webhooks import service as webhooks
+
     engine = Engine(settings, role="worker")
     set_engine(engine)
+    hooks = webhooks.install(engine)  # its tasks' events are stored (and sent) here too
     await engine.start()
+    sender = asyncio.create_task(hooks.run_forever(), name="spyglass-webhooks")
     try:
         await engine.run_worker(concurrency, queues)
     finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
         await engine.stop()
 
 

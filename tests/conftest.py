@@ -27,6 +27,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpyGlassServer]
         env={
             "SPYGLASS_ADMIN_EMAIL": BOOTSTRAP_ADMIN[0],
             "SPYGLASS_ADMIN_PASSWORD": BOOTSTRAP_ADMIN[1],
+            # The webhooks page's test sends to a receiver on loopback.
+            "SPYGLASS_WEBHOOK_ALLOW_PRIVATE": "1",
+            "SPYGLASS_WEBHOOK_RETRY_BASE": "0.5",
         },
     ).start()
     yield srv

@@ -39,6 +39,9 @@ ENV = {
     "SPYGLASS_LIMIT_API_TOKEN": "",
     "SPYGLASS_LIMIT_DIRECT_START": "",
     "SPYGLASS_SHUTDOWN_GRACE": "0",
+    # Webhook URLs the fuzzer makes up are neither resolved (no DNS look-up) nor sent to.
+    "SPYGLASS_WEBHOOK_ALLOW_PRIVATE": "1",
+    "SPYGLASS_WEBHOOK_SEND": "0",
 }
 
 

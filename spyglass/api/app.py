@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from spyglass.api import (
+    bulk,
     direct,
     docs,
     files,
@@ -16,9 +17,11 @@ from spyglass.api import (
     logs,
     portal,
     rest,
+    retention,
     session,
     sockets,
     tokens,
+    webhooks,
 )
 from spyglass.api.errors import MethodNotAllowed, complete_error_answers, install_error_handlers
 from spyglass.api.page_guard import PageGuard
@@ -63,7 +66,11 @@ def create_api() -> FastAPI:
     direct.add_routes(api.router)  # the app's own routes: each start and result read
     api.include_router(sockets.router)
     api.include_router(tokens.router)
+    api.include_router(bulk.router)  # before rest's /api/tasks/{task_id}/… routes
     api.include_router(rest.router)
+    api.include_router(webhooks.router)
+    api.include_router(retention.router)
+    api.include_router(retention.search_router)
     api.include_router(logs.router)
     api.include_router(rest.tools_router)
     api.include_router(files.router)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic_core
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -21,9 +21,11 @@ from pydantic import BaseModel, ValidationError
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
+from spyglass import idempotency
 from spyglass.api.auth import DirectStart, direct_start_allowed
 from spyglass.api.errors import error_answer, responses, validation_body
 from spyglass.api.scheduling import NO_SCHEDULE, StartSchedule
+from spyglass.api.session import client_address
 from spyglass.errors import DomainError
 from spyglass.tasks.access import visible_without_account
 from spyglass.tasks.credits import needs_account
@@ -48,6 +50,18 @@ class TaskResponse(BaseModel):
     scheduled_at: str | None = None
     timestamp: str | None = None
 
+
+#: The `Idempotency-Key` header of a start (validated and documented by FastAPI).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        min_length=1,
+        max_length=255,
+        pattern=idempotency.KEY_PATTERN,
+        description=idempotency.HEADER_DOC["description"],
+    ),
+]
 
 #: TaskResponse's fields, in its order.
 TASK_FIELDS = tuple(TaskResponse.model_fields)
@@ -182,6 +196,19 @@ async def start_direct(spec: JobSpec, request: Request, schedule: Schedule) -> A
     return direct_view(task)
 
 
+async def start_direct_once(
+    spec: JobSpec, request: Request, schedule: Schedule, key: str | None
+) -> Response:
+    """A token-free start, once per (client address, Idempotency-Key) when a key is sent."""
+
+    async def start() -> Response:
+        answer = await start_direct(spec, request, schedule)
+        return answer if isinstance(answer, Response) else task_answer(answer)
+
+    scope = f"addr:{client_address(request) or 'unknown'}"
+    return await idempotency.once(request, scope, key, start)
+
+
 NEEDS_ACCOUNT_DOC = (
     "\n\n**Costs {cost} credits, so it is not startable here**: this route answers 403 "
     "`JOB_NEEDS_ACCOUNT`. Start it for an account with a client token "
@@ -206,8 +233,10 @@ _STARTS: dict[Any, JobSpec] = {}
 
 
 def _documented_start(spec: JobSpec) -> Any:
-    async def start(request: Request, _rate: DirectStart, schedule: StartSchedule) -> Any:
-        return await start_direct(spec, request, schedule)
+    async def start(
+        request: Request, _rate: DirectStart, schedule: StartSchedule, key: IdempotencyKey = None
+    ) -> Any:
+        return await start_direct_once(spec, request, schedule, key)
 
     _STARTS[start] = spec
     return start
@@ -256,7 +285,11 @@ class DirectStartRoute(APIRoute):
 
     @staticmethod
     def quick(scope: Scope) -> bool:
-        return not scope.get("query_string") and get_telemetry_data() is None
+        return (
+            not scope.get("query_string")
+            and get_telemetry_data() is None
+            and not idempotency.has_key(scope["headers"])
+        )
 
     async def start(self, request: Request) -> Response:
         await direct_start_allowed(request)
@@ -369,6 +402,7 @@ def add_routes(router: APIRouter) -> None:
         "an empty body takes the job's default arguments.",
         responses={
             **responses(404, 422, 429),
+            409: error_answer(409, idempotency.CONFLICT_DOC),
             403: error_answer(
                 403,
                 "The job is not direct (JOB_NOT_DIRECT), or it costs credits "
@@ -429,6 +463,7 @@ def _add_job_routes(router: APIRouter) -> None:
                 openapi_extra=_request_body_doc(spec),
                 responses={
                     **responses(403, 422, 429),
+                    409: error_answer(409, idempotency.CONFLICT_DOC),
                     **({403: NEEDS_ACCOUNT_RESPONSE} if spec.needs_account else {}),
                 },
             )
@@ -440,8 +475,9 @@ async def start_any(
     request: Request,
     _rate: DirectStart,
     schedule: StartSchedule,
+    key: IdempotencyKey = None,
 ) -> Any:
-    return await start_direct(find_job(state_name, task_name), request, schedule)
+    return await start_direct_once(find_job(state_name, task_name), request, schedule, key)
 
 
 async def task_result(state_name: str, task_id: str) -> Response:

@@ -11,12 +11,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
+from spyglass import idempotency
 from spyglass.api.auth import CurrentUser
 from spyglass.api.bounds import OffsetQuery, SeqQuery
-from spyglass.api.direct import args_required, args_schema, check_json_types
-from spyglass.api.errors import TOKEN_ERRORS, responses
+from spyglass.api.direct import IdempotencyKey, args_required, args_schema, check_json_types
+from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
 from spyglass.api.scheduling import START_AT, StartSchedule, parse_start_at
 from spyglass.errors import DomainError
 from spyglass.tasks.engine import get_engine
@@ -343,9 +345,30 @@ ONE_TASK = responses(404)
     status_code=201,
     response_model=RestTask,
     summary="Create a tool task (CREATED) or a job task (PENDING)",
-    responses={**NEW_TASK, **responses(400, 402, 409)},
+    responses={
+        **NEW_TASK,
+        **responses(400, 402),
+        409: error_answer(409, "JOB_NEEDS_PAGE: an instance job; or " + idempotency.CONFLICT_DOC),
+    },
 )
-async def create_task(body: CreateTask, user: CurrentUser, schedule: StartSchedule) -> Any:
+async def create_task(
+    body: CreateTask,
+    request: Request,
+    user: CurrentUser,
+    schedule: StartSchedule,
+    key: IdempotencyKey = None,
+) -> Any:
+    if key is None:
+        return await _create_task(body, user, schedule)
+
+    async def start() -> Response:
+        created = RestTask.model_validate(await _create_task(body, user, schedule))
+        return JSONResponse(created.model_dump(mode="json"), status_code=201)
+
+    return await idempotency.once(request, f"user:{user.id}", key, start)
+
+
+async def _create_task(body: CreateTask, user: Any, schedule: Any) -> dict[str, Any]:
     if body.tool_id is not None:
         task = await flow.create_tool_task(body.tool_id, body.agents, user.id)
         return {**rest_view(task), "message": "Task created: ask for upload URLs next"}

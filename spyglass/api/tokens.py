@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, Field
 
+from spyglass import idempotency
 from spyglass.api.auth import (
     INVALID_TOKEN,
     CurrentCredential,
@@ -26,12 +27,14 @@ from spyglass.api.auth import (
 from spyglass.api.bounds import IdPath
 from spyglass.api.direct import (
     START_BODY_DOC,
+    IdempotencyKey,
     TaskResponse,
     find_job,
     read_json_body,
+    task_answer,
     validation_response,
 )
-from spyglass.api.errors import TOKEN_ERRORS, responses
+from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
 from spyglass.api.scheduling import StartSchedule
 from spyglass.api.sockets import reject, serve_single_task, serve_until_done, socket_session
 from spyglass.auth.service import TokenInfo, UserInfo, get_auth
@@ -136,7 +139,10 @@ router = APIRouter()
     summary="Start a job for the token's owner (no browser needed)",
     description="The body fits the job's input model (see `GET /api/jobs`); "
     "an empty body takes the job's default arguments.",
-    responses=responses(*TOKEN_ERRORS, 402, 403, 404, 409, 422),
+    responses={
+        **responses(*TOKEN_ERRORS, 402, 403, 404, 422),
+        409: error_answer(409, "JOB_NEEDS_PAGE: an instance job; or " + idempotency.CONFLICT_DOC),
+    },
     openapi_extra=START_BODY_DOC,
 )
 async def start_with_token(
@@ -146,6 +152,7 @@ async def start_with_token(
     request: Request,
     token: PathToken,
     schedule: StartSchedule,
+    key: IdempotencyKey = None,
 ) -> Any:
     spec = find_job(state_name, task_name)
     if not spec.is_static:
@@ -155,19 +162,23 @@ async def start_with_token(
             "start it from its page",
             409,
         )
-    try:
-        body = await read_json_body(request, spec)
-        task = await get_engine().start_job(
-            spec,
-            body,
-            origin="token",
-            owner_id=token.owner_id,
-            client_id=str(token.id),
-            schedule=schedule,
-        )
-    except JobInputError as exc:
-        return validation_response(exc)
-    return direct_view(task)
+
+    async def start() -> Any:
+        try:
+            body = await read_json_body(request, spec)
+            task = await get_engine().start_job(
+                spec,
+                body,
+                origin="token",
+                owner_id=token.owner_id,
+                client_id=str(token.id),
+                schedule=schedule,
+            )
+        except JobInputError as exc:
+            return validation_response(exc)
+        return task_answer(direct_view(task))
+
+    return await idempotency.once(request, f"user:{token.owner_id}", key, start)
 
 
 @router.websocket("/ws/{state_name}/tasks/{client_token}/{task_id}")

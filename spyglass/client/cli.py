@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--watch", action="store_true", help="follow it to its end")
     start.add_argument("--priority", type=int, help="higher starts first (default: the job's)")
     start.add_argument("--queue", help="the queue it waits in (default: the job's)")
+    start.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="the same key again within 24 h answers the task it started (no second start)",
+    )
     when = start.add_mutually_exclusive_group()
     when.add_argument("--start-in", type=float, metavar="SECONDS", help="start it later")
     when.add_argument("--start-at", metavar="ISO8601", help="start it at, e.g. 2026-12-01T09:00Z")
@@ -130,6 +135,7 @@ def _run(client: SpyGlassClient, options: argparse.Namespace, console: Console) 
             queue=options.queue,
             start_in=options.start_in,
             start_at=options.start_at,
+            idempotency_key=options.idempotency_key,
         )
         if not options.watch:
             return _dump(console, task) if options.json else _line(console, task)

@@ -53,8 +53,12 @@ class SpyGlassClient:
         self.close()
 
     # -- plumbing ------------------------------------------------------------
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+    def _request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> Any:
+        headers = dict(headers or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         try:
             response = self._http.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
@@ -95,10 +99,15 @@ class SpyGlassClient:
         queue: str | None = None,
         start_in: float | None = None,
         start_at: str | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Start `job` of `state` (as the token's owner, or as a direct task without one);
-        `priority`, `queue`, `start_in` seconds or `start_at` (ISO 8601) schedule it."""
+        `priority`, `queue`, `start_in` seconds or `start_at` (ISO 8601) schedule it. With
+        `idempotency_key`, sending the same start again (say, after a network error)
+        answers the task the first one started instead of starting another."""
         body: dict[str, Any] = {"json": args} if args is not None else {}
+        if idempotency_key:
+            body["headers"] = {"Idempotency-Key": idempotency_key}
         schedule = {
             "priority": priority,
             "queue": queue,

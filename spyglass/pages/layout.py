@@ -19,6 +19,7 @@ def _nav() -> rx.Component:
         rx.flex(
             rx.link("New task", href="/"),
             rx.link("Tasks", href="/tasks"),
+            rx.link("Webhooks", href="/webhooks"),
             rx.cond(AuthState.is_admin, rx.link("Admin", href="/admins/tasks/")),
             rx.link("Developers", href="/developers"),
             spacing="3",

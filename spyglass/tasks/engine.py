@@ -34,6 +34,9 @@ from spyglass.tasks.view import (
     FileView,
     JobRunStats,
     QueueDepth,
+    RetentionPreview,
+    RetentionRuleView,
+    SearchHit,
     Stats,
     StatusChange,
     TaskPage,
@@ -92,6 +95,7 @@ class Engine:
         self.started = False
         self.recovered_at_start: list[str] = []
         self._status_hooks: list[Callable[[StatusChange], None]] = []
+        self._retention_hooks: list[Callable[[str, int], None]] = []
         self._runner.on_status.append(self._runner_status)
         self._keeper: asyncio.Task[None] | None = None
 
@@ -585,6 +589,11 @@ class Engine:
         runner, or a recovery for a worker that is gone)."""
         self._status_hooks.append(hook)
 
+    def on_progress(self, hook: Callable[[TaskView], None]) -> None:
+        """Call `hook` with a task running in this process each time its progress or
+        message moves (as often as the job reports: a hook throttles for itself)."""
+        self._runner.on_progress.append(lambda row: hook(TaskView.of(row)))
+
     def on_bus_lag(self, hook: Callable[[float], None]) -> None:
         """Call `hook` with the seconds each message spent between processes (Redis bus)."""
         self._bus.on_lag = hook
@@ -772,6 +781,159 @@ class Engine:
                     deleted += 1
                 except TaskNotFound:
                     pass  # deleted meanwhile by someone else
+
+    # -- bulk actions over a filter -----------------------------------------------------
+    def _filter(self, viewer: Viewer, query: TaskQuery) -> TaskFilter:
+        owner = access.owner_scope(viewer)
+        if owner is None:
+            owner = query.owner_id
+        return TaskFilter(
+            statuses=[s.value for s in query.statuses],
+            state_name=query.state_name,
+            task_name=query.task_name,
+            tool_id=query.tool_id,
+            owner_id=owner,
+        )
+
+    async def count_matching(self, viewer: Viewer, query: TaskQuery) -> int:
+        """How many tasks `viewer` may see that `query` selects."""
+        return await asyncio.to_thread(self._store.count_tasks, self._filter(viewer, query))
+
+    async def matching_ids(self, viewer: Viewer, query: TaskQuery, limit: int) -> list[str]:
+        """The ids of up to `limit` tasks `viewer` may see that `query` selects, newest first."""
+        found = await asyncio.to_thread(self._store.task_ids, self._filter(viewer, query), limit)
+        return [task_id for task_id, _owner in found]
+
+    # -- retention ------------------------------------------------------------------------
+    async def retention_rules(self) -> list[RetentionRuleView]:
+        rows = await asyncio.to_thread(self._store.retention_rules)
+        return [RetentionRuleView(TaskStatus(s), j, d) for s, j, d in rows]
+
+    async def set_retention_rules(self, rules: Sequence[RetentionRuleView]) -> None:
+        """Replace every retention rule (finished statuses only; one rule per status and job)."""
+        seen = set()
+        for rule in rules:
+            if not rule.status.is_terminal:
+                raise DomainError(
+                    "INVALID_RETENTION_RULE",
+                    f"Only finished tasks are swept; {rule.status.value} is not a final status",
+                    400,
+                )
+            if (rule.status, rule.job) in seen:
+                raise DomainError(
+                    "INVALID_RETENTION_RULE",
+                    f"Two rules for {rule.status.value} {rule.job or '(every job)'}",
+                    400,
+                )
+            seen.add((rule.status, rule.job))
+        await asyncio.to_thread(
+            self._store.replace_retention_rules,
+            [(r.status.value, r.job, r.days) for r in rules],
+        )
+
+    def _retention_plan(
+        self, rules: Sequence[RetentionRuleView], now: datetime
+    ) -> list[tuple[str, str, datetime, list[str]]]:
+        """(status, job, cutoff, jobs excepted) for each rule that deletes anything."""
+        plan = []
+        for rule in rules:
+            if rule.days is None:
+                continue
+            others = [] if rule.job else [r.job for r in rules if r.status == rule.status and r.job]
+            cutoff = now - timedelta(days=rule.days)
+            plan.append((rule.status.value, rule.job, cutoff, others))
+        return plan
+
+    async def retention_preview(self) -> RetentionPreview:
+        """What a sweep run now would delete, by status."""
+        rules = await self.retention_rules()
+        counts: dict[str, int] = {}
+        for status, job, cutoff, others in self._retention_plan(rules, utcnow()):
+            n = await asyncio.to_thread(self._store.count_expired, status, job, cutoff, others)
+            counts[status] = counts.get(status, 0) + n
+        return RetentionPreview(by_status=counts, rules=tuple(rules))
+
+    def on_retention(self, hook: Callable[[str, int], None]) -> None:
+        """Call `hook(status, count)` for each batch a retention sweep deletes."""
+        self._retention_hooks.append(hook)
+
+    async def sweep_retention(self, batch: int | None = None) -> dict[str, int]:
+        """Delete what the retention rules say is due: files first (storage), then the
+        tasks, events and file records, `batch` tasks per short transaction. Returns how
+        many went, by status."""
+        from spyglass.storage import get_storage
+        from spyglass.storage.base import task_prefix
+
+        size = batch or self.settings.retention_batch
+        rules = await self.retention_rules()
+        deleted: dict[str, int] = {}
+        storage = get_storage()
+        for status, job, cutoff, others in self._retention_plan(rules, utcnow()):
+            while True:
+                found = await asyncio.to_thread(
+                    self._store.expired_tasks, status, job, cutoff, others, size
+                )
+                if not found:
+                    break
+                for task_id, owner_id, _state in found:
+                    await asyncio.to_thread(storage.delete_prefix, task_prefix(owner_id, task_id))
+                gone = await asyncio.to_thread(
+                    self._store.delete_tasks, [t for t, _o, _s in found], [status]
+                )
+                for task_id, owner_id, state_name in found:
+                    self._bus.publish(
+                        TaskMessage(
+                            task_id=task_id,
+                            state_name=state_name,
+                            owner_id=owner_id,
+                            client_id=None,
+                            version=1 << 62,
+                            terminal=True,
+                            droppable=True,
+                            payload={"type": "deleted", "task_id": task_id},
+                        )
+                    )
+                deleted[status] = deleted.get(status, 0) + gone
+                for hook in self._retention_hooks:
+                    try:
+                        hook(status, gone)
+                    except Exception:
+                        log.exception("retention hook failed")
+                if len(found) < size:
+                    break
+                await asyncio.sleep(0)  # let others write between batches
+        return deleted
+
+    async def take_sweep_lease(self, name: str, seconds: float) -> bool:
+        """Whether this process runs the periodic sweep `name` now: one process holds it
+        for `seconds` (across every process sharing the database)."""
+        until = utcnow() + timedelta(seconds=seconds)
+        return await asyncio.to_thread(self._store.take_lease, name, self.worker_id, until)
+
+    # -- search ----------------------------------------------------------------------------
+    async def search_events(
+        self, viewer: Viewer, text: str, *, limit: int = 20, offset: int = 0
+    ) -> tuple[list[SearchHit], int]:
+        """Timeline lines of the tasks `viewer` may see whose message has every word of
+        `text` (PostgreSQL full-text search, SQLite FTS5), newest first; and how many."""
+        self._store.flush_pending()
+        rows, total = await asyncio.to_thread(
+            self._store.search_events, text, access.owner_scope(viewer), limit, offset
+        )
+        hits = [
+            SearchHit(
+                task_id=r["task_id"],
+                seq=r["seq"],
+                timestamp=r["timestamp"],
+                event_type=r["event_type"],
+                message=r["message"],
+                state_name=r["state_name"],
+                task_name=r["task_name"],
+                task_status=TaskStatus(r["status"]),
+            )
+            for r in rows
+        ]
+        return hits, total
 
     async def create_waiting(
         self,

@@ -57,6 +57,7 @@ class Task(SQLModel, table=True):
         # changed in the last hour or day: a task's updated_at is never before its times).
         sa.Index("ix_task_created", "created_at"),
         sa.Index("ix_task_updated", "updated_at"),
+        sa.Index("ix_task_status_updated", "status", "updated_at"),
     )
 
     id: str = Field(default_factory=new_task_id, primary_key=True, max_length=36)
@@ -153,3 +154,28 @@ class WorkerInfo(SQLModel, table=True):
     started_at: datetime = _ts(nullable=False)
     concurrency: int
     queues: list[str] | None = _json()
+
+
+class RetentionRule(SQLModel, table=True):
+    """How long finished tasks of one status are kept (set by admins): `days` None keeps
+    them for ever. `job` (`state.job`) narrows a rule to one job; "" is every job, and a
+    job's own rule wins over it."""
+
+    __tablename__ = "retention_rule"
+    __table_args__ = (sa.UniqueConstraint("status", "job", name="uq_retention_status_job"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(max_length=20)
+    job: str = Field(default="", max_length=401)
+    days: float | None = None
+    updated_at: datetime = _ts(nullable=False)
+
+
+class SweepLease(SQLModel, table=True):
+    """Which process runs a periodic sweep now (one at a time across every process)."""
+
+    __tablename__ = "sweep_lease"
+
+    name: str = Field(primary_key=True, max_length=40)
+    holder: str = Field(max_length=64)
+    until: datetime = _ts(nullable=False)

@@ -148,6 +148,8 @@ class Runner:
         self.lease_ttl = lease_ttl
         #: Called with (live task, status) on every status change (metrics).
         self.on_status: list[Any] = []
+        #: Called with a running task's live copy each time its progress or message moves.
+        self.on_progress: list[Any] = []
         #: The status of each live task that passed a status change here, and how many are
         #: in each: what health and metrics ask often, kept as counters rather than scans.
         self._statuses: dict[str, TaskStatus] = {}
@@ -424,6 +426,12 @@ class Runner:
         self._publish(live, "update", droppable=True, data=data)
         for ev in events:
             self._publish(live, "event", droppable=False, event=ev)
+        if changed and self.on_progress:
+            for hook in self.on_progress:
+                try:
+                    hook(live.row)
+                except Exception:  # a hook never breaks a task
+                    log.exception("progress hook failed")
 
     def record_event(self, live: LiveTask, level: str, message: str, data: Any) -> None:
         if not self.holds(live):

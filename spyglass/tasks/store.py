@@ -26,7 +26,15 @@ from spyglass.config import PROJECT_ROOT
 from spyglass.errors import DomainError
 from spyglass.tasks import credits
 from spyglass.tasks.dbwriter import GroupCommitWriter, Write
-from spyglass.tasks.models import Artifact, Task, TaskEvent, WorkerInfo, utcnow
+from spyglass.tasks.models import (
+    Artifact,
+    RetentionRule,
+    SweepLease,
+    Task,
+    TaskEvent,
+    WorkerInfo,
+    utcnow,
+)
 from spyglass.tasks.status import ACTIVE_STATUSES, ErrorCode, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,8 @@ TASK_TABLE = Task.__table__  # type: ignore[attr-defined]
 EVENT_TABLE = TaskEvent.__table__  # type: ignore[attr-defined]
 ARTIFACT_TABLE = Artifact.__table__  # type: ignore[attr-defined]
 WORKER_TABLE = WorkerInfo.__table__  # type: ignore[attr-defined]
+RULE_TABLE = RetentionRule.__table__  # type: ignore[attr-defined]
+LEASE_TABLE = SweepLease.__table__  # type: ignore[attr-defined]
 _DEPTH_KEYS = (TASK_TABLE.c.state_name, TASK_TABLE.c.task_name, TASK_TABLE.c.queue)
 
 INTERRUPTED_MESSAGE = "The server stopped while this task was running; retry it to run it again."
@@ -198,7 +208,217 @@ _INPUT_FILENAME = (
 )
 
 
-class TaskStore:
+def filter_conditions(flt: TaskFilter) -> list[Any]:
+    """The WHERE conditions (Core) of a task filter."""
+    t = TASK_TABLE.c
+    conditions: list[Any] = []
+    if flt.statuses:
+        conditions.append(t.status.in_(list(flt.statuses)))
+    if flt.state_name:
+        conditions.append(t.state_name == flt.state_name)
+    if flt.task_name:
+        conditions.append(t.task_name == flt.task_name)
+    if flt.tool_id:
+        conditions.append(t.tool_id == flt.tool_id)
+    if flt.owner_id is not None:
+        conditions.append(t.owner_id == flt.owner_id)
+    if flt.ownerless_only:
+        conditions.append(t.owner_id.is_(None))
+    return conditions
+
+
+def _search_terms(text: str) -> list[str]:
+    """The words of a search, for FTS5 (each quoted: no operator reaches its syntax)."""
+    import re
+
+    return re.findall(r"\w+", text, flags=re.UNICODE)[:32]
+
+
+class StoreExtras:
+    """Retention, bulk selection, search and sweep leases (mixed into TaskStore)."""
+
+    engine: Engine
+
+    def task_ids(self, flt: TaskFilter, limit: int) -> list[tuple[str, int | None]]:
+        """(id, owner) of the tasks a filter selects, newest first, at most `limit`."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(TASK_TABLE.c.id, TASK_TABLE.c.owner_id)
+                .where(*filter_conditions(flt))
+                .order_by(TASK_TABLE.c.created_at.desc(), TASK_TABLE.c.id)
+                .limit(limit)
+            )
+            return [(r[0], r[1]) for r in rows]
+
+    def count_tasks(self, flt: TaskFilter) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(func.count()).select_from(TASK_TABLE).where(*filter_conditions(flt))
+                ).scalar_one()
+            )
+
+    # -- retention ---------------------------------------------------------------------
+    def retention_rules(self) -> list[tuple[str, str, float | None]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(RULE_TABLE.c.status, RULE_TABLE.c.job, RULE_TABLE.c.days).order_by(
+                    RULE_TABLE.c.status, RULE_TABLE.c.job
+                )
+            )
+            return [(r[0], r[1], r[2]) for r in rows]
+
+    def replace_retention_rules(self, rules: Sequence[tuple[str, str, float | None]]) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(RULE_TABLE))
+            if rules:
+                conn.execute(
+                    sa.insert(RULE_TABLE),
+                    [{"status": s, "job": j, "days": d, "updated_at": now} for s, j, d in rules],
+                )
+
+    @staticmethod
+    def _expired(status: str, job: str, cutoff: datetime, others: Sequence[str]) -> list[Any]:
+        """Conditions for tasks of `status` (and `job`, or any job but `others`) that
+        ended before `cutoff`."""
+        t = TASK_TABLE.c
+        where = [t.status == status, t.updated_at < cutoff]
+        if job:
+            state_name, _, task_name = job.rpartition(".")
+            where += [t.state_name == state_name, t.task_name == task_name]
+        for other in others:
+            state_name, _, task_name = other.rpartition(".")
+            where.append(sa.not_(sa.and_(t.state_name == state_name, t.task_name == task_name)))
+        return where
+
+    def expired_tasks(
+        self, status: str, job: str, cutoff: datetime, others: Sequence[str], limit: int
+    ) -> list[tuple[str, int | None, str]]:
+        """(id, owner, state) of up to `limit` tasks a retention rule removes now."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(TASK_TABLE.c.id, TASK_TABLE.c.owner_id, TASK_TABLE.c.state_name)
+                .where(*self._expired(status, job, cutoff, others))
+                .order_by(TASK_TABLE.c.updated_at)
+                .limit(limit)
+            )
+            return [(r[0], r[1], r[2]) for r in rows]
+
+    def count_expired(self, status: str, job: str, cutoff: datetime, others: Sequence[str]) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(func.count())
+                    .select_from(TASK_TABLE)
+                    .where(*self._expired(status, job, cutoff, others))
+                ).scalar_one()
+            )
+
+    def delete_tasks(self, task_ids: Sequence[str], statuses: Sequence[str]) -> int:
+        """Delete these tasks (still in one of `statuses`), their events and file records,
+        in one short transaction; returns how many tasks went."""
+        if not task_ids:
+            return 0
+        ids = list(task_ids)
+        with self.engine.begin() as conn:
+            still = [
+                r[0]
+                for r in conn.execute(
+                    sa.select(TASK_TABLE.c.id).where(
+                        TASK_TABLE.c.id.in_(ids), TASK_TABLE.c.status.in_(list(statuses))
+                    )
+                )
+            ]
+            if not still:
+                return 0
+            conn.execute(sa.delete(EVENT_TABLE).where(EVENT_TABLE.c.task_id.in_(still)))
+            conn.execute(sa.delete(ARTIFACT_TABLE).where(ARTIFACT_TABLE.c.task_id.in_(still)))
+            gone = conn.execute(sa.delete(TASK_TABLE).where(TASK_TABLE.c.id.in_(still)))
+            return int(gone.rowcount)
+
+    def take_lease(self, name: str, holder: str, until: datetime) -> bool:
+        """Hold the sweep `name` until `until`, unless another process holds it now."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                sa.update(LEASE_TABLE)
+                .where(
+                    LEASE_TABLE.c.name == name,
+                    sa.or_(LEASE_TABLE.c.until < now, LEASE_TABLE.c.holder == holder),
+                )
+                .values(holder=holder, until=until)
+            )
+            if taken.rowcount == 1:
+                return True
+            exists = conn.execute(
+                sa.select(LEASE_TABLE.c.name).where(LEASE_TABLE.c.name == name)
+            ).first()
+            if exists is not None:
+                return False
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(LEASE_TABLE).values(name=name, holder=holder, until=until))
+            return True
+        except sa.exc.IntegrityError:
+            return False  # another process made it first
+
+    # -- search ------------------------------------------------------------------------
+    def search_events(
+        self, text: str, owner_id: int | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Timeline lines whose message matches the words of `text` (every word), newest
+        first, of `owner_id`'s tasks (None: everyone's): PostgreSQL full-text search, or
+        SQLite FTS5. Returns the lines with their task's job, and how many match."""
+        t, e = TASK_TABLE.c, EVENT_TABLE.c
+        columns = [
+            e.task_id,
+            e.seq,
+            e.timestamp,
+            e.event_type,
+            e.message,
+            t.state_name,
+            t.task_name,
+            t.status,
+        ]
+        scope = [] if owner_id is None else [t.owner_id == owner_id]
+        if self.engine.dialect.name == "postgresql":
+            vector = func.to_tsvector("english", func.coalesce(e.message, ""))
+            query_ts = func.plainto_tsquery("english", text)
+            match = vector.op("@@")(query_ts)
+            base = sa.select(*columns).join(TASK_TABLE, t.id == e.task_id).where(match, *scope)
+            count = (
+                sa.select(func.count())
+                .select_from(EVENT_TABLE.join(TASK_TABLE, t.id == e.task_id))
+                .where(match, *scope)
+            )
+        else:
+            terms = _search_terms(text)
+            if not terms:
+                return [], 0
+            phrase = " ".join('"' + term.replace('"', "") + '"' for term in terms)
+            fts = sa.table("task_event_fts", sa.column("rowid"))
+            matching = sa.text("task_event_fts MATCH :q")
+            hits = sa.select(fts.c.rowid).where(matching).scalar_subquery()
+            match = e.id.in_(hits)
+            base = sa.select(*columns).join(TASK_TABLE, t.id == e.task_id).where(match, *scope)
+            count = (
+                sa.select(func.count())
+                .select_from(EVENT_TABLE.join(TASK_TABLE, t.id == e.task_id))
+                .where(match, *scope)
+            )
+            base = base.params(q=phrase)
+            count = count.params(q=phrase)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                base.order_by(e.timestamp.desc(), e.id.desc()).limit(limit).offset(offset)
+            )
+            found = [dict(r._mapping) for r in rows]
+            total = int(conn.execute(count).scalar_one())
+        return found, total
+
+
+class TaskStore(StoreExtras):
     def __init__(self, db_url: str, flush_interval: float = 0.25) -> None:
         self.engine = make_engine(db_url)
         self.flush_interval = flush_interval

@@ -271,3 +271,39 @@ class EngineHealth:
     @property
     def ok(self) -> bool:
         return self.database.get("status") == "ok" and self.bus.get("status") == "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRuleView:
+    """Finished tasks of `status` (of `job`, `state.job`; "" for every job) are deleted
+    `days` after they ended; None keeps them."""
+
+    status: TaskStatus
+    job: str = ""
+    days: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPreview:
+    """What the next retention sweep removes: how many tasks, by status."""
+
+    by_status: Mapping[str, int]
+    rules: tuple[RetentionRuleView, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A timeline line whose message matched a search, with its task's job."""
+
+    task_id: str
+    seq: int
+    timestamp: datetime | None
+    event_type: str
+    message: str | None
+    state_name: str
+    task_name: str
+    task_status: TaskStatus

@@ -1,0 +1,37 @@
+"""The periodic retention sweep: one process at a time (a lease in the database) deletes
+what the admins' retention rules say is due, every `SPYGLASS_RETENTION_INTERVAL` seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from spyglass.tasks.engine import Engine
+
+log = logging.getLogger(__name__)
+LEASE = "retention"
+
+
+async def sweep_once(engine: Engine, *, force: bool = False) -> dict[str, int] | None:
+    """Sweep if this process holds the lease now (None: another one does). `force` (an
+    admin's "sweep now") sweeps unless a sweep is running elsewhere this very moment."""
+    interval = engine.settings.retention_interval
+    hold = min(interval * 0.9, 600.0) if force else interval * 0.9
+    if not await engine.take_sweep_lease(LEASE, hold):
+        return None
+    deleted = await engine.sweep_retention()
+    if force:  # the periodic sweep keeps its rhythm
+        await engine.take_sweep_lease(LEASE, interval * 0.9)
+    if deleted:
+        log.info("retention removed %s", deleted)
+    return deleted
+
+
+async def sweep_forever(engine: Engine) -> None:
+    await asyncio.sleep(5)  # let the server settle first
+    while True:
+        try:
+            await sweep_once(engine)
+        except Exception:
+            log.exception("the retention sweep failed")
+        await asyncio.sleep(engine.settings.retention_interval)
