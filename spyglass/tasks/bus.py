@@ -186,6 +186,10 @@ class Subscription:
 class Bus(ABC):
     #: True when no other process can hold tasks (so tasks found active at start are orphans).
     single_process: bool = True
+    #: Whether this process receives other processes' changes. A `spyglass worker` holds no
+    #: sockets or pages, so it takes only cancel requests: every change it would receive
+    #: otherwise (every task's, from every process) cost it a read and a decode.
+    follows_changes: bool = True
 
     def __init__(self) -> None:
         self._cancel_handlers: list[Callable[[str], object]] = []
