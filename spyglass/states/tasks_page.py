@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
+from spyglass import audit
 from spyglass.states.auth import current_user
 from spyglass.states.display import (
     args_text,
@@ -666,6 +667,7 @@ class TasksPageState(rx.State):
         if not can_see(await engine.get(task_id), user):
             return rx.toast.error("Task not found.")
         if await engine.cancel(task_id):
+            await audit.record(self, user, "task.cancel", "task", task_id)
             return rx.toast.info("Cancelling…")
         return rx.toast.warning("That task is not running any more.")
 
@@ -710,5 +712,8 @@ class TasksPageState(rx.State):
         # The same tasks the list shows: the user's own (an admin's: everyone's).
         query = self._bulk_query()
         deleted = 0 if query is None else await get_engine().delete_matching(user, query)
+        if query is not None:
+            detail = {"count": deleted, "statuses": [s.value for s in query.statuses]}
+            await audit.record(self, user, "tasks.bulk_delete", "tasks", "", detail)
         noun = "task" if deleted == 1 else "tasks"
         return [rx.toast.success(f"Deleted {deleted} {noun}."), TasksPageState.watch]
