@@ -108,13 +108,24 @@ def _cell(label: str, value: Any, **props: Any) -> rx.Component:
 
 
 def _row(row: AuditRow) -> rx.Component:
-    wrap = {"overflow_wrap": "anywhere"}
+    wrap = {"overflow_wrap": "break-word"}
     return rx.table.row(
         _cell("When (UTC)", rx.text(row.at, size="2", as_="span"), white_space="nowrap"),
         _cell("Who", rx.text(row.actor, size="2", as_="span", style=wrap)),
         _cell("Action", rx.code(row.action), data_testid="audit-action"),
         _cell("Target", rx.text(row.target, size="2", as_="span", style=wrap)),
-        _cell("Detail", rx.text(row.detail, size="1", as_="span", style=wrap), max_width="320px"),
+        rx.table.cell(  # empty without a detail (a phone's card then skips it)
+            rx.cond(
+                row.detail != "",
+                rx.fragment(
+                    rx.text(
+                        "Detail: ", size="1", color_scheme="gray", as_="span", class_name="sg-phone"
+                    ),
+                    rx.text(row.detail, size="1", as_="span", style=wrap),
+                ),
+            ),
+            max_width="320px",
+        ),
         _cell(
             "From",
             rx.text(row.ip, " ", row.credential, size="2", as_="span"),
