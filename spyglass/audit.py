@@ -49,6 +49,8 @@ Action = Literal[
     "webhook.delete",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
+#: The families of actions a filter may name (`task.*`: every `task.…` action).
+FAMILIES: tuple[str, ...] = tuple(sorted({a.split(".")[0] + ".*" for a in ACTIONS}))
 TargetType = Literal["task", "tasks", "user", "token", "webhook", "retention"]
 TARGET_TYPES: tuple[str, ...] = get_args(TargetType)
 SYSTEM = "system"

@@ -175,3 +175,45 @@ def test_non_admins_get_no_audit_page(
     assert r.status == 403  # the server's answer to a non-admin's page load
     page.goto(f"{server.url}/tasks")
     assert page.request.get(f"{server.url}/api/admin/audit").status == 403
+
+
+def test_the_token_panel_and_webhooks_page_record_their_changes(
+    user_page: tuple[Page, Account], server: SpyGlassServer, auditor: Account
+) -> None:
+    page, user = user_page
+    page.get_by_placeholder("Token name").fill("audited laptop")
+    page.get_by_role("button", name="Issue token").click()
+    expect(page.get_by_test_id("new-token")).to_be_visible(timeout=10_000)
+    row = page.locator("[data-testid=token-row][data-token-name='audited laptop']")
+    row.get_by_role("button", name="Revoke").click()
+    expect(row.get_by_text("Revoked")).to_be_visible(timeout=10_000)
+    tokens = rows(server, auditor, actor=user.email, target_type="token")
+    assert [r["action"] for r in tokens] == ["token.revoke", "token.issue"]
+    assert tokens[0]["target_id"] == tokens[1]["target_id"]
+    assert tokens[1]["detail"]["name"] == "audited laptop"
+    for found in tokens:
+        by_session(user, found)
+
+    page.goto(f"{server.url}/webhooks")
+    expect(page.get_by_text("No endpoints yet.")).to_be_visible(timeout=15_000)
+    page.get_by_label("Endpoint URL").fill("http://127.0.0.1:9/audited?secret=s3")
+    page.get_by_label("completed", exact=True).check()
+    page.get_by_role("button", name="Add endpoint").click()
+    card = page.get_by_test_id("webhook-endpoint")
+    expect(card).to_have_count(1, timeout=10_000)
+    card.get_by_role("button", name="Disable").click()
+    expect(page.get_by_test_id("webhook-disabled")).to_be_visible(timeout=10_000)
+    card.get_by_role("button", name="Enable").click()
+    expect(card.get_by_text("Enabled")).to_be_visible(timeout=10_000)
+    card.get_by_role("button", name="Delete").click()
+    expect(card).to_have_count(0, timeout=10_000)
+    hooks = rows(server, auditor, actor=user.email, target_type="webhook")
+    assert [r["action"] for r in hooks] == [
+        "webhook.delete",
+        "webhook.enable",
+        "webhook.disable",
+        "webhook.create",
+    ]
+    assert hooks[3]["detail"] == {"host": "127.0.0.1", "events": ["task.completed"]}
+    for found in hooks:
+        by_session(user, found)
