@@ -210,6 +210,40 @@ def test_bulk_actions_record_one_row_with_the_count(srv: SpyGlassServer, admin: 
     assert len(found) == 2 and found[0]["detail"] == {"count": 2, "statuses": ["FAILED"]}
 
 
+def test_bulk_cancel_and_retry_record_one_row_each(srv: SpyGlassServer, admin: Account) -> None:
+    user = make_account(srv, prefix="audit-bulk-cr")
+    ids = [start(srv, user, "steps", LONG) for _ in range(2)]
+    for task_id in ids:
+        running(srv, user, task_id)
+
+    def bulk(action: str) -> dict[str, Any]:
+        url = f"{srv.url}/api/tasks/bulk/{action}"
+        counted = httpx.post(url, headers=auth(user), timeout=60).json()
+        r = httpx.post(url, params={"confirm": counted["confirm"]}, headers=auth(user), timeout=60)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    assert bulk("cancel")["done"] == 2
+    finished(srv, user, *ids)
+    assert bulk("retry")["done"] == 2
+    found = rows(srv, admin, actor=user.email, action="tasks.*")
+    assert [x["action"] for x in found] == ["tasks.bulk_retry", "tasks.bulk_cancel"]
+    for row in found:
+        by(user, row)
+        assert row["detail"]["count"] == 2 and row["detail"]["failed"] == 0
+    assert rows(srv, admin, actor=user.email, action="task.*") == []  # one row, not one a task
+    httpx.post(  # the retried runs: stopped
+        f"{srv.url}/api/tasks/bulk/cancel",
+        params={
+            "confirm": httpx.post(f"{srv.url}/api/tasks/bulk/cancel", headers=auth(user)).json()[
+                "confirm"
+            ]
+        },
+        headers=auth(user),
+        timeout=60,
+    )
+
+
 def test_tokens_issued_and_revoked_are_recorded(srv: SpyGlassServer, admin: Account) -> None:
     user = make_account(srv, prefix="audit-tokens")
     r = httpx.post(
