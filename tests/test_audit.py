@@ -494,3 +494,38 @@ def test_the_servers_own_sweep_is_recorded_as_system(
     assert swept[0]["actor_email"] == "system" and swept[0]["actor_id"] is None
     assert swept[0]["detail"] == {"count": 1, "by_status": {"COMPLETED": 1}}
     assert swept[0]["ip"] == "" and swept[0]["credential_type"] == ""
+
+
+def test_on_postgresql(new_server: Callable[..., SpyGlassServer]) -> None:
+    """On PostgreSQL too: rows recorded and read, the CSV, and the database's refusal (a
+    statement trigger: UPDATE, DELETE and TRUNCATE)."""
+    from tests.services import new_database, postgres_server
+
+    with postgres_server() as pg:
+        url = new_database(pg)
+        srv = new_server(env={**ENV, "SPYGLASS_DB_URL": url})
+        admin = make_account(srv, admin=True, prefix="pg-audit-admin")
+        user = make_account(srv, prefix="pg-audit")
+        task_id = start(srv, user, "steps", {"steps": 1, "delay": 0})
+        finished(srv, user, task_id)
+        r = httpx.delete(f"{srv.url}/api/tasks/{task_id}", headers=auth(user), timeout=30)
+        assert r.status_code == 200, r.text
+        row = one(srv, admin, actor=user.email.upper(), action="task.*")
+        by(user, row)
+        assert (row["action"], row["target_id"]) == ("task.delete", task_id)
+        since = (datetime.fromisoformat(row["at"]) - timedelta(seconds=1)).isoformat()
+        assert rows(srv, admin, since=since, target_id=task_id) == [row]
+        csv_text = httpx.get(f"{srv.url}/api/admin/audit.csv", headers=auth(admin)).text
+        assert task_id in csv_text
+        engine = make_engine(url)
+        try:
+            for statement in (
+                "UPDATE audit_event SET actor_email = 'x'",
+                "DELETE FROM audit_event",
+                "TRUNCATE audit_event",
+            ):
+                with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as c:
+                    c.execute(sa.text(statement))
+        finally:
+            engine.dispose()
+        assert rows(srv, admin, target_id=task_id) == [row]
