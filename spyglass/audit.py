@@ -15,8 +15,9 @@ the client's address and user agent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, get_args
@@ -277,6 +278,30 @@ async def record(
             )
 
     await asyncio.to_thread(write)
+
+
+@contextlib.asynccontextmanager
+async def recording(
+    origin: Origin,
+    actor: Actor | None,
+    action: Action,
+    target_type: TargetType,
+    detail: dict[str, Any],
+) -> AsyncIterator[dict[str, Any]]:
+    """For a bulk action: one row when the block ends, with the `detail` the block filled in
+    (the count done), even if the block broke off half-way (then `interrupted: true`, and the
+    error goes on)::
+
+        async with audit.recording(request, user, "tasks.bulk_delete", "tasks", {}) as d:
+            d["count"] = await engine.delete_matching(user, query)
+    """
+    try:
+        yield detail
+    except BaseException:
+        detail["interrupted"] = True
+        raise
+    finally:
+        await record(origin, actor, action, target_type, "", detail)
 
 
 # -- reading ----------------------------------------------------------------------------

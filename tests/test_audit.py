@@ -530,3 +530,27 @@ def test_on_postgresql(new_server: Callable[..., SpyGlassServer]) -> None:
         finally:
             engine.dispose()
         assert rows(srv, admin, target_id=task_id) == [row]
+
+
+async def test_a_bulk_action_that_breaks_off_is_recorded_with_what_it_did(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from spyglass import audit
+
+    seen: list[tuple[Any, ...]] = []
+
+    async def record(*args: Any) -> None:
+        seen.append(args)
+
+    monkeypatch.setattr(audit, "record", record)
+    detail: dict[str, Any] = {"count": 0}
+    with pytest.raises(RuntimeError, match="went away"):
+        async with audit.recording(None, None, "tasks.bulk_delete", "tasks", detail) as d:
+            d["count"] = 3
+            raise RuntimeError("the database went away")
+    assert seen == [
+        (None, None, "tasks.bulk_delete", "tasks", "", {"count": 3, "interrupted": True})
+    ]
+    async with audit.recording(None, None, "tasks.bulk_cancel", "tasks", {"count": 0}) as d:
+        d["count"] = 2
+    assert seen[1] == (None, None, "tasks.bulk_cancel", "tasks", "", {"count": 2})

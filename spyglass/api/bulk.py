@@ -99,14 +99,12 @@ BULK_AUDIT: dict[str, audit.Action] = {
 }
 
 
-def _audit_detail(
-    statuses: list[str], query: TaskQuery, matched: int, done: int, failed: int
-) -> dict[str, Any]:
+def _audit_detail(statuses: list[str], query: TaskQuery, matched: int) -> dict[str, Any]:
     flt = {"state_name": query.state_name, "task_type": query.task_name, "tool_id": query.tool_id}
     return {
-        "count": done,
+        "count": 0,
         "matched": matched,
-        "failed": failed,
+        "failed": 0,
         "statuses": statuses,
         **{k: v for k, v in flt.items() if v is not None},
     }
@@ -195,7 +193,9 @@ async def bulk_action(
             fresh,
         )
     done, failures = 0, []
-    try:
+    detail = _audit_detail(answer["statuses"], query, count)
+    # One row when the loop ends, with what it did, even if it broke off half-way.
+    async with audit.recording(request, user, BULK_AUDIT[action], "tasks", detail):
         for task_id in await engine.matching_ids(user, query, count):
             try:
                 if action == "cancel":
@@ -213,9 +213,7 @@ async def bulk_action(
                 )
             except DomainError as exc:
                 failures.append({"task_id": task_id, "error_code": exc.code, "detail": exc.message})
-    finally:  # what was done is recorded, even if the loop broke off half-way
-        detail = _audit_detail(answer["statuses"], query, count, done, len(failures))
-        await audit.record(request, user, BULK_AUDIT[action], "tasks", "", detail)
+            detail.update(count=done, failed=len(failures))
     return {
         **answer,
         "matched": count,

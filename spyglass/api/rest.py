@@ -479,9 +479,10 @@ async def bulk_delete(
     statuses = parse_statuses(status)
     if not statuses:
         raise DomainError("INVALID_STATUS", "Name at least one status", 400)
-    deleted = await get_engine().delete_matching(user, TaskQuery(statuses=statuses))
-    detail = {"count": deleted, "statuses": [s.value for s in statuses]}
-    await audit.record(request, user, "tasks.bulk_delete", "tasks", "", detail)
+    detail: dict[str, Any] = {"statuses": [s.value for s in statuses]}
+    async with audit.recording(request, user, "tasks.bulk_delete", "tasks", detail):
+        deleted = await get_engine().delete_matching(user, TaskQuery(statuses=statuses))
+        detail["count"] = deleted
     return {"deleted_count": deleted, "statuses": [s.value for s in statuses]}
 
 

@@ -534,11 +534,13 @@ class AdminState(rx.State):
         if query is None:
             return None
         engine = get_engine()
-        detail = {"statuses": [s.value for s in query.statuses], "owner_id": query.owner_id}
+        detail: dict[str, Any] = {
+            "statuses": [s.value for s in query.statuses],
+            "owner_id": query.owner_id,
+        }
         if action == "delete":
-            deleted = await engine.delete_matching(admin, query)
-            detail["count"] = deleted
-            await audit.record(self, admin, "tasks.bulk_delete", "tasks", "", detail)
+            async with audit.recording(self, admin, "tasks.bulk_delete", "tasks", detail):
+                detail["count"] = deleted = await engine.delete_matching(admin, query)
             return rx.toast.success(f"Deleted {deleted} task{'s' if deleted != 1 else ''}.")
         ids: list[str] = []
         while True:  # every one first: the list changes as they end
@@ -547,12 +549,12 @@ class AdminState(rx.State):
             if not page.has_more or not page.tasks:
                 break
         cancelled = 0
-        try:
+        detail.update(count=0, matched=len(ids))
+        # One row when the loop ends, with what it did, even if it broke off half-way.
+        async with audit.recording(self, admin, "tasks.bulk_cancel", "tasks", detail):
             for task_id in ids:  # asks each to stop; they end CANCELLED as their runners unwind
                 cancelled += bool(await engine.cancel(task_id))
-        finally:  # what was done is recorded, even if the loop broke off half-way
-            detail.update(count=cancelled, matched=len(ids))
-            await audit.record(self, admin, "tasks.bulk_cancel", "tasks", "", detail)
+                detail["count"] = cancelled
         return rx.toast.info(f"Cancelling {cancelled} task{'s' if cancelled != 1 else ''}…")
 
 

@@ -711,9 +711,10 @@ class TasksPageState(rx.State):
             return rx.redirect("/login")
         # The same tasks the list shows: the user's own (an admin's: everyone's).
         query = self._bulk_query()
-        deleted = 0 if query is None else await get_engine().delete_matching(user, query)
+        deleted = 0
         if query is not None:
-            detail = {"count": deleted, "statuses": [s.value for s in query.statuses]}
-            await audit.record(self, user, "tasks.bulk_delete", "tasks", "", detail)
+            detail: dict[str, Any] = {"statuses": [s.value for s in query.statuses]}
+            async with audit.recording(self, user, "tasks.bulk_delete", "tasks", detail):
+                detail["count"] = deleted = await get_engine().delete_matching(user, query)
         noun = "task" if deleted == 1 else "tasks"
         return [rx.toast.success(f"Deleted {deleted} {noun}."), TasksPageState.watch]
