@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from spyglass import audit
 from spyglass.tasks.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,10 @@ async def sweep_forever(engine: Engine) -> None:
     await asyncio.sleep(5)  # let the server settle first
     while True:
         try:
-            await sweep_once(engine)
+            deleted = await sweep_once(engine)
+            if deleted:  # the server's own sweep: recorded when it removed anything
+                detail = {"count": sum(deleted.values()), "by_status": deleted}
+                await audit.record(None, None, "retention.sweep", "retention", "", detail)
         except Exception:
             log.exception("the retention sweep failed")
         await asyncio.sleep(engine.settings.retention_interval)

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, Field
 
-from spyglass import idempotency
+from spyglass import audit, idempotency
 from spyglass.api.auth import (
     INVALID_TOKEN,
     CurrentCredential,
@@ -262,7 +262,7 @@ async def list_tokens(user: CurrentUser) -> Any:
     response_model=IssuedToken,
     responses=responses(*TOKEN_ERRORS, 400, 403, 404, 422),
 )
-async def issue_token(body: TokenRequest, user: CurrentUser) -> Any:
+async def issue_token(body: TokenRequest, request: Request, user: CurrentUser) -> Any:
     owner: UserInfo | None = user
     if body.owner_email and body.owner_email.strip().lower() != user.email:
         if not is_admin(user):
@@ -272,6 +272,8 @@ async def issue_token(body: TokenRequest, user: CurrentUser) -> Any:
             raise DomainError("USER_NOT_FOUND", "No user with that email", 404)
     assert owner is not None
     raw, token = await get_auth().issue_token(owner.id, body.name, created_by=user.id)
+    detail = {"owner": token.owner_email, "name": token.name, "prefix": token.prefix}
+    await audit.record(request, user, "token.issue", "token", token.id, detail)
     return {**_out(token), "token": raw}
 
 
@@ -282,6 +284,8 @@ async def issue_token(body: TokenRequest, user: CurrentUser) -> Any:
     response_model=Revoked,
     responses=responses(*TOKEN_ERRORS, 404, 422),
 )
-async def revoke_token(token_id: IdPath, user: CurrentUser) -> Any:
+async def revoke_token(token_id: IdPath, request: Request, user: CurrentUser) -> Any:
     changed = await get_auth().revoke_token(token_id, by=user)
+    if changed:  # revoking a revoked token changes nothing
+        await audit.record(request, user, "token.revoke", "token", token_id)
     return {"token_id": token_id, "revoked": True, "changed": changed}
