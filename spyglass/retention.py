@@ -11,6 +11,8 @@ from spyglass.tasks.engine import Engine
 
 log = logging.getLogger(__name__)
 LEASE = "retention"
+#: Seconds from start to the first periodic sweep, at most.
+FIRST_SWEEP_AFTER = 600.0
 
 
 async def sweep_once(engine: Engine, *, force: bool = False) -> dict[str, int] | None:
@@ -29,7 +31,10 @@ async def sweep_once(engine: Engine, *, force: bool = False) -> dict[str, int] |
 
 
 async def sweep_forever(engine: Engine) -> None:
-    await asyncio.sleep(5)  # let the server settle first
+    # The first sweep one interval after start (at most 10 minutes, so a fleet restarted
+    # more often than its interval still sweeps): not while the server settles, nor between
+    # an admin's new rules and the preview they are looking at.
+    await asyncio.sleep(min(engine.settings.retention_interval, FIRST_SWEEP_AFTER))
     while True:
         try:
             deleted = await sweep_once(engine)
