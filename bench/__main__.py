@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
+import contextlib
 import json
 import re
 import resource
@@ -22,12 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import httpx
+import psutil
 import websockets
 
 from tests.harness import SpyGlassServer, free_port
@@ -57,13 +61,17 @@ class Outcome(NamedTuple):
     received: int
     ended: bool
     statuses: tuple[str, ...] = ()
+    #: The first stamp received (when the server sent it) and when the stream ended, on the
+    #: machine's monotonic clock (ns; 0: none): the window the servers' CPU is read over.
+    first: int = 0
+    last: int = 0
 
 
 async def _listen(url: str, latencies: list[float]) -> Outcome:
     """One-way latency of every stamped message until the stream ends; returns how many
     stamped messages came, whether the end (terminal status) came before the close, and
     the status changes seen."""
-    received, ended = 0, False
+    received, ended, first, last = 0, False, 0, 0
     statuses: list[str] = []
     async with websockets.connect(url, compression=None, max_queue=None, open_timeout=60) as ws:
         async for raw in ws:
@@ -73,13 +81,68 @@ async def _listen(url: str, latencies: list[float]) -> Outcome:
             if stamp is not None:
                 latencies.append((now - stamp) / 1e6)
                 received += 1
+                first = first or stamp
             status = msg.get("status")
             if status is not None and (not statuses or statuses[-1] != status):
                 statuses.append(status)
             if msg.get("type") == "end" or status in {"COMPLETED", "FAILED"}:
-                ended = True
+                ended, last = True, now
                 break
-    return Outcome(received, ended, tuple(statuses))
+    return Outcome(received, ended, tuple(statuses), first, last)
+
+
+class CpuSampler:
+    """The CPU time (user + system) of a process and its descendants, sampled every 10 ms
+    while in use; `between` reads what they spent over a window of the monotonic clock."""
+
+    def __init__(self, pid: int) -> None:
+        root = psutil.Process(pid)
+        self.procs = [root, *root.children(recursive=True)]
+        self.samples: list[tuple[int, float]] = []
+
+    def _total(self) -> float:
+        total = 0.0
+        for proc in self.procs:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    async def _sample(self) -> None:
+        while True:
+            self.samples.append((time.monotonic_ns(), self._total()))
+            await asyncio.sleep(0.01)
+
+    @contextlib.asynccontextmanager
+    async def sampling(self) -> AsyncIterator[CpuSampler]:
+        task = asyncio.create_task(self._sample())
+        try:
+            yield self
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self.samples.append((time.monotonic_ns(), self._total()))
+
+    def at(self, t: int) -> float:
+        """CPU seconds at monotonic time `t` (ns), interpolated between samples."""
+        stamps = [ts for ts, _ in self.samples]
+        i = bisect.bisect_left(stamps, t)
+        if i == 0:
+            return self.samples[0][1]
+        if i == len(stamps):
+            return self.samples[-1][1]
+        (t0, c0), (t1, c1) = self.samples[i - 1], self.samples[i]
+        return c0 + (c1 - c0) * (t - t0) / max(1, t1 - t0)
+
+    def between(self, t0: int, t1: int) -> float:
+        return self.at(t1) - self.at(t0)
+
+
+def window(outcomes: list[Outcome]) -> tuple[int, int]:
+    """From the first update sent to the last client's end (monotonic ns)."""
+    firsts = [o.first for o in outcomes if o.first]
+    lasts = [o.last for o in outcomes if o.last]
+    return (min(firsts), max(lasts)) if firsts and lasts else (0, 0)
 
 
 def _listen_group(url: str, count: int) -> tuple[list[float], list[Outcome]]:
@@ -106,16 +169,33 @@ async def _listen_spread(
     return [x for lat, _ in parts for x in lat], [c for _, cs in parts for c in cs]
 
 
+class Run(NamedTuple):
+    latencies: list[float]
+    outcomes: list[Outcome]
+    #: The server's CPU seconds from the first update sent to the last client's end, and
+    #: that window's length (s).
+    cpu: float
+    span: float
+
+
+async def _measured(pid: int, url: str, subscribers: int, processes: int) -> Run:
+    async with CpuSampler(pid).sampling() as cpu:
+        latencies, outcomes = await _listen_spread(url, subscribers, processes)
+    t0, t1 = window(outcomes)
+    return Run(latencies, outcomes, cpu.between(t0, t1), (t1 - t0) / 1e9)
+
+
 async def spyglass_run(
     server: SpyGlassServer, subscribers: int, updates: int, processes: int
-) -> tuple[list[float], list[Outcome]]:
+) -> Run:
     """`subscribers` sockets on one pulse task reporting `updates` times, 50 a second."""
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         # The first update waits until every subscriber is connected.
         body = {"updates": updates, "interval": 0.02, "start_delay": 2.0 + subscribers * 0.01}
         task_id = (await client.post("/api/bench/task/start/pulse", json=body)).json()["task_id"]
+    assert server.proc is not None
     url = f"{server.ws_url}/ws/bench/task/ws/{task_id}"
-    return await _listen_spread(url, subscribers, processes)
+    return await _measured(server.proc.pid, url, subscribers, processes)
 
 
 #: What each client of a pulse task must be told: its snapshot (running), then its end.
@@ -137,15 +217,13 @@ def delivered(outcomes: list[Outcome], updates: int) -> str:
 async def spyglass_latency(
     server: SpyGlassServer, subscribers: int, updates: int, processes: int
 ) -> tuple[list[float], str]:
-    latencies, outcomes = await spyglass_run(server, subscribers, updates, processes)
-    missed = incomplete(outcomes, PULSE_STATUSES)
+    run = await spyglass_run(server, subscribers, updates, processes)
+    missed = incomplete(run.outcomes, PULSE_STATUSES)
     assert not missed, f"{missed} clients missed a status change or the end"
-    return latencies, delivered(outcomes, updates)
+    return run.latencies, delivered(run.outcomes, updates)
 
 
-async def baseline_run(
-    subscribers: int, updates: int, size: int, processes: int
-) -> tuple[list[float], list[Outcome]]:
+async def baseline_run(subscribers: int, updates: int, size: int, processes: int) -> Run:
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -164,7 +242,7 @@ async def baseline_run(
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        return await _listen_spread(f"ws://127.0.0.1:{port}", subscribers, processes)
+        return await _measured(proc.pid, f"ws://127.0.0.1:{port}", subscribers, processes)
     finally:
         proc.wait(timeout=30)
 
@@ -172,40 +250,52 @@ async def baseline_run(
 async def baseline_latency(
     subscribers: int, updates: int, size: int, processes: int
 ) -> list[float]:
-    latencies, _ = await baseline_run(subscribers, updates, size, processes)
-    return latencies
+    return (await baseline_run(subscribers, updates, size, processes)).latencies
+
+
+def cpu_line(run: Run, subscribers: int, updates: int) -> str:
+    per_write = run.cpu / (subscribers * updates) * 1e6
+    return f"CPU {run.cpu:5.2f} s in {run.span:4.1f} s ({per_write:4.1f} µs/write)"
 
 
 async def fanout(
     server: SpyGlassServer, subscribers: int, updates: int, processes: int, rounds: int
 ) -> None:
     """`subscribers` sockets on one task at 50 updates a second, beside a raw `websockets`
-    broadcast to as many clients, in alternate rounds; each client must get every update,
-    every status change and the end."""
+    broadcast to as many clients, in alternate rounds; each client must get every status
+    change and the end. Also each server's CPU time while it streams: on a shared machine
+    latency follows whatever else runs, CPU time much less."""
     ours: list[float] = []
     raw: list[float] = []
+    cpu = [0.0, 0.0]
     for r in range(rounds):
-        lat, outcomes = await spyglass_run(server, subscribers, updates, processes)
-        missed = incomplete(outcomes, PULSE_STATUSES)
-        base, base_outcomes = await baseline_run(subscribers, updates, 420, processes)
-        base_missed = incomplete(base_outcomes)
-        ours += lat
-        raw += base
+        run = await spyglass_run(server, subscribers, updates, processes)
+        missed = incomplete(run.outcomes, PULSE_STATUSES)
+        base = await baseline_run(subscribers, updates, 420, processes)
+        base_missed = incomplete(base.outcomes)
+        ours += run.latencies
+        raw += base.latencies
+        cpu[0] += run.cpu
+        cpu[1] += base.cpu
+        lat, blat = run.latencies, base.latencies
         print(
             f"  round {r + 1}: spyglass p50 {pct(lat, 50):6.2f} p99 {pct(lat, 99):7.2f} ms"
-            f" | raw p50 {pct(base, 50):6.2f} p99 {pct(base, 99):7.2f} ms"
-            f" | p99 ratio {pct(lat, 99) / pct(base, 99):4.2f}×"
-            f" | statuses and end: spyglass {len(outcomes) - missed}/{len(outcomes)},"
-            f" raw {len(base_outcomes) - base_missed}/{len(base_outcomes)} clients"
-            f" | spyglass {delivered(outcomes, updates)}, raw {delivered(base_outcomes, updates)}"
+            f" | raw p50 {pct(blat, 50):6.2f} p99 {pct(blat, 99):7.2f} ms"
+            f" | p99 ratio {pct(lat, 99) / pct(blat, 99):4.2f}×\n"
+            f"           spyglass {cpu_line(run, subscribers, updates)}"
+            f" | raw {cpu_line(base, subscribers, updates)}\n"
+            f"           statuses and end: spyglass {len(run.outcomes) - missed}"
+            f"/{len(run.outcomes)}, raw {len(base.outcomes) - base_missed}/{len(base.outcomes)}"
+            f" clients | spyglass {delivered(run.outcomes, updates)},"
+            f" raw {delivered(base.outcomes, updates)}"
         )
-        assert not missed, f"{missed} clients missed an update, a status change or the end"
+        assert not missed, f"{missed} clients missed a status change or the end"
     print(f"  {subscribers:>4} subscribers  spyglass  {summary(ours)}")
     print(f"  {subscribers:>4} subscribers  raw       {summary(raw)}")
     print(
         f"  ratio to raw: p50 {pct(ours, 50) / pct(raw, 50):.2f}×, "
-        f"p99 {pct(ours, 99) / pct(raw, 99):.2f}×   "
-        f"(every client: {updates} updates, {' → '.join(PULSE_STATUSES)}, the end)"
+        f"p99 {pct(ours, 99) / pct(raw, 99):.2f}×, server CPU {cpu[0] / cpu[1]:.2f}×   "
+        f"(every client: {' → '.join(PULSE_STATUSES)} and the end)"
     )
 
 

@@ -97,6 +97,9 @@ class Subscription:
         #: (none follows it but progress).
         self._taken = 0
         self._replaceable: dict[str, int] = {}
+        #: Called (with nothing) after each message is buffered and when the subscription
+        #: closes: a reader that writes on callbacks instead of awaiting `get` (`listen`).
+        self._listener: Callable[[], object] | None = None
 
     def _in_order(self, msg: TaskMessage) -> bool:
         """Whether `msg` may still be told: nothing of a task follows its end (but its
@@ -125,7 +128,7 @@ class Subscription:
             if at is not None and at >= self._taken:
                 self._buffer[at - self._taken] = msg  # newer progress, same place
                 self.dropped += 1
-                self._ready.set()
+                self._wake()
                 return
             self._replaceable[msg.task_id] = self._taken + len(self._buffer)
         elif self._replaceable:
@@ -133,7 +136,30 @@ class Subscription:
         self._buffer.append(msg)
         if len(self._buffer) > self.maxsize:
             self._drop_one()
+        self._wake()
+
+    def _wake(self) -> None:
         self._ready.set()
+        if self._listener is not None:
+            self._listener()
+
+    def listen(self, listener: Callable[[], object] | None) -> None:
+        """Call `listener()` whenever a message is buffered and when the subscription closes
+        (None: no more), so that a reader can `take` without a task waiting in `get`. It
+        runs inside the publisher's call: it must be quick and must not raise."""
+        self._listener = listener
+
+    @property
+    def waiting(self) -> int:
+        """How many messages wait to be read."""
+        return len(self._buffer)
+
+    def take(self) -> TaskMessage | None:
+        """The oldest unread message, or None when none waits (never waits)."""
+        if not self._buffer:
+            return None
+        self._taken += 1
+        return self._buffer.popleft()
 
     def _drop_one(self) -> None:
         for i, old in enumerate(self._buffer):
@@ -165,7 +191,7 @@ class Subscription:
         if not self.closed:
             self.closed = True
             self.bus.unsubscribe(self)
-            self._ready.set()
+            self._wake()
 
     def __aiter__(self) -> AsyncIterator[TaskMessage]:
         return self
