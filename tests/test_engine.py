@@ -563,3 +563,18 @@ async def test_a_listening_reader_is_called_at_each_message_and_takes_them_in_or
     sub.close()
     assert len(calls) == 7 and sub.closed
     sub.listen(None)
+
+
+def test_the_subscriber_count_is_kept_with_each_subscribe_and_close() -> None:
+    bus = LocalBus()
+    one = [bus.subscribe(Topic(task_id=f"t{i % 3}")) for i in range(5)]
+    wide = [bus.subscribe(Topic(state_name="s")) for _ in range(2)]
+    assert bus.subscriber_count == 7
+    one[0].close()
+    one[0].close()
+    bus.unsubscribe(wide[0])
+    wide[0].close()  # unsubscribed already: counted once
+    assert bus.subscriber_count == 5
+    for sub in [*one, *wide]:
+        sub.close()
+    assert bus.subscriber_count == 0 and bus.followed_tasks() == []

@@ -279,6 +279,8 @@ class LocalBus(Bus):
         super().__init__()
         self._by_task: dict[str, set[Subscription]] = {}
         self._wide: set[Subscription] = set()
+        #: How many subscriptions there are (health asks often: kept, not counted).
+        self._count = 0
 
     def publish(self, msg: TaskMessage) -> None:
         self.deliver_here(msg)
@@ -304,22 +306,27 @@ class LocalBus(Bus):
             self._by_task.setdefault(topic.task_id, set()).add(sub)
         else:
             self._wide.add(sub)
+        self._count += 1
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         task_id = sub.topic.task_id
         if task_id is not None:
             subs = self._by_task.get(task_id)
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self._by_task[task_id]
+            if subs is None or sub not in subs:
+                return
+            subs.remove(sub)
+            if not subs:
+                del self._by_task[task_id]
+        elif sub in self._wide:
+            self._wide.remove(sub)
         else:
-            self._wide.discard(sub)
+            return
+        self._count -= 1
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._wide) + sum(len(s) for s in self._by_task.values())
+        return self._count
 
     async def close(self) -> None:
         for sub in [*self._wide, *(s for subs in self._by_task.values() for s in subs)]:
