@@ -81,9 +81,10 @@ class SpyGlassApp(rx.App):
         whole = super().__call__()
         # Reflex's contexts set for each request, as Reflex's own app does in front of all.
         direct: ASGIApp = _ContextMiddleware(security.guard(api), reflex_app=self)
-        if otel.asgi_middleware is not None:  # traced like the rest
-            direct = otel.asgi_middleware(direct)
-        return FrontDoor(whole, direct, wrap=security.guard)
+        tracing = otel.asgi_middleware
+        if tracing is not None:  # traced like the rest (each socket frame too)
+            direct = tracing(direct)
+        return FrontDoor(whole, direct, wrap=security.guard, raw_socket_sends=tracing is None)
 
 
 # The page guard and the API's 405s in front of Reflex's routes, the API above them, then the

@@ -36,11 +36,17 @@ from spyglass.api.direct import (
 )
 from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
 from spyglass.api.scheduling import StartSchedule
-from spyglass.api.sockets import reject, serve_single_task, serve_until_done, socket_session
+from spyglass.api.sockets import (
+    Feed,
+    reject,
+    serve_single_task,
+    serve_until_done,
+    socket_session,
+)
 from spyglass.auth.service import TokenInfo, UserInfo, get_auth
 from spyglass.errors import DomainError
 from spyglass.tasks.access import can_see, is_admin, owner_scope
-from spyglass.tasks.bus import Subscription, Topic
+from spyglass.tasks.bus import Subscription, TaskMessage, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view, socket_payload
 from spyglass.tasks.registry import JobInputError, registry
@@ -122,11 +128,11 @@ def _out(token: TokenInfo) -> dict[str, Any]:
 
 async def _stream_owner_tasks(ws: WebSocket, sub: Subscription, versions: dict[str, int]) -> None:
     """Every change of the subscribed tasks, skipping what the snapshot already held."""
-    while True:
-        for msg in await sub.get_batch():
-            if msg.version <= versions.get(msg.task_id, -1):
-                continue
-            await ws.send_text(msg.json())
+
+    def newer(msg: TaskMessage) -> bool:
+        return msg.version > versions.get(msg.task_id, -1)
+
+    await Feed(ws, sub, newer, end_at_terminal=False).run()
 
 
 router = APIRouter()
