@@ -219,8 +219,9 @@ async def test_a_timeout_kills_the_run_sync_child(engine: Engine, tmp_path: Path
 
     pid_file = tmp_path / "burn.pid"
 
-    # Long enough for the child to start (and write its pid) on a busy machine.
-    @monitored_background_task(timeout=4)
+    # Long enough for the child to start (and write its pid) on a busy machine (4 s was not
+    # at a load average of 15-20 on 2 cores).
+    @monitored_background_task(timeout=10)
     async def cpu(task: TaskContext) -> object:
         return await task.run_sync(burn, str(pid_file), 60)
 
