@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.accounts import Account, make_account, set_credits
+from tests.badfiles import not_utf8_past_the_head
 from tests.harness import ROOT, SpyGlassServer
 from tests.test_tasks_page import browser, sign_in  # noqa: F401  (shared browser fixture)
 
@@ -292,7 +293,7 @@ def test_a_file_that_is_not_a_table_fails_with_a_remedy(
     page: Page, server: SpyGlassServer, tmp_path: Path
 ) -> None:
     latin = tmp_path / "latin1.csv"
-    latin.write_bytes("name,city\nJosé,Besançon\n".encode("latin-1"))
+    latin.write_bytes(not_utf8_past_the_head())
     open_new_task(page, server, "profile-my-data")
     page.get_by_test_id("file-primary").set_input_files(str(latin))
     page.get_by_test_id("start-task").click()

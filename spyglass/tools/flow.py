@@ -29,6 +29,7 @@ from spyglass.tasks.registry import JobSpec, registry
 from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.view import FileView, TaskView
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE, Tool
+from spyglass.tools.common.sniff import HEAD_BYTES, DataFileError, check_file
 from spyglass.tools.run import ToolInput, ToolRun, tool_spec
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,8 @@ async def start_processing(task: TaskView) -> TaskView:
     """Check files, parameters and credits of an UPLOADING tool task, then start its tool.
 
     Returns the task's row, now queued; raises 400 FILES_NOT_FOUND (task UPLOAD_FAILED),
+    422 BAD_INPUT_FILE when a data file is empty, not text in a known encoding or not a
+    readable table (`spyglass.tools.common.sniff`; task UPLOAD_FAILED, nothing charged),
     422 INVALID_PARAMETERS, 402 BILLING_INSUFFICIENT_CREDITS (task FAILED, with context),
     or 409 TASK_NOT_WAITING when it was already started (by a concurrent call too: the
     charge and the move to PENDING are one transaction, which only one call wins).
@@ -238,6 +241,22 @@ async def start_processing(task: TaskView) -> TaskView:
             expect=[TaskStatus.UPLOADING],
         )
         raise DomainError("FILES_NOT_FOUND", message)
+    for key in needed:
+        art = inputs[key]
+        if key == "parameters":
+            continue
+        try:
+            await asyncio.to_thread(check_stored_file, art.storage_key, art.filename)
+        except DataFileError as exc:
+            message = str(exc)
+            await engine.set_waiting_status(
+                task_id,
+                TaskStatus.UPLOAD_FAILED,
+                message,
+                {"error_code": exc.error_code, "error_message": message},
+                expect=[TaskStatus.UPLOADING],
+            )
+            raise DomainError(exc.error_code, message, 422) from None
     parameters: dict[str, Any] = {}
     if "parameters" in inputs:
         raw = await asyncio.to_thread(storage.read, inputs["parameters"].storage_key)
@@ -256,6 +275,18 @@ async def start_processing(task: TaskView) -> TaskView:
     )
     breakdown = tool.breakdown(agents)
     return await engine.start_waiting(task, tool_spec(tool.id), run, breakdown, "agent execution")
+
+
+def check_stored_file(storage_key: str, filename: str) -> None:
+    """The checks of `spyglass.tools.common.sniff` on an uploaded file, before it is charged
+    for: a CSV's first HEAD_BYTES only (an Excel workbook is read whole: it is zipped)."""
+    storage = get_storage()
+    kind = DATA_TYPES.get(extension(filename))
+    if kind is not None and kind.reader == "excel":
+        check_file(storage.read(storage_key), filename, complete=True)
+        return
+    head = storage.read_prefix(storage_key, HEAD_BYTES + 1)
+    check_file(head[:HEAD_BYTES], filename, complete=len(head) <= HEAD_BYTES)
 
 
 async def retry_tool_task(task: TaskView) -> TaskView:
