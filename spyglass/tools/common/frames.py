@@ -117,6 +117,8 @@ def load_table(data: bytes, filename: str) -> pd.DataFrame:
             frame = whole_numbers_stay_integers(pd.read_excel(io.BytesIO(data), engine="calamine"))
     except DataFileError:
         raise
+    except (MemoryError, pa.ArrowMemoryError):  # over the task's memory cap: not the file's fault
+        raise MemoryError from None
     except Exception as exc:  # pyarrow/calamine: many error types, one meaning
         raise DataFileError(unreadable(filename, exc)) from None
     if frame.shape[1] == 0 or frame.empty:

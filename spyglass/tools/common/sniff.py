@@ -22,15 +22,14 @@ import io
 from dataclasses import dataclass
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from spyglass.filetypes import DATA_WORDS, data_type
 
 #: Bytes of a file the checks read: enough for a few thousand lines of most files.
 HEAD_BYTES = 256 * 1024
-#: Lines of the head the delimiter is judged on.
-SNIFF_LINES = 200
+#: Lines of the head the delimiter is judged and the rows checked on.
+SNIFF_LINES = 100
 DELIMITERS = (",", ";", "\t", "|")
 #: Encodings as pyarrow and Python name them, and as people know them.
 ENCODING_WORDS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (with BOM)", "cp1252": "Windows-1252"}
@@ -130,19 +129,38 @@ def sniff_csv(head: bytes, filename: str, complete: bool) -> CsvDialect:
 
 
 def check_csv(head: bytes, filename: str, complete: bool) -> CsvDialect:
-    """`sniff_csv`, then its first lines parsed as the loader will: a ragged row or a header
-    with no row below it is found here."""
+    """`sniff_csv`, then its first SNIFF_LINES lines split as the loader will: a row with more
+    fields than the header, or a header with no row below it, is found here. (Python's csv
+    module, not pyarrow: this runs in the web process, which a wide file must not grow.)"""
     dialect = sniff_csv(head, filename, complete)
-    lines = _whole_lines(head, complete)
+    every = _whole_lines(head, complete).decode(dialect.encoding).splitlines()
+    lines = every[: SNIFF_LINES + 1]
+    # The last row read may be cut (the head ends inside a quoted field that spans lines).
+    whole = complete and len(lines) == len(every)
+    reader = csv.reader(lines, delimiter=dialect.delimiter)
+    width = rows = 0
+    wrong: tuple[int, int] | None = None
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(lines),
-            read_options=dialect.read_options(),
-            parse_options=dialect.parse_options(),
-        )
-    except Exception as exc:  # pyarrow's errors: one meaning
+        for row in reader:
+            if not any(field.strip() for field in row):
+                continue
+            if not width:
+                width = len(row)
+                continue
+            if wrong is not None:
+                break
+            rows += 1
+            if len(row) != width:
+                wrong = (reader.line_num, len(row))
+    except csv.Error as exc:
         raise DataFileError(unreadable(filename, exc)) from None
-    if table.num_rows == 0 and complete:
+    if wrong is not None and (whole or (rows > 1 and wrong[0] < len(lines))):
+        line, fields = wrong
+        raise DataFileError(
+            f"'{filename}' is not a readable table (line {line} has {fields} "
+            f"field{'s' if fields != 1 else ''}, the header {width})"
+        )
+    if not rows and complete:
         raise DataFileError(f"'{filename}' has a header but no data rows")
     return dialect
 
