@@ -59,6 +59,9 @@ HASH_BUCKETS = 16
 #: Columns whose distinct values are counted from hashes on disk (each holds HASH_BUCKETS
 #: open files); past these, a column's distinct count is estimated from the sample.
 SPILLED_COLUMNS = 48
+#: pyarrow parses each block in this thread: its thread pool's stacks and arenas took more
+#: address space than a small cap leaves (700 MB: over the cap with threads, 680 MB without).
+THREADS = False
 _COLUMN = re.compile(r"In CSV column #(\d+)")
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
@@ -174,7 +177,7 @@ def _reader(
     )
     return pacsv.open_csv(
         open_file(),
-        read_options=dialect.read_options(block_size=BLOCK_BYTES, use_threads=False),
+        read_options=dialect.read_options(block_size=BLOCK_BYTES, use_threads=THREADS),
         parse_options=dialect.parse_options(),
         convert_options=convert,
     )
@@ -183,8 +186,8 @@ def _reader(
 def _count(acc: _Column, column: pa.Array, spill: Callable[[], _Spill | None]) -> None:
     """Count the block's values; past EXACT_VALUES distinct ones, hash them to disk."""
     present = column.drop_null()
-    if acc.spill is not None:
-        acc.spill.add(_hashes(present), distinct=True)
+    if acc.spill is not None:  # mostly distinct: counted once, at the end
+        acc.spill.add(_hashes(present), distinct=False)
         return
     if acc.counts is None:
         return
@@ -204,7 +207,7 @@ def _count(acc: _Column, column: pa.Array, spill: Callable[[], _Spill | None]) -
         if acc.spill is None:
             acc.estimated = True
         else:
-            acc.spill.add(_hashes(seen), distinct=True)
+            acc.spill.add(_hashes(seen), distinct=False)
 
 
 def _first_pass(
