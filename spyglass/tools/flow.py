@@ -23,6 +23,7 @@ from spyglass.errors import DomainError
 from spyglass.filetypes import ALLOWED_TYPES, DATA_TYPES, DATA_WORDS, extension
 from spyglass.storage import StorageError, get_storage, input_key, sanitise_filename
 from spyglass.storage.base import check_content_type
+from spyglass.tasks.child import ResourceLimitError, run_in_child
 from spyglass.tasks.engine import get_engine, not_waiting
 from spyglass.tasks.models import utcnow
 from spyglass.tasks.registry import JobSpec, registry
@@ -246,17 +247,18 @@ async def start_processing(task: TaskView) -> TaskView:
         if key == "parameters":
             continue
         try:
-            await asyncio.to_thread(check_stored_file, art.storage_key, art.filename)
-        except DataFileError as exc:
-            message = str(exc)
+            await check_stored_file(art.storage_key, art.filename)
+        except (DataFileError, ResourceLimitError) as exc:
+            message = str(exc) if isinstance(exc, DataFileError) else exc.message
+            code = exc.error_code if isinstance(exc, DataFileError) else exc.code
             await engine.set_waiting_status(
                 task_id,
                 TaskStatus.UPLOAD_FAILED,
                 message,
-                {"error_code": exc.error_code, "error_message": message},
+                {"error_code": code, "error_message": message},
                 expect=[TaskStatus.UPLOADING],
             )
-            raise DomainError(exc.error_code, message, 422) from None
+            raise DomainError(code, message, 422) from None
     parameters: dict[str, Any] = {}
     if "parameters" in inputs:
         raw = await asyncio.to_thread(storage.read, inputs["parameters"].storage_key)
@@ -277,16 +279,22 @@ async def start_processing(task: TaskView) -> TaskView:
     return await engine.start_waiting(task, tool_spec(tool.id), run, breakdown, "agent execution")
 
 
-def check_stored_file(storage_key: str, filename: str) -> None:
+async def check_stored_file(storage_key: str, filename: str) -> None:
     """The checks of `spyglass.tools.common.sniff` on an uploaded file, before it is charged
-    for: a CSV's first HEAD_BYTES only (an Excel workbook is read whole: it is zipped)."""
-    storage = get_storage()
+    for: a CSV's first HEAD_BYTES only, here; an Excel workbook is opened whole (it is zipped,
+    and calamine reads a whole sheet), in a child process under the task memory cap, so that
+    a large workbook does not grow the web process."""
     kind = DATA_TYPES.get(extension(filename))
     if kind is not None and kind.reader == "excel":
-        check_file(storage.read(storage_key), filename, complete=True)
+        await run_in_child(check_stored_workbook, storage_key, filename)
         return
-    head = storage.read_prefix(storage_key, HEAD_BYTES + 1)
+    head = await asyncio.to_thread(get_storage().read_prefix, storage_key, HEAD_BYTES + 1)
     check_file(head[:HEAD_BYTES], filename, complete=len(head) <= HEAD_BYTES)
+
+
+def check_stored_workbook(storage_key: str, filename: str) -> None:
+    """In a child process: the checks of an uploaded workbook."""
+    check_file(get_storage().read(storage_key), filename, complete=True)
 
 
 async def retry_tool_task(task: TaskView) -> TaskView:
