@@ -10,12 +10,17 @@ from typing import Any
 import pytest
 
 from bench.bigfiles_bench import write_csv
+from spyglass.storage.base import Storage
+from spyglass.storage.local import LocalStorage
+from spyglass.storage.s3 import S3Storage
+from spyglass.tools.catalogue import TOOLS
 from spyglass.tools.common.frames import load_table
 from spyglass.tools.common.memo import streamed, table_rows
 from spyglass.tools.common.sniff import HEAD_BYTES, sniff_csv
 from spyglass.tools.common.stats import duplicate_rows, frame_stats
 from spyglass.tools.profile import streaming
 from spyglass.tools.profile.streaming import stream_profile
+from spyglass.tools.run import FileTooLargeError, ToolInput, read_input
 
 ROWS = 60_000
 
@@ -112,3 +117,38 @@ def test_a_column_that_changes_type_in_a_later_block(
     assert (stats["n"].kind, stats["x"].kind, stats["y"].kind) == ("integer", "number", "string")
     assert (stats["x"].nulls, stats["x"].maximum, stats["x"].count) == (1, 6.0, 30_002)
     assert table_rows(sample) == 30_002
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_a_stored_file_over_the_limit_is_streamed_from_storage(
+    backend: str, csv_file: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """`read_input` as a task's child calls it: over the limit, profile-my-data streams the
+    stored file (local files and S3 objects alike; the checks read only a prefix), and
+    clean-my-data refuses it before reading it."""
+    storage: Storage
+    if backend == "s3":
+        endpoint = request.getfixturevalue("moto_endpoint")
+        storage = S3Storage(
+            "stream-test",
+            endpoint_url=endpoint,
+            region="us-east-1",
+            access_key="testing",
+            secret_key="testing",
+            max_upload_bytes=1 << 30,
+        )
+        storage.ensure_bucket()
+    else:
+        storage = LocalStorage(tmp_path / "files", "secret", 1 << 30)
+    data = csv_file.read_bytes()
+    key = "users/1/tasks/t1/inputs/primary-customers.csv"
+    storage.write(key, data, "text/csv")
+    assert storage.read_prefix(key, 100) == data[:100]
+    source = ToolInput(storage_key=key, filename="customers.csv")
+    frame = read_input(TOOLS["profile-my-data"], storage, source, limit=len(data) // 2)
+    assert streamed(frame) is not None and table_rows(frame) == ROWS
+    assert len(frame) == ROWS  # the default sample holds every one of these rows
+    with pytest.raises(FileTooLargeError, match="too large for clean-my-data"):
+        read_input(TOOLS["clean-my-data"], storage, source, limit=len(data) // 2)
+    whole = read_input(TOOLS["profile-my-data"], storage, source, limit=len(data))
+    assert streamed(whole) is None and len(whole) == ROWS
