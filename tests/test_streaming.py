@@ -4,6 +4,7 @@ sample is the loaded file's when the sample holds every row, and close to it oth
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from spyglass.storage.s3 import S3Storage
 from spyglass.tools.catalogue import TOOLS
 from spyglass.tools.common.frames import load_table
 from spyglass.tools.common.memo import streamed, table_rows
+from spyglass.tools.common.report import build_report, to_json
 from spyglass.tools.common.sniff import HEAD_BYTES, sniff_csv
 from spyglass.tools.common.stats import duplicate_rows, frame_stats
+from spyglass.tools.common.toolkit import run_agents
 from spyglass.tools.profile import streaming
 from spyglass.tools.profile.streaming import stream_profile
 from spyglass.tools.run import FileTooLargeError, ToolInput, read_input
@@ -152,3 +155,26 @@ def test_a_stored_file_over_the_limit_is_streamed_from_storage(
         read_input(TOOLS["clean-my-data"], storage, source, limit=len(data) // 2)
     whole = read_input(TOOLS["profile-my-data"], storage, source, limit=len(data))
     assert streamed(whole) is None and len(whole) == ROWS
+
+
+def test_the_report_and_results_cards_of_a_streamed_file(
+    csv_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All six agents (drift against a streamed baseline too) and the report on a streamed
+    file; its results page says it was read in blocks, with the sample's size."""
+    sample = _stream(csv_file, monkeypatch, SAMPLE_ROWS=5_000)
+    baseline = _stream(csv_file, monkeypatch, SAMPLE_ROWS=5_000)
+    tool = TOOLS["profile-my-data"]
+    frames = {"primary": sample, "baseline": baseline}
+    ctx = run_agents(tool, [a.id for a in tool.agents], frames, task_id="streamed")
+    report = json.loads(to_json(build_report(tool, ctx)))
+    summary = report["executiveSummary"]
+    assert summary["rows"] == ROWS and summary["duplicate_rows"] == ROWS // 1_000
+    assert report["duplicateGroups"] == [] and report["rowLevelIssues"] == []
+    drift = report["agentResults"]["drift-detector"]
+    assert drift["current_rows"] == drift["baseline_rows"] == ROWS
+    assert drift["drifted_columns"] == [], "a file against itself"
+    assert report["agentResults"]["governance-checker"]["pii_columns"] == ["email"]
+    figures = {f.label: f for f in tool.cards(report).figures}
+    assert figures["Read in blocks"].value == "yes"
+    assert "a sample of 5,000 rows" in figures["Read in blocks"].detail
