@@ -5,7 +5,9 @@ Windows-1252 file and a UTF-8 file with a byte-order mark profile as they should
 
 from __future__ import annotations
 
+import asyncio
 import io
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +15,9 @@ import pytest
 from openpyxl import Workbook
 
 from spyglass.filetypes import data_type
+from spyglass.storage.local import LocalStorage
+from spyglass.tools import flow
+from spyglass.tools.common.sniff import HEAD_BYTES
 from tests.accounts import Account, make_account, set_credits
 from tests.harness import SpyGlassServer
 from tests.test_tool_flow import wait_end
@@ -153,3 +158,30 @@ def test_a_utf8_csv_with_a_byte_order_mark_keeps_its_first_column_name(
     report = _profile(server, "bom.csv", "\ufeffid\tname\n1\tÅsa\n2\tBo\n".encode())
     columns = [c["name"] for c in report["agentResults"]["unified-profiler"]["columns"]]
     assert columns == ["id", "name"]
+
+
+def test_the_checks_read_a_bounded_prefix_of_a_large_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 3 MB CSV: the checks read HEAD_BYTES (+1, to know there is more), never the file."""
+    storage = _Counting(tmp_path / "files", "secret", 1 << 30)
+    monkeypatch.setattr(flow, "get_storage", lambda: storage)
+    key = "users/1/tasks/t/inputs/primary-big.csv"
+    storage.write(key, b"id;name\n" + b"1;Ann\n" * 500_000, "text/csv")
+    asyncio.run(flow.check_stored_file(key, "big.csv"))
+    assert storage.prefixes == [HEAD_BYTES + 1]
+    storage.write(key, b"id;name\n" + b"1;Ann\n" * 500_000 + b"2;Bob;extra\n", "text/csv")
+    asyncio.run(flow.check_stored_file(key, "big.csv"))  # the bad row is past the head
+
+
+class _Counting(LocalStorage):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.prefixes: list[int] = []
+
+    def read(self, key: str) -> bytes:
+        raise AssertionError("the whole file was read")
+
+    def read_prefix(self, key: str, size: int) -> bytes:
+        self.prefixes.append(size)
+        return super().read_prefix(key, size)

@@ -289,7 +289,8 @@ async def check_stored_file(storage_key: str, filename: str) -> None:
         await run_in_child(check_stored_workbook, storage_key, filename)
         return
     head = await asyncio.to_thread(get_storage().read_prefix, storage_key, HEAD_BYTES + 1)
-    check_file(head[:HEAD_BYTES], filename, complete=len(head) <= HEAD_BYTES)
+    complete = len(head) <= HEAD_BYTES
+    await asyncio.to_thread(check_file, head[:HEAD_BYTES], filename, complete)
 
 
 def check_stored_workbook(storage_key: str, filename: str) -> None:
