@@ -18,7 +18,7 @@ from spyglass.tools.catalogue import TOOLS
 from spyglass.tools.common.frames import load_table
 from spyglass.tools.common.memo import streamed, table_rows
 from spyglass.tools.common.report import build_report, to_json
-from spyglass.tools.common.sniff import HEAD_BYTES, sniff_csv
+from spyglass.tools.common.sniff import HEAD_BYTES, DataFileError, check_file, sniff_csv
 from spyglass.tools.common.stats import duplicate_rows, frame_stats
 from spyglass.tools.common.toolkit import run_agents
 from spyglass.tools.profile import streaming
@@ -178,3 +178,13 @@ def test_the_report_and_results_cards_of_a_streamed_file(
     figures = {f.label: f for f in tool.cards(report).figures}
     assert figures["Read in blocks"].value == "yes"
     assert "a sample of 5,000 rows" in figures["Read in blocks"].detail
+
+
+def test_a_header_and_blank_lines_past_the_head_have_no_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text("a,b\n" + "\n" * (HEAD_BYTES + 10))  # passes the checks: more than a head
+    assert check_file(path.read_bytes()[:HEAD_BYTES], path.name, complete=False)
+    with pytest.raises(DataFileError, match="has a header but no data rows"):
+        _stream(path, monkeypatch)

@@ -275,6 +275,8 @@ class _Sample:
             self._trim()
 
     def _trim(self) -> None:
+        if not self.parts and self.table is None:  # no rows yet
+            return
         table = pa.Table.from_batches(self.parts) if self.parts else self.table
         if self.table is not None and self.parts:
             table = pa.concat_tables([self.table, pa.Table.from_batches(self.parts)])
