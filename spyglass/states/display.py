@@ -134,8 +134,8 @@ REMEDIES: dict[str, tuple[str, str]] = {
         "The server stopped while this task ran: nothing is wrong with the input. Retry it.",
     ),
     "RESOURCE_LIMIT": (
-        "The file needs more memory than a task may use. Profile it with profile-my-data "
-        "(it reads a CSV of any size), try a smaller file (fewer rows or columns), or ask the "
+        "The file needs more memory than a task may use. Try a smaller file (fewer rows or "
+        "columns; profile-my-data reads a CSV of any number of rows), or ask the "
         "administrator to raise the limit.",
         "The job needed more memory than a task may use. Give it less to do, or ask the "
         "administrator to raise the limit.",
