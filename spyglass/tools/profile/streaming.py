@@ -156,10 +156,11 @@ class _Spill:
         return total, distinct
 
 
-def _row_hashes(batch: pa.RecordBatch) -> np.ndarray:
-    out = np.zeros(batch.num_rows, dtype=np.uint64)
-    for column in batch.columns:
-        out = out * _MIX + _hashes(column)
+def _row_hashes(rows: int, columns: list[np.ndarray]) -> np.ndarray:
+    """Each row's hash, from its columns' value hashes."""
+    out = np.zeros(rows, dtype=np.uint64)
+    for hashes in columns:
+        out = out * _MIX + hashes
     return out
 
 
@@ -183,12 +184,17 @@ def _reader(
     )
 
 
-def _count(acc: _Column, column: pa.Array, spill: Callable[[], _Spill | None]) -> None:
-    """Count the block's values; past EXACT_VALUES distinct ones, hash them to disk."""
-    present = column.drop_null()
+def _count(
+    acc: _Column, column: pa.Array, hashes: np.ndarray, spill: Callable[[], _Spill | None]
+) -> None:
+    """Count the block's values; past EXACT_VALUES distinct ones, hash them to disk (`hashes`:
+    the hash of each of the block's values, missing ones too)."""
     if acc.spill is not None:  # mostly distinct: counted once, at the end
-        acc.spill.add(_hashes(present), distinct=False)
+        if column.null_count:
+            hashes = hashes[column.is_valid().to_numpy(zero_copy_only=False)]
+        acc.spill.add(hashes, distinct=False)
         return
+    present = column.drop_null()
     if acc.counts is None:
         return
     counted = pc.value_counts(present)
@@ -216,10 +222,11 @@ def _first_pass(
     rows_spill: _Spill,
     spill: Callable[[], _Spill | None],
 ) -> None:
-    rows_spill.add(_row_hashes(batch), distinct=False)
-    for acc, column in zip(columns, batch.columns, strict=True):
+    hashes = [_hashes(column) for column in batch.columns]
+    rows_spill.add(_row_hashes(batch.num_rows, hashes), distinct=False)
+    for acc, column, column_hashes in zip(columns, batch.columns, hashes, strict=True):
         acc.nulls += column.null_count
-        _count(acc, column, spill)
+        _count(acc, column, column_hashes, spill)
         kind = column.type
         if _numeric(kind):
             values = pc.cast(column.drop_null(), pa.float64()).to_numpy(zero_copy_only=False)
