@@ -66,7 +66,13 @@ WATCHER = """
       }
     }
   };
-  new MutationObserver(check).observe(document, {subtree: true, childList: true,
+  // At most one look per frame, just before it is painted: what the frame shows, and the
+  // watcher stays out of the way of the page's own work.
+  let due = false;
+  const schedule = () => {
+    if (!due) { due = true; requestAnimationFrame(() => { due = false; check(); }); }
+  };
+  new MutationObserver(schedule).observe(document, {subtree: true, childList: true,
     characterData: true, attributes: true});
   document.addEventListener("click", (e) => {
     if (e.target.closest && e.target.closest("[data-testid=start-task]") && !marks.clicked) {
