@@ -21,6 +21,7 @@ import websockets.sync.client
 from playwright.sync_api import Browser, Page, expect
 
 from tests.accounts import Account, make_account
+from tests.badfiles import not_utf8_past_the_head
 from tests.harness import SpyGlassServer
 from tests.test_tasks_page import STEPS_TITLE, browser, choose, sign_in  # noqa: F401
 
@@ -286,7 +287,7 @@ def test_a_bad_file_is_explained_and_retry_offers_another_file(
     page: Page, server: SpyGlassServer, owner: Account
 ) -> None:
     agents = ["unified-profiler", "readiness-rater"]
-    latin = "name,city\nJosé,Besançon\n".encode("latin-1")
+    latin = not_utf8_past_the_head()
     task_id = tool_task(server, owner, "latin.csv", agents, data=latin)
     assert wait_end(server, owner, "data_tools", task_id) == "FAILED"
     page.goto(f"{server.url}/tasks/{task_id}")

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, Field
 
-from spyglass import idempotency
+from spyglass import audit, idempotency
 from spyglass.api.auth import (
     INVALID_TOKEN,
     CurrentCredential,
@@ -36,11 +36,17 @@ from spyglass.api.direct import (
 )
 from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
 from spyglass.api.scheduling import StartSchedule
-from spyglass.api.sockets import reject, serve_single_task, serve_until_done, socket_session
+from spyglass.api.sockets import (
+    Feed,
+    reject,
+    serve_single_task,
+    serve_until_done,
+    socket_session,
+)
 from spyglass.auth.service import TokenInfo, UserInfo, get_auth
 from spyglass.errors import DomainError
 from spyglass.tasks.access import can_see, is_admin, owner_scope
-from spyglass.tasks.bus import Subscription, Topic
+from spyglass.tasks.bus import Subscription, TaskMessage, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view, socket_payload
 from spyglass.tasks.registry import JobInputError, registry
@@ -122,11 +128,11 @@ def _out(token: TokenInfo) -> dict[str, Any]:
 
 async def _stream_owner_tasks(ws: WebSocket, sub: Subscription, versions: dict[str, int]) -> None:
     """Every change of the subscribed tasks, skipping what the snapshot already held."""
-    while True:
-        for msg in await sub.get_batch():
-            if msg.version <= versions.get(msg.task_id, -1):
-                continue
-            await ws.send_text(msg.json())
+
+    def newer(msg: TaskMessage) -> bool:
+        return msg.version > versions.get(msg.task_id, -1)
+
+    await Feed(ws, sub, newer, end_at_terminal=False).run()
 
 
 router = APIRouter()
@@ -262,7 +268,7 @@ async def list_tokens(user: CurrentUser) -> Any:
     response_model=IssuedToken,
     responses=responses(*TOKEN_ERRORS, 400, 403, 404, 422),
 )
-async def issue_token(body: TokenRequest, user: CurrentUser) -> Any:
+async def issue_token(body: TokenRequest, request: Request, user: CurrentUser) -> Any:
     owner: UserInfo | None = user
     if body.owner_email and body.owner_email.strip().lower() != user.email:
         if not is_admin(user):
@@ -272,6 +278,8 @@ async def issue_token(body: TokenRequest, user: CurrentUser) -> Any:
             raise DomainError("USER_NOT_FOUND", "No user with that email", 404)
     assert owner is not None
     raw, token = await get_auth().issue_token(owner.id, body.name, created_by=user.id)
+    detail = {"owner": token.owner_email, "name": token.name, "prefix": token.prefix}
+    await audit.record(request, user, "token.issue", "token", token.id, detail)
     return {**_out(token), "token": raw}
 
 
@@ -282,6 +290,8 @@ async def issue_token(body: TokenRequest, user: CurrentUser) -> Any:
     response_model=Revoked,
     responses=responses(*TOKEN_ERRORS, 404, 422),
 )
-async def revoke_token(token_id: IdPath, user: CurrentUser) -> Any:
+async def revoke_token(token_id: IdPath, request: Request, user: CurrentUser) -> Any:
     changed = await get_auth().revoke_token(token_id, by=user)
+    if changed:  # revoking a revoked token changes nothing
+        await audit.record(request, user, "token.revoke", "token", token_id)
     return {"token_id": token_id, "revoked": True, "changed": changed}

@@ -524,6 +524,7 @@ def _dashboard() -> rx.Component:
         rx.link(
             "Model portal (tasks, events, users, tokens)", href="/admin/task/list", is_external=True
         ),
+        rx.link("Audit log: who did what, when, from where", href="/admins/audit"),
         width="100%",
         spacing="4",
     )
