@@ -70,11 +70,12 @@ screenshots: install chromium
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
-bench: install services $(VENV)/.bench-installed
+bench: install chromium services $(VENV)/.bench-installed
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m bench
 	$(PY) -m bench.cluster_bench
 	$(PY) -m bench.executor_bench
+	NPM_CONFIG_REGISTRY="$$(npm config get registry)" $(PY) -m bench.page_bench
 
 clean:
 	rm -rf .web .states $(TOOLS) $(VENV)

@@ -10,6 +10,9 @@ Workers: with several Granian workers (`GRANIAN_WORKERS=N`, or Reflex's default 
 a worker that dies (`kill -9`, OOM) is forked again while the others keep serving; Reflex
 alone would stop the whole server. See `spyglass/serving.py` for why this is set here.
 
+Weight: the pages' shared root module imports no whole component library
+(`spyglass/frontend.py`), so /tasks loads only the Radix components it draws.
+
 Clean checkouts: `make run` leaves tracked files alone (`spyglass/lockfiles.py`).
 """
 
@@ -19,6 +22,7 @@ import reflex as rx
 from reflex.plugins.sitemap import SitemapPlugin
 
 from spyglass.api.security import cors_origins
+from spyglass.frontend import keep_radix_out_of_the_root
 from spyglass.lockfiles import keep_tracked_package_json
 from spyglass.serving import respawn_failed_workers
 
@@ -28,6 +32,8 @@ respawn_failed_workers()
 # Reflex copies `.web/package.json` over the tracked `reflex.lock/package.json` after every
 # install, in whatever layout its package manager wrote: only a change of pins may reach it.
 keep_tracked_package_json()
+# Each page loads the Radix components it draws, not all of Radix (`spyglass/frontend.py`).
+keep_radix_out_of_the_root()
 
 if os.environ.get("REDIS_URL") and not os.environ.get("REFLEX_REDIS_URL"):
     os.environ["REFLEX_REDIS_URL"] = os.environ["REDIS_URL"]

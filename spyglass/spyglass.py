@@ -32,11 +32,15 @@ from spyglass.pages.results import results_page
 from spyglass.pages.task_detail import task_detail_page
 from spyglass.pages.tasks import tasks_page
 from spyglass.pages.webhooks import webhooks_page
+from spyglass.states.admin import AdminState
 from spyglass.states.audit import AuditState
 from spyglass.states.auth import AuthState
+from spyglass.states.billing import BillState
 from spyglass.states.new_task import NewTaskState
 from spyglass.states.results import ResultsState
 from spyglass.states.task_detail import TaskDetailState
+from spyglass.states.tasks_page import TasksPageState
+from spyglass.states.tokens import TokenState
 from spyglass.states.webhooks import WebhooksState
 from spyglass.tasks.engine import get_engine
 from spyglass.tools import uploads
@@ -109,7 +113,15 @@ app.add_page(
     title="Register · SpyGlass",
     on_load=AuthState.redirect_if_signed_in,
 )
-app.add_page(tasks_page, route="/tasks", title="Tasks · SpyGlass", on_load=AuthState.require_user)
+# A page's data and live feeds start in `on_load`, not in a component's `on_mount`: Reflex runs
+# the page's on_load again whenever its socket reconnects (a server restart, a network
+# drop), and the feeds of the server before are gone; a mounted component mounts only once.
+app.add_page(
+    tasks_page,
+    route="/tasks",
+    title="Tasks · SpyGlass",
+    on_load=[AuthState.require_user, TasksPageState.open, TokenState.load],
+)
 app.add_page(
     new_task_page,
     route="/",
@@ -120,16 +132,19 @@ app.add_page(
     task_detail_page,
     route="/tasks/[task_id]",
     title="Task · SpyGlass",
-    on_load=[AuthState.require_user, TaskDetailState.watch],  # again on each task's URL
+    on_load=[AuthState.require_user, TaskDetailState.watch, BillState.follow],  # each task's URL
 )
 app.add_page(
     results_page,
     route="/task/[task_id]/results",
     title="Results · SpyGlass",
-    on_load=[AuthState.require_user, ResultsState.load],
+    on_load=[AuthState.require_user, ResultsState.load, BillState.follow],
 )
 app.add_page(
-    admin_page, route="/admins/tasks", title="Admin · SpyGlass", on_load=AuthState.require_admin
+    admin_page,
+    route="/admins/tasks",
+    title="Admin · SpyGlass",
+    on_load=[AuthState.require_admin, AdminState.watch, AdminState.load_credits, TokenState.load],
 )
 app.add_page(
     audit_page,

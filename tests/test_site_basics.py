@@ -3,6 +3,7 @@ model portal's readable fields and save buttons."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -40,6 +41,22 @@ def test_the_favicon_is_served(server: SpyGlassServer) -> None:
     answer = httpx.get(f"{server.url}/favicon.ico", timeout=30)
     assert answer.status_code == 200
     assert answer.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
+def test_built_scripts_come_compressed_and_cached_for_a_year(server: SpyGlassServer) -> None:
+    page = httpx.get(f"{server.url}/login/", headers={"Accept-Encoding": "gzip"}, timeout=30)
+    assert page.status_code == 200
+    assert "immutable" not in page.headers.get("cache-control", "")  # a page may change
+    scripts = set(re.findall(r'"(/assets/[^"]+\.js)"', page.text))  # preloads and imports
+    assert scripts
+    for path in scripts:
+        answer = httpx.get(f"{server.url}{path}", headers={"Accept-Encoding": "gzip"}, timeout=30)
+        assert answer.status_code == 200
+        if len(answer.content) >= 256:  # the build leaves smaller files as they are
+            assert answer.headers["content-encoding"] == "gzip", path
+        assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+    missing = httpx.get(f"{server.url}/assets/no-such-file.js", timeout=30)
+    assert "immutable" not in missing.headers.get("cache-control", "")
 
 
 @pytest.fixture

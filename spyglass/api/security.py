@@ -285,6 +285,17 @@ STATIC_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
+#: Where the frontend build puts its scripts and styles, each file named by a hash of its
+#: content: a new build gives new names, so a browser may keep them for a year unasked.
+BUILD_ASSETS = "/assets/"
+IMMUTABLE = (b"cache-control", b"public, max-age=31536000, immutable")
+
+
+def _cache_headers(path: str, status: int) -> tuple[tuple[bytes, bytes], ...]:
+    """A year's cache for the build's hashed files (found ones only: a 404 may come to be)."""
+    return (IMMUTABLE,) if status == 200 and path.startswith(BUILD_ASSETS) else ()
+
+
 def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
@@ -349,7 +360,7 @@ class SecurityMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                _add_headers(message, added)
+                _add_headers(message, added + _cache_headers(path, message["status"]))
             await send(message)
 
         try:

@@ -475,7 +475,6 @@ def _credits() -> rx.Component:
                 )
             ),
         ),
-        on_mount=AdminState.load_credits,
         width="100%",
         spacing="3",
     )
@@ -545,4 +544,4 @@ def admin_page() -> rx.Component:
         ),
         title="Admin · tasks",
     )
-    return rx.box(page, on_mount=AdminState.watch)
+    return rx.box(page)  # its data: `AdminState.watch`, the page's on_load

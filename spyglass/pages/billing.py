@@ -61,5 +61,4 @@ def bill_panel() -> rx.Component:
             ),
         ),
         width="100%",
-        on_mount=BillState.follow,
     )

@@ -241,7 +241,7 @@ def _form() -> rx.Component:
         rx.button(
             "Start the task",
             size="3",
-            on_click=NewTaskState.start,
+            on_click=NewTaskState.start(),
             loading=NewTaskState.busy,
             disabled=NewTaskState.busy
             | (NewTaskState.selected_count == 0)

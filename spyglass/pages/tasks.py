@@ -429,4 +429,4 @@ def tasks_page() -> rx.Component:
         token_panel(admin=False),
         title="Tasks",
     )
-    return rx.box(page, on_mount=TasksPageState.open)
+    return rx.box(page)  # its data: `TasksPageState.open`, the page's on_load

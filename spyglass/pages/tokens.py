@@ -125,5 +125,4 @@ def token_panel(admin: bool) -> rx.Component:
         ),
         width="100%",
         spacing="3",
-        on_mount=TokenState.load,
     )

@@ -19,6 +19,7 @@ from spyglass.auth.service import get_auth
 from spyglass.errors import DomainError
 from spyglass.filetypes import DATA_TYPES, DATA_WORDS, extension
 from spyglass.states.auth import current_user
+from spyglass.states.tasks_page import TasksPageState
 from spyglass.storage import get_storage
 from spyglass.tasks.engine import get_engine
 from spyglass.tools import flow
@@ -191,12 +192,10 @@ class NewTaskState(rx.State):
                 ]
 
     # -- create → upload → process ---------------------------------------------
-    @rx.event
-    def start(self) -> Any:
-        """Ask the browser what files are chosen (names, sizes), then `submit` them."""
-        if self.busy:
-            return None
-        self.error = ""
+    @staticmethod
+    def start() -> Any:
+        """Start (the button's click): the browser tells what files are chosen (names,
+        sizes) straight to `submit`, without a round trip to the server first."""
         keys = json.dumps(list(FILE_KEYS))
         return rx.call_script(f"spyglass.describeFiles({keys})", callback=NewTaskState.submit)
 
@@ -234,6 +233,7 @@ class NewTaskState(rx.State):
     async def submit(self, described: dict[str, Any]) -> Any:
         if self.busy:
             return None
+        self.error = ""
         user = await current_user(self)
         if user is None:
             return rx.redirect("/login?next=/")
@@ -289,5 +289,11 @@ class NewTaskState(rx.State):
             return
         self.phase = "idle"
         self.file_names = {"primary": "", "baseline": ""}
-        yield rx.toast.success("Task started: follow it here.")
-        yield rx.redirect("/tasks")
+        # The list starts following the tab's tasks now, while the browser goes to /tasks:
+        # the page shows the new run and its progress as soon as it is drawn (its on_load
+        # then starts the same watch again, for the filters in its address).
+        yield [
+            TasksPageState.watch,
+            rx.toast.success("Task started: follow it here."),
+            rx.redirect("/tasks"),
+        ]

@@ -7,6 +7,9 @@ never polled; every `CONNECTION_CHECK` seconds it only asks Reflex whether the
 tab is still open (and brings running rows' "running for" up to date), and ends when it
 is not. A filter or page change restarts it.
 
+The page's on_load (`open`) starts the watch, so it starts again whenever the tab's socket
+reconnects (Reflex runs on_load then), e.g. after a server restart.
+
 The filters live in the address (`?q=…&status=…&kind=…&range=…&from=…&to=…&page=…`): a
 filtered view can be bookmarked or shared, and opening it shows the same tasks.
 """
@@ -486,9 +489,10 @@ class TasksPageState(rx.State):
         query = urlencode({k: v for k, v in params.items() if v})
         return "/tasks" + (f"?{query}" if query else "")
 
-    def _moved(self) -> list[Any]:
-        """After a filter or page change: the address says so, and the list reloads."""
-        return [rx.redirect(self._address(), replace=True), TasksPageState.watch]
+    def _moved(self) -> Any:
+        """After a filter or page change: the address says so, and the list reloads (the new
+        address runs the page's on_load, `open`, which reads the filters back and watches)."""
+        return rx.redirect(self._address(), replace=True)
 
     @rx.event
     def open(self) -> Any:
