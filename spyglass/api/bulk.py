@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from spyglass.api.auth import CurrentUser
+from spyglass.api.auth import Manager
 from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
 from spyglass.api.rest import STATUS_LIST, parse_statuses
 from spyglass.config import get_settings
@@ -110,7 +110,7 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=responses(*TOK
 )
 async def bulk_action(
     action: Action,
-    user: CurrentUser,
+    user: Manager,
     status: Annotated[
         str | None,
         Query(

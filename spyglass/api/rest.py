@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
 from spyglass import idempotency
-from spyglass.api.auth import CurrentUser
+from spyglass.api.auth import Manager, Reader, Starter
 from spyglass.api.bounds import OffsetQuery, SeqQuery
 from spyglass.api.direct import IdempotencyKey, args_required, args_schema, check_json_types
 from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
@@ -354,7 +354,7 @@ ONE_TASK = responses(404)
 async def create_task(
     body: CreateTask,
     request: Request,
-    user: CurrentUser,
+    user: Starter,
     schedule: StartSchedule,
     key: IdempotencyKey = None,
 ) -> Any:
@@ -398,7 +398,7 @@ async def _create_task(body: CreateTask, user: Any, schedule: Any) -> dict[str, 
     responses=responses(400),
 )
 async def list_tasks(
-    user: CurrentUser,
+    user: Reader,
     status: Annotated[
         str | None,
         Query(
@@ -466,7 +466,7 @@ async def list_tasks(
     responses=responses(400),
 )
 async def bulk_delete(
-    user: CurrentUser,
+    user: Manager,
     status: Annotated[
         str,
         Query(
@@ -489,9 +489,9 @@ async def bulk_delete(
     responses={**ONE_TASK, **responses(400)},
 )
 async def upload_urls(
-    task_id: str, body: UploadUrlsRequest, request: Request, user: CurrentUser
+    task_id: str, body: UploadUrlsRequest, request: Request, user: Starter
 ) -> Any:
-    task = await get_engine().get_visible(task_id, user)
+    task = await get_engine().get_actionable(task_id, user)
     tickets = await flow.request_uploads(
         task,
         {k: flow.WantedFile(f.filename, f.content_type) for k, f in body.files.items()},
@@ -512,8 +512,8 @@ async def upload_urls(
     summary="Check files and credits, then start the tool",
     responses={**ONE_TASK, **responses(400, 402, 409)},
 )
-async def process(task_id: str, user: CurrentUser) -> Any:
-    started = await flow.start_processing(await get_engine().get_visible(task_id, user))
+async def process(task_id: str, user: Starter) -> Any:
+    started = await flow.start_processing(await get_engine().get_actionable(task_id, user))
     return {
         **rest_view(started),
         "status": TaskStatus.PROCESSING.value,
@@ -527,7 +527,7 @@ async def process(task_id: str, user: CurrentUser) -> Any:
     summary="Download URLs (1 h) of a completed task's files",
     responses={**ONE_TASK, **responses(400)},
 )
-async def downloads(task_id: str, request: Request, user: CurrentUser) -> Any:
+async def downloads(task_id: str, request: Request, user: Reader) -> Any:
     flow.require_completed(await get_engine().get_visible(task_id, user))
     return {
         "task_id": task_id,
@@ -542,7 +542,7 @@ async def downloads(task_id: str, request: Request, user: CurrentUser) -> Any:
     summary="The JSON report of a completed tool task",
     responses={**ONE_TASK, **responses(400)},
 )
-async def report(task_id: str, request: Request, user: CurrentUser) -> Any:
+async def report(task_id: str, request: Request, user: Reader) -> Any:
     task = await get_engine().get_visible(task_id, user)
     body = await flow.read_report(task)
     body["downloads"] = await flow.download_list(task_id, str(request.base_url))
@@ -557,7 +557,7 @@ async def report(task_id: str, request: Request, user: CurrentUser) -> Any:
 
 
 @router.get("/{task_id}", response_model=RestTask, summary="One task", responses=ONE_TASK)
-async def get_task(task_id: str, user: CurrentUser) -> Any:
+async def get_task(task_id: str, user: Reader) -> Any:
     return rest_view(await get_engine().get_visible(task_id, user))
 
 
@@ -569,7 +569,7 @@ async def get_task(task_id: str, user: CurrentUser) -> Any:
 )
 async def task_events(
     task_id: str,
-    user: CurrentUser,
+    user: Reader,
     after_seq: SeqQuery = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> Any:
@@ -586,9 +586,9 @@ async def task_events(
     summary="Cancel a queued or running task",
     responses={**ONE_TASK, **responses(400)},
 )
-async def cancel_task(task_id: str, user: CurrentUser) -> Any:
+async def cancel_task(task_id: str, user: Manager) -> Any:
     engine = get_engine()
-    task = await engine.get_visible(task_id, user)
+    task = await engine.get_actionable(task_id, user)
     if not await engine.cancel_and_wait(task_id):
         raise DomainError(
             "TASK_NOT_CANCELLABLE", f"Cannot cancel task with status: {task.status}", 400
@@ -609,9 +609,9 @@ async def cancel_task(task_id: str, user: CurrentUser) -> Any:
     summary="Retry a failed or cancelled task",
     responses={**NEW_TASK, **ONE_TASK, **responses(400, 402)},
 )
-async def retry_task(task_id: str, user: CurrentUser) -> Any:
+async def retry_task(task_id: str, user: Manager) -> Any:
     engine = get_engine()
-    await engine.get_visible(task_id, user)
+    await engine.get_actionable(task_id, user)
     return rest_view(await engine.retry(task_id))
 
 
@@ -621,9 +621,9 @@ async def retry_task(task_id: str, user: CurrentUser) -> Any:
     summary="Delete a task and its files (cancelled first)",
     responses=ONE_TASK,
 )
-async def delete_task(task_id: str, user: CurrentUser) -> Any:
+async def delete_task(task_id: str, user: Manager) -> Any:
     engine = get_engine()
-    await engine.get_visible(task_id, user)
+    await engine.get_actionable(task_id, user)
     files = await engine.delete(task_id)
     return {"task_id": task_id, "message": "Task deleted", "files_deleted": files}
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from spyglass.api.auth import CurrentUser
+from spyglass.api.auth import Manager, Reader
 from spyglass.api.bounds import OffsetQuery
 from spyglass.api.errors import TOKEN_ERRORS, responses
 from spyglass.errors import DomainError
@@ -68,7 +68,7 @@ router = APIRouter(tags=["retention"], responses=responses(*TOKEN_ERRORS, 403, 4
     response_model=RetentionRules,
     summary="The retention rules (admins)",
 )
-async def get_rules(user: CurrentUser) -> Any:
+async def get_rules(user: Reader) -> Any:
     require_admin(user)
     return {"rules": _rules_out(await get_engine().retention_rules())}
 
@@ -79,7 +79,7 @@ async def get_rules(user: CurrentUser) -> Any:
     summary="Replace the retention rules (admins)",
     responses=responses(400),
 )
-async def put_rules(body: RetentionRules, user: CurrentUser) -> Any:
+async def put_rules(body: RetentionRules, user: Manager) -> Any:
     require_admin(user)
     rules = []
     for rule in body.rules:
@@ -98,7 +98,7 @@ async def put_rules(body: RetentionRules, user: CurrentUser) -> Any:
     response_model=RetentionPreviewOut,
     summary="What the next retention sweep deletes, by status (admins)",
 )
-async def preview(user: CurrentUser) -> Any:
+async def preview(user: Reader) -> Any:
     require_admin(user)
     found = await get_engine().retention_preview()
     rules = _rules_out(found.rules)
@@ -115,7 +115,7 @@ class SweepOut(BaseModel):
     response_model=SweepOut,
     summary="Run the retention sweep now (admins)",
 )
-async def sweep_now(user: CurrentUser) -> Any:
+async def sweep_now(user: Manager) -> Any:
     require_admin(user)
     from spyglass import retention
 
@@ -153,7 +153,7 @@ search_router = APIRouter(tags=["tasks"], responses=responses(*TOKEN_ERRORS, 422
     summary="Full-text search over the event messages of your tasks (admins: all)",
 )
 async def search_events(
-    user: CurrentUser,
+    user: Reader,
     q: Annotated[
         str,
         Query(

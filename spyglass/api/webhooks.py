@@ -1,6 +1,7 @@
 """Webhook endpoints over REST (`Authorization: Bearer`): register, list, change, delete,
 the delivery log, "send again" and "send test event". Users manage their own endpoints
-(another's is a 404); admins all, and only admins register an endpoint for every task."""
+(another's is a 404); admins all, and only admins register an endpoint for every task.
+Every route needs a token with `tasks:read`: endpoints only tell about tasks one may read."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from spyglass.api.auth import CurrentUser
+from spyglass.api.auth import Reader
 from spyglass.api.bounds import IdPath, OffsetQuery
 from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
 from spyglass.webhooks.service import (
@@ -165,7 +166,7 @@ router = APIRouter(
 
 
 @router.get("", response_model=list[EndpointOut], summary="Your webhook endpoints (admins: all)")
-async def list_endpoints(user: CurrentUser) -> Any:
+async def list_endpoints(user: Reader) -> Any:
     return [endpoint_out(e) for e in await get_webhooks().list_endpoints(user)]
 
 
@@ -176,7 +177,7 @@ async def list_endpoints(user: CurrentUser) -> Any:
     summary="Register an endpoint for the events you choose",
     responses={400: REFUSED, **responses(403)},
 )
-async def create_endpoint(body: EndpointIn, user: CurrentUser) -> Any:
+async def create_endpoint(body: EndpointIn, user: Reader) -> Any:
     created, secret = await get_webhooks().create(
         user,
         body.url,
@@ -188,7 +189,7 @@ async def create_endpoint(body: EndpointIn, user: CurrentUser) -> Any:
 
 
 @router.get("/{endpoint_id}", response_model=EndpointOut, summary="One endpoint", responses=ONE)
-async def get_endpoint(endpoint_id: IdPath, user: CurrentUser) -> Any:
+async def get_endpoint(endpoint_id: IdPath, user: Reader) -> Any:
     return endpoint_out(await get_webhooks().get(endpoint_id, user))
 
 
@@ -198,7 +199,7 @@ async def get_endpoint(endpoint_id: IdPath, user: CurrentUser) -> Any:
     summary="Change an endpoint, or enable it again",
     responses={**ONE, 400: REFUSED},
 )
-async def update_endpoint(endpoint_id: IdPath, body: EndpointPatch, user: CurrentUser) -> Any:
+async def update_endpoint(endpoint_id: IdPath, body: EndpointPatch, user: Reader) -> Any:
     updated = await get_webhooks().update(
         endpoint_id,
         user,
@@ -216,7 +217,7 @@ async def update_endpoint(endpoint_id: IdPath, body: EndpointPatch, user: Curren
     summary="Delete an endpoint and its delivery log",
     responses=ONE,
 )
-async def delete_endpoint(endpoint_id: IdPath, user: CurrentUser) -> Any:
+async def delete_endpoint(endpoint_id: IdPath, user: Reader) -> Any:
     await get_webhooks().delete(endpoint_id, user)
     return {"id": endpoint_id, "deleted": True}
 
@@ -229,7 +230,7 @@ async def delete_endpoint(endpoint_id: IdPath, user: CurrentUser) -> Any:
 )
 async def list_deliveries(
     endpoint_id: IdPath,
-    user: CurrentUser,
+    user: Reader,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: OffsetQuery = 0,
 ) -> Any:
@@ -244,7 +245,7 @@ async def list_deliveries(
     summary="Send a test event (`webhook.test`) to the endpoint",
     responses=ONE,
 )
-async def send_test(endpoint_id: IdPath, user: CurrentUser) -> Any:
+async def send_test(endpoint_id: IdPath, user: Reader) -> Any:
     return delivery_out(await get_webhooks().send_test(endpoint_id, user))
 
 
@@ -254,7 +255,7 @@ async def send_test(endpoint_id: IdPath, user: CurrentUser) -> Any:
     summary="One delivery and its attempts",
     responses=ONE,
 )
-async def get_delivery(delivery_id: DeliveryId, user: CurrentUser) -> Any:
+async def get_delivery(delivery_id: DeliveryId, user: Reader) -> Any:
     return delivery_out(await get_webhooks().delivery(delivery_id, user))
 
 
@@ -265,5 +266,5 @@ async def get_delivery(delivery_id: DeliveryId, user: CurrentUser) -> Any:
     summary="Send a delivery again (same webhook-id and body)",
     responses={**ONE, **responses(409)},
 )
-async def resend(delivery_id: DeliveryId, user: CurrentUser) -> Any:
+async def resend(delivery_id: DeliveryId, user: Reader) -> Any:
     return delivery_out(await get_webhooks().resend(delivery_id, user))

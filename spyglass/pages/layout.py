@@ -20,7 +20,7 @@ def _nav() -> rx.Component:
             rx.link("New task", href="/"),
             rx.link("Tasks", href="/tasks"),
             rx.link("Webhooks", href="/webhooks"),
-            rx.cond(AuthState.is_admin, rx.link("Admin", href="/admins/tasks/")),
+            rx.cond(AuthState.is_staff, rx.link("Admin", href="/admins/tasks/")),
             rx.link("Developers", href="/developers"),
             spacing="3",
             wrap="wrap",
