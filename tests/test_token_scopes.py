@@ -168,11 +168,13 @@ async def test_an_expired_token_is_401_like_a_revoked_one_and_its_socket_closes(
     assert (await client.get("/api/tasks", headers=bearer(short))).status_code == 200
     async with websockets.connect(f"{ws_base(client)}/ws/testjobs/tasks/{short}") as ws:
         # Open before the expiry; the server closes it when the token expires.
+        last: dict[str, Any] = {}
         async with asyncio.timeout(30):
             with pytest.raises(ConnectionClosed):
                 while True:
-                    await ws.recv()
+                    last = json.loads(await ws.recv())
         assert ws.close_code == 1008
+        assert last == {"type": "error", "detail": "Token expired", "error_code": "TOKEN_EXPIRED"}
     expected = {"detail": "Invalid or revoked client token", "error_code": "INVALID_TOKEN"}
     r = await client.get("/api/tasks", headers=bearer(short))
     assert r.status_code == 401 and r.json() == expected

@@ -1,8 +1,11 @@
 """The REST tasks API (S000–S003), authenticated with `Authorization: Bearer <client_token>`.
 
 A user sees only their own tasks (another user's task is a 404, exactly like an
-unknown id); an admin's token sees all. Jobs are created by `task_type` (a job
-name, optionally `state.job` or with `state_name`) and `input_params`.
+unknown id); an admin's, operator's or viewer's token sees all, and only admins and operators
+act on others' tasks (`spyglass.tasks.access`). Each route needs its token scope: reading
+`tasks:read`, creating and uploading `tasks:start`, cancel, retry and delete `tasks:manage`
+(403 INSUFFICIENT_SCOPE otherwise). Jobs are created by `task_type` (a job name, optionally
+`state.job` or with `state_name`) and `input_params`.
 """
 
 from __future__ import annotations
@@ -394,7 +397,7 @@ async def _create_task(body: CreateTask, user: Any, schedule: Any) -> dict[str, 
 @router.get(
     "",
     response_model=TaskList,
-    summary="Your tasks, newest first (admins: everyone's)",
+    summary="Your tasks, newest first (admins, operators and viewers: everyone's)",
     responses=responses(400),
 )
 async def list_tasks(
@@ -462,7 +465,7 @@ async def list_tasks(
 @router.delete(
     "",
     response_model=BulkDeleted,
-    summary="Delete every task of yours with one of these statuses",
+    summary="Delete every task of yours (admins, operators: anyone's) with one of these statuses",
     responses=responses(400),
 )
 async def bulk_delete(

@@ -82,6 +82,16 @@ async def stream_task(
                 return
 
 
+class TokenEnd(asyncio.Event):
+    """Set when a socket's token stops working: revoked, or (`expire`) past its expiry."""
+
+    expired = False
+
+    def expire(self) -> None:
+        self.expired = True
+        self.set()
+
+
 async def serve_until_done(
     ws: WebSocket, streamer: Any, revoked: asyncio.Event | None = None
 ) -> None:
@@ -101,7 +111,10 @@ async def serve_until_done(
             task.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
     if stop is not None and stop in done:
-        await reject(ws, "Token revoked", "TOKEN_REVOKED")
+        if isinstance(revoked, TokenEnd) and revoked.expired:
+            await reject(ws, "Token expired", "TOKEN_EXPIRED")
+        else:
+            await reject(ws, "Token revoked", "TOKEN_REVOKED")
     elif pump in done and not pump.cancelled() and pump.exception() is None:
         await ws.close(NORMAL_CLOSURE)
 

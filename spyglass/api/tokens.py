@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, WebSocket
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spyglass import idempotency
 from spyglass.api.auth import (
@@ -44,7 +44,13 @@ from spyglass.api.direct import (
 from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
 from spyglass.api.scheduling import StartSchedule
 from spyglass.api.session import POST_ERRORS, client_address, json_only
-from spyglass.api.sockets import reject, serve_single_task, serve_until_done, socket_session
+from spyglass.api.sockets import (
+    TokenEnd,
+    reject,
+    serve_single_task,
+    serve_until_done,
+    socket_session,
+)
 from spyglass.auth.service import MAX_TOKEN_DAYS, TokenInfo, UserInfo, get_auth
 from spyglass.errors import DomainError
 from spyglass.tasks.access import (
@@ -127,7 +133,12 @@ class Revoked(BaseModel):
 
 
 class TokenLifetime(BaseModel):
-    """The scopes and expiry of a token being issued."""
+    """The scopes and expiry of a token being issued (`expires_in_days` or `expires_at`, not
+    both)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"not": {"required": ["expires_in_days", "expires_at"]}}
+    )
 
     scopes: list[Scope] | None = Field(
         default=None,
@@ -149,7 +160,7 @@ class TokenLifetime(BaseModel):
 
     @model_validator(mode="after")
     def one_expiry(self) -> TokenLifetime:
-        if self.expires_in_days is not None and self.expires_at is not None:
+        if {"expires_in_days", "expires_at"} <= self.model_fields_set:
             raise ValueError("give expires_in_days or expires_at, not both")
         if self.expires_at is not None and self.expires_at.tzinfo is None:
             raise ValueError("expires_at needs its time zone (e.g. 2027-01-31T00:00:00Z)")
@@ -204,11 +215,12 @@ async def _socket_credential(ws: WebSocket, client_token: str) -> tuple[TokenInf
 @contextlib.contextmanager
 def _watching(token: TokenInfo) -> Iterator[asyncio.Event]:
     """Set when the token is revoked, or when it expires."""
-    with get_auth().watching(token.id) as ended:
+    ended = TokenEnd()
+    with get_auth().watching(token.id, ended):
         timer = None
         if token.expires_at is not None:
             left = max(0.0, (token.expires_at - utcnow()).total_seconds())
-            timer = asyncio.get_running_loop().call_later(left, ended.set)
+            timer = asyncio.get_running_loop().call_later(left, ended.expire)
         try:
             yield ended
         finally:

@@ -477,9 +477,12 @@ class AuthService:
         return await self._run(find)
 
     @contextlib.contextmanager
-    def watching(self, token_id: int) -> Iterator[asyncio.Event]:
-        """An event set the moment the token is revoked (sockets close on it)."""
-        event = asyncio.Event()
+    def watching(
+        self, token_id: int, event: asyncio.Event | None = None
+    ) -> Iterator[asyncio.Event]:
+        """An event (`event`, or a new one) set the moment the token is revoked (sockets
+        close on it)."""
+        event = event or asyncio.Event()
         self._revocations.setdefault(token_id, set()).add(event)
         try:
             yield event
