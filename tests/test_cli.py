@@ -204,3 +204,47 @@ def test_login_with_a_read_only_scope_cannot_start(server: SpyGlassServer, tmp_p
     assert code == 0, err
     code, _, err = login_cli(config, "--url", server.url, "start", "testjobs", "steps")
     assert code == 2 and "INSUFFICIENT_SCOPE" in err and "tasks:start" in err
+
+
+def test_login_on_a_terminal_asks_for_the_email_and_a_hidden_password(
+    server: SpyGlassServer, tmp_path: Path
+) -> None:
+    user = make_account(server, prefix="cli-prompt")
+    config = tmp_path / "config"
+    primary, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPYGLASS_")}
+    env.update(TERM="xterm", COLUMNS="200", XDG_CONFIG_HOME=str(config))
+    proc = subprocess.Popen(
+        [SPYGLASS, "--url", server.url, "login"],
+        stdin=secondary, stdout=secondary, stderr=secondary, env=env,
+    )  # fmt: skip
+    os.close(secondary)
+    output = b""
+
+    def read_until(text: bytes, timeout: float = 30) -> None:
+        nonlocal output
+        deadline = time.monotonic() + timeout
+        while text not in output and time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(primary, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                output += chunk
+        assert text in output, output.decode(errors="replace")
+
+    read_until(b"Email: ")
+    os.write(primary, user.email.encode() + b"\n")
+    read_until(b"Password: ")
+    os.write(primary, PASSWORD.encode() + b"\n")
+    read_until(b"Logged in to")
+    assert proc.wait(timeout=30) == 0
+    os.close(primary)
+    assert PASSWORD.encode() not in output  # not echoed
+    token_file = config / "spyglass" / "token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    code, out, err = login_cli(config, "--url", server.url, "tasks")
+    assert code == 0 and "0 of 0" in out, err

@@ -68,6 +68,10 @@ def _token_row(row: TokenRow, show_owner: bool) -> rx.Component:
     )
 
 
+def _scope_id(scope: str) -> str:
+    return "token-scope-" + scope.replace(":", "-")
+
+
 def token_panel(admin: bool) -> rx.Component:
     owner_field = (
         [
@@ -121,14 +125,18 @@ def token_panel(admin: bool) -> rx.Component:
             rx.hstack(
                 rx.text("Scopes (none ticked: all):", size="2"),
                 *[
-                    rx.text(
+                    rx.el.label(
                         rx.flex(
-                            rx.checkbox(name=SCOPE_FIELD + scope, data_testid=f"scope-{scope}"),
-                            scope,
+                            rx.checkbox(
+                                name=SCOPE_FIELD + scope,
+                                id=_scope_id(scope),
+                                aria_label=f"Scope {scope}",
+                                data_testid=f"scope-{scope}",
+                            ),
+                            rx.text(scope, size="2"),
                             spacing="1",
                         ),
-                        as_="label",
-                        size="2",
+                        html_for=_scope_id(scope),
                     )
                     for scope in SCOPES
                 ],
