@@ -281,22 +281,6 @@ class AuthService:
 
             await self._run(promote)
 
-    async def set_role(self, user_id: int, role: str) -> UserInfo:
-        """Give a user a role (an admin's change: the portal's user edit)."""
-        if role not in ROLES:
-            raise AuthError("INVALID_ROLE", f"Roles are {', '.join(ROLES)}")
-
-        def run(session: Session) -> UserInfo:
-            user = session.get(User, user_id)
-            if user is None:
-                raise AuthError("USER_NOT_FOUND", "No such user", 404)
-            user.role = role
-            session.commit()
-            session.refresh(user)
-            return _user_info(user)
-
-        return await self._run(run)
-
     # -- credits ------------------------------------------------------------
     async def add_credits(self, user_id: int, amount: int) -> int:
         """Grant credits (an admin's grant); returns the new balance. Charges and refunds of
