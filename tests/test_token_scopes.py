@@ -144,7 +144,7 @@ async def test_tokens_are_issued_with_scopes_and_expiry_and_default_to_every_sco
     r = await client.post(
         "/api/tokens", json={"name": "x", "scopes": []}, headers=bearer(user.token)
     )
-    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_SCOPE"
+    assert r.status_code == 422, r.text  # at least one scope (none at all: leave `scopes` out)
 
 
 async def test_a_viewers_token_never_does_more_than_the_role(

@@ -142,6 +142,7 @@ class TokenLifetime(BaseModel):
 
     scopes: list[Scope] | None = Field(
         default=None,
+        min_length=1,
         max_length=len(SCOPES),
         description=SCOPES_DESCRIPTION,
         examples=[["tasks:read", "tasks:start"]],
