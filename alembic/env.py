@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
+import spyglass.audit
 import spyglass.auth.models
 import spyglass.idempotency
 import spyglass.tasks.models

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from bench.__main__ import ROOT, _listen_group, baseline_latency, summary
+from bench.__main__ import PULSE_STATUSES, ROOT, _listen_group, baseline_latency, summary
 from tests.harness import SpyGlassServer
 from tests.services import new_database, postgres_server, redis_server
 
@@ -68,8 +68,8 @@ async def fan_out(servers: list[SpyGlassServer], clients: int, updates: int, pro
         )
     latencies = [x for lat, _ in parts for x in lat]
     outcomes = [o for _, os_ in parts for o in os_]
-    ended = sum(1 for _, e in outcomes if e)
-    complete = sum(1 for c, _ in outcomes if c == updates)
+    ended = sum(1 for o in outcomes if o.ended)
+    complete = sum(1 for o in outcomes if o.received == updates)
     print(
         f"  1 task, {clients} clients over {n} workers "
         f"({', '.join(map(str, per_worker))}), {updates} updates at 50/s:"
@@ -77,9 +77,12 @@ async def fan_out(servers: list[SpyGlassServer], clients: int, updates: int, pro
     print(f"    latency {summary(latencies)}")
     print(
         f"    terminal message received: {ended}/{clients}; every update received: "
-        f"{complete}/{clients}; fewest updates seen: {min(c for c, _ in outcomes)}"
+        f"{complete}/{clients}; fewest updates seen: {min(o.received for o in outcomes)}"
     )
     assert ended == clients, "a client lost the terminal message"
+    statuses = sum(1 for o in outcomes if o.statuses == PULSE_STATUSES)
+    print(f"    every status change ({' → '.join(PULSE_STATUSES)}): {statuses}/{clients}")
+    assert statuses == clients, "a client lost a status change"
     floor = await baseline_latency(clients, updates, 420, procs)
     print(f"    raw websockets broadcast, 1 process, same clients: {summary(floor)}")
 

@@ -657,6 +657,9 @@ class ProcrastinatePeer:
 # -- the run --------------------------------------------------------------------------------
 
 
+ONE_IN_FLIGHT = "inline, SQLite, 1 request in flight"
+
+
 @dataclass
 class Row:
     label: str
@@ -695,10 +698,17 @@ def throughput(
 
 
 def run_spyglass(
-    row: Row, dep: Deployment, args: Any, tmp: Path, *, dispatch: bool, cancel: bool
+    row: Row,
+    dep: Deployment,
+    args: Any,
+    tmp: Path,
+    *,
+    dispatch: bool,
+    cancel: bool,
+    connections: int | None = None,
 ) -> None:
     def body(n: int) -> tuple[float, float]:
-        return asyncio.run(spyglass_batch(dep.url, n, args.connections))
+        return asyncio.run(spyglass_batch(dep.url, n, connections or args.connections))
 
     throughput(row, dep.parts, body, args, args.worker_jobs if dep.workers else args.jobs)
     if dispatch:
@@ -799,10 +809,35 @@ def report(rows: list[Row], args: Any, load: tuple[float, float]) -> None:
                 f"  CPU per no-op job, {r.label}: {cpu:.2f} ms ≤ Celery's {celery_cpu:.2f} ms"
                 f" → {verdict(cpu <= celery_cpu)}"
             )
+    alone = next((r for r in rows if r.label.startswith("Procrastinate")), None)
     for r in rows:
-        if r.label.startswith("inline"):
+        if r.label.startswith("worker mode") and alone is not None:
+            floor, cpu = alone.median("cpu_all_ms"), r.median("cpu_all_ms")
+            print(
+                f"  CPU per no-op job, {r.label}: {cpu:.2f} ms ≤ 2 × Procrastinate alone's "
+                f"{floor:.2f} ms (the engine it is built on; see README) → "
+                f"{verdict(cpu <= 2 * floor)}"
+            )
+    for r in rows:
+        if r.label.startswith("inline") and r.label != ONE_IN_FLIGHT:
             rate = r.median("rate")
             print(f"  {r.label}: {rate:.0f} jobs/s ≥ 1,000 → {verdict(rate >= 1000)}")
+    if dramatiq is not None:  # issue 14: the start path beside Dramatiq's
+        peer_cpu = dramatiq.median("cpu_servers_ms")
+        for r in rows:
+            if not r.label.startswith("inline, SQLite"):
+                continue
+            cpu = r.median("cpu_servers_ms")
+            print(
+                f"  server CPU per no-op job, {r.label}: {cpu:.2f} ms ≤ 2 × Dramatiq's "
+                f"{peer_cpu:.2f} ms → {verdict(cpu <= 2 * peer_cpu)}"
+            )
+            if r.label == ONE_IN_FLIGHT:
+                rate, peer_rate = r.median("rate"), dramatiq.median("rate")
+                print(
+                    f"  rate, {r.label}: {rate:.0f} jobs/s ≥ 0.5 × Dramatiq's {peer_rate:.0f}"
+                    f" → {verdict(rate >= 0.5 * peer_rate)}"
+                )
     for r in rows:
         if r.dispatch and not r.label.startswith(("Celery", "Dramatiq")):
             p99 = pct(r.dispatch, 99)
@@ -889,9 +924,14 @@ def main() -> None:
             dep = deployment(row.label, {}, {})
             try:
                 run_spyglass(row, dep, args, tmp, dispatch=True, cancel=True)
+                rows.append(row)
+                # The same server, one start request at a time (issue 14's other case).
+                row = Row(ONE_IN_FLIGHT)
+                dep.label = row.label
+                run_spyglass(row, dep, args, tmp, dispatch=False, cancel=False, connections=1)
+                rows.append(row)
             finally:
                 dep.stop()
-            rows.append(row)
 
         if parts & {"postgres", "workers", "procrastinate"}:
             with postgres_server() as pg_url:

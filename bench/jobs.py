@@ -26,6 +26,10 @@ class ChattyArgs(BaseModel):
     seconds: float = 5.0
 
 
+class SleepArgs(BaseModel):
+    seconds: float = Field(default=600.0, gt=0, le=3600)
+
+
 class SpinArgs(BaseModel):
     #: The file the child process writes its pid to (the cancel benchmark watches it).
     pid_file: str
@@ -61,6 +65,12 @@ class BenchState(MonitorState):
         """A no-op that returns the time its body began (`time.time()`): the executor
         benchmark's job, for throughput and for dispatch latency."""
         return time.time()
+
+    @staticmethod
+    @monitored_background_task
+    async def sleeper(task: TaskContext, args: SleepArgs) -> None:
+        """Runs and sleeps (the health benchmark keeps thousands of them running)."""
+        await asyncio.sleep(args.seconds)
 
     @staticmethod
     @monitored_background_task

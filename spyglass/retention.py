@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from spyglass import audit
 from spyglass.tasks.engine import Engine
 
 log = logging.getLogger(__name__)
 LEASE = "retention"
+#: Seconds from start to the first periodic sweep, at most.
+FIRST_SWEEP_AFTER = 600.0
 
 
 async def sweep_once(engine: Engine, *, force: bool = False) -> dict[str, int] | None:
@@ -28,10 +31,16 @@ async def sweep_once(engine: Engine, *, force: bool = False) -> dict[str, int] |
 
 
 async def sweep_forever(engine: Engine) -> None:
-    await asyncio.sleep(5)  # let the server settle first
+    # The first sweep one interval after start (at most 10 minutes, so a fleet restarted
+    # more often than its interval still sweeps): not while the server settles, nor between
+    # an admin's new rules and the preview they are looking at.
+    await asyncio.sleep(min(engine.settings.retention_interval, FIRST_SWEEP_AFTER))
     while True:
         try:
-            await sweep_once(engine)
+            deleted = await sweep_once(engine)
+            if deleted:  # the server's own sweep: recorded when it removed anything
+                detail = {"count": sum(deleted.values()), "by_status": deleted}
+                await audit.record(None, None, "retention.sweep", "retention", "", detail)
         except Exception:
             log.exception("the retention sweep failed")
         await asyncio.sleep(engine.settings.retention_interval)

@@ -23,6 +23,7 @@ from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
 from spyglass.jobs import load_jobs
 from spyglass.pages.admin import admin_page
+from spyglass.pages.audit import audit_page
 from spyglass.pages.developers import developers_page
 from spyglass.pages.login import login_page, register_page
 from spyglass.pages.new_task import new_task_page
@@ -31,6 +32,7 @@ from spyglass.pages.results import results_page
 from spyglass.pages.task_detail import task_detail_page
 from spyglass.pages.tasks import tasks_page
 from spyglass.pages.webhooks import webhooks_page
+from spyglass.states.audit import AuditState
 from spyglass.states.auth import AuthState
 from spyglass.states.new_task import NewTaskState
 from spyglass.states.results import ResultsState
@@ -79,9 +81,10 @@ class SpyGlassApp(rx.App):
         whole = super().__call__()
         # Reflex's contexts set for each request, as Reflex's own app does in front of all.
         direct: ASGIApp = _ContextMiddleware(security.guard(api), reflex_app=self)
-        if otel.asgi_middleware is not None:  # traced like the rest
-            direct = otel.asgi_middleware(direct)
-        return FrontDoor(whole, direct, wrap=security.guard)
+        tracing = otel.asgi_middleware
+        if tracing is not None:  # traced like the rest (each socket frame too)
+            direct = tracing(direct)
+        return FrontDoor(whole, direct, wrap=security.guard, raw_socket_sends=tracing is None)
 
 
 # The page guard and the API's 405s in front of Reflex's routes, the API above them, then the
@@ -127,6 +130,12 @@ app.add_page(
 )
 app.add_page(
     admin_page, route="/admins/tasks", title="Admin · SpyGlass", on_load=AuthState.require_admin
+)
+app.add_page(
+    audit_page,
+    route="/admins/audit",
+    title="Audit log · SpyGlass",
+    on_load=[AuthState.require_admin, AuditState.load],
 )
 app.add_page(
     webhooks_page,

@@ -38,6 +38,17 @@ class TallyArgs(BaseModel):
     delay: float = 0.0
 
 
+class FloodArgs(BaseModel):
+    #: A file the job waits for before its first update (the test's readers are connected).
+    go: str
+    updates: int = Field(default=60, ge=1, le=1000)
+    #: Characters of padding in each update's data: what fills a slow reader's buffers.
+    size: int = Field(default=200_000, ge=0, le=1_000_000)
+    delay: float = 0.05
+    #: A timeline line (never dropped) after every this many updates.
+    line_every: int = 10
+
+
 DEFAULT_STEPS = StepArgs()
 SLOW_STEPS = StepArgs(steps=100, delay=0.05)
 LIMITED_STEPS = StepArgs(steps=5, delay=0.1)
@@ -164,6 +175,24 @@ class ProbeJobsState(MonitorState):
         await task.log("careful", level="warning")
         await task.update(progress=150)
         return "ok"
+
+    @staticmethod
+    @monitored_background_task
+    async def flood(task: TaskContext, args: FloodArgs) -> int:
+        """Large progress updates (`data.i` numbers them), a timeline line and a new message
+        every `line_every`, once the file `go` exists."""
+        while not Path(args.go).exists():
+            await asyncio.sleep(0.01)
+        pad = "x" * args.size
+        for i in range(args.updates):
+            message = f"part {i // args.line_every + 1}" if i % args.line_every == 0 else None
+            await task.update(
+                progress=(i + 1) * 100 / args.updates, message=message, data={"i": i, "pad": pad}
+            )
+            if i % args.line_every == args.line_every - 1:
+                await task.log(f"line {i}")
+            await asyncio.sleep(args.delay)
+        return args.updates
 
     @staticmethod
     @monitored_background_task

@@ -21,6 +21,7 @@ from spyglass.tools.profile.parameters import (
     ScoreRiskParams,
     UnifiedProfilerParams,
 )
+from tests.badfiles import not_utf8_past_the_head
 
 
 def ctx(frames: dict, params: object) -> AgentContext:
@@ -146,7 +147,9 @@ def test_test_coverage_suggests_passing_tests() -> None:
     [
         (b"", "a.csv", "is empty"),
         (b"a,b\n", "a.csv", "no data rows"),
-        ("é,à\n1,2\n".encode("latin-1"), "a.csv", "not UTF-8"),
+        (not_utf8_past_the_head(), "a.csv", "not UTF-8"),
+        (b"a,b\n\x81,2\n", "a.csv", "nor Windows-1252"),
+        ("a,b\n1,2\n".encode("utf-16"), "a.csv", "UTF-16"),
         (b"\x00\x01garbage", "a.xlsx", "not a readable table"),
         (b"a,b\n1,2\n", "a.txt", "not a CSV or Excel"),
     ],

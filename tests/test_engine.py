@@ -219,8 +219,9 @@ async def test_a_timeout_kills_the_run_sync_child(engine: Engine, tmp_path: Path
 
     pid_file = tmp_path / "burn.pid"
 
-    # Long enough for the child to start (and write its pid) on a busy machine.
-    @monitored_background_task(timeout=4)
+    # Long enough for the child to start (and write its pid) on a busy machine (4 s was not
+    # at a load average of 15-20 on 2 cores).
+    @monitored_background_task(timeout=10)
     async def cpu(task: TaskContext) -> object:
         return await task.run_sync(burn, str(pid_file), 60)
 
@@ -540,3 +541,41 @@ async def test_a_message_of_no_known_attempt_is_never_judged_stale_by_it() -> No
         bus.publish(TaskMessage("t", "s", None, None, 0, False, False, payload, attempt=attempt))
     assert [m.payload["attempt"] for m in await sub.get_batch()] == [2, 0]
     assert sub.stale == 0
+
+
+async def test_a_listening_reader_is_called_at_each_message_and_takes_them_in_order() -> None:
+    """A reader that writes on callbacks (`listen`, `take`): told at each delivery and at the
+    close; what it has not taken yet is coalesced as for any reader behind."""
+    bus = LocalBus()
+    sub = bus.subscribe(Topic(task_id="t"))
+    calls: list[int] = []
+    sub.listen(lambda: calls.append(sub.waiting))
+    assert sub.take() is None
+    bus.publish(_msg(1, droppable=False))
+    assert calls == [1]
+    taken = sub.take()
+    assert taken is not None and taken.version == 1 and sub.take() is None
+    for v in range(2, 6):  # not taken as they come: only the newest progress stays
+        bus.publish(_msg(v, droppable=True))
+    bus.publish(_msg(6, droppable=False, terminal=True))
+    assert len(calls) == 6
+    assert [m.version for m in iter(sub.take, None)] == [5, 6]
+    assert sub.dropped == 3
+    sub.close()
+    assert len(calls) == 7 and sub.closed
+    sub.listen(None)
+
+
+def test_the_subscriber_count_is_kept_with_each_subscribe_and_close() -> None:
+    bus = LocalBus()
+    one = [bus.subscribe(Topic(task_id=f"t{i % 3}")) for i in range(5)]
+    wide = [bus.subscribe(Topic(state_name="s")) for _ in range(2)]
+    assert bus.subscriber_count == 7
+    one[0].close()
+    one[0].close()
+    bus.unsubscribe(wide[0])
+    wide[0].close()  # unsubscribed already: counted once
+    assert bus.subscriber_count == 5
+    for sub in [*one, *wide]:
+        sub.close()
+    assert bus.subscriber_count == 0 and bus.followed_tasks() == []

@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.accounts import Account, make_account, set_credits
+from tests.badfiles import not_utf8_past_the_head
 from tests.harness import ROOT, SpyGlassServer
 from tests.test_tasks_page import browser, sign_in  # noqa: F401  (shared browser fixture)
 
@@ -288,11 +289,30 @@ def test_the_form_explains_what_is_wrong(
     expect(page.get_by_test_id("start-task")).to_be_enabled()
 
 
+def test_a_file_refused_by_the_checks_is_explained_on_the_form(
+    page: Page, server: SpyGlassServer, user: Account, tmp_path: Path
+) -> None:
+    """A file the checks before the charge refuse (here: a header and no row, in a semicolon
+    CSV): the New task form says why, the page stays on the form and no credit moves."""
+    me = {"Authorization": f"Bearer {user.token}"}
+    before = httpx.get(f"{server.url}/api/me", headers=me, timeout=10).json()["credits"]
+    header = tmp_path / "header.csv"
+    header.write_bytes(b"id;name;amount\n")
+    open_new_task(page, server, "profile-my-data")
+    page.get_by_test_id("file-primary").set_input_files(str(header))
+    page.get_by_test_id("start-task").click()
+    error = page.get_by_test_id("form-error")
+    expect(error).to_have_text("'header.csv' has a header but no data rows", timeout=30_000)
+    assert page.url.rstrip("/") == server.url
+    after = httpx.get(f"{server.url}/api/me", headers=me, timeout=10).json()["credits"]
+    assert after == before
+
+
 def test_a_file_that_is_not_a_table_fails_with_a_remedy(
     page: Page, server: SpyGlassServer, tmp_path: Path
 ) -> None:
     latin = tmp_path / "latin1.csv"
-    latin.write_bytes("name,city\nJosé,Besançon\n".encode("latin-1"))
+    latin.write_bytes(not_utf8_past_the_head())
     open_new_task(page, server, "profile-my-data")
     page.get_by_test_id("file-primary").set_input_files(str(latin))
     page.get_by_test_id("start-task").click()

@@ -26,6 +26,7 @@ from playwright.sync_api import Browser, Page, expect
 from spyglass.tools.catalogue import TOOLS
 from spyglass.tools.common.cards import pick
 from tests.accounts import Account, make_account
+from tests.badfiles import not_utf8_past_the_head
 from tests.driftdata import customers
 from tests.harness import SpyGlassServer
 from tests.test_tasks_page import browser, sign_in  # noqa: F401  (shared browser fixture)
@@ -370,7 +371,7 @@ def test_a_failed_run_shows_plain_words_and_its_refund(
     """A file that is not a table: the results page says why without the exception's name,
     and the bill shows every credit refunded (no agent finished)."""
     latin = tmp_path / "latin1.csv"
-    latin.write_bytes("name,city\nJosé,Besançon\n".encode("latin-1"))
+    latin.write_bytes(not_utf8_past_the_head())
     page.goto(f"{server.url}/")
     expect(page.get_by_test_id("start-task")).to_be_visible(timeout=30_000)
     page.get_by_test_id("file-primary").set_input_files(str(latin))

@@ -12,6 +12,7 @@ import pytest
 import websockets
 
 from tests.accounts import Account, make_account, set_credits
+from tests.badfiles import not_utf8_past_the_head
 from tests.conftest import s3_client, s3_env
 from tests.harness import SpyGlassServer
 
@@ -181,7 +182,7 @@ def test_unreadable_file_fails_clearly_and_refunds(server: SpyGlassServer) -> No
     account = make_account(server, prefix="badfile")
     set_credits(server, account, 10)
     with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
-        task_id, _ = start_tool_task(c, data="nom,prénom\n1,é\n".encode("latin-1"))
+        task_id, _ = start_tool_task(c, data=not_utf8_past_the_head())
         assert c.post(f"/api/tasks/{task_id}/process").status_code == 200
         end = wait_end(server, account, "data_tools", task_id)[-1]
         assert end["status"] == "FAILED"
@@ -202,14 +203,16 @@ def test_invalid_parameters_are_refused(server: SpyGlassServer) -> None:
 
 
 @pytest.mark.parametrize("payload", [b"", b"id,name\n"])
-def test_empty_tables_fail_with_a_message(server: SpyGlassServer, payload: bytes) -> None:
+def test_empty_tables_are_refused_before_the_charge(server: SpyGlassServer, payload: bytes) -> None:
     account = make_account(server, prefix="empty")
+    set_credits(server, account, 10)
     with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
         task_id, _ = start_tool_task(c, data=payload or b" ")
-        assert c.post(f"/api/tasks/{task_id}/process").status_code == 200
-        end = wait_end(server, account, "data_tools", task_id)[-1]
-        assert end["status"] == "FAILED"
-        assert "customers.csv" in end["error_message"]
+        r = c.post(f"/api/tasks/{task_id}/process")
+        assert (r.status_code, r.json()["error_code"]) == (422, "BAD_INPUT_FILE")
+        assert "customers.csv" in r.json()["detail"]
+        assert c.get(f"/api/tasks/{task_id}").json()["status"] == "UPLOAD_FAILED"
+        assert c.get("/api/me").json()["credits"] == 10
 
 
 def test_uploads_never_processed_end_expired(new_server: Any) -> None:

@@ -234,11 +234,14 @@ def test_a_killed_worker_s_jobs_rerun_or_end_interrupted(deployment: Deployment)
     dep = deployment
     dep.start_web()
     doomed = dep.start_worker(4)
-    durable = start(dep, "durable", {"steps": 60, "delay": 0.1})
-    plain = start(dep, "steps", {"steps": 60, "delay": 0.1})
+    # 20 s each: longer than a second worker takes to start on a loaded machine (at 6 s the
+    # plain job once completed on the doomed worker before the kill).
+    durable = start(dep, "durable", {"steps": 200, "delay": 0.1})
+    plain = start(dep, "steps", {"steps": 200, "delay": 0.1})
     for task_id in (durable, plain):
         wait_for(lambda t=task_id: result(dep, t)["progress"] > 0, 30, "the jobs to run")
     dep.start_worker(4)
+    assert result(dep, plain)["status"] == "PROCESSING", "the kill must come mid-job"
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait(timeout=10)
     killed_at = time.monotonic()
@@ -247,7 +250,7 @@ def test_a_killed_worker_s_jobs_rerun_or_end_interrupted(deployment: Deployment)
     assert end_plain["status"] == "FAILED"
     assert end_plain["error_code"] == "INTERRUPTED"
     assert time.monotonic() - killed_at <= RECOVERY_WINDOW
-    end_durable = ended(dep, durable, timeout=60)
+    end_durable = ended(dep, durable, timeout=90)
     assert end_durable["status"] == "COMPLETED", dep.logs()
     assert end_durable["result"]["attempt"] == 2
 

@@ -289,6 +289,16 @@ def tour(
             expect(page.get_by_test_id("credits-row").first).to_be_visible(timeout=30_000)
             settle(page)
             yield "admin", page
+        if wanted("audit"):
+            # A token issued and revoked: the log has rows to show, whatever ran before.
+            with httpx.Client(base_url=url, headers=_auth(seeded.user), timeout=30) as c:
+                issued = c.post("/api/tokens", json={"name": "audited"})
+                issued.raise_for_status()
+                c.delete(f"/api/tokens/{issued.json()['id']}").raise_for_status()
+            page.goto(f"{url}/admins/audit")
+            expect(page.get_by_test_id("audit-row").first).to_be_visible(timeout=30_000)
+            settle(page)
+            yield "audit", page
         if wanted("portal-list"):
             page.goto(f"{url}/admin/task/list")
             # Paged, and the shared server holds every test's tasks: any row's link will do.
@@ -334,6 +344,7 @@ STATES = (
     "developers",
     "admin-forbidden",
     "admin",
+    "audit",
     "portal-list",
     "portal-task",
     "portal-edit",

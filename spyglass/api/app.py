@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from spyglass.api import (
+    audit_log,
     bulk,
     direct,
     docs,
@@ -72,6 +73,7 @@ def create_api() -> FastAPI:
     api.include_router(retention.router)
     api.include_router(retention.search_router)
     api.include_router(logs.router)
+    api.include_router(audit_log.router)
     api.include_router(rest.tools_router)
     api.include_router(files.router)
     api.include_router(session.router)

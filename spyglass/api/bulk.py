@@ -14,9 +14,10 @@ import hmac
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from spyglass import audit
 from spyglass.api.auth import Manager
 from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
 from spyglass.api.rest import STATUS_LIST, parse_statuses
@@ -91,6 +92,24 @@ def _effective(action: str, asked: list[TaskStatus]) -> list[TaskStatus]:
     return [s for s in asked if s in allowed]
 
 
+BULK_AUDIT: dict[str, audit.Action] = {
+    "cancel": "tasks.bulk_cancel",
+    "retry": "tasks.bulk_retry",
+    "delete": "tasks.bulk_delete",
+}
+
+
+def _audit_detail(statuses: list[str], query: TaskQuery, matched: int) -> dict[str, Any]:
+    flt = {"state_name": query.state_name, "task_type": query.task_name, "tool_id": query.tool_id}
+    return {
+        "count": 0,
+        "matched": matched,
+        "failed": 0,
+        "statuses": statuses,
+        **{k: v for k, v in flt.items() if v is not None},
+    }
+
+
 router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=responses(*TOKEN_ERRORS, 422))
 
 
@@ -110,6 +129,7 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=responses(*TOK
 )
 async def bulk_action(
     action: Action,
+    request: Request,
     user: Manager,
     status: Annotated[
         str | None,
@@ -173,21 +193,27 @@ async def bulk_action(
             fresh,
         )
     done, failures = 0, []
-    for task_id in await engine.matching_ids(user, query, count):
-        try:
-            if action == "cancel":
-                ok = await engine.cancel(task_id)
-                if not ok:
-                    raise DomainError("TASK_NOT_CANCELLABLE", "It had ended meanwhile", 400)
-            elif action == "retry":
-                await engine.retry(task_id)
-            else:
-                await engine.delete(task_id)
-            done += 1
-        except TaskNotFound:
-            failures.append({"task_id": task_id, "error_code": "TASK_NOT_FOUND", "detail": "Gone"})
-        except DomainError as exc:
-            failures.append({"task_id": task_id, "error_code": exc.code, "detail": exc.message})
+    detail = _audit_detail(answer["statuses"], query, count)
+    # One row when the loop ends, with what it did, even if it broke off half-way.
+    async with audit.recording(request, user, BULK_AUDIT[action], "tasks", detail):
+        for task_id in await engine.matching_ids(user, query, count):
+            try:
+                if action == "cancel":
+                    ok = await engine.cancel(task_id)
+                    if not ok:
+                        raise DomainError("TASK_NOT_CANCELLABLE", "It had ended meanwhile", 400)
+                elif action == "retry":
+                    await engine.retry(task_id)
+                else:
+                    await engine.delete(task_id)
+                done += 1
+            except TaskNotFound:
+                failures.append(
+                    {"task_id": task_id, "error_code": "TASK_NOT_FOUND", "detail": "Gone"}
+                )
+            except DomainError as exc:
+                failures.append({"task_id": task_id, "error_code": exc.code, "detail": exc.message})
+            detail.update(count=done, failed=len(failures))
     return {
         **answer,
         "matched": count,

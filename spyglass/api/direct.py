@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
-from spyglass import idempotency
+from spyglass import audit, idempotency
 from spyglass.api.auth import DirectStart, direct_start_allowed
 from spyglass.api.errors import error_answer, responses, validation_body
 from spyglass.api.scheduling import NO_SCHEDULE, StartSchedule
@@ -423,7 +423,7 @@ def add_routes(router: APIRouter) -> None:
     )
     router.add_api_route(
         "/api/{state_name}/task/cancel/{task_id}",
-        cancel_task,
+        cancel_and_record,
         methods=["POST"],
         response_model=TaskResponse,
         route_class_override=TaskRoute,
@@ -500,6 +500,15 @@ async def cancel_task(state_name: str, task_id: str) -> Response:
     if ended is None:  # deleted meanwhile
         raise DomainError("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
     return task_answer(direct_view(ended))
+
+
+async def cancel_and_record(state_name: str, task_id: str, request: Request) -> Response:
+    """The cancel route: `cancel_task`, then the audit log's row (nobody signed in: the row's
+    actor is `anonymous`, with the client's address). Through FastAPI's own handling, for
+    the request."""
+    answer = await cancel_task(state_name, task_id)
+    await audit.record(request, None, "task.cancel", "task", task_id)
+    return answer
 
 
 async def list_jobs() -> Any:

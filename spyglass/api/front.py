@@ -21,6 +21,9 @@ from spyglass.api.errors import not_found
 
 #: Paths only the API serves (its routes; Reflex has none there).
 API_PREFIXES = ("/api/", "/ws/")
+#: The scope key under which a socket of the API finds the server's own `send`
+#: (`spyglass.api.sockets.Feed` writes its data frames through it).
+RAW_SEND = "spyglass.raw_send"
 
 
 class FrontDoor:
@@ -33,6 +36,12 @@ class FrontDoor:
     take it in. No id, name or key here holds a line break, so "not found" is the true
     answer. `wrap` puts that answer through the same middleware as every other (headers,
     origin checks).
+
+    With `raw_socket_sends`, a socket of the API also gets the server's own `send` in its
+    scope (`RAW_SEND`): its data frames (`websocket.send`) then skip the send wrappers of
+    every layer between, none of which does anything with them but hand them on (the
+    security middleware, Reflex's contexts, Starlette's exception handlers); the accept and
+    the close still take the whole way. Pass False when a layer does look at them (tracing).
     """
 
     def __init__(
@@ -41,10 +50,12 @@ class FrontDoor:
         api: ASGIApp,
         *,
         wrap: Callable[[ASGIApp], ASGIApp] = lambda a: a,
+        raw_socket_sends: bool = False,
     ) -> None:
         self.app = app
         self.api = api
         self.not_found = wrap(not_found)
+        self.raw_socket_sends = raw_socket_sends
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -55,6 +66,8 @@ class FrontDoor:
                     await self.not_found(scope, receive, send)
                     return
             elif path.startswith(API_PREFIXES):
+                if kind == "websocket" and self.raw_socket_sends:
+                    scope[RAW_SEND] = send
                 await self.api(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -24,8 +24,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette_admin.contrib.sqla import Admin, ModelView
 from starlette_admin.contrib.sqla.converters import ModelConverter, converts
+from starlette_admin.events import AdminEvent, AfterEditContext, EventContext
 from starlette_admin.fields import BaseField, EnumField, FloatField, TagsField
 
+from spyglass import audit
 from spyglass.api import security
 from spyglass.api.auth import session_user
 from spyglass.auth.models import ClientToken, User
@@ -140,6 +142,34 @@ class UserView(ModelView):
         return False
 
 
+#: A user's fields whose change the audit log records, and as what.
+USER_CHANGES: dict[str, audit.Action] = {
+    "role": "user.role_change",
+    "credits": "user.credit_change",
+    "email": "user.email_change",
+}
+
+
+async def record_user_edit(ctx: EventContext) -> None:
+    """An admin's edit of a user, once committed: one audit row per field that changed,
+    old and new value (a save that changed nothing records nothing)."""
+    assert isinstance(ctx, AfterEditContext)
+    actor = await session_user(ctx.request)
+    for name, action in USER_CHANGES.items():
+        old, new = ctx.old_data.get(name), getattr(ctx.obj, name, None)
+        if old != new:
+            detail = {"field": name, "old": old, "new": new, "email": ctx.obj.email}
+            await audit.record(ctx.request, actor, action, "user", ctx.obj.id, detail)
+
+
+class AuditEventView(ReadOnlyView):
+    """The audit log, read-only (as everywhere in the app)."""
+
+    fields_default_sort = [("id", True)]
+    exclude_fields_from_list = ["detail", "user_agent"]
+    searchable_fields = ["actor_email", "action", "target_type", "target_id", "ip"]
+
+
 class ClientTokenView(ReadOnlyView):
     fields: ModelFields = [
         "id",
@@ -215,10 +245,17 @@ def mount_portal(api: FastAPI, engine: Engine, secret_key: str) -> None:
     admin.add_view(
         TaskEventView(TaskEvent, key="task-event", converter=CONVERTER, menu_label="Task events")
     )
-    admin.add_view(UserView(User, key="user", converter=CONVERTER, menu_label="Users"))
+    users = UserView(User, key="user", converter=CONVERTER, menu_label="Users")
+    users.events.on(AdminEvent.AFTER_EDIT_COMMITTED, record_user_edit)
+    admin.add_view(users)
     admin.add_view(
         ClientTokenView(
             ClientToken, key="client-token", converter=CONVERTER, menu_label="Client tokens"
+        )
+    )
+    admin.add_view(
+        AuditEventView(
+            audit.AuditEvent, key="audit-event", converter=CONVERTER, menu_label="Audit log"
         )
     )
 

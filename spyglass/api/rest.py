@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
-from spyglass import idempotency
+from spyglass import audit, idempotency
 from spyglass.api.auth import Manager, Reader, Starter
 from spyglass.api.bounds import OffsetQuery, SeqQuery
 from spyglass.api.direct import IdempotencyKey, args_required, args_schema, check_json_types
@@ -469,6 +469,7 @@ async def list_tasks(
     responses=responses(400),
 )
 async def bulk_delete(
+    request: Request,
     user: Manager,
     status: Annotated[
         str,
@@ -481,7 +482,10 @@ async def bulk_delete(
     statuses = parse_statuses(status)
     if not statuses:
         raise DomainError("INVALID_STATUS", "Name at least one status", 400)
-    deleted = await get_engine().delete_matching(user, TaskQuery(statuses=statuses))
+    detail: dict[str, Any] = {"statuses": [s.value for s in statuses]}
+    async with audit.recording(request, user, "tasks.bulk_delete", "tasks", detail):
+        deleted = await get_engine().delete_matching(user, TaskQuery(statuses=statuses))
+        detail["count"] = deleted
     return {"deleted_count": deleted, "statuses": [s.value for s in statuses]}
 
 
@@ -589,13 +593,14 @@ async def task_events(
     summary="Cancel a queued or running task",
     responses={**ONE_TASK, **responses(400)},
 )
-async def cancel_task(task_id: str, user: Manager) -> Any:
+async def cancel_task(task_id: str, request: Request, user: Manager) -> Any:
     engine = get_engine()
     task = await engine.get_actionable(task_id, user)
     if not await engine.cancel_and_wait(task_id):
         raise DomainError(
             "TASK_NOT_CANCELLABLE", f"Cannot cancel task with status: {task.status}", 400
         )
+    await audit.record(request, user, "task.cancel", "task", task_id)
     task = await engine.get_visible(task_id, user)
     return {
         "task_id": task_id,
@@ -612,10 +617,12 @@ async def cancel_task(task_id: str, user: Manager) -> Any:
     summary="Retry a failed or cancelled task",
     responses={**NEW_TASK, **ONE_TASK, **responses(400, 402)},
 )
-async def retry_task(task_id: str, user: Manager) -> Any:
+async def retry_task(task_id: str, request: Request, user: Manager) -> Any:
     engine = get_engine()
     await engine.get_actionable(task_id, user)
-    return rest_view(await engine.retry(task_id))
+    retried = await engine.retry(task_id)
+    await audit.record(request, user, "task.retry", "task", task_id, {"new_task_id": retried.id})
+    return rest_view(retried)
 
 
 @router.delete(
@@ -624,10 +631,11 @@ async def retry_task(task_id: str, user: Manager) -> Any:
     summary="Delete a task and its files (cancelled first)",
     responses=ONE_TASK,
 )
-async def delete_task(task_id: str, user: Manager) -> Any:
+async def delete_task(task_id: str, request: Request, user: Manager) -> Any:
     engine = get_engine()
     await engine.get_actionable(task_id, user)
     files = await engine.delete(task_id)
+    await audit.record(request, user, "task.delete", "task", task_id, {"files_deleted": files})
     return {"task_id": task_id, "message": "Task deleted", "files_deleted": files}
 
 

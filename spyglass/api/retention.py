@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from spyglass import audit
 from spyglass.api.auth import Manager, Reader
 from spyglass.api.bounds import OffsetQuery
 from spyglass.api.errors import TOKEN_ERRORS, responses
@@ -51,6 +52,10 @@ class RetentionPreviewOut(BaseModel):
     rules: list[RetentionRule]
 
 
+def sweep_detail(deleted: dict[str, int]) -> dict[str, Any]:
+    return {"count": sum(deleted.values()), "by_status": deleted}
+
+
 def require_admin(user: Viewer) -> None:
     if not is_admin(user):
         raise DomainError("FORBIDDEN", "Only admins set and preview retention", 403)
@@ -79,7 +84,7 @@ async def get_rules(user: Reader) -> Any:
     summary="Replace the retention rules (admins)",
     responses=responses(400),
 )
-async def put_rules(body: RetentionRules, user: Manager) -> Any:
+async def put_rules(body: RetentionRules, request: Request, user: Manager) -> Any:
     require_admin(user)
     rules = []
     for rule in body.rules:
@@ -89,8 +94,12 @@ async def put_rules(body: RetentionRules, user: Manager) -> Any:
             raise DomainError("INVALID_RETENTION_RULE", str(exc), 400) from None
         rules.append(RetentionRuleView(status, rule.job, rule.days))
     engine = get_engine()
+    old = _rules_out(await engine.retention_rules())
     await engine.set_retention_rules(rules)
-    return {"rules": _rules_out(await engine.retention_rules())}
+    new = _rules_out(await engine.retention_rules())
+    detail = {"old": old, "new": new}
+    await audit.record(request, user, "retention.change", "retention", "", detail)
+    return {"rules": new}
 
 
 @router.get(
@@ -115,11 +124,13 @@ class SweepOut(BaseModel):
     response_model=SweepOut,
     summary="Run the retention sweep now (admins)",
 )
-async def sweep_now(user: Manager) -> Any:
+async def sweep_now(request: Request, user: Manager) -> Any:
     require_admin(user)
     from spyglass import retention
 
     deleted = await retention.sweep_once(get_engine(), force=True)
+    if deleted is not None:
+        await audit.record(request, user, "retention.sweep", "retention", "", sweep_detail(deleted))
     return {"swept": deleted is not None, "deleted": deleted or {}}
 
 

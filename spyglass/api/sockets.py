@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
+from starlette.types import Message
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from spyglass.api.direct import visible_without_token
+from spyglass.api.front import RAW_SEND
 from spyglass.metrics import SOCKET_CLIENTS
-from spyglass.tasks.bus import Subscription, Topic
+from spyglass.tasks.bus import Subscription, SubscriptionClosed, TaskMessage, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import socket_payload
 from spyglass.tasks.view import TaskView
@@ -58,6 +60,108 @@ async def _wait_disconnect(ws: WebSocket) -> None:
                 return
 
 
+def frame_sender(ws: WebSocket) -> Callable[[Message], Awaitable[None]]:
+    """What writes a data frame to `ws`: the server's own `send` when the front door left it
+    (every layer between only hands `websocket.send` on), else Starlette's."""
+    raw: Callable[[Message], Awaitable[None]] | None = ws.scope.get(RAW_SEND)
+    return raw if raw is not None else ws.send
+
+
+class Feed:
+    """Writes a subscription's messages to one socket, in order: each as soon as it is
+    published if the socket's last write is done, else as soon as that write is done.
+
+    No task waits per socket: the subscription calls `_pump` when a message arrives. A write
+    still in flight then is followed up by a callback (`_written`); one done by the time the
+    next message comes (the usual case) needs none, so a socket that keeps up costs one
+    `send` per message and nothing more. While a write is in flight the subscription buffers
+    what comes, coalescing older progress for a reader that falls behind (status changes,
+    timeline lines and the end are never dropped nor reordered). Each message is encoded
+    once (`TaskMessage.json`) whatever the number of sockets.
+    """
+
+    def __init__(
+        self,
+        ws: WebSocket,
+        sub: Subscription,
+        keep: Callable[[TaskMessage], bool],
+        *,
+        end_at_terminal: bool,
+    ) -> None:
+        self._send = frame_sender(ws)
+        self._sub = sub
+        self._keep = keep
+        self._end_at_terminal = end_at_terminal
+        #: The last write, until it is seen done; whether a callback follows it up; whether
+        #: it was of the terminal message.
+        self._sent: asyncio.Future[None] | None = None
+        self._followed = False
+        self._last = False
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def run(self) -> None:
+        """Until the terminal message is written (`end_at_terminal`); raises if a write fails
+        or the subscription closes."""
+        self._sub.listen(self._pump)
+        try:
+            self._pump()
+            await self._done
+        finally:
+            self._sub.listen(None)
+            if self._sent is not None:  # its outcome is of no more use: not reported
+                self._sent.add_done_callback(_outcome_read)
+
+    def _finish(self, error: BaseException | None = None) -> None:
+        if not self._done.done():
+            if error is None:
+                self._done.set_result(None)
+            else:
+                self._done.set_exception(error)
+
+    def _pump(self) -> None:
+        """Write what waits, one message at a time (called by the publisher and by
+        `_written`: never raises)."""
+        try:
+            while not self._done.done():
+                sent = self._sent
+                if sent is not None:
+                    if not sent.done():
+                        if not self._followed:
+                            self._followed = True
+                            sent.add_done_callback(self._written)
+                        return
+                    self._sent = None
+                    error = asyncio.CancelledError() if sent.cancelled() else sent.exception()
+                    if error is not None or self._last:
+                        self._finish(error)
+                        return
+                msg = self._sub.take()
+                if msg is None:
+                    if self._sub.closed:
+                        self._finish(SubscriptionClosed())
+                    return
+                if not self._keep(msg):
+                    continue
+                self._last = msg.terminal and self._end_at_terminal
+                # Granian's send starts the write at once and returns a future; Starlette's
+                # (tests, other servers) is a coroutine, run as a task.
+                frame = {"type": "websocket.send", "text": msg.json()}
+                self._sent = asyncio.ensure_future(self._send(frame))
+                if not self._last and not self._sub.waiting:
+                    return  # idle: the next message looks at this write
+        except Exception as exc:
+            self._finish(exc)
+
+    def _written(self, sent: asyncio.Future[None]) -> None:
+        self._followed = False
+        self._pump()
+
+
+def _outcome_read(sent: asyncio.Future[None]) -> None:
+    if not sent.cancelled():
+        sent.exception()
+
+
 async def stream_task(
     ws: WebSocket, sub: Subscription, snapshot_version: int, snapshot: TaskView
 ) -> None:
@@ -66,20 +170,20 @@ async def stream_task(
     A task running on another worker has no version here (-1): its snapshot came from the
     database, so buffered updates older than it are recognised by their progress instead.
     """
-    while True:
-        batch = await sub.get_batch()
-        for msg in batch:
-            if msg.version <= snapshot_version or (
+
+    def newer(msg: TaskMessage) -> bool:
+        return not (
+            msg.version <= snapshot_version
+            or (
                 snapshot_version < 0
                 and not msg.terminal
                 and msg.payload.get("type") == "update"
                 and msg.payload.get("status") == snapshot.status.value
                 and (msg.payload.get("progress") or 0) < snapshot.progress
-            ):
-                continue
-            await ws.send_text(msg.json())
-            if msg.terminal:
-                return
+            )
+        )
+
+    await Feed(ws, sub, newer, end_at_terminal=True).run()
 
 
 class TokenEnd(asyncio.Event):

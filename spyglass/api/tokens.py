@@ -24,7 +24,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from spyglass import idempotency
+from spyglass import audit, idempotency
 from spyglass.api.auth import (
     CurrentCredential,
     StartToken,
@@ -45,6 +45,7 @@ from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
 from spyglass.api.scheduling import StartSchedule
 from spyglass.api.session import POST_ERRORS, client_address, json_only
 from spyglass.api.sockets import (
+    Feed,
     TokenEnd,
     reject,
     serve_single_task,
@@ -63,7 +64,7 @@ from spyglass.tasks.access import (
     role_of,
     token_scope,
 )
-from spyglass.tasks.bus import Subscription, Topic
+from spyglass.tasks.bus import Subscription, TaskMessage, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view, socket_payload
 from spyglass.tasks.models import utcnow
@@ -236,11 +237,11 @@ def _out(token: TokenInfo) -> dict[str, Any]:
 
 async def _stream_owner_tasks(ws: WebSocket, sub: Subscription, versions: dict[str, int]) -> None:
     """Every change of the subscribed tasks, skipping what the snapshot already held."""
-    while True:
-        for msg in await sub.get_batch():
-            if msg.version <= versions.get(msg.task_id, -1):
-                continue
-            await ws.send_text(msg.json())
+
+    def newer(msg: TaskMessage) -> bool:
+        return msg.version > versions.get(msg.task_id, -1)
+
+    await Feed(ws, sub, newer, end_at_terminal=False).run()
 
 
 router = APIRouter()
@@ -394,7 +395,7 @@ async def list_tokens(user: TokenManager) -> Any:
         ),
     },
 )
-async def issue_token(body: TokenRequest, user: TokenManager) -> Any:
+async def issue_token(body: TokenRequest, request: Request, user: TokenManager) -> Any:
     owner: UserInfo | None = user
     if body.owner_email and body.owner_email.strip().lower() != user.email:
         if not is_admin(user):
@@ -406,6 +407,14 @@ async def issue_token(body: TokenRequest, user: TokenManager) -> Any:
     raw, token = await get_auth().issue_token(
         owner.id, body.name, created_by=user.id, scopes=body.scopes, expires_at=body.expiry()
     )
+    detail = {
+        "owner": token.owner_email,
+        "name": token.name,
+        "prefix": token.prefix,
+        "scopes": list(token.scopes),
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+    }
+    await audit.record(request, user, "token.issue", "token", token.id, detail)
     return {**_out(token), "token": raw}
 
 
@@ -416,8 +425,10 @@ async def issue_token(body: TokenRequest, user: TokenManager) -> Any:
     response_model=Revoked,
     responses=responses(*TOKEN_ERRORS, 404, 422),
 )
-async def revoke_token(token_id: IdPath, user: TokenManager) -> Any:
+async def revoke_token(token_id: IdPath, request: Request, user: TokenManager) -> Any:
     changed = await get_auth().revoke_token(token_id, by=user)
+    if changed:  # revoking a revoked token changes nothing
+        await audit.record(request, user, "token.revoke", "token", token_id)
     return {"token_id": token_id, "revoked": True, "changed": changed}
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from spyglass import audit
 from spyglass.api.auth import Reader
 from spyglass.api.bounds import IdPath, OffsetQuery
 from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
@@ -124,6 +126,17 @@ def endpoint_out(view: EndpointView) -> dict[str, Any]:
     }
 
 
+def audit_detail(view: EndpointView) -> dict[str, Any]:
+    """What the audit log keeps of an endpoint: its host, not the whole URL (a URL's path or
+    query may hold a secret), its events and reach."""
+    return {
+        "host": urlsplit(view.url).hostname or "",
+        "events": list(view.events),
+        "all_tasks": view.all_tasks,
+        "enabled": view.enabled,
+    }
+
+
 def delivery_out(view: DeliveryView) -> dict[str, Any]:
     return {
         "id": view.id,
@@ -177,13 +190,16 @@ async def list_endpoints(user: Reader) -> Any:
     summary="Register an endpoint for the events you choose",
     responses={400: REFUSED, **responses(403)},
 )
-async def create_endpoint(body: EndpointIn, user: Reader) -> Any:
+async def create_endpoint(body: EndpointIn, request: Request, user: Reader) -> Any:
     created, secret = await get_webhooks().create(
         user,
         body.url,
         list(body.events),
         description=body.description,
         all_tasks=body.all_tasks,
+    )
+    await audit.record(
+        request, user, "webhook.create", "webhook", created.id, audit_detail(created)
     )
     return {**endpoint_out(created), "secret": secret}
 
@@ -199,7 +215,9 @@ async def get_endpoint(endpoint_id: IdPath, user: Reader) -> Any:
     summary="Change an endpoint, or enable it again",
     responses={**ONE, 400: REFUSED},
 )
-async def update_endpoint(endpoint_id: IdPath, body: EndpointPatch, user: Reader) -> Any:
+async def update_endpoint(
+    endpoint_id: IdPath, body: EndpointPatch, request: Request, user: Reader
+) -> Any:
     updated = await get_webhooks().update(
         endpoint_id,
         user,
@@ -208,6 +226,10 @@ async def update_endpoint(endpoint_id: IdPath, body: EndpointPatch, user: Reader
         description=body.description,
         url=body.url,
     )
+    changed = sorted(body.model_dump(exclude_none=True))
+    action = audit.webhook_action(changed, body.enabled)
+    detail = {**audit_detail(updated), "changed": changed}
+    await audit.record(request, user, action, "webhook", endpoint_id, detail)
     return endpoint_out(updated)
 
 
@@ -217,8 +239,9 @@ async def update_endpoint(endpoint_id: IdPath, body: EndpointPatch, user: Reader
     summary="Delete an endpoint and its delivery log",
     responses=ONE,
 )
-async def delete_endpoint(endpoint_id: IdPath, user: Reader) -> Any:
+async def delete_endpoint(endpoint_id: IdPath, request: Request, user: Reader) -> Any:
     await get_webhooks().delete(endpoint_id, user)
+    await audit.record(request, user, "webhook.delete", "webhook", endpoint_id)
     return {"id": endpoint_id, "deleted": True}
 
 

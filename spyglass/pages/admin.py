@@ -548,6 +548,10 @@ def _dashboard() -> rx.Component:
                 is_external=True,
             ),
         ),
+        rx.cond(
+            AdminState.may_manage_users,
+            rx.link("Audit log: who did what, when, from where", href="/admins/audit"),
+        ),
         width="100%",
         spacing="4",
     )

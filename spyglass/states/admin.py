@@ -14,6 +14,7 @@ from typing import Any
 
 import reflex as rx
 
+from spyglass import audit
 from spyglass.auth.service import UserInfo, get_auth
 from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
@@ -439,7 +440,8 @@ class AdminState(rx.State):
 
     @rx.event
     async def grant_credits(self, form: dict[str, Any]) -> Any:
-        if await self._admin() is None:
+        admin = await self._admin()
+        if admin is None:
             return rx.toast.error("Admins only.")
         email = str(form.get("email") or "").strip().lower()
         try:
@@ -452,6 +454,8 @@ class AdminState(rx.State):
         if user is None:
             return rx.toast.error("No user with that email.")
         balance = await get_auth().add_credits(user.id, amount)
+        detail = {"old": balance - amount, "new": balance, "granted": amount}
+        await audit.record(self, admin, "user.credit_change", "user", user.id, detail)
         await self._load_credits()
         return rx.toast.success(f"{email} now has {balance} credits.")
 
@@ -474,30 +478,36 @@ class AdminState(rx.State):
     # -- actions -------------------------------------------------------------
     @rx.event
     async def cancel(self, task_id: str) -> Any:
-        if await self._actor() is None:
+        admin = await self._actor()
+        if admin is None:
             return rx.toast.error(ACTORS_ONLY)
         if await get_engine().cancel(task_id):
+            await audit.record(self, admin, "task.cancel", "task", task_id)
             return rx.toast.info("Cancelling…")
         return rx.toast.warning("That task is not running.")
 
     @rx.event
     async def retry(self, task_id: str) -> Any:
-        if await self._actor() is None:
+        admin = await self._actor()
+        if admin is None:
             return rx.toast.error(ACTORS_ONLY)
         try:
             task = await get_engine().retry(task_id)
         except DomainError as exc:
             return rx.toast.error(exc.message)
+        await audit.record(self, admin, "task.retry", "task", task_id, {"new_task_id": task.id})
         return rx.toast.success(f"Retrying as {task.id[:8]}")
 
     @rx.event
     async def delete(self, task_id: str) -> Any:
-        if await self._actor() is None:
+        admin = await self._actor()
+        if admin is None:
             return rx.toast.error(ACTORS_ONLY)
         try:
-            await get_engine().delete(task_id)
+            files = await get_engine().delete(task_id)
         except TaskNotFound:
             return rx.toast.error("Not found.")
+        await audit.record(self, admin, "task.delete", "task", task_id, {"files_deleted": files})
         return rx.toast.success("Deleted.")
 
     # -- bulk actions: on what the filters show, after a confirmation with the count -------
@@ -544,8 +554,13 @@ class AdminState(rx.State):
         if query is None:
             return None
         engine = get_engine()
+        detail: dict[str, Any] = {
+            "statuses": [s.value for s in query.statuses],
+            "owner_id": query.owner_id,
+        }
         if action == "delete":
-            deleted = await engine.delete_matching(admin, query)
+            async with audit.recording(self, admin, "tasks.bulk_delete", "tasks", detail):
+                detail["count"] = deleted = await engine.delete_matching(admin, query)
             return rx.toast.success(f"Deleted {deleted} task{'s' if deleted != 1 else ''}.")
         ids: list[str] = []
         while True:  # every one first: the list changes as they end
@@ -554,8 +569,12 @@ class AdminState(rx.State):
             if not page.has_more or not page.tasks:
                 break
         cancelled = 0
-        for task_id in ids:  # asks each to stop; they end CANCELLED as their runners unwind
-            cancelled += bool(await engine.cancel(task_id))
+        detail.update(count=0, matched=len(ids))
+        # One row when the loop ends, with what it did, even if it broke off half-way.
+        async with audit.recording(self, admin, "tasks.bulk_cancel", "tasks", detail):
+            for task_id in ids:  # asks each to stop; they end CANCELLED as their runners unwind
+                cancelled += bool(await engine.cancel(task_id))
+                detail["count"] = cancelled
         return rx.toast.info(f"Cancelling {cancelled} task{'s' if cancelled != 1 else ''}…")
 
 

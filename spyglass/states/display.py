@@ -135,7 +135,8 @@ REMEDIES: dict[str, tuple[str, str]] = {
     ),
     "RESOURCE_LIMIT": (
         "The file needs more memory than a task may use. Try a smaller file (fewer rows or "
-        "columns), or ask the administrator to raise the limit.",
+        "columns; profile-my-data reads a CSV of any number of rows), or ask the "
+        "administrator to raise the limit.",
         "The job needed more memory than a task may use. Give it less to do, or ask the "
         "administrator to raise the limit.",
     ),
@@ -165,7 +166,7 @@ REMEDIES: dict[str, tuple[str, str]] = {
 }
 
 #: Failures a plain retry cannot fix: the page offers to start afresh with another file.
-NEEDS_NEW_FILE = frozenset({"BAD_INPUT_FILE"})
+NEEDS_NEW_FILE = frozenset({"BAD_INPUT_FILE", "RESOURCE_LIMIT"})
 
 
 def remedy(error_code: str | None, *, tool: bool) -> str:

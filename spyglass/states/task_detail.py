@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
+from spyglass import audit
 from spyglass.errors import DomainError
 from spyglass.states.auth import READ_ONLY_ROLE, current_user
 from spyglass.states.display import (
@@ -385,6 +386,9 @@ class TaskDetailState(rx.State):
         if refused := await self._refused():
             return rx.toast.error(refused)
         if await get_engine().cancel(self._task_id()):
+            await audit.record(
+                self, await current_user(self), "task.cancel", "task", self._task_id()
+            )
             return rx.toast.info("Cancelling…")
         return rx.toast.warning("That task is not running.")
 
@@ -396,6 +400,10 @@ class TaskDetailState(rx.State):
             task = await get_engine().retry(self._task_id())
         except DomainError as exc:
             return rx.toast.error(exc.message)
+        detail = {"new_task_id": task.id}
+        await audit.record(
+            self, await current_user(self), "task.retry", "task", self._task_id(), detail
+        )
         return rx.redirect(f"/tasks/{task.id}")
 
     @rx.event
@@ -406,6 +414,10 @@ class TaskDetailState(rx.State):
             files = await get_engine().delete(self._task_id())
         except DomainError as exc:
             return rx.toast.error(exc.message)
+        detail = {"files_deleted": files}
+        await audit.record(
+            self, await current_user(self), "task.delete", "task", self._task_id(), detail
+        )
         noun = "file" if files == 1 else "files"
         return [rx.toast.success(f"Task deleted with {files} {noun}."), rx.redirect("/tasks")]
 

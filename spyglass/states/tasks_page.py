@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
+from spyglass import audit
 from spyglass.states.auth import READ_ONLY_ROLE, current_user
 from spyglass.states.display import (
     args_text,
@@ -669,6 +670,7 @@ class TasksPageState(rx.State):
         if not can_act(task, user):
             return rx.toast.error(READ_ONLY_ROLE)
         if await engine.cancel(task_id):
+            await audit.record(self, user, "task.cancel", "task", task_id)
             return rx.toast.info("Cancelling…")
         return rx.toast.warning("That task is not running any more.")
 
@@ -714,6 +716,10 @@ class TasksPageState(rx.State):
         if not can_change_tasks(user):
             return rx.toast.error(READ_ONLY_ROLE)
         query = self._bulk_query()
-        deleted = 0 if query is None else await get_engine().delete_matching(user, query)
+        deleted = 0
+        if query is not None:
+            detail: dict[str, Any] = {"statuses": [s.value for s in query.statuses]}
+            async with audit.recording(self, user, "tasks.bulk_delete", "tasks", detail):
+                detail["count"] = deleted = await get_engine().delete_matching(user, query)
         noun = "task" if deleted == 1 else "tasks"
         return [rx.toast.success(f"Deleted {deleted} {noun}."), TasksPageState.watch]

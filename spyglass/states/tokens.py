@@ -14,6 +14,7 @@ from typing import Any
 
 import reflex as rx
 
+from spyglass import audit
 from spyglass.auth.service import MAX_TOKEN_DAYS, AuthError, TokenInfo, UserInfo, get_auth
 from spyglass.states.auth import current_user
 from spyglass.tasks.access import SCOPES, is_admin, token_scope
@@ -119,6 +120,8 @@ class TokenState(rx.State):
         except AuthError as exc:
             self.error = exc.message
             return None
+        detail = {"owner": token.owner_email, "name": token.name, "prefix": token.prefix}
+        await audit.record(self, user, "token.issue", "token", token.id, detail)
         self.error = ""
         self.new_token = raw
         self.new_token_owner = token.owner_email
@@ -135,8 +138,10 @@ class TokenState(rx.State):
         if user is None:
             return rx.toast.error("Sign in first.")
         try:
-            await get_auth().revoke_token(token_id, by=user)
+            changed = await get_auth().revoke_token(token_id, by=user)
         except AuthError as exc:
             return rx.toast.error(exc.message)
+        if changed:
+            await audit.record(self, user, "token.revoke", "token", token_id)
         await self._load()
         return rx.toast.success("Token revoked: it stopped working everywhere.")

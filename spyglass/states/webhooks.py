@@ -11,9 +11,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import reflex as rx
 
+from spyglass import audit
 from spyglass.auth.service import UserInfo
 from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
@@ -130,7 +132,7 @@ class WebhooksState(rx.State):
             return rx.toast.error("Sign in first.")
         events = [event for name, event in EVENT_FIELDS.items() if form.get(name)]
         try:
-            _endpoint, secret = await get_webhooks().create(
+            endpoint, secret = await get_webhooks().create(
                 user,
                 str(form.get("url") or "").strip(),
                 events,
@@ -140,6 +142,8 @@ class WebhooksState(rx.State):
         except DomainError as exc:
             self.error = exc.message
             return None
+        detail = {"host": urlsplit(endpoint.url).hostname or "", "events": events}
+        await audit.record(self, user, "webhook.create", "webhook", endpoint.id, detail)
         self.error = ""
         self.new_secret = secret
         await self._load()
@@ -204,6 +208,8 @@ class WebhooksState(rx.State):
             await get_webhooks().update(endpoint_id, user, enabled=enabled)
         except DomainError as exc:
             return rx.toast.error(exc.message)
+        action = audit.webhook_action(["enabled"], enabled)
+        await audit.record(self, user, action, "webhook", endpoint_id, {"enabled": enabled})
         await self._load()
         return None
 
@@ -216,6 +222,7 @@ class WebhooksState(rx.State):
             await get_webhooks().delete(endpoint_id, user)
         except DomainError as exc:
             return rx.toast.error(exc.message)
+        await audit.record(self, user, "webhook.delete", "webhook", endpoint_id)
         await self._load()
         return rx.toast.success("Endpoint deleted.")
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from spyglass.errors import DomainError
 from spyglass.filetypes import ALLOWED_TYPES
@@ -102,6 +103,15 @@ class Storage(ABC):
 
     @abstractmethod
     def read(self, key: str) -> bytes: ...
+
+    def read_prefix(self, key: str, size: int) -> bytes:
+        """The first `size` bytes stored under `key` (all of them when it is shorter)."""
+        return self.read(key)[:size]
+
+    def open(self, key: str) -> BinaryIO:
+        """The bytes stored under `key` as a stream read from the start (a large file is
+        never held in memory whole)."""
+        return io.BytesIO(self.read(key))
 
     @abstractmethod
     def write(self, key: str, data: bytes, content_type: str) -> None: ...

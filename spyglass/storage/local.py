@@ -15,7 +15,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 from spyglass.storage.base import Storage, StorageError, UploadTicket, check_key
@@ -97,6 +97,13 @@ class LocalStorage(Storage):
 
     def read(self, key: str) -> bytes:
         return self.path(key).read_bytes()
+
+    def read_prefix(self, key: str, size: int) -> bytes:
+        with self.path(key).open("rb") as file:
+            return file.read(size)
+
+    def open(self, key: str) -> BinaryIO:
+        return self.path(key).open("rb")
 
     def write(self, key: str, data: bytes, content_type: str) -> None:
         path = self.path(key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
 from botocore.client import Config
@@ -83,6 +83,18 @@ class S3Storage(Storage):
 
     def read(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=check_key(key))["Body"].read()
+
+    def read_prefix(self, key: str, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        answer = self.client.get_object(
+            Bucket=self.bucket, Key=check_key(key), Range=f"bytes=0-{size - 1}"
+        )
+        return answer["Body"].read()
+
+    def open(self, key: str) -> BinaryIO:
+        body = self.client.get_object(Bucket=self.bucket, Key=check_key(key))["Body"]
+        return cast(BinaryIO, body)
 
     def write(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(

@@ -97,6 +97,9 @@ class Subscription:
         #: (none follows it but progress).
         self._taken = 0
         self._replaceable: dict[str, int] = {}
+        #: Called (with nothing) after each message is buffered and when the subscription
+        #: closes: a reader that writes on callbacks instead of awaiting `get` (`listen`).
+        self._listener: Callable[[], object] | None = None
 
     def _in_order(self, msg: TaskMessage) -> bool:
         """Whether `msg` may still be told: nothing of a task follows its end (but its
@@ -125,7 +128,7 @@ class Subscription:
             if at is not None and at >= self._taken:
                 self._buffer[at - self._taken] = msg  # newer progress, same place
                 self.dropped += 1
-                self._ready.set()
+                self._wake()
                 return
             self._replaceable[msg.task_id] = self._taken + len(self._buffer)
         elif self._replaceable:
@@ -133,7 +136,30 @@ class Subscription:
         self._buffer.append(msg)
         if len(self._buffer) > self.maxsize:
             self._drop_one()
+        self._wake()
+
+    def _wake(self) -> None:
         self._ready.set()
+        if self._listener is not None:
+            self._listener()
+
+    def listen(self, listener: Callable[[], object] | None) -> None:
+        """Call `listener()` whenever a message is buffered and when the subscription closes
+        (None: no more), so that a reader can `take` without a task waiting in `get`. It
+        runs inside the publisher's call: it must be quick and must not raise."""
+        self._listener = listener
+
+    @property
+    def waiting(self) -> int:
+        """How many messages wait to be read."""
+        return len(self._buffer)
+
+    def take(self) -> TaskMessage | None:
+        """The oldest unread message, or None when none waits (never waits)."""
+        if not self._buffer:
+            return None
+        self._taken += 1
+        return self._buffer.popleft()
 
     def _drop_one(self) -> None:
         for i, old in enumerate(self._buffer):
@@ -165,7 +191,7 @@ class Subscription:
         if not self.closed:
             self.closed = True
             self.bus.unsubscribe(self)
-            self._ready.set()
+            self._wake()
 
     def __aiter__(self) -> AsyncIterator[TaskMessage]:
         return self
@@ -186,6 +212,10 @@ class Subscription:
 class Bus(ABC):
     #: True when no other process can hold tasks (so tasks found active at start are orphans).
     single_process: bool = True
+    #: Whether this process receives other processes' changes. A `spyglass worker` holds no
+    #: sockets or pages, so it takes only cancel requests: every change it would receive
+    #: otherwise (every task's, from every process) cost it a read and a decode.
+    follows_changes: bool = True
 
     def __init__(self) -> None:
         self._cancel_handlers: list[Callable[[str], object]] = []
@@ -253,6 +283,8 @@ class LocalBus(Bus):
         super().__init__()
         self._by_task: dict[str, set[Subscription]] = {}
         self._wide: set[Subscription] = set()
+        #: How many subscriptions there are (health asks often: kept, not counted).
+        self._count = 0
 
     def publish(self, msg: TaskMessage) -> None:
         self.deliver_here(msg)
@@ -278,22 +310,27 @@ class LocalBus(Bus):
             self._by_task.setdefault(topic.task_id, set()).add(sub)
         else:
             self._wide.add(sub)
+        self._count += 1
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         task_id = sub.topic.task_id
         if task_id is not None:
             subs = self._by_task.get(task_id)
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self._by_task[task_id]
+            if subs is None or sub not in subs:
+                return
+            subs.remove(sub)
+            if not subs:
+                del self._by_task[task_id]
+        elif sub in self._wide:
+            self._wide.remove(sub)
         else:
-            self._wide.discard(sub)
+            return
+        self._count -= 1
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._wide) + sum(len(s) for s in self._by_task.values())
+        return self._count
 
     async def close(self) -> None:
         for sub in [*self._wide, *(s for subs in self._by_task.values() for s in subs)]:

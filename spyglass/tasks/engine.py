@@ -83,6 +83,7 @@ class Engine:
         self.role = role
         self._store = TaskStore(settings.db_url, settings.progress_flush_interval)
         self._bus = bus or make_bus(settings)
+        self._bus.follows_changes = role != "worker"
         self.worker_id = new_worker_id()
         self._runner = Runner(self._store, self._bus, self.worker_id, settings.lease_ttl)
         self._queue: QueueExecutor | None = None

@@ -30,10 +30,13 @@ import json
 import logging
 import os
 import socket
+import time
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import psycopg_pool
 import sqlalchemy as sa
 from procrastinate import App, JobContext, PsycopgConnector
 from procrastinate import exceptions as pq_exceptions
@@ -94,6 +97,29 @@ def conninfo(db_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+#: A pooled connection idle longer than this is tested before it is used (as the database
+#: engine's own pool does: `spyglass.tasks.store.PING_AFTER_IDLE`).
+PING_AFTER_IDLE = 5.0
+
+
+def _pool_checking_idle_connections(**kwargs: Any) -> psycopg_pool.AsyncConnectionPool:
+    """Procrastinate's pool, whose `check` (a round trip on every checkout: three or four a
+    job) runs only on a connection that sat idle for `PING_AFTER_IDLE` seconds; one back
+    from use within that is handed out as it is (the pool drops a connection that broke in
+    use when it comes back)."""
+    returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    async def reset(conn: Any) -> None:
+        returned[conn] = time.monotonic()
+
+    async def check(conn: Any) -> None:
+        at = returned.get(conn)
+        if at is None or time.monotonic() - at >= PING_AFTER_IDLE:
+            await psycopg_pool.AsyncConnectionPool.check_connection(conn)
+
+    return psycopg_pool.AsyncConnectionPool(**{**kwargs, "check": check, "reset": reset})
+
+
 class QueueExecutor:
     """Procrastinate's app, as the web tier (defer, cancel) and a worker (run) use it."""
 
@@ -104,6 +130,7 @@ class QueueExecutor:
             connector=PsycopgConnector(
                 conninfo=conninfo(settings.db_url),
                 kwargs={"application_name": "spyglass"},
+                pool_factory=_pool_checking_idle_connections,
             )
         )
         self._slots: dict[tuple[str, str], itertools.count[int]] = {}

@@ -149,7 +149,8 @@ class RedisBus(LocalBus):
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.changes, self.control)
+                channels = [self.changes] if self.follows_changes else []
+                await pubsub.subscribe(*channels, self.control)
                 self.connected = True
                 if ready.is_set():  # back after an outage: what was missed is read anew
                     log.info("Redis subscription restored")

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,7 +70,35 @@ def make_engine(db_url: str) -> Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(db_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = sa.create_engine(db_url, pool_size=10, max_overflow=10)
+    _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled connection idle longer than this is tested (one round trip) before it is used.
+PING_AFTER_IDLE = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's pessimistic disconnect handling, for connections that sat idle: one
+    back in the pool within `PING_AFTER_IDLE` seconds is used as it is (a busy server
+    checks out thousands a second, and `pool_pre_ping` paid a round trip for each); an
+    older one is pinged first and, if the database dropped it, replaced by a new one."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is not None and time.monotonic() - returned < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)  # as pool_pre_ping does (outside a transaction)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError(str(exc)) from exc  # the pool opens another
 
 
 def migrate(engine: Engine) -> None:

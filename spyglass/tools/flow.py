@@ -23,12 +23,14 @@ from spyglass.errors import DomainError
 from spyglass.filetypes import ALLOWED_TYPES, DATA_TYPES, DATA_WORDS, extension
 from spyglass.storage import StorageError, get_storage, input_key, sanitise_filename
 from spyglass.storage.base import check_content_type
+from spyglass.tasks.child import ResourceLimitError, run_in_child
 from spyglass.tasks.engine import get_engine, not_waiting
 from spyglass.tasks.models import utcnow
 from spyglass.tasks.registry import JobSpec, registry
 from spyglass.tasks.status import TaskStatus
 from spyglass.tasks.view import FileView, TaskView
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE, Tool
+from spyglass.tools.common.sniff import HEAD_BYTES, DataFileError, check_file
 from spyglass.tools.run import ToolInput, ToolRun, tool_spec
 
 log = logging.getLogger(__name__)
@@ -203,6 +205,8 @@ async def start_processing(task: TaskView) -> TaskView:
     """Check files, parameters and credits of an UPLOADING tool task, then start its tool.
 
     Returns the task's row, now queued; raises 400 FILES_NOT_FOUND (task UPLOAD_FAILED),
+    422 BAD_INPUT_FILE when a data file is empty, not text in a known encoding or not a
+    readable table (`spyglass.tools.common.sniff`; task UPLOAD_FAILED, nothing charged),
     422 INVALID_PARAMETERS, 402 BILLING_INSUFFICIENT_CREDITS (task FAILED, with context),
     or 409 TASK_NOT_WAITING when it was already started (by a concurrent call too: the
     charge and the move to PENDING are one transaction, which only one call wins).
@@ -238,6 +242,23 @@ async def start_processing(task: TaskView) -> TaskView:
             expect=[TaskStatus.UPLOADING],
         )
         raise DomainError("FILES_NOT_FOUND", message)
+    for key in needed:
+        art = inputs[key]
+        if key == "parameters":
+            continue
+        try:
+            await check_stored_file(art.storage_key, art.filename)
+        except (DataFileError, ResourceLimitError) as exc:
+            message = str(exc) if isinstance(exc, DataFileError) else exc.message
+            code = exc.error_code if isinstance(exc, DataFileError) else exc.code
+            await engine.set_waiting_status(
+                task_id,
+                TaskStatus.UPLOAD_FAILED,
+                message,
+                {"error_code": code, "error_message": message},
+                expect=[TaskStatus.UPLOADING],
+            )
+            raise DomainError(code, message, 422) from None
     parameters: dict[str, Any] = {}
     if "parameters" in inputs:
         raw = await asyncio.to_thread(storage.read, inputs["parameters"].storage_key)
@@ -256,6 +277,25 @@ async def start_processing(task: TaskView) -> TaskView:
     )
     breakdown = tool.breakdown(agents)
     return await engine.start_waiting(task, tool_spec(tool.id), run, breakdown, "agent execution")
+
+
+async def check_stored_file(storage_key: str, filename: str) -> None:
+    """The checks of `spyglass.tools.common.sniff` on an uploaded file, before it is charged
+    for: a CSV's first HEAD_BYTES only, here; an Excel workbook is opened whole (it is zipped,
+    and calamine reads a whole sheet), in a child process under the task memory cap, so that
+    a large workbook does not grow the web process."""
+    kind = DATA_TYPES.get(extension(filename))
+    if kind is not None and kind.reader == "excel":
+        await run_in_child(check_stored_workbook, storage_key, filename)
+        return
+    head = await asyncio.to_thread(get_storage().read_prefix, storage_key, HEAD_BYTES + 1)
+    complete = len(head) <= HEAD_BYTES
+    await asyncio.to_thread(check_file, head[:HEAD_BYTES], filename, complete)
+
+
+def check_stored_workbook(storage_key: str, filename: str) -> None:
+    """In a child process: the checks of an uploaded workbook."""
+    check_file(get_storage().read(storage_key), filename, complete=True)
 
 
 async def retry_tool_task(task: TaskView) -> TaskView:

@@ -23,7 +23,9 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel
 
-from spyglass.storage import get_storage
+from spyglass.config import get_settings
+from spyglass.filetypes import data_type
+from spyglass.storage import Storage, get_storage
 from spyglass.tasks.child import send
 from spyglass.tasks.context import TaskContext
 from spyglass.tasks.credits import WORK_DONE
@@ -32,7 +34,9 @@ from spyglass.tasks.registry import JobOptions, JobSpec
 from spyglass.tools.catalogue import TOOLS, TOOLS_STATE
 from spyglass.tools.common.frames import load_table
 from spyglass.tools.common.report import build_report, to_json
-from spyglass.tools.common.toolkit import AgentResult, Output, check_inputs, run_agents
+from spyglass.tools.common.sniff import HEAD_BYTES, sniff_csv
+from spyglass.tools.common.toolkit import AgentResult, Output, Tool, check_inputs, run_agents
+from spyglass.tools.profile.streaming import stream_profile
 
 log = logging.getLogger(__name__)
 
@@ -114,16 +118,68 @@ def _reserve_what_is_used() -> None:
             ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 2)
 
 
+#: The address space a task's child holds before it reads a byte (Python, pandas, pyarrow
+#: and the app, forked from the warm server: about 400 MB), and a margin for the agents.
+CHILD_BASE_MB = 450
+#: Address space a CSV loaded whole needs, per byte of the file: its bytes, pyarrow's table
+#: and the frame, then the agents' per-column work (measured: bench/RESULTS-bigfiles.md).
+LOAD_FACTOR = 6
+
+
+class FileTooLargeError(ValueError):
+    """A file larger than this tool can hold within a task's memory, found before reading it:
+    the task ends FAILED with this message, its agents refunded."""
+
+    error_code = "RESOURCE_LIMIT"
+
+
+def in_memory_limit(memory_mb: int | None = None) -> int:
+    """The largest file (bytes) loaded whole under a task memory cap of `memory_mb` (the
+    setting SPYGLASS_JOB_MEMORY_MB by default); larger CSV files are streamed by the tools
+    that can (profile-my-data), and refused by the others."""
+    mb = get_settings().job_memory_mb if memory_mb is None else memory_mb
+    return max(0, mb - CHILD_BASE_MB) * 1024 * 1024 // LOAD_FACTOR
+
+
+def read_input(tool: Tool, storage: Storage, source: ToolInput, limit: int) -> pd.DataFrame:
+    """One uploaded file as the agents read it: loaded whole when it fits the task's memory;
+    else, a CSV for a tool that streams, its sample standing for it (`streaming`); else
+    FileTooLargeError, before any of it is read."""
+    size = storage.size(source.storage_key) or 0
+    if size <= limit:
+        return load_table(storage.read(source.storage_key), source.filename)
+    kind = data_type(source.filename)
+    if tool.streams and kind is not None and kind.reader == "csv":
+        head = storage.read_prefix(source.storage_key, HEAD_BYTES)
+        dialect = sniff_csv(head, source.filename, complete=False)
+        return stream_profile(lambda: storage.open(source.storage_key), dialect, source.filename)
+    mb = get_settings().job_memory_mb
+    if tool.streams:  # an Excel workbook: read whole or not at all
+        how = "Save it as a CSV (profile-my-data reads a CSV of any size) or split it"
+    else:
+        how = (
+            "Profile it with profile-my-data (it reads a CSV of any size), or split it into "
+            f"smaller files for {tool.id}"
+        )
+    raise FileTooLargeError(
+        f"'{source.filename}' ({size / 1e6:,.0f} MB) is too large for {tool.id}: a task may "
+        f"use {mb:,} MB of memory, enough for files up to {limit / 1e6:,.0f} MB. {how}; or ask "
+        "the administrator to raise SPYGLASS_JOB_MEMORY_MB"
+    )
+
+
 def _tool_body(task_id: str, run: ToolRun) -> bytes:
     """In the task's child process: read the files, run the agents in order, build the report."""
     _reserve_what_is_used()
     tool = TOOLS[run.tool_id]
     params = tool.parameters.model_validate(run.parameters)
+    storage = get_storage()
+    limit = in_memory_limit()
     frames: dict[str, pd.DataFrame] = {}
     for key, source in run.inputs.items():
         if key == "parameters":
             continue
-        frames[key] = load_table(get_storage().read(source.storage_key), source.filename)
+        frames[key] = read_input(tool, storage, source, limit)
     check_inputs(tool, run.agents, frames)
 
     def started(agent: str) -> None:

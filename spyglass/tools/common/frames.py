@@ -1,7 +1,8 @@
 """Reading an uploaded file into a DataFrame, with a clear message for each way it can be wrong.
 
 The file types are those of `spyglass.filetypes`: CSV is parsed by pyarrow
-(multi-threaded); Excel (.xlsx and .xls) by calamine. An
+(multi-threaded) in the encoding and with the delimiter `spyglass.tools.common.sniff` finds
+in its first bytes (as the upload's checks did); Excel (.xlsx and .xls) by calamine. An
 integer column with empty cells stays integral (pandas' nullable `Int64`), so card
 numbers and ids are not turned into floats and written back as `4111….0`.
 """
@@ -15,14 +16,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from spyglass.filetypes import DATA_WORDS, data_type
+from spyglass.tools.common.sniff import (
+    HEAD_BYTES,
+    CsvDialect,
+    DataFileError,
+    sniff_csv,
+    unreadable,
+)
 
-
-class DataFileError(ValueError):
-    """The file cannot be read as a table; the message says why, in the user's terms.
-
-    The task ends FAILED with `error_code=BAD_INPUT_FILE` and this message as it is."""
-
-    error_code = "BAD_INPUT_FILE"
+__all__ = ["DataFileError", "arrow_to_pandas", "load_table", "read_csv"]
 
 
 def _unique_names(names: list[str]) -> list[str]:
@@ -39,12 +41,25 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def read_csv(data: bytes) -> pd.DataFrame:
-    # Empty cells and the usual markers (NA, N/A, null …) are missing values in every column.
+#: Empty cells and the usual markers (NA, N/A, null …) are missing values in every column.
+CONVERT = pacsv.ConvertOptions(strings_can_be_null=True)
+
+
+def read_csv(data: bytes, dialect: CsvDialect | None = None) -> pd.DataFrame:
     # BufferReader reads the bytes in place (a BytesIO would be read through Python, 2× slower).
+    dialect = dialect or CsvDialect()
     table = pacsv.read_csv(
-        pa.BufferReader(data), convert_options=pacsv.ConvertOptions(strings_can_be_null=True)
+        pa.BufferReader(data),
+        read_options=dialect.read_options(),
+        parse_options=dialect.parse_options(),
+        convert_options=CONVERT,
     )
+    return arrow_to_pandas(table)
+
+
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """A table read from a CSV as the frame the agents read (names made unique, integers with
+    gaps as `Int64`, dates as datetime64)."""
     table = table.rename_columns(_unique_names(table.column_names))
     integral = {
         i: column.to_pandas(types_mapper={column.type: pd.Int64Dtype()}.get)
@@ -88,20 +103,24 @@ def load_table(data: bytes, filename: str) -> pd.DataFrame:
         if kind is None:
             raise DataFileError(f"'{filename}' is not a {DATA_WORDS} file")
         if kind.reader == "csv":
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DataFileError(
-                    f"'{filename}' is not UTF-8 text; save it as a UTF-8 CSV and upload it again"
-                ) from None
-            frame = read_csv(data)
+            dialect = sniff_csv(data[:HEAD_BYTES], filename, len(data) <= HEAD_BYTES)
+            if dialect.encoding != "cp1252":  # every byte reads in Windows-1252 (but five)
+                try:
+                    data.decode(dialect.encoding)
+                except UnicodeDecodeError:
+                    raise DataFileError(
+                        f"'{filename}' is not UTF-8 text; save it as a UTF-8 CSV and upload "
+                        "it again"
+                    ) from None
+            frame = read_csv(data, dialect)
         else:
             frame = whole_numbers_stay_integers(pd.read_excel(io.BytesIO(data), engine="calamine"))
     except DataFileError:
         raise
+    except (MemoryError, pa.ArrowMemoryError):  # over the task's memory cap: not the file's fault
+        raise MemoryError from None
     except Exception as exc:  # pyarrow/calamine: many error types, one meaning
-        reason = str(exc).splitlines()[0][:200] if str(exc) else "its content could not be read"
-        raise DataFileError(f"'{filename}' is not a readable table ({reason})") from None
+        raise DataFileError(unreadable(filename, exc)) from None
     if frame.shape[1] == 0 or frame.empty:
         raise DataFileError(f"'{filename}' has a header but no data rows")
     return frame

@@ -29,6 +29,17 @@ def known(frame: pd.DataFrame, name: str) -> bool:
     return (id(frame), name) in _memo
 
 
+def table_rows(frame: pd.DataFrame) -> int:
+    """The rows of the table `frame` stands for: its own, or, for the sample of a file too
+    large to load (`spyglass.tools.profile.streaming`), the file's."""
+    return once(frame, "rows", lambda: len(frame))
+
+
+def streamed(frame: pd.DataFrame) -> dict[str, Any] | None:
+    """How the file `frame` samples was streamed, or None for a file loaded whole."""
+    return _memo.get((id(frame), "streamed"))
+
+
 def row_hashes(frame: pd.DataFrame) -> pd.Series:
     """A 64-bit hash of each row (vectorised, no tuples): equal rows, equal hashes."""
     return once(frame, "row_hashes", lambda: pd.util.hash_pandas_object(frame, index=False))

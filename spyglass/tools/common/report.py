@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spyglass.tools.common.memo import duplicate_mask, known, row_hashes
-from spyglass.tools.common.stats import duplicate_rows, kind_of
+from spyglass.tools.common.memo import duplicate_mask, known, row_hashes, streamed, table_rows
+from spyglass.tools.common.stats import duplicate_rows, frame_stats, kind_of
 from spyglass.tools.common.toolkit import AgentContext, Tool
 
 #: Row-level issues listed at most (the counts in issueSummary cover all rows).
@@ -60,8 +60,13 @@ def count_duplicates(frame: pd.DataFrame) -> int:
 def build_report(tool: Tool, ctx: AgentContext[Any]) -> dict[str, Any]:
     """The report of a finished run of `tool` (its agents' results are in `ctx`)."""
     primary = ctx.primary
-    rows, columns = int(primary.shape[0]), int(primary.shape[1])
-    nulls = int(primary.isna().sum().sum())
+    rows, columns = table_rows(primary), int(primary.shape[1])
+    # A file too large to load is a sample here: its figures are the file's statistics.
+    whole = streamed(primary) is None
+    if whole:
+        nulls = int(primary.isna().sum().sum())
+    else:
+        nulls = sum(s.nulls for s in frame_stats(primary).values())
     duplicates = count_duplicates(primary)
     sections = tool.report
     issues = sections.issues(ctx)
@@ -85,8 +90,11 @@ def build_report(tool: Tool, ctx: AgentContext[Any]) -> dict[str, Any]:
         "analysisSummary": {
             "columns": column_list if column_list is not None else column_summary(primary)
         },
-        "rowLevelIssues": _row_issues(primary, duplicates, sections.row_issues(ctx)),
-        "duplicateGroups": duplicate_groups(primary) if duplicates else [],
+        # Rows are numbered as in the file: a streamed file's are counted, not listed.
+        "rowLevelIssues": _row_issues(primary, duplicates, sections.row_issues(ctx))
+        if whole
+        else [],
+        "duplicateGroups": duplicate_groups(primary) if duplicates and whole else [],
         "issueSummary": {
             "total": len(issues),
             "by_severity": {
@@ -103,8 +111,12 @@ def build_report(tool: Tool, ctx: AgentContext[Any]) -> dict[str, Any]:
 
 def column_summary(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Each column's type (`integer`, `number`, `boolean`, `date`, `string`) and gaps."""
-    rows = len(frame) or 1
-    nulls = frame.isna().sum()
+    rows = table_rows(frame) or 1
+    if streamed(frame) is not None:
+        stats = frame_stats(frame)
+        nulls = pd.Series([stats[str(c)].nulls for c in frame.columns])
+    else:
+        nulls = frame.isna().sum()
     return [
         {
             "name": str(c),

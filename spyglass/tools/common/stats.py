@@ -310,7 +310,11 @@ def frame_stats(frame: pd.DataFrame) -> dict[str, ColumnStats]:
 
 def duplicate_rows(frame: pd.DataFrame) -> int:
     """Rows equal to an earlier row; none at all when some column is a complete unique key."""
-    stats = frame_stats(frame)
-    if any(s.nulls == 0 and s.distinct == s.count for s in stats.values()):
-        return 0
-    return int(duplicate_mask(frame).sum())
+
+    def work() -> int:
+        stats = frame_stats(frame)
+        if any(s.nulls == 0 and s.distinct == s.count for s in stats.values()):
+            return 0
+        return int(duplicate_mask(frame).sum())
+
+    return once(frame, "duplicate_rows", work)

@@ -139,6 +139,9 @@ class Tool:
     cards: Callable[[Mapping[str, Any]], ResultCards]
     #: File keys a task of this tool accepts; `primary` is always required.
     files: tuple[str, ...] = ("primary",)
+    #: Its agents read a CSV too large to load in blocks (`spyglass.tools.profile.streaming`);
+    #: other tools refuse such a file before reading it.
+    streams: bool = False
 
     def agent(self, agent_id: str) -> Agent | None:
         return next((a for a in self.agents if a.id == agent_id), None)

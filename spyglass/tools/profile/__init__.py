@@ -16,4 +16,5 @@ TOOL = Tool(
     report=report.SECTIONS,
     cards=cards.cards,
     files=("primary", "baseline"),
+    streams=True,
 )

@@ -97,6 +97,19 @@ def _figures(report: Mapping[str, Any]) -> list[Figure]:
                 "executiveSummary.drifted_columns",
             )
         )
+    stream = report.get("agentResults", {}).get("unified-profiler", {}).get("streamed")
+    if stream:
+        out.append(
+            Figure(
+                "Read in blocks",
+                "yes",
+                "blue",
+                "the file is larger than a task may hold in memory: counts, gaps, ranges and "
+                "duplicates are of every row; quartiles, correlations and patterns of a "
+                f"sample of {number(stream.get('sample_rows'))} rows",
+                "agentResults.unified-profiler.streamed",
+            )
+        )
     if s.get("alerts") is not None:
         alerts = s["alerts"]
         out.append(

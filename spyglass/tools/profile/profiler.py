@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spyglass.tools.common.memo import streamed, table_rows
 from spyglass.tools.common.patterns import is_identifying
 from spyglass.tools.common.stats import ColumnStats, duplicate_rows, frame_stats
 from spyglass.tools.profile import alerts
@@ -26,6 +27,15 @@ MAX_CORRELATED = 100
 CORRELATION_RULE = (
     f"Pearson correlations over the first {MAX_CORRELATED} numeric columns in file order "
     "that measure (identifiers left out) and vary (more than one distinct value)"
+)
+
+
+STREAMED_RULE = (
+    "read in blocks, never whole (larger than a task may hold in memory): counts, missing "
+    "values, distinct values, duplicate rows, minimum, maximum, mean, standard deviation, "
+    "skewness, zeros, histograms and outliers are of every row; quartiles, correlations, "
+    "patterns (personal data, dates) and the top values of columns with over 5,000 distinct "
+    "values are of a uniform sample of rows"
 )
 
 
@@ -112,19 +122,22 @@ def correlated_columns(frame: pd.DataFrame, stats: dict[str, ColumnStats]) -> li
 
 def run(frame: pd.DataFrame, params: UnifiedProfilerParams) -> dict[str, Any]:
     sampled = frame
-    if params.sample_size is not None and params.sample_size < len(frame):
+    stream = streamed(frame)  # a file too large to load: its statistics are the whole file's
+    if stream is None and params.sample_size is not None and params.sample_size < len(frame):
         sampled = frame.sample(n=params.sample_size, random_state=0)
     stats = frame_stats(sampled)
     columns = [profile_column(stats[str(c)]) for c in sampled.columns]
     duplicates = duplicate_rows(sampled)
     result: dict[str, Any] = {
-        "rows": int(frame.shape[0]),
-        "rows_profiled": int(sampled.shape[0]),
+        "rows": table_rows(frame),
+        "rows_profiled": table_rows(sampled),
         "columns": columns,
         "duplicate_rows": duplicates,
         "total_nulls": int(sum(c["nulls"] for c in columns)),
     }
     correlated: tuple[list[str], np.ndarray] | None = None
+    if stream is not None:
+        result["streamed"] = {**stream, "rule": STREAMED_RULE}
     if params.include_correlations:
         chosen = correlated_columns(sampled, stats)
         measuring = sum(
@@ -147,7 +160,7 @@ def run(frame: pd.DataFrame, params: UnifiedProfilerParams) -> dict[str, Any]:
                 a: {b: _num(corr[i, j]) for j, b in enumerate(names)} for i, a in enumerate(names)
             }
     found = alerts.all_alerts(
-        int(sampled.shape[0]), duplicates, (stats[str(c)] for c in sampled.columns), correlated
+        table_rows(sampled), duplicates, (stats[str(c)] for c in sampled.columns), correlated
     )
     result["alerts"] = found
     result["alerts_by_type"] = {

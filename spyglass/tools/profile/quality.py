@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spyglass.tools.common.memo import table_rows
 from spyglass.tools.common.patterns import is_identifying
 from spyglass.tools.common.significance import (
     PSI_SMOOTHING,
@@ -337,8 +338,8 @@ def drift(
     return {
         "drifted_columns": drifted_cols,
         "columns": results,
-        "baseline_rows": int(baseline.shape[0]),
-        "current_rows": int(current.shape[0]),
+        "baseline_rows": table_rows(baseline),
+        "current_rows": table_rows(current),
         "columns_compared": len(planned),
         "columns_skipped": len(results)
         - len(planned)
@@ -350,9 +351,10 @@ def drift(
 
 def readiness(frame: pd.DataFrame) -> dict[str, Any]:
     stats = frame_stats(frame)
-    cells = frame.size or 1
+    rows = table_rows(frame)
+    cells = rows * frame.shape[1] or 1
     completeness = 1 - sum(c.nulls for c in stats.values()) / cells
-    uniqueness = 1 - (duplicate_rows(frame) / len(frame) if len(frame) else 0)
+    uniqueness = 1 - (duplicate_rows(frame) / rows if rows else 0)
     validity = 1 - float(np.mean([c.type_drift for c in stats.values()])) if stats else 1
     score = 100 * (0.5 * completeness + 0.25 * uniqueness + 0.25 * validity)
     grade = next(
