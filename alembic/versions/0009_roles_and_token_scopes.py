@@ -1,7 +1,7 @@
 """roles (replacing the admin flag), client token scopes and expiry
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06
 
 `user.role` is one of admin, operator, viewer, user; the admins of `is_admin` stay admins.
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from spyglass.tasks.models import UTCDateTime
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
