@@ -407,13 +407,7 @@ async def issue_token(body: TokenRequest, request: Request, user: TokenManager) 
     raw, token = await get_auth().issue_token(
         owner.id, body.name, created_by=user.id, scopes=body.scopes, expires_at=body.expiry()
     )
-    detail = {
-        "owner": token.owner_email,
-        "name": token.name,
-        "prefix": token.prefix,
-        "scopes": list(token.scopes),
-        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
-    }
+    detail = {"owner": token.owner_email, "name": token.name, "prefix": token.prefix}
     await audit.record(request, user, "token.issue", "token", token.id, detail)
     return {**_out(token), "token": raw}
 
