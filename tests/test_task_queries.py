@@ -34,10 +34,10 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 @dataclass(frozen=True)
 class Person:
     id: int
-    is_admin: bool = False
+    role: str = "user"
 
 
-ADMIN = Person(1, is_admin=True)
+ADMIN = Person(1, role="admin")
 ALICE = Person(2)
 BOB = Person(3)
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from spyglass import audit
-from spyglass.api.auth import CurrentUser
+from spyglass.api.auth import Manager
 from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
 from spyglass.api.rest import STATUS_LIST, parse_statuses
 from spyglass.config import get_settings
@@ -130,7 +130,7 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=responses(*TOK
 async def bulk_action(
     action: Action,
     request: Request,
-    user: CurrentUser,
+    user: Manager,
     status: Annotated[
         str | None,
         Query(

@@ -61,7 +61,9 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "The request is well formed but refused (the error code says why)",
     401: "No valid client token (`NOT_AUTHENTICATED`, `INVALID_TOKEN`)",
     402: "Not enough credits (`context`: available, required, shortfall)",
-    403: "Not allowed for this caller or job, or sent from another site (ORIGIN_NOT_ALLOWED)",
+    403: "Not allowed for this caller or job (`FORBIDDEN`), the client token lacks the "
+    "route's scope or its owner's role does (`INSUFFICIENT_SCOPE`), or sent from another "
+    "site (`ORIGIN_NOT_ALLOWED`)",
     404: "No such resource, or not one the caller may see",
     409: "The resource is not in a state that allows this",
     413: "The upload is larger than allowed",
@@ -100,8 +102,8 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: error_answer(status) for status in statuses}
 
 
-#: The answers every route authenticated with a client token can give.
-TOKEN_ERRORS = (401, 429)
+#: The answers every route authenticated with a client token can give (403: its scope).
+TOKEN_ERRORS = (401, 403, 429)
 
 
 def complete_error_answers(document: dict[str, Any], api: FastAPI) -> None:

@@ -18,10 +18,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Cookie, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from spyglass.api.auth import Bearer, bearer_user
+from spyglass.api.auth import Bearer, bearer_user, require_scope
 from spyglass.api.errors import TOKEN_ERRORS, responses
 from spyglass.auth.service import SESSION_COOKIE, UserInfo, get_auth
 from spyglass.errors import DomainError
+from spyglass.tasks.access import TASKS_READ
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import event_view
 
@@ -43,7 +44,9 @@ async def log_reader(
 ) -> UserInfo:
     """Who asks: the client token's owner, else the browser's signed-in user (401: neither)."""
     if credentials is not None:
-        return (await bearer_user(credentials))[1]
+        token, owner = await bearer_user(credentials)
+        require_scope(token, owner, TASKS_READ)
+        return owner
     user = await get_auth().session_user(session)
     if user is None:
         raise DomainError(

@@ -1,10 +1,11 @@
 """The pages' HTTP status follows the access policy, decided on the server before any page loads.
 
 A GET (or HEAD) of a private page from a signed-out browser answers 303 to
-`/login?next=<page>`; an admin page (`/admins…`, today and later) answers a signed-in
-non-admin 403 with a short page in plain words; everyone else gets the page as Reflex
+`/login?next=<page>`; a staff page (`/admins…`, today and later) answers a signed-in user
+who is neither admin, operator nor viewer 403 with a short page in plain words, and the
+audit log (`/admins/audit`) anyone but an admin; everyone else gets the page as Reflex
 serves it. The pages check again on load (client-side navigation never reaches the server),
-with the same rules: `spyglass.tasks.access.is_admin` and the session cookie.
+with the same rules: `spyglass.tasks.access` and the session cookie.
 
 Pages also answer at their own address: Reflex's static files would redirect `/login` to
 `/login/`, so the guard serves `/login/` at `/login` instead (the sign-in forms load pages
@@ -23,18 +24,21 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spyglass.auth.service import SESSION_COOKIE, get_auth
-from spyglass.tasks.access import is_admin
+from spyglass.tasks.access import is_admin, reads_every_task
 
 
 class Access(Enum):
     SIGNED_IN = "signed in"
+    #: Admins, operators and viewers (`access.reads_every_task`).
+    STAFF = "staff"
     ADMIN = "admin"
 
 
 #: Page paths (as Reflex serves them, with or without a trailing slash or `.html`) and who
 #: may open them. Anything else (sign-in pages, assets, the API) passes untouched.
 PAGES: list[tuple[re.Pattern[str], Access]] = [
-    (re.compile(r"^/admins(/.*|\.html)?$"), Access.ADMIN),
+    (re.compile(r"^/admins/audit(/.*|\.html)?$"), Access.ADMIN),
+    (re.compile(r"^/admins(/.*|\.html)?$"), Access.STAFF),
     (re.compile(r"^/(index\.html)?$"), Access.SIGNED_IN),
     (re.compile(r"^/tasks(/.*|\.html)?$"), Access.SIGNED_IN),
     (re.compile(r"^/task/.+$"), Access.SIGNED_IN),
@@ -44,15 +48,15 @@ PAGES: list[tuple[re.Pattern[str], Access]] = [
 FORBIDDEN_PAGE = """<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Admins only · SpyGlass</title><link rel="icon" href="/favicon.ico">
+<title>Staff only · SpyGlass</title><link rel="icon" href="/favicon.ico">
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 0; color: #1c2024; line-height: 1.5; }}
 main {{ max-width: 40rem; margin: 0 auto; padding: 32px 16px; }}
 a {{ color: #3a5bc7; }}
 </style></head>
 <body><main>
-<h1 data-testid="forbidden">This page is for admins only</h1>
-<p>You are signed in as {email}, and this account is not an admin.</p>
+<h1 data-testid="forbidden">This page is for {who} only</h1>
+<p>You are signed in as {email}, and this account does not have that role.</p>
 <p><a href="/tasks">Go to your tasks</a></p>
 </main></body>
 </html>
@@ -94,9 +98,17 @@ class PageGuard:
             response: Response | None = None
             if user is None:
                 response = login_redirect(request.url.path, request.url.query)
+            elif access is Access.STAFF and not reads_every_task(user):
+                response = HTMLResponse(
+                    FORBIDDEN_PAGE.format(
+                        email=html.escape(user.email), who="admins, operators and viewers"
+                    ),
+                    status_code=403,
+                )
             elif access is Access.ADMIN and not is_admin(user):
                 response = HTMLResponse(
-                    FORBIDDEN_PAGE.format(email=html.escape(user.email)), status_code=403
+                    FORBIDDEN_PAGE.format(email=html.escape(user.email), who="admins"),
+                    status_code=403,
                 )
             if response is not None:
                 response.headers["Cache-Control"] = "no-store"

@@ -3,8 +3,9 @@
 Behind the same sign-in as the pages, checked on the server for every request:
 signed-out visitors go to /login, signed-in non-admins get 403. Tasks, events and
 tokens are read-only here (the engine and the dashboard own their changes, so that
-cancellation and revocation take effect everywhere); users' admin flag and credits
-are editable. Secrets (password and token hashes) are never shown.
+cancellation and revocation take effect everywhere); users' role (admin, operator,
+viewer, user) and credits are editable: an admin sets roles here. Secrets (password and
+token hashes) are never shown.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette_admin.contrib.sqla import Admin, ModelView
 from starlette_admin.contrib.sqla.converters import ModelConverter, converts
 from starlette_admin.events import AdminEvent, AfterEditContext, EventContext
-from starlette_admin.fields import BaseField, FloatField, TagsField
+from starlette_admin.fields import BaseField, EnumField, FloatField, TagsField
 
 from spyglass import audit
 from spyglass.api import security
 from spyglass.api.auth import session_user
 from spyglass.auth.models import ClientToken, User
-from spyglass.tasks.access import is_admin
+from spyglass.tasks.access import ROLES, can_manage_users
 from spyglass.tasks.models import Task, TaskEvent
 
 
@@ -50,7 +51,7 @@ class AdminOnly:
         if user is None:
             target = quote(request.url.path.rstrip("/") or "/")
             response = RedirectResponse(f"/login?next={target}", status_code=303)
-        elif not is_admin(user):
+        elif not can_manage_users(user):
             response = JSONResponse(
                 {"detail": "Admins only", "error_code": "FORBIDDEN"}, status_code=403
             )
@@ -117,7 +118,20 @@ class TaskEventView(ReadOnlyView):
 
 class UserView(ModelView):
     # Listed explicitly: the password hash is never loaded into the portal at all.
-    fields: ModelFields = ["id", "email", "is_admin", "credits", "created_at"]
+    fields: ModelFields = [
+        "id",
+        "email",
+        EnumField(
+            "role",
+            label="Role",
+            choices=[(role, role.capitalize()) for role in ROLES],
+            required=True,
+            help_text="admin: everything; operator: acts on every task, no user management; "
+            "viewer: reads every task, changes nothing; user: own tasks",
+        ),
+        "credits",
+        "created_at",
+    ]
     exclude_fields_from_edit = ["created_at"]
     searchable_fields = ["email"]
 
@@ -130,7 +144,7 @@ class UserView(ModelView):
 
 #: A user's fields whose change the audit log records, and as what.
 USER_CHANGES: dict[str, audit.Action] = {
-    "is_admin": "user.role_change",
+    "role": "user.role_change",
     "credits": "user.credit_change",
     "email": "user.email_change",
 }
@@ -163,7 +177,9 @@ class ClientTokenView(ReadOnlyView):
         "name",
         "owner_id",
         "created_by",
+        "scopes",
         "created_at",
+        "expires_at",
         "last_used_at",
         "revoked_at",
     ]

@@ -1,8 +1,11 @@
 """The REST tasks API (S000–S003), authenticated with `Authorization: Bearer <client_token>`.
 
 A user sees only their own tasks (another user's task is a 404, exactly like an
-unknown id); an admin's token sees all. Jobs are created by `task_type` (a job
-name, optionally `state.job` or with `state_name`) and `input_params`.
+unknown id); an admin's, operator's or viewer's token sees all, and only admins and operators
+act on others' tasks (`spyglass.tasks.access`). Each route needs its token scope: reading
+`tasks:read`, creating and uploading `tasks:start`, cancel, retry and delete `tasks:manage`
+(403 INSUFFICIENT_SCOPE otherwise). Jobs are created by `task_type` (a job name, optionally
+`state.job` or with `state_name`) and `input_params`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
 from spyglass import audit, idempotency
-from spyglass.api.auth import CurrentUser
+from spyglass.api.auth import Manager, Reader, Starter
 from spyglass.api.bounds import OffsetQuery, SeqQuery
 from spyglass.api.direct import IdempotencyKey, args_required, args_schema, check_json_types
 from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
@@ -354,7 +357,7 @@ ONE_TASK = responses(404)
 async def create_task(
     body: CreateTask,
     request: Request,
-    user: CurrentUser,
+    user: Starter,
     schedule: StartSchedule,
     key: IdempotencyKey = None,
 ) -> Any:
@@ -394,11 +397,11 @@ async def _create_task(body: CreateTask, user: Any, schedule: Any) -> dict[str, 
 @router.get(
     "",
     response_model=TaskList,
-    summary="Your tasks, newest first (admins: everyone's)",
+    summary="Your tasks, newest first (admins, operators and viewers: everyone's)",
     responses=responses(400),
 )
 async def list_tasks(
-    user: CurrentUser,
+    user: Reader,
     status: Annotated[
         str | None,
         Query(
@@ -462,12 +465,12 @@ async def list_tasks(
 @router.delete(
     "",
     response_model=BulkDeleted,
-    summary="Delete every task of yours with one of these statuses",
+    summary="Delete every task of yours (admins, operators: anyone's) with one of these statuses",
     responses=responses(400),
 )
 async def bulk_delete(
     request: Request,
-    user: CurrentUser,
+    user: Manager,
     status: Annotated[
         str,
         Query(
@@ -493,9 +496,9 @@ async def bulk_delete(
     responses={**ONE_TASK, **responses(400)},
 )
 async def upload_urls(
-    task_id: str, body: UploadUrlsRequest, request: Request, user: CurrentUser
+    task_id: str, body: UploadUrlsRequest, request: Request, user: Starter
 ) -> Any:
-    task = await get_engine().get_visible(task_id, user)
+    task = await get_engine().get_actionable(task_id, user)
     tickets = await flow.request_uploads(
         task,
         {k: flow.WantedFile(f.filename, f.content_type) for k, f in body.files.items()},
@@ -516,8 +519,8 @@ async def upload_urls(
     summary="Check files and credits, then start the tool",
     responses={**ONE_TASK, **responses(400, 402, 409)},
 )
-async def process(task_id: str, user: CurrentUser) -> Any:
-    started = await flow.start_processing(await get_engine().get_visible(task_id, user))
+async def process(task_id: str, user: Starter) -> Any:
+    started = await flow.start_processing(await get_engine().get_actionable(task_id, user))
     return {
         **rest_view(started),
         "status": TaskStatus.PROCESSING.value,
@@ -531,7 +534,7 @@ async def process(task_id: str, user: CurrentUser) -> Any:
     summary="Download URLs (1 h) of a completed task's files",
     responses={**ONE_TASK, **responses(400)},
 )
-async def downloads(task_id: str, request: Request, user: CurrentUser) -> Any:
+async def downloads(task_id: str, request: Request, user: Reader) -> Any:
     flow.require_completed(await get_engine().get_visible(task_id, user))
     return {
         "task_id": task_id,
@@ -546,7 +549,7 @@ async def downloads(task_id: str, request: Request, user: CurrentUser) -> Any:
     summary="The JSON report of a completed tool task",
     responses={**ONE_TASK, **responses(400)},
 )
-async def report(task_id: str, request: Request, user: CurrentUser) -> Any:
+async def report(task_id: str, request: Request, user: Reader) -> Any:
     task = await get_engine().get_visible(task_id, user)
     body = await flow.read_report(task)
     body["downloads"] = await flow.download_list(task_id, str(request.base_url))
@@ -561,7 +564,7 @@ async def report(task_id: str, request: Request, user: CurrentUser) -> Any:
 
 
 @router.get("/{task_id}", response_model=RestTask, summary="One task", responses=ONE_TASK)
-async def get_task(task_id: str, user: CurrentUser) -> Any:
+async def get_task(task_id: str, user: Reader) -> Any:
     return rest_view(await get_engine().get_visible(task_id, user))
 
 
@@ -573,7 +576,7 @@ async def get_task(task_id: str, user: CurrentUser) -> Any:
 )
 async def task_events(
     task_id: str,
-    user: CurrentUser,
+    user: Reader,
     after_seq: SeqQuery = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> Any:
@@ -590,9 +593,9 @@ async def task_events(
     summary="Cancel a queued or running task",
     responses={**ONE_TASK, **responses(400)},
 )
-async def cancel_task(task_id: str, request: Request, user: CurrentUser) -> Any:
+async def cancel_task(task_id: str, request: Request, user: Manager) -> Any:
     engine = get_engine()
-    task = await engine.get_visible(task_id, user)
+    task = await engine.get_actionable(task_id, user)
     if not await engine.cancel_and_wait(task_id):
         raise DomainError(
             "TASK_NOT_CANCELLABLE", f"Cannot cancel task with status: {task.status}", 400
@@ -614,9 +617,9 @@ async def cancel_task(task_id: str, request: Request, user: CurrentUser) -> Any:
     summary="Retry a failed or cancelled task",
     responses={**NEW_TASK, **ONE_TASK, **responses(400, 402)},
 )
-async def retry_task(task_id: str, request: Request, user: CurrentUser) -> Any:
+async def retry_task(task_id: str, request: Request, user: Manager) -> Any:
     engine = get_engine()
-    await engine.get_visible(task_id, user)
+    await engine.get_actionable(task_id, user)
     retried = await engine.retry(task_id)
     await audit.record(request, user, "task.retry", "task", task_id, {"new_task_id": retried.id})
     return rest_view(retried)
@@ -628,9 +631,9 @@ async def retry_task(task_id: str, request: Request, user: CurrentUser) -> Any:
     summary="Delete a task and its files (cancelled first)",
     responses=ONE_TASK,
 )
-async def delete_task(task_id: str, request: Request, user: CurrentUser) -> Any:
+async def delete_task(task_id: str, request: Request, user: Manager) -> Any:
     engine = get_engine()
-    await engine.get_visible(task_id, user)
+    await engine.get_actionable(task_id, user)
     files = await engine.delete(task_id)
     await audit.record(request, user, "task.delete", "task", task_id, {"files_deleted": files})
     return {"task_id": task_id, "message": "Task deleted", "files_deleted": files}

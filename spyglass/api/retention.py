@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from spyglass import audit
-from spyglass.api.auth import CurrentUser
+from spyglass.api.auth import Manager, Reader
 from spyglass.api.bounds import OffsetQuery
 from spyglass.api.errors import TOKEN_ERRORS, responses
 from spyglass.errors import DomainError
@@ -73,7 +73,7 @@ router = APIRouter(tags=["retention"], responses=responses(*TOKEN_ERRORS, 403, 4
     response_model=RetentionRules,
     summary="The retention rules (admins)",
 )
-async def get_rules(user: CurrentUser) -> Any:
+async def get_rules(user: Reader) -> Any:
     require_admin(user)
     return {"rules": _rules_out(await get_engine().retention_rules())}
 
@@ -84,7 +84,7 @@ async def get_rules(user: CurrentUser) -> Any:
     summary="Replace the retention rules (admins)",
     responses=responses(400),
 )
-async def put_rules(body: RetentionRules, request: Request, user: CurrentUser) -> Any:
+async def put_rules(body: RetentionRules, request: Request, user: Manager) -> Any:
     require_admin(user)
     rules = []
     for rule in body.rules:
@@ -107,7 +107,7 @@ async def put_rules(body: RetentionRules, request: Request, user: CurrentUser) -
     response_model=RetentionPreviewOut,
     summary="What the next retention sweep deletes, by status (admins)",
 )
-async def preview(user: CurrentUser) -> Any:
+async def preview(user: Reader) -> Any:
     require_admin(user)
     found = await get_engine().retention_preview()
     rules = _rules_out(found.rules)
@@ -124,7 +124,7 @@ class SweepOut(BaseModel):
     response_model=SweepOut,
     summary="Run the retention sweep now (admins)",
 )
-async def sweep_now(request: Request, user: CurrentUser) -> Any:
+async def sweep_now(request: Request, user: Manager) -> Any:
     require_admin(user)
     from spyglass import retention
 
@@ -164,7 +164,7 @@ search_router = APIRouter(tags=["tasks"], responses=responses(*TOKEN_ERRORS, 422
     summary="Full-text search over the event messages of your tasks (admins: all)",
 )
 async def search_events(
-    user: CurrentUser,
+    user: Reader,
     q: Annotated[
         str,
         Query(

@@ -35,6 +35,7 @@ class Credentials(BaseModel):
 class SignedIn(BaseModel):
     email: str
     is_admin: bool
+    role: str = Field(description="admin, operator, viewer or user", examples=["user"])
 
 
 class Message(BaseModel):
@@ -88,7 +89,7 @@ async def json_only(request: Request) -> None:
 
 
 def _signed_in(user: UserInfo) -> SignedIn:
-    return SignedIn(email=user.email, is_admin=user.is_admin)
+    return SignedIn(email=user.email, is_admin=user.is_admin, role=user.role)
 
 
 #: Keyed as FastAPI's `responses` are (`int | str`), to be unpacked into them.

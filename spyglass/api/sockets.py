@@ -186,6 +186,16 @@ async def stream_task(
     await Feed(ws, sub, newer, end_at_terminal=True).run()
 
 
+class TokenEnd(asyncio.Event):
+    """Set when a socket's token stops working: revoked, or (`expire`) past its expiry."""
+
+    expired = False
+
+    def expire(self) -> None:
+        self.expired = True
+        self.set()
+
+
 async def serve_until_done(
     ws: WebSocket, streamer: Any, revoked: asyncio.Event | None = None
 ) -> None:
@@ -205,7 +215,10 @@ async def serve_until_done(
             task.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
     if stop is not None and stop in done:
-        await reject(ws, "Token revoked", "TOKEN_REVOKED")
+        if isinstance(revoked, TokenEnd) and revoked.expired:
+            await reject(ws, "Token expired", "TOKEN_EXPIRED")
+        else:
+            await reject(ws, "Token revoked", "TOKEN_REVOKED")
     elif pump in done and not pump.cancelled() and pump.exception() is None:
         await ws.close(NORMAL_CLOSURE)
 

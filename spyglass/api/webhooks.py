@@ -1,6 +1,7 @@
 """Webhook endpoints over REST (`Authorization: Bearer`): register, list, change, delete,
 the delivery log, "send again" and "send test event". Users manage their own endpoints
-(another's is a 404); admins all, and only admins register an endpoint for every task."""
+(another's is a 404); admins all, and only admins register an endpoint for every task.
+Every route needs a token with `tasks:read`: endpoints only tell about tasks one may read."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from spyglass import audit
-from spyglass.api.auth import CurrentUser
+from spyglass.api.auth import Reader
 from spyglass.api.bounds import IdPath, OffsetQuery
 from spyglass.api.errors import TOKEN_ERRORS, error_answer, responses
 from spyglass.webhooks.service import (
@@ -178,7 +179,7 @@ router = APIRouter(
 
 
 @router.get("", response_model=list[EndpointOut], summary="Your webhook endpoints (admins: all)")
-async def list_endpoints(user: CurrentUser) -> Any:
+async def list_endpoints(user: Reader) -> Any:
     return [endpoint_out(e) for e in await get_webhooks().list_endpoints(user)]
 
 
@@ -189,7 +190,7 @@ async def list_endpoints(user: CurrentUser) -> Any:
     summary="Register an endpoint for the events you choose",
     responses={400: REFUSED, **responses(403)},
 )
-async def create_endpoint(body: EndpointIn, request: Request, user: CurrentUser) -> Any:
+async def create_endpoint(body: EndpointIn, request: Request, user: Reader) -> Any:
     created, secret = await get_webhooks().create(
         user,
         body.url,
@@ -204,7 +205,7 @@ async def create_endpoint(body: EndpointIn, request: Request, user: CurrentUser)
 
 
 @router.get("/{endpoint_id}", response_model=EndpointOut, summary="One endpoint", responses=ONE)
-async def get_endpoint(endpoint_id: IdPath, user: CurrentUser) -> Any:
+async def get_endpoint(endpoint_id: IdPath, user: Reader) -> Any:
     return endpoint_out(await get_webhooks().get(endpoint_id, user))
 
 
@@ -215,7 +216,7 @@ async def get_endpoint(endpoint_id: IdPath, user: CurrentUser) -> Any:
     responses={**ONE, 400: REFUSED},
 )
 async def update_endpoint(
-    endpoint_id: IdPath, body: EndpointPatch, request: Request, user: CurrentUser
+    endpoint_id: IdPath, body: EndpointPatch, request: Request, user: Reader
 ) -> Any:
     updated = await get_webhooks().update(
         endpoint_id,
@@ -238,7 +239,7 @@ async def update_endpoint(
     summary="Delete an endpoint and its delivery log",
     responses=ONE,
 )
-async def delete_endpoint(endpoint_id: IdPath, request: Request, user: CurrentUser) -> Any:
+async def delete_endpoint(endpoint_id: IdPath, request: Request, user: Reader) -> Any:
     await get_webhooks().delete(endpoint_id, user)
     await audit.record(request, user, "webhook.delete", "webhook", endpoint_id)
     return {"id": endpoint_id, "deleted": True}
@@ -252,7 +253,7 @@ async def delete_endpoint(endpoint_id: IdPath, request: Request, user: CurrentUs
 )
 async def list_deliveries(
     endpoint_id: IdPath,
-    user: CurrentUser,
+    user: Reader,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: OffsetQuery = 0,
 ) -> Any:
@@ -267,7 +268,7 @@ async def list_deliveries(
     summary="Send a test event (`webhook.test`) to the endpoint",
     responses=ONE,
 )
-async def send_test(endpoint_id: IdPath, user: CurrentUser) -> Any:
+async def send_test(endpoint_id: IdPath, user: Reader) -> Any:
     return delivery_out(await get_webhooks().send_test(endpoint_id, user))
 
 
@@ -277,7 +278,7 @@ async def send_test(endpoint_id: IdPath, user: CurrentUser) -> Any:
     summary="One delivery and its attempts",
     responses=ONE,
 )
-async def get_delivery(delivery_id: DeliveryId, user: CurrentUser) -> Any:
+async def get_delivery(delivery_id: DeliveryId, user: Reader) -> Any:
     return delivery_out(await get_webhooks().delivery(delivery_id, user))
 
 
@@ -288,5 +289,5 @@ async def get_delivery(delivery_id: DeliveryId, user: CurrentUser) -> Any:
     summary="Send a delivery again (same webhook-id and body)",
     responses={**ONE, **responses(409)},
 )
-async def resend(delivery_id: DeliveryId, user: CurrentUser) -> Any:
+async def resend(delivery_id: DeliveryId, user: Reader) -> Any:
     return delivery_out(await get_webhooks().resend(delivery_id, user))

@@ -8,7 +8,10 @@ from typing import Any, Literal, overload
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
+from spyglass.tasks.access import SCOPES
 from spyglass.tasks.models import UTCDateTime
+
+ALL_SCOPES = " ".join(SCOPES)
 
 
 @overload
@@ -26,9 +29,17 @@ class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=Column(sa.String(320), unique=True, nullable=False))
     password_hash: str = Field(max_length=255)
-    is_admin: bool = False
+    #: admin, operator, viewer or user (`spyglass.tasks.access.Role`).
+    role: str = Field(
+        default="user",
+        sa_column=Column(sa.String(16), nullable=False, server_default="user"),
+    )
     credits: int = 0
     created_at: datetime = _ts(nullable=False)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 class UserSession(SQLModel, table=True):
@@ -60,6 +71,13 @@ class ClientToken(SQLModel, table=True):
         sa_column=Column(sa.Integer, sa.ForeignKey("user.id", ondelete="CASCADE"), nullable=False)
     )
     created_by: int | None = None
+    #: Space-separated (`tasks:read tasks:start …`); every scope unless chosen at issue.
+    scopes: str = Field(
+        default=ALL_SCOPES,
+        sa_column=Column(sa.String(200), nullable=False, server_default=ALL_SCOPES),
+    )
     created_at: datetime = _ts(nullable=False)
+    #: None: never expires; past it the token answers like a revoked one (401).
+    expires_at: datetime | None = _ts()
     last_used_at: datetime | None = _ts()
     revoked_at: datetime | None = _ts()

@@ -22,7 +22,7 @@ import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -37,7 +37,7 @@ from spyglass.auth.passwords import check_password, password_problem
 from spyglass.config import get_settings
 from spyglass.errors import DomainError
 from spyglass.ratelimit import RateLimited, get_limiter
-from spyglass.tasks.access import can_manage_tokens_of
+from spyglass.tasks.access import ROLES, Role, can_manage_tokens_of, normalise_scopes
 from spyglass.tasks.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,20 @@ class WeakBootstrapPassword(RuntimeError):
     """SPYGLASS_ADMIN_PASSWORD does not keep the password policy: the server does not start."""
 
 
+#: The longest a client token may live when issued with an expiry.
+MAX_TOKEN_DAYS = 3650
+
+
 @dataclass(frozen=True)
 class UserInfo:
     id: int
     email: str
-    is_admin: bool
+    role: str
     credits: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
 
 
 @dataclass(frozen=True)
@@ -91,10 +99,16 @@ class TokenInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    scopes: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= utcnow()
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.expired
 
 
 def digest(secret: str) -> str:
@@ -103,7 +117,8 @@ def digest(secret: str) -> str:
 
 def _user_info(user: User) -> UserInfo:
     assert user.id is not None
-    return UserInfo(id=user.id, email=user.email, is_admin=user.is_admin, credits=user.credits)
+    role = user.role if user.role in ROLES else Role.USER.value
+    return UserInfo(id=user.id, email=user.email, role=role, credits=user.credits)
 
 
 def normalise_email(email: str) -> str:
@@ -126,9 +141,14 @@ class AuthService:
         return await asyncio.to_thread(call)
 
     # -- users -------------------------------------------------------------
-    async def register(self, email: str, password: str, *, is_admin: bool = False) -> UserInfo:
+    async def register(
+        self, email: str, password: str, *, is_admin: bool = False, role: str | None = None
+    ) -> UserInfo:
         """Create an account (409 `EMAIL_TAKEN` if it exists: for operators and tests, not
-        strangers, who go through `sign_up`)."""
+        strangers, who go through `sign_up`); `role` (or `is_admin`) as given, else user."""
+        role = role or (Role.ADMIN.value if is_admin else Role.USER.value)
+        if role not in ROLES:
+            raise AuthError("INVALID_ROLE", f"Roles are {', '.join(ROLES)}")
         email = normalise_email(email)
         check_password(password)
         hashed = await asyncio.to_thread(passwords.hash, password)
@@ -137,7 +157,7 @@ class AuthService:
             user = User(
                 email=email,
                 password_hash=hashed,
-                is_admin=is_admin,
+                role=role,
                 credits=get_settings().starting_credits,
                 created_at=utcnow(),
             )
@@ -256,7 +276,7 @@ class AuthService:
             def promote(session: Session) -> None:
                 user = session.get(User, existing.id)
                 assert user is not None
-                user.is_admin = True
+                user.role = Role.ADMIN.value
                 session.commit()
 
             await self._run(promote)
@@ -333,11 +353,33 @@ class AuthService:
         await self._run(revoke)
 
     # -- client tokens ------------------------------------------------------
-    async def issue_token(self, owner_id: int, name: str, created_by: int) -> tuple[str, TokenInfo]:
-        """Create a token; the raw secret is returned once and never stored."""
+    async def issue_token(
+        self,
+        owner_id: int,
+        name: str,
+        created_by: int,
+        *,
+        scopes: Sequence[str] | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[str, TokenInfo]:
+        """Create a token; the raw secret is returned once and never stored. Without
+        `scopes` it gets every scope (as tokens did before scopes); without `expires_at` it
+        never expires."""
         name = (name or "").strip() or "token"
         if len(name) > 100:
             raise AuthError("INVALID_NAME", "Token names are at most 100 characters")
+        try:
+            chosen = normalise_scopes(scopes)
+        except ValueError as exc:
+            raise AuthError("INVALID_SCOPE", str(exc)) from None
+        if not chosen:
+            raise AuthError("INVALID_SCOPE", "Give a token at least one scope")
+        if expires_at is not None:
+            now = utcnow()
+            if expires_at <= now:
+                raise AuthError("INVALID_EXPIRY", "The expiry must be in the future")
+            if expires_at > now + timedelta(days=MAX_TOKEN_DAYS):
+                raise AuthError("INVALID_EXPIRY", f"Tokens live at most {MAX_TOKEN_DAYS} days")
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
 
         def create(session: Session) -> TokenInfo:
@@ -351,6 +393,8 @@ class AuthService:
                 owner_id=owner_id,
                 created_by=created_by,
                 created_at=utcnow(),
+                scopes=" ".join(chosen),
+                expires_at=expires_at,
             )
             session.add(token)
             session.commit()
@@ -390,7 +434,8 @@ class AuthService:
         return changed
 
     async def resolve_token(self, raw: str) -> TokenInfo | None:
-        """The active token for a raw secret, or None (unknown, malformed or revoked)."""
+        """The active token for a raw secret, or None (unknown, malformed, revoked or
+        expired)."""
         if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
             return None
 
@@ -403,9 +448,11 @@ class AuthService:
             if row is None:
                 return None
             token, email = row
-            if token.revoked_at is not None:
-                return None
             now = utcnow()
+            if token.revoked_at is not None or (
+                token.expires_at is not None and token.expires_at <= now
+            ):
+                return None
             if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
                 token.last_used_at = now
                 session.commit()
@@ -414,9 +461,12 @@ class AuthService:
         return await self._run(find)
 
     @contextlib.contextmanager
-    def watching(self, token_id: int) -> Iterator[asyncio.Event]:
-        """An event set the moment the token is revoked (sockets close on it)."""
-        event = asyncio.Event()
+    def watching(
+        self, token_id: int, event: asyncio.Event | None = None
+    ) -> Iterator[asyncio.Event]:
+        """An event (`event`, or a new one) set the moment the token is revoked (sockets
+        close on it)."""
+        event = event or asyncio.Event()
         self._revocations.setdefault(token_id, set()).add(event)
         try:
             yield event
@@ -429,7 +479,11 @@ class AuthService:
 
     async def is_active(self, token_id: int) -> bool:
         token = await self._run(lambda s: s.get(ClientToken, token_id))
-        return token is not None and token.revoked_at is None
+        return (
+            token is not None
+            and token.revoked_at is None
+            and (token.expires_at is None or token.expires_at > utcnow())
+        )
 
 
 def _token_info(token: ClientToken, owner_email: str) -> TokenInfo:
@@ -443,6 +497,8 @@ def _token_info(token: ClientToken, owner_email: str) -> TokenInfo:
         created_at=token.created_at,
         last_used_at=token.last_used_at,
         revoked_at=token.revoked_at,
+        scopes=tuple(token.scopes.split()),
+        expires_at=token.expires_at,
     )
 
 

@@ -1,16 +1,21 @@
-"""`spyglass`: jobs, start (and watch with a progress bar), watch, result, cancel, retry, tasks.
+"""`spyglass`: login, jobs, start (and watch with a progress bar), watch, result, cancel,
+retry, tasks.
 
+    spyglass --url https://spyglass.example.com login --email me@example.com
     spyglass start example_task2 task2_with_args --arg name=Matt --arg age=25 --watch
 
-The server is `--url` or SPYGLASS_URL (default http://localhost:3000); the client token
-is `--token` or SPYGLASS_TOKEN (without one, only direct jobs can be used). Exit codes:
-0 done (or COMPLETED), 1 the task ended otherwise, 2 a refused or failed request.
+The server is `--url` or SPYGLASS_URL, else the one `spyglass login` signed in to, else
+http://localhost:3000. The client token is `--token` or SPYGLASS_TOKEN, else the one
+`spyglass login` stored for that server (`$XDG_CONFIG_HOME/spyglass/token`, mode 0600);
+without one, only direct jobs can be used. Exit codes: 0 done (or COMPLETED), 1 the task
+ended otherwise, 2 a refused or failed request.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -20,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from spyglass.client import store
 from spyglass.client.client import TERMINAL, SpyGlassClient, SpyGlassError
 
 EXIT_FAILED, EXIT_ERROR = 1, 2
@@ -43,10 +49,42 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spyglass", description="Start SpyGlass jobs and follow them live."
     )
-    parser.add_argument("--url", default=os.environ.get("SPYGLASS_URL", "http://localhost:3000"))
-    parser.add_argument("--token", default=os.environ.get("SPYGLASS_TOKEN"))
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("SPYGLASS_URL"),
+        help="the server (default: SPYGLASS_URL, the one you logged in to, or "
+        f"{store.DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("SPYGLASS_TOKEN"),
+        help="a client token (default: SPYGLASS_TOKEN, or the one `spyglass login` stored)",
+    )
     parser.add_argument("--json", action="store_true", help="print raw JSON")
     sub = parser.add_subparsers(dest="command", required=True)
+    login = sub.add_parser(
+        "login",
+        help="trade your email and password for a client token, stored for later commands",
+        description="Asks for the password (or reads it from standard input when that is "
+        "not a terminal, or with --password-stdin) and stores a new client token in "
+        f"{store.config_dir()}/token (mode 0600) for this server.",
+    )
+    login.add_argument("--email", help="your account's email (asked if not given)")
+    login.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    login.add_argument("--name", default="cli", help="the token's name (default: cli)")
+    login.add_argument(
+        "--scope",
+        action="append",
+        dest="scopes",
+        choices=["tasks:read", "tasks:start", "tasks:manage", "tokens:manage"],
+        help="a scope of the token (repeat; default: every scope your role allows)",
+    )
+    login.add_argument(
+        "--expires-in-days", type=int, metavar="DAYS", help="default: the server's (90 days)"
+    )
+    sub.add_parser("logout", help="forget the stored client token")
     sub.add_parser("jobs", help="every job with its input fields")
     start = sub.add_parser("start", help="start a job")
     start.add_argument("state")
@@ -92,8 +130,20 @@ def main(argv: list[str] | None = None) -> int:
         return worker.main(options)
     console = Console()
     errors = Console(stderr=True)
+    stored = store.load()
+    url = store.normalise_url(options.url or (stored.url if stored else store.DEFAULT_URL))
+    token = options.token
+    if not token and stored is not None and stored.url == url:
+        token = stored.token  # only to the server it was issued by
     try:
-        with SpyGlassClient(options.url, options.token) as client:
+        if options.command == "logout":
+            forgot = store.forget()
+            console.print("Logged out." if forgot else "No stored token.", highlight=False)
+            return 0
+        if options.command == "login":
+            with SpyGlassClient(url) as client:
+                return _login(client, options, console)
+        with SpyGlassClient(url, token) as client:
             return _run(client, options, console)
     except SpyGlassError as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False)
@@ -181,6 +231,38 @@ def _run(client: SpyGlassClient, options: argparse.Namespace, console: Console) 
         console.print(f"{len(listed['tasks'])} of {page['total']}", style="dim")
         return 0
     raise SpyGlassError(f"unknown command {command}")
+
+
+def _login(client: SpyGlassClient, options: argparse.Namespace, console: Console) -> int:
+    email = options.email
+    if not email:
+        if not sys.stdin.isatty():
+            raise SpyGlassError("give --email when standard input is not a terminal")
+        email = input("Email: ").strip()
+    if options.password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+    if not email or not password:
+        raise SpyGlassError("an email and a password are needed")
+    issued = client.login(
+        email,
+        password,
+        name=options.name,
+        scopes=options.scopes,
+        expires_in_days=options.expires_in_days,
+    )
+    path = store.save(client.url, issued["token"])
+    if options.json:
+        return _dump(console, {k: v for k, v in issued.items() if k != "token"})
+    expiry = issued.get("expires_at") or "never"
+    console.print(
+        f"Logged in to {client.url} as {issued['owner_email']}: token {issued['prefix']}… "
+        f"({' '.join(issued['scopes'])}; expires {expiry}) stored in {path}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 0
 
 
 def _dump(console: Console, body: Any) -> int:

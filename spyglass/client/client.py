@@ -82,10 +82,36 @@ class SpyGlassClient:
 
     def _need_token(self, what: str) -> str:
         if not self.token:
-            raise SpyGlassError(f"{what} needs a client token (--token or SPYGLASS_TOKEN)")
+            raise SpyGlassError(
+                f"{what} needs a client token (--token, SPYGLASS_TOKEN or `spyglass login`)"
+            )
         return self.token
 
     # -- the API -------------------------------------------------------------
+    def login(
+        self,
+        email: str,
+        password: str,
+        *,
+        name: str = "cli",
+        scopes: list[str] | None = None,
+        expires_in_days: int | None = None,
+    ) -> dict[str, Any]:
+        """A new client token for an email and password (`POST /api/auth/token`): its
+        secret is `["token"]`; it also becomes this client's token."""
+        body: dict[str, Any] = {"email": email, "password": password, "name": name}
+        if scopes:
+            body["scopes"] = scopes
+        if expires_in_days is not None:
+            body["expires_in_days"] = expires_in_days
+        saved, self.token = self.token, None  # sent without any other token
+        try:
+            issued = self._request("POST", "/api/auth/token", json=body)
+        finally:
+            self.token = saved
+        self.token = issued["token"]
+        return dict(issued)
+
     def jobs(self) -> list[dict[str, Any]]:
         return self._request("GET", "/api/jobs")
 

@@ -106,57 +106,60 @@ def _row(row: AdminRow) -> rx.Component:
             )
         ),
         rx.table.cell(
-            rx.hstack(
-                rx.cond(
-                    ~row.terminal,
-                    cancel_button(row, AdminState.cancel(row.task_id)),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
-                ),
-                rx.cond(
-                    (row.status == "FAILED") | (row.status == "CANCELLED"),
-                    rx.button(
-                        "Retry",
-                        size="1",
-                        variant="soft",
-                        on_click=AdminState.retry(row.task_id),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
-                    ),
-                ),
-                confirm_dialog(
-                    rx.button(
-                        "Delete",
-                        size="1",
-                        variant="soft",
-                        color_scheme="red",
-                        aria_label="Delete " + row.title,
-                    ),
-                    title="Delete this task?",
-                    description=rx.vstack(
-                        rx.text(
-                            rx.text.strong(
-                                rx.cond(row.input_name != "", row.input_name, row.title)
-                            ),
-                            " of ",
-                            row.owner,
-                            ", with its timeline and files. This cannot be undone.",
-                        ),
-                        rx.cond(
-                            ~row.terminal,
-                            rx.text(
-                                rx.text.strong("It is still running:"),
-                                " it is cancelled first.",
-                            ),
-                        ),
-                        spacing="2",
-                    ),
-                    confirm="Delete the task",
-                    on_confirm=AdminState.delete(row.task_id),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
-                    testid="delete",
-                ),
-                spacing="1",
-            )
+            rx.cond(AdminState.may_act, _actions(row), rx.text("–", color_scheme="gray"))
         ),
         data_testid="admin-task-row",
         data_task_id=row.task_id,
         data_status=row.status,
+    )
+
+
+def _actions(row: AdminRow) -> rx.Component:
+    """Cancel, retry, delete: for admins and operators (a viewer reads only)."""
+    return rx.hstack(
+        rx.cond(
+            ~row.terminal,
+            cancel_button(row, AdminState.cancel(row.task_id)),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
+        ),
+        rx.cond(
+            (row.status == "FAILED") | (row.status == "CANCELLED"),
+            rx.button(
+                "Retry",
+                size="1",
+                variant="soft",
+                on_click=AdminState.retry(row.task_id),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
+            ),
+        ),
+        confirm_dialog(
+            rx.button(
+                "Delete",
+                size="1",
+                variant="soft",
+                color_scheme="red",
+                aria_label="Delete " + row.title,
+            ),
+            title="Delete this task?",
+            description=rx.vstack(
+                rx.text(
+                    rx.text.strong(rx.cond(row.input_name != "", row.input_name, row.title)),
+                    " of ",
+                    row.owner,
+                    ", with its timeline and files. This cannot be undone.",
+                ),
+                rx.cond(
+                    ~row.terminal,
+                    rx.text(
+                        rx.text.strong("It is still running:"),
+                        " it is cancelled first.",
+                    ),
+                ),
+                spacing="2",
+            ),
+            confirm="Delete the task",
+            on_confirm=AdminState.delete(row.task_id),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
+            testid="delete",
+        ),
+        spacing="1",
     )
 
 
@@ -492,7 +495,13 @@ def _dashboard() -> rx.Component:
         _activity(),
         _workers_and_queues(),
         rx.heading("Tasks", size="4", as_="h2"),
-        rx.hstack(_filters(), rx.spacer(), _bulk_actions(), wrap="wrap", width="100%"),
+        rx.hstack(
+            _filters(),
+            rx.spacer(),
+            rx.cond(AdminState.may_act, _bulk_actions()),
+            wrap="wrap",
+            width="100%",
+        ),
         rx.cond(
             AdminState.loading,
             loading("Loading…"),
@@ -514,17 +523,34 @@ def _dashboard() -> rx.Component:
                 aria_label="Tasks",
             ),
         ),
-        rx.divider(),
-        token_panel(admin=True),
-        rx.divider(),
-        _credits(),
+        # Users' tokens and credits, and the portal: admins only (operators and viewers
+        # manage their own tokens on /tasks).
+        rx.cond(
+            AdminState.may_manage_users,
+            rx.vstack(
+                rx.divider(),
+                token_panel(admin=True),
+                rx.divider(),
+                _credits(),
+                width="100%",
+                spacing="4",
+            ),
+        ),
         rx.divider(),
         rx.heading("Start jobs from a terminal", size="4", as_="h2"),
         rx.foreach(AdminState.commands, _command),
-        rx.link(
-            "Model portal (tasks, events, users, tokens)", href="/admin/task/list", is_external=True
+        rx.cond(
+            AdminState.may_manage_users,
+            rx.link(
+                "Model portal (tasks, events, users, tokens)",
+                href="/admin/task/list",
+                is_external=True,
+            ),
         ),
-        rx.link("Audit log: who did what, when, from where", href="/admins/audit"),
+        rx.cond(
+            AdminState.may_manage_users,
+            rx.link("Audit log: who did what, when, from where", href="/admins/audit"),
+        ),
         width="100%",
         spacing="4",
     )
@@ -533,14 +559,14 @@ def _dashboard() -> rx.Component:
 def admin_page() -> rx.Component:
     page = layout(
         rx.cond(
-            AdminState.forbidden | (AuthState.checked & ~AuthState.is_admin),
+            AdminState.forbidden | (AuthState.checked & ~AuthState.is_staff),
             rx.callout(
-                "Forbidden: this page is for admins only.",
+                "Forbidden: this page is for admins, operators and viewers.",
                 icon="shield_alert",
                 color_scheme="red",
                 data_testid="forbidden",
             ),
-            rx.cond(AuthState.is_admin, _dashboard()),
+            rx.cond(AuthState.is_staff, _dashboard()),
         ),
         title="Admin · tasks",
     )

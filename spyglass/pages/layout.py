@@ -31,7 +31,7 @@ def _nav() -> rx.Component:
             rx.link("New task", href="/"),
             _tasks_link(),
             rx.link("Webhooks", href="/webhooks"),
-            rx.cond(AuthState.is_admin, rx.link("Admin", href="/admins/tasks/")),
+            rx.cond(AuthState.is_staff, rx.link("Admin", href="/admins/tasks/")),
             rx.link("Developers", href="/developers"),
             spacing="3",
             wrap="wrap",

@@ -16,6 +16,7 @@ from spyglass.pages.widgets import (
     screen_reader_text,
     scroll_table,
 )
+from spyglass.states.auth import AuthState
 from spyglass.states.task_detail import (
     KIND_OPTIONS,
     LEVEL_OPTIONS,
@@ -341,6 +342,8 @@ def _outcome() -> rx.Component:
 
 
 def _actions() -> rx.Component:
+    """The results link for anyone who reads the task; the changes (cancel, retry, delete)
+    for anyone but a viewer (the server checks each again: `access.can_act`)."""
     task = TaskDetailState.task
     return rx.hstack(
         rx.cond(
@@ -350,6 +353,15 @@ def _actions() -> rx.Component:
                 href="/task/" + task.task_id + "/results",
             ),
         ),
+        rx.cond(AuthState.can_change, _changes()),
+        wrap="wrap",
+        spacing="2",
+    )
+
+
+def _changes() -> rx.Component:
+    task = TaskDetailState.task
+    return rx.hstack(
         rx.cond(
             ~task.terminal,
             confirm_dialog(

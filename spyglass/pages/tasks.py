@@ -15,6 +15,7 @@ from spyglass.pages.widgets import (
     first_visit,
     loading,
 )
+from spyglass.states.auth import AuthState
 from spyglass.states.tasks_page import (
     BULK_OPTIONS,
     RANGE_OPTIONS,
@@ -178,7 +179,7 @@ def _task_row(row: TaskRow) -> rx.Component:
                     ),
                 ),
                 rx.cond(
-                    row.terminal,
+                    row.terminal | ~AuthState.can_change,
                     rx.fragment(),
                     cancel_button(row, TasksPageState.cancel(row.task_id)),  # type: ignore[operator]  # @rx.event: see pages/__init__.py
                 ),
@@ -271,7 +272,7 @@ def _filters() -> rx.Component:
                 ),
             ),
             rx.spacer(),
-            _bulk_delete(),
+            rx.cond(AuthState.can_change, _bulk_delete()),
             align="center",
             wrap="wrap",
             spacing="3",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
+from spyglass.auth.service import MAX_TOKEN_DAYS
 from spyglass.pages.widgets import select
-from spyglass.states.tokens import TokenRow, TokenState
+from spyglass.states.tokens import SCOPE_FIELD, TokenRow, TokenState
+from spyglass.tasks.access import SCOPES
 
 
 def _new_token_callout() -> rx.Component:
@@ -44,7 +46,9 @@ def _token_row(row: TokenRow, show_owner: bool) -> rx.Component:
         rx.table.cell(rx.code(row.prefix, "…")),
         rx.table.cell(row.name),
         *([rx.table.cell(row.owner_email)] if show_owner else []),
+        rx.table.cell(row.scopes, data_testid="token-scopes"),
         rx.table.cell(row.created_at),
+        rx.table.cell(row.expires_at),
         rx.table.cell(row.last_used_at),
         rx.table.cell(
             rx.cond(
@@ -62,6 +66,10 @@ def _token_row(row: TokenRow, show_owner: bool) -> rx.Component:
         data_testid="token-row",
         data_token_name=row.name,
     )
+
+
+def _scope_id(scope: str) -> str:
+    return "token-scope-" + scope.replace(":", "-")
 
 
 def token_panel(admin: bool) -> rx.Component:
@@ -102,9 +110,39 @@ def token_panel(admin: bool) -> rx.Component:
                     required=True,
                     max_length=100,
                 ),
+                rx.input(
+                    name="expires_in_days",
+                    type="number",
+                    min=1,
+                    max=MAX_TOKEN_DAYS,
+                    placeholder="Expires in days (never)",
+                    aria_label="Days until the new token expires (empty: never)",
+                ),
                 rx.button("Issue token", type="submit"),
                 align="center",
                 wrap="wrap",
+            ),
+            rx.hstack(
+                rx.text("Scopes (none ticked: all):", size="2"),
+                *[
+                    rx.el.label(
+                        rx.flex(
+                            rx.checkbox(
+                                name=SCOPE_FIELD + scope,
+                                id=_scope_id(scope),
+                                aria_label=f"Scope {scope}",
+                                data_testid=f"scope-{scope}",
+                            ),
+                            rx.text(scope, size="2"),
+                            spacing="1",
+                        ),
+                        html_for=_scope_id(scope),
+                    )
+                    for scope in SCOPES
+                ],
+                align="center",
+                wrap="wrap",
+                margin_top="8px",
             ),
             on_submit=TokenState.issue,
             reset_on_submit=True,
@@ -115,7 +153,9 @@ def token_panel(admin: bool) -> rx.Component:
                     rx.table.column_header_cell("Token"),
                     rx.table.column_header_cell("Name"),
                     *([rx.table.column_header_cell("Owner")] if admin else []),
+                    rx.table.column_header_cell("Scopes"),
                     rx.table.column_header_cell("Created"),
+                    rx.table.column_header_cell("Expires"),
                     rx.table.column_header_cell("Last used"),
                     rx.table.column_header_cell("Actions"),
                 )

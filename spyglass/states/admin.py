@@ -36,7 +36,7 @@ from spyglass.states.tasks_page import (
     task_row,
     with_input_names,
 )
-from spyglass.tasks.access import is_admin
+from spyglass.tasks.access import acts_on_every_task, can_manage_users, reads_every_task
 from spyglass.tasks.bus import TaskMessage, Topic
 from spyglass.tasks.engine import TaskNotFound, get_engine
 from spyglass.tasks.models import utcnow
@@ -210,10 +210,17 @@ class JobCommand:
     wscat: str = ""
 
 
+#: What a viewer is told when the dashboard is asked to change a task.
+ACTORS_ONLY = "Only admins and operators change tasks here."
+
+
 class AdminState(rx.State):
     rows: list[AdminRow] = []
     loading: bool = True
     forbidden: bool = False
+    #: Admins and operators get the action buttons; only admins credits and users.
+    may_act: bool = False
+    may_manage_users: bool = False
     status_filter: str = ALL
     job_filter: str = ALL
     user_filter: str = ALL
@@ -246,8 +253,19 @@ class AdminState(rx.State):
     _emails: dict[int, str] = {}
 
     async def _admin(self) -> UserInfo | None:
+        """An admin: credits and users."""
         user = await current_user(self)
-        return user if is_admin(user) else None
+        return user if can_manage_users(user) else None
+
+    async def _staff(self) -> UserInfo | None:
+        """Who may watch the dashboard: admins, operators and viewers (they read every task)."""
+        user = await current_user(self)
+        return user if reads_every_task(user) else None
+
+    async def _actor(self) -> UserInfo | None:
+        """Who may cancel, retry and delete from here: admins and operators."""
+        user = await current_user(self)
+        return user if acts_on_every_task(user) else None
 
     def _query(self) -> TaskQuery:
         owner = None
@@ -305,13 +323,15 @@ class AdminState(rx.State):
         async with self:
             generation, token = supersede_watch(self)
             host = self.router.headers.host or "localhost:3000"
-            admin = await self._admin()
+            admin = await self._staff()
             if admin is None:
                 self.forbidden = True
                 self.loading = False
                 self.rows = []
                 return
             self.forbidden = False
+            self.may_act = acts_on_every_task(admin)
+            self.may_manage_users = can_manage_users(admin)
             emails = {u.id: u.email for u in await get_auth().list_users()}
             self._set_emails(emails)
             self.job_choices = job_choices()
@@ -458,9 +478,9 @@ class AdminState(rx.State):
     # -- actions -------------------------------------------------------------
     @rx.event
     async def cancel(self, task_id: str) -> Any:
-        admin = await self._admin()
+        admin = await self._actor()
         if admin is None:
-            return rx.toast.error("Admins only.")
+            return rx.toast.error(ACTORS_ONLY)
         if await get_engine().cancel(task_id):
             await audit.record(self, admin, "task.cancel", "task", task_id)
             return rx.toast.info("Cancelling…")
@@ -468,9 +488,9 @@ class AdminState(rx.State):
 
     @rx.event
     async def retry(self, task_id: str) -> Any:
-        admin = await self._admin()
+        admin = await self._actor()
         if admin is None:
-            return rx.toast.error("Admins only.")
+            return rx.toast.error(ACTORS_ONLY)
         try:
             task = await get_engine().retry(task_id)
         except DomainError as exc:
@@ -480,9 +500,9 @@ class AdminState(rx.State):
 
     @rx.event
     async def delete(self, task_id: str) -> Any:
-        admin = await self._admin()
+        admin = await self._actor()
         if admin is None:
-            return rx.toast.error("Admins only.")
+            return rx.toast.error(ACTORS_ONLY)
         try:
             files = await get_engine().delete(task_id)
         except TaskNotFound:
@@ -507,9 +527,9 @@ class AdminState(rx.State):
     @rx.event
     async def ask_bulk(self, action: str) -> Any:
         """Count what the bulk action would affect, then ask."""
-        admin = await self._admin()
+        admin = await self._actor()
         if admin is None:
-            return rx.toast.error("Admins only.")
+            return rx.toast.error(ACTORS_ONLY)
         if action not in BULK_ACTIONS:
             return None
         query = self._bulk_query(action)
@@ -527,9 +547,9 @@ class AdminState(rx.State):
     @rx.event
     async def run_bulk(self) -> Any:
         action, self.bulk_action = self.bulk_action, ""
-        admin = await self._admin()
+        admin = await self._actor()
         if admin is None:
-            return rx.toast.error("Admins only.")
+            return rx.toast.error(ACTORS_ONLY)
         query = self._bulk_query(action)
         if query is None:
             return None

@@ -19,14 +19,31 @@ from starlette.requests import cookie_parser
 
 from spyglass.auth.passwords import PasswordRule, password_rules
 from spyglass.auth.service import SESSION_COOKIE, SIGNED_UP, UserInfo, get_auth
-from spyglass.tasks.access import is_admin
+from spyglass.tasks.access import (
+    acts_on_every_task,
+    can_change_tasks,
+    is_admin,
+    reads_every_task,
+    role_of,
+)
 
-__all__ = ["SESSION_COOKIE", "AuthState", "current_user"]
+__all__ = ["READ_ONLY_ROLE", "SESSION_COOKIE", "AuthState", "current_user"]
+
+#: What a viewer is told when a page offers to change something.
+READ_ONLY_ROLE = "Your role (viewer) reads tasks; it does not start or change them."
 
 
 class AuthState(rx.State):
     user_email: str = ""
     is_admin: bool = False
+    #: admin, operator, viewer or user ("" signed out); what the pages offer follows it.
+    role: str = ""
+    #: Admins, operators and viewers: the admin dashboard and every task.
+    is_staff: bool = False
+    #: Admins and operators: cancel, retry and delete anyone's task.
+    acts_on_all: bool = False
+    #: Anyone but a viewer: start tasks and change their own.
+    can_change: bool = False
     checked: bool = False
     form_error: str = ""
     #: A note above the sign-in form (after registering).
@@ -44,6 +61,10 @@ class AuthState(rx.State):
         self._user_id = user.id if user else None
         self.user_email = user.email if user else ""
         self.is_admin = is_admin(user)
+        self.role = role_of(user) or ""
+        self.is_staff = reads_every_task(user)
+        self.acts_on_all = acts_on_every_task(user)
+        self.can_change = can_change_tasks(user)
         self.checked = True
 
     async def _resolve(self) -> UserInfo | None:

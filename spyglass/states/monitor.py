@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 import reflex as rx
 
 from spyglass.errors import DomainError
-from spyglass.states.auth import current_user
+from spyglass.states.auth import READ_ONLY_ROLE, current_user
+from spyglass.tasks.access import can_change_tasks
 from spyglass.tasks.decorator import build_spec, find_jobs
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.registry import JobInputError, JobSpec, registry, snake_case
@@ -26,6 +27,8 @@ def _start_handler(spec: JobSpec) -> Any:
             user = await current_user(self)
         if user is None:
             return rx.toast.error("Sign in to start tasks.")
+        if not can_change_tasks(user):
+            return rx.toast.error(READ_ONLY_ROLE)
         try:
             task = await get_engine().start_job(
                 spec,

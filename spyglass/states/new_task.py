@@ -18,9 +18,10 @@ import reflex as rx
 from spyglass.auth.service import get_auth
 from spyglass.errors import DomainError
 from spyglass.filetypes import DATA_TYPES, DATA_WORDS, extension
-from spyglass.states.auth import current_user
+from spyglass.states.auth import READ_ONLY_ROLE, current_user
 from spyglass.states.tasks_page import TasksPageState
 from spyglass.storage import get_storage
+from spyglass.tasks.access import can_change_tasks
 from spyglass.tasks.engine import get_engine
 from spyglass.tools import flow
 from spyglass.tools.catalogue import TOOLS
@@ -237,6 +238,9 @@ class NewTaskState(rx.State):
         user = await current_user(self)
         if user is None:
             return rx.redirect("/login?next=/")
+        if not can_change_tasks(user):
+            self.error = READ_ONLY_ROLE
+            return None
         tool = TOOLS.get(self.tool_id)
         agents = [a.agent_id for a in self.agents if a.selected]
         try:

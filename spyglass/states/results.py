@@ -19,7 +19,7 @@ import reflex as rx
 from spyglass.errors import DomainError
 from spyglass.states.auth import current_user
 from spyglass.states.live import LiveFeed, supersede_watch
-from spyglass.tasks.access import can_see
+from spyglass.tasks.access import can_read
 from spyglass.tasks.bus import Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.status import TaskStatus
@@ -182,7 +182,7 @@ class ResultsState(rx.State):
             self.loading, self.not_found, self.problem, self.waiting_status = True, False, "", ""
         engine = get_engine()
         task = await engine.get(task_id) if task_id else None
-        if task is None or not can_see(task, user) or not task.is_tool:
+        if task is None or not can_read(task, user) or not task.is_tool:
             async with self:
                 self.not_found, self.loading = True, False
             return

@@ -15,7 +15,7 @@ import reflex as rx
 
 from spyglass import audit
 from spyglass.errors import DomainError
-from spyglass.states.auth import current_user
+from spyglass.states.auth import READ_ONLY_ROLE, current_user
 from spyglass.states.display import (
     NEEDS_NEW_FILE,
     agent_label,
@@ -26,7 +26,7 @@ from spyglass.states.display import (
 from spyglass.states.live import PUSH_INTERVAL, LiveFeed, supersede_watch
 from spyglass.states.tasks_page import Choice, TaskRow, refresh_clocks, row_from, task_row
 from spyglass.states.timeline import Bar, Point, build, point
-from spyglass.tasks.access import can_see
+from spyglass.tasks.access import can_act, can_read
 from spyglass.tasks.bus import Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import iso
@@ -371,13 +371,20 @@ class TaskDetailState(rx.State):
         self._refilter()
 
     # -- actions -------------------------------------------------------------
-    async def _allowed(self) -> bool:
-        return can_see(await get_engine().get(self._task_id()), await current_user(self))
+    async def _refused(self) -> str | None:
+        """Why the viewer may not act on this task (None: they may)."""
+        user = await current_user(self)
+        task = await get_engine().get(self._task_id())
+        if not can_read(task, user):
+            return "Task not found."
+        if not can_act(task, user):
+            return READ_ONLY_ROLE
+        return None
 
     @rx.event
     async def cancel(self) -> Any:
-        if not await self._allowed():
-            return rx.toast.error("Task not found.")
+        if refused := await self._refused():
+            return rx.toast.error(refused)
         if await get_engine().cancel(self._task_id()):
             await audit.record(
                 self, await current_user(self), "task.cancel", "task", self._task_id()
@@ -387,8 +394,8 @@ class TaskDetailState(rx.State):
 
     @rx.event
     async def retry(self) -> Any:
-        if not await self._allowed():
-            return rx.toast.error("Task not found.")
+        if refused := await self._refused():
+            return rx.toast.error(refused)
         try:
             task = await get_engine().retry(self._task_id())
         except DomainError as exc:
@@ -401,8 +408,8 @@ class TaskDetailState(rx.State):
 
     @rx.event
     async def delete(self) -> Any:
-        if not await self._allowed():
-            return rx.toast.error("Task not found.")
+        if refused := await self._refused():
+            return rx.toast.error(refused)
         try:
             files = await get_engine().delete(self._task_id())
         except DomainError as exc:

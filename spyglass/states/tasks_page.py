@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 import reflex as rx
 
 from spyglass import audit
-from spyglass.states.auth import current_user
+from spyglass.states.auth import READ_ONLY_ROLE, current_user
 from spyglass.states.display import (
     args_text,
     duration_text,
@@ -43,7 +43,7 @@ from spyglass.states.live import (
     merge_page,
     supersede_watch,
 )
-from spyglass.tasks.access import Viewer, can_see, owner_scope
+from spyglass.tasks.access import Viewer, can_act, can_change_tasks, can_read, owner_scope
 from spyglass.tasks.bus import TaskMessage, Topic
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import iso
@@ -668,8 +668,11 @@ class TasksPageState(rx.State):
     async def cancel(self, task_id: str) -> Any:
         user = await current_user(self)
         engine = get_engine()
-        if not can_see(await engine.get(task_id), user):
+        task = await engine.get(task_id)
+        if not can_read(task, user):
             return rx.toast.error("Task not found.")
+        if not can_act(task, user):
+            return rx.toast.error(READ_ONLY_ROLE)
         if await engine.cancel(task_id):
             await audit.record(self, user, "task.cancel", "task", task_id)
             return rx.toast.info("Cancelling…")
@@ -714,6 +717,8 @@ class TasksPageState(rx.State):
         if user is None:
             return rx.redirect("/login")
         # The same tasks the list shows: the user's own (an admin's: everyone's).
+        if not can_change_tasks(user):
+            return rx.toast.error(READ_ONLY_ROLE)
         query = self._bulk_query()
         deleted = 0
         if query is not None:

@@ -1,21 +1,27 @@
 """Client tokens in the browser: each user manages their own; admins everyone's.
 
 A new token's secret is shown once, right after it is issued (only its hash is
-stored). Every action is checked on the server by the auth service.
+stored). Every action is checked on the server by the auth service. The form chooses the
+token's scopes (checkboxes `scope:<scope>`; none ticked: every scope) and an optional expiry
+in days.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import reflex as rx
 
 from spyglass import audit
-from spyglass.auth.service import AuthError, TokenInfo, UserInfo, get_auth
+from spyglass.auth.service import MAX_TOKEN_DAYS, AuthError, TokenInfo, UserInfo, get_auth
 from spyglass.states.auth import current_user
-from spyglass.tasks.access import is_admin, owner_scope
+from spyglass.tasks.access import SCOPES, is_admin, token_scope
+from spyglass.tasks.models import utcnow
+
+#: The form field of each scope's checkbox.
+SCOPE_FIELD = "scope:"
 
 
 @dataclass
@@ -26,6 +32,8 @@ class TokenRow:
     owner_email: str = ""
     created_at: str = ""
     last_used_at: str = ""
+    scopes: str = ""
+    expires_at: str = ""
     active: bool = True
 
 
@@ -41,6 +49,8 @@ def _row(token: TokenInfo) -> TokenRow:
         owner_email=token.owner_email,
         created_at=_when(token.created_at),
         last_used_at=_when(token.last_used_at),
+        scopes=" ".join(token.scopes) if set(token.scopes) != set(SCOPES) else "all",
+        expires_at=_when(token.expires_at),
         active=token.active,
     )
 
@@ -65,7 +75,7 @@ class TokenState(rx.State):
             self.tokens = []
             return
         auth = get_auth()
-        tokens = await auth.list_tokens(owner_scope(user))
+        tokens = await auth.list_tokens(token_scope(user))
         self.tokens = [_row(t) for t in tokens]
         self.user_emails = [u.email for u in await auth.list_users()] if is_admin(user) else []
 
@@ -91,9 +101,21 @@ class TokenState(rx.State):
                 self.error = "No user with that email"
                 return None
         assert owner is not None
+        scopes = [s for s in SCOPES if form.get(SCOPE_FIELD + s) in (True, "on", "true")]
+        expires_at = None
+        days = str(form.get("expires_in_days") or "").strip()
+        if days:
+            if not days.isdigit() or not 1 <= int(days) <= MAX_TOKEN_DAYS:
+                self.error = f"Expire in 1 to {MAX_TOKEN_DAYS} days, or leave it empty"
+                return None
+            expires_at = utcnow() + timedelta(days=int(days))
         try:
             raw, token = await get_auth().issue_token(
-                owner.id, str(form.get("name") or ""), created_by=user.id
+                owner.id,
+                str(form.get("name") or ""),
+                created_by=user.id,
+                scopes=scopes or None,
+                expires_at=expires_at,
             )
         except AuthError as exc:
             self.error = exc.message

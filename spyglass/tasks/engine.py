@@ -426,8 +426,17 @@ class Engine:
         """The task if the access policy lets `viewer` see it; 404 TASK_NOT_FOUND otherwise
         (another user's task answers exactly like an unknown one)."""
         task = await self.get(task_id) if viewer is not None else None
-        if task is None or not access.can_see(task, viewer):
+        if task is None or not access.can_read(task, viewer):
             raise TaskNotFound(task_id)
+        return task
+
+    async def get_actionable(self, task_id: str, viewer: Viewer | None) -> TaskView:
+        """The task if `viewer` may act on it (cancel, retry, delete, upload, process): 404
+        as `get_visible` when they may not even read it, 403 FORBIDDEN when they may only
+        read it (a viewer; a user with an operator's reading rights)."""
+        task = await self.get_visible(task_id, viewer)
+        if not access.can_act(task, viewer):
+            raise DomainError("FORBIDDEN", "Your role lets you read this task, not change it", 403)
         return task
 
     async def list_tasks(
@@ -769,8 +778,12 @@ class Engine:
         return await asyncio.to_thread(get_storage().delete_prefix, prefix)
 
     async def delete_matching(self, viewer: Viewer, query: TaskQuery) -> int:
-        """Delete every task `viewer` may see that `query` selects (bulk delete); returns
+        """Delete every task `viewer` may act on that `query` selects (bulk delete); returns
         how many went."""
+        if not access.can_change_tasks(viewer):
+            raise DomainError("FORBIDDEN", "Your role lets you read tasks, not change them", 403)
+        # Whom it acts on: the tasks `list_tasks` shows them, as no role reads more
+        # than it may act on, viewers aside (refused above).
         deleted = 0
         while True:
             page = await self.list_tasks(viewer, query, limit=100)
@@ -785,7 +798,11 @@ class Engine:
 
     # -- bulk actions over a filter -----------------------------------------------------
     def _filter(self, viewer: Viewer, query: TaskQuery) -> TaskFilter:
-        owner = access.owner_scope(viewer)
+        """What a bulk action of `viewer` acts on: their own tasks, or anyone's (admins and
+        operators)."""
+        if not access.can_change_tasks(viewer):
+            raise DomainError("FORBIDDEN", "Your role lets you read tasks, not change them", 403)
+        owner = access.act_scope(viewer)
         if owner is None:
             owner = query.owner_id
         return TaskFilter(

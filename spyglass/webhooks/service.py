@@ -480,7 +480,7 @@ class Webhooks:
                     ENDPOINTS.c.owner_id,
                     ENDPOINTS.c.all_tasks,
                     ENDPOINTS.c.events,
-                    USERS.c.is_admin,
+                    (USERS.c.role == "admin").label("is_admin"),
                 )
                 .join(USERS, USERS.c.id == ENDPOINTS.c.owner_id)
                 .where(ENDPOINTS.c.enabled.is_(True))
