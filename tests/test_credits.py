@@ -326,8 +326,11 @@ def test_a_page_start_charges_the_signed_in_user(server: SpyGlassServer) -> None
 
     def start_from_page() -> None:
         to_server, sent = links[-1]
-        prefix = next(m for m in sent if m.startswith("42"))  # how this socket frames events
-        prefix = prefix[: prefix.index("[")]
+        # How this socket frames events: Socket.IO's EVENT packet ("42") in the namespace
+        # its CONNECT packet ("40/_event,{…}", which may carry the page's first events) named.
+        connect = next(m for m in sent if m.startswith("40"))
+        namespace = connect[2 : connect.index(",") + 1] if connect[2:3] == "/" else ""
+        prefix = "42" + namespace
         event = {
             "name": f"{ProbeJobsState.get_full_name()}.paid",
             "payload": {},
