@@ -5,39 +5,21 @@ from __future__ import annotations
 import reflex as rx
 
 from spyglass.auth.service import MAX_TOKEN_DAYS
-from spyglass.pages.widgets import select
+from spyglass.pages.widgets import select, shown_once
 from spyglass.states.tokens import SCOPE_FIELD, TokenRow, TokenState
 from spyglass.tasks.access import SCOPES
 
 
 def _new_token_callout() -> rx.Component:
-    return rx.cond(
-        TokenState.new_token != "",
-        rx.callout(
-            rx.vstack(
-                rx.text(
-                    "New token for ",
-                    rx.text.strong(TokenState.new_token_owner),
-                    ". Copy it now: it is not shown again.",
-                ),
-                rx.hstack(
-                    rx.code(TokenState.new_token, data_testid="new-token"),
-                    rx.button(
-                        "Copy",
-                        size="1",
-                        variant="soft",
-                        on_click=rx.set_clipboard(TokenState.new_token),
-                    ),
-                    rx.button(
-                        "Done", size="1", variant="ghost", on_click=TokenState.dismiss_new_token
-                    ),
-                    align="center",
-                    wrap="wrap",
-                ),
-            ),
-            icon="key",
-            color_scheme="green",
+    return shown_once(
+        TokenState.new_token,
+        message=rx.text(
+            "New token for ",
+            rx.text.strong(TokenState.new_token_owner),
+            ". Copy it now: it is not shown again.",
         ),
+        testid="new-token",
+        on_done=TokenState.dismiss_new_token,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from spyglass.pages.layout import layout
+from spyglass.pages.widgets import shown_once
 from spyglass.states.webhooks import EVENT_FIELDS, DeliveryRow, EndpointRow, WebhooksState
 
 EVENT_HELP = {
@@ -18,34 +19,15 @@ EVENT_HELP = {
 
 
 def _secret_callout() -> rx.Component:
-    return rx.cond(
-        WebhooksState.new_secret != "",
-        rx.callout(
-            rx.vstack(
-                rx.text(
-                    "Signing secret of the new endpoint. Copy it now: it is not shown again. "
-                    "Verify each delivery's webhook-signature with it (Standard Webhooks)."
-                ),
-                rx.hstack(
-                    rx.code(WebhooksState.new_secret, data_testid="webhook-secret"),
-                    rx.button(
-                        "Copy",
-                        size="1",
-                        variant="soft",
-                        on_click=rx.set_clipboard(WebhooksState.new_secret),
-                    ),
-                    rx.button(
-                        "Done", size="1", variant="ghost", on_click=WebhooksState.dismiss_secret
-                    ),
-                    align="center",
-                    wrap="wrap",
-                ),
-                width="100%",
-            ),
-            icon="key",
-            color_scheme="green",
-            style={"overflow_wrap": "anywhere"},
+    return shown_once(
+        WebhooksState.new_secret,
+        message=rx.text(
+            "Signing secret of the new endpoint. Copy it now: it is not shown again. "
+            "Verify each delivery's webhook-signature with it (Standard Webhooks)."
         ),
+        testid="webhook-secret",
+        on_done=WebhooksState.dismiss_secret,
+        width="100%",
     )
 
 

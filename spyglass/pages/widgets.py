@@ -220,3 +220,29 @@ def scroll_table(*children: Any, label: str, **table_props: Any) -> rx.Component
         role="region",
         aria_label=label,
     )
+
+
+def shown_once(
+    value: Any, *, message: rx.Component, testid: str, on_done: Any, **box: Any
+) -> rx.Component:
+    """A secret shown once (a new client token, a webhook's signing secret): what it is, the
+    value with Copy, and Done to put it away. Nothing while `value` is empty."""
+    return rx.cond(
+        value != "",
+        rx.callout(
+            rx.vstack(
+                message,
+                rx.hstack(
+                    rx.code(value, data_testid=testid),
+                    rx.button("Copy", size="1", variant="soft", on_click=rx.set_clipboard(value)),
+                    rx.button("Done", size="1", variant="ghost", on_click=on_done),
+                    align="center",
+                    wrap="wrap",
+                ),
+                **box,
+            ),
+            icon="key",
+            color_scheme="green",
+            style={"overflow_wrap": "anywhere"},
+        ),
+    )
