@@ -149,12 +149,11 @@ except MemoryError:
 """
 
 
-def measure(path: Path, mode: str, cap_mb: int) -> dict[str, Any]:
+def run_script(script: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `script` in a fresh interpreter (its own memory cap and peak); its last line of
+    output is its JSON result, or the failure's last line."""
     done = subprocess.run(
-        [sys.executable, "-c", RUN, str(path), mode, str(cap_mb)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-c", script, *args], cwd=ROOT, capture_output=True, text=True, env=env
     )
     lines = done.stdout.strip().splitlines()
     if done.returncode or not lines:
@@ -162,6 +161,10 @@ def measure(path: Path, mode: str, cap_mb: int) -> dict[str, Any]:
         return {"ok": False, "failed": f"exit {done.returncode}: {tail[:120]}"}
     result: dict[str, Any] = json.loads(lines[-1])
     return result
+
+
+def measure(path: Path, mode: str, cap_mb: int) -> dict[str, Any]:
+    return run_script(RUN, str(path), mode, str(cap_mb))
 
 
 def main() -> None:

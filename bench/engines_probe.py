@@ -9,13 +9,12 @@ Usage: python -m bench.engines_probe [ROWS] [CAP_MB]
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.bigfiles_bench import ROOT, write_csv
+from bench.bigfiles_bench import run_script, write_csv
 
 RUN = """
 import json, resource, sys, time
@@ -54,19 +53,8 @@ except Exception as exc:
 
 
 def probe(path: Path, engine: str, cap: int) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-c", RUN, str(path), engine, str(cap)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={"POLARS_MAX_THREADS": "2", "PATH": "/usr/bin:/bin"},
-    )
-    lines = done.stdout.strip().splitlines()
-    if done.returncode or not lines:
-        tail = (done.stderr.strip().splitlines() or ["?"])[-1]
-        return {"ok": False, "failed": f"exit {done.returncode}: {tail[:100]}"}
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+    env = {"POLARS_MAX_THREADS": "2", "PATH": "/usr/bin:/bin"}
+    return run_script(RUN, str(path), engine, str(cap), env=env)
 
 
 def main() -> None:
