@@ -10,7 +10,7 @@ from typing import Any
 import reflex as rx
 
 from spyglass.pages.layout import layout
-from spyglass.pages.widgets import loading
+from spyglass.pages.widgets import download_link, loading
 from spyglass.states.audit import ACTION_CHOICES, TARGET_CHOICES, AuditRow, AuditState
 from spyglass.states.auth import AuthState
 
@@ -75,14 +75,7 @@ def _filters() -> rx.Component:
             rx.spacer(),
             rx.hstack(
                 rx.icon("download", size=16, aria_hidden="true"),
-                # A document request (not the app's router): the browser saves the answer.
-                rx.link(
-                    "Download CSV",
-                    href=AuditState.csv_url,
-                    download="",
-                    reload_document=True,
-                    data_testid="audit-csv",
-                ),
+                download_link("Download CSV", AuditState.csv_url, testid="audit-csv"),
                 align="center",
                 spacing="2",
             ),

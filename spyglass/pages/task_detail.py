@@ -11,6 +11,7 @@ from spyglass.pages.widgets import (
     choice_select,
     command_line,
     confirm_dialog,
+    download_link,
     loading,
     not_found,
     screen_reader_text,
@@ -212,21 +213,8 @@ def _events() -> rx.Component:
             rx.hstack(
                 rx.icon("download", size=16, aria_hidden="true"),
                 rx.text("Download the whole log:", size="2"),
-                # A document request (not the app's router): the browser saves the answer.
-                rx.link(
-                    "JSON Lines",
-                    href=TaskDetailState.log_jsonl,
-                    download="",
-                    reload_document=True,
-                    data_testid="download-jsonl",
-                ),
-                rx.link(
-                    "CSV",
-                    href=TaskDetailState.log_csv,
-                    download="",
-                    reload_document=True,
-                    data_testid="download-csv",
-                ),
+                download_link("JSON Lines", TaskDetailState.log_jsonl, testid="download-jsonl"),
+                download_link("CSV", TaskDetailState.log_csv, testid="download-csv"),
                 align="center",
                 spacing="2",
             ),

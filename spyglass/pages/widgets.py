@@ -246,3 +246,8 @@ def shown_once(
             style={"overflow_wrap": "anywhere"},
         ),
     )
+
+
+def download_link(text: str, href: Any, *, testid: str) -> rx.Component:
+    """A link the browser saves: a document request, not the app's router."""
+    return rx.link(text, href=href, download="", reload_document=True, data_testid=testid)
