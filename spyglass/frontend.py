@@ -48,7 +48,8 @@ def keep_radix_out_of_the_root() -> None:
 #: Module code of the page that holds the toaster (the app's root): `refs['__toast']` (what
 #: `rx.toast.*` events and Reflex's connection banner call) answers at once, and the first toast
 #: (not `dismiss`, which has nothing to do until one was shown) imports sonner, mounts its
-#: `Toaster` and then shows it.
+#: `Toaster` and then shows it. (A toast asked for while the server is unreachable, and sonner
+#: not loaded yet, is not shown: Reflex's connection banner then shows only its icon.)
 LAZY_TOASTER_JS = """
 const spyglassToast = (() => {
   let ready = null;
@@ -57,14 +58,17 @@ const spyglassToast = (() => {
   const load = () => (ready ??= import("sonner").then((sonner) => new Promise((resolve) => {
     const go = () => mount(sonner, () => resolve(sonner.toast));
     if (mount) go(); else waiting = go;
-  })));
+  })).catch((error) => {
+    ready = null; // the server is unreachable (the code could not load): try again next time
+    throw error;
+  }));
   const later = (method) => (...args) => {
-    load().then((toast) => (method ? toast[method](...args) : toast(...args)));
+    load().then((toast) => (method ? toast[method](...args) : toast(...args)), () => {});
   };
   const toast = later(null);
   for (const method of ["success", "info", "warning", "error", "loading", "message", "custom",
     "promise"]) toast[method] = later(method);
-  toast.dismiss = (...args) => { if (ready) ready.then((t) => t.dismiss(...args)); };
+  toast.dismiss = (...args) => { if (ready) ready.then((t) => t.dismiss(...args), () => {}); };
   const setMount = (fn) => {
     mount = fn;
     if (waiting) { const go = waiting; waiting = null; go(); }
