@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     kb = weight.gzip_bytes / 1024
     print("pages in chromium (a cold cache each time):")
     print(
-        f"  /tasks JavaScript: {kb:.0f} KB gzipped ({weight.wire_bytes / 1024:.0f} KB on the "
+        f"  /tasks JavaScript: {kb:.1f} KB gzipped ({weight.wire_bytes / 1024:.0f} KB on the "
         f"wire, {weight.raw_bytes / 1024:.0f} KB uncompressed) in {weight.scripts} scripts; "
         f"{weight.compressed}/{weight.scripts} sent compressed, {weight.cached}/"
         f"{weight.scripts} with a year's cache   (target ≤ {TARGET_JS_KB} KB: "

@@ -12,6 +12,7 @@ from spyglass.pages.widgets import (
     confirm_dialog,
     dialog_description,
     first_visit,
+    light_code,
     light_table,
     loading,
     native_choice_select,
@@ -153,7 +154,7 @@ def _task_row(row: TaskRow) -> rx.Component:
     return light_table.row(
         light_table.cell(
             rx.link(
-                rx.code(rx.Var.create(row.task_id).to(str)[:8]),
+                light_code(rx.Var.create(row.task_id).to(str)[:8]),
                 href="/tasks/" + row.task_id,
                 aria_label="Open task " + row.task_id,
                 data_testid="task-link",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from spyglass.auth.service import MAX_TOKEN_DAYS
-from spyglass.pages.widgets import light_table, select, shown_once
+from spyglass.pages.widgets import light_code, light_table, select, shown_once
 from spyglass.states.tokens import SCOPE_FIELD, TokenRow, TokenState
 from spyglass.tasks.access import SCOPES
 
@@ -25,7 +25,7 @@ def _new_token_callout() -> rx.Component:
 
 def _token_row(row: TokenRow, show_owner: bool) -> rx.Component:
     return light_table.row(
-        light_table.cell(rx.code(row.prefix, "…")),
+        light_table.cell(light_code(row.prefix, "…")),
         light_table.cell(row.name),
         *([light_table.cell(row.owner_email)] if show_owner else []),
         light_table.cell(row.scopes, data_testid="token-scopes"),
@@ -73,9 +73,9 @@ def token_panel(admin: bool) -> rx.Component:
         rx.heading("Client tokens", size="4", as_="h2"),
         rx.text(
             "Scripts use a token in the token API: ",
-            rx.code("POST /api/<state>/tasks/<token>/start/<job>"),
+            light_code("POST /api/<state>/tasks/<token>/start/<job>"),
             " and the sockets ",
-            rx.code("/ws/<state>/tasks/<token>"),
+            light_code("/ws/<state>/tasks/<token>"),
             ".",
             size="2",
             color_scheme="gray",

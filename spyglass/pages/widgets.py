@@ -167,6 +167,12 @@ class LightTable:
 light_table = LightTable()
 
 
+def light_code(*children: Any, **props: Any) -> rx.Component:
+    """`rx.code` (soft, the default) as a plain `<code>` with Radix Themes' classes: the same
+    look, without Radix's Code component in the scripts of the pages that show only these."""
+    return rx.el.code(*children, class_name="rt-reset rt-Code rt-variant-soft", **props)
+
+
 def dialog_description(*children: Any) -> rx.Component:
     """A dialog's description (announced when it opens) as a `div`, so that it may hold
     paragraphs (Radix renders a `p` by default)."""
@@ -295,7 +301,7 @@ def shown_once(
             rx.vstack(
                 message,
                 rx.hstack(
-                    rx.code(value, data_testid=testid),
+                    light_code(value, data_testid=testid),
                     rx.button("Copy", size="1", variant="soft", on_click=rx.set_clipboard(value)),
                     rx.button("Done", size="1", variant="ghost", on_click=on_done),
                     align="center",
