@@ -56,9 +56,13 @@ WATCHER = """
       }
     }
     if (marks.clicked && !marks.progress) {
+      if (!marks.landed && location.pathname.startsWith("/tasks")) {
+        marks.landed = Date.now(); save();
+      }
       const known = new Set(marks.known || []);
       for (const row of document.querySelectorAll("[data-testid=task-row]")) {
         if (known.has(row.dataset.taskId)) continue;
+        if (!marks.row) { marks.row = Date.now(); save(); }
         const pct = row.querySelector("[data-testid=task-progress]");
         if (pct && /^[1-9][0-9]*%$/.test(pct.textContent.trim())) {
           marks.progress = Date.now(); marks.progress_task = row.dataset.taskId; save();
@@ -159,6 +163,8 @@ class Floor(threading.Thread):
         super().__init__(daemon=True)
         self.url = f"{server.ws_url}/ws/{TOOLS_STATE}/tasks/{account.token}"
         self.first: dict[str, float] = {}
+        #: When each task was first seen in each status (CREATED, UPLOADING, PENDING …).
+        self.statuses: dict[str, dict[str, float]] = {}
         self.ready = threading.Event()
         self.stop = threading.Event()
 
@@ -173,14 +179,28 @@ class Floor(threading.Thread):
                 now = time.time() * 1000
                 msg = json.loads(raw)
                 task_id = msg.get("task_id") or msg.get("id")
+                if task_id and msg.get("status"):
+                    self.statuses.setdefault(task_id, {}).setdefault(msg["status"], now)
                 if task_id and (msg.get("progress") or 0) > 0:
                     self.first.setdefault(task_id, now)
 
 
+@dataclass
+class Start:
+    """One Start click's moments, in ms after the click (NaN: not seen)."""
+
+    shown: float  # the first progress above 0 % drawn on /tasks
+    floor: float  # the same task's first progress on the API socket
+    landed: float  # the page's address became /tasks
+    row: float  # the new task's row drawn
+    statuses: dict[str, float]  # the task first seen in each status, on the API socket
+
+
 def start_to_progress(
     browser: Browser, server: SpyGlassServer, account: Account, runs: int
-) -> list[tuple[float, float]]:
-    """(click → first progress on the page, click → first progress on the API socket)."""
+) -> list[Start]:
+    """Each Start: when its first progress showed on the page and on the API socket, and the
+    steps between (the task's statuses on the socket, the landing on /tasks, its row)."""
     floor = Floor(server, account)
     floor.start()
     floor.ready.wait(30)
@@ -211,10 +231,15 @@ def start_to_progress(
             deadline = time.monotonic() + 10
             while task_id not in floor.first and time.monotonic() < deadline:
                 time.sleep(0.02)
+            nan = float("nan")
+            clicked = marks["clicked"]
             out.append(
-                (
-                    marks["progress"] - marks["clicked"],
-                    floor.first.get(task_id, float("nan")) - marks["clicked"],
+                Start(
+                    shown=marks["progress"] - clicked,
+                    floor=floor.first.get(task_id, nan) - clicked,
+                    landed=marks.get("landed", nan) - clicked,
+                    row=marks.get("row", nan) - clicked,
+                    statuses={k: v - clicked for k, v in floor.statuses.get(task_id, {}).items()},
                 )
             )
             context.close()
@@ -263,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     kb = weight.gzip_bytes / 1024
     print("pages in chromium (a cold cache each time):")
     print(
-        f"  /tasks JavaScript: {kb:.0f} KB gzipped ({weight.wire_bytes / 1024:.0f} KB on the "
+        f"  /tasks JavaScript: {kb:.1f} KB gzipped ({weight.wire_bytes / 1024:.0f} KB on the "
         f"wire, {weight.raw_bytes / 1024:.0f} KB uncompressed) in {weight.scripts} scripts; "
         f"{weight.compressed}/{weight.scripts} sent compressed, {weight.cached}/"
         f"{weight.scripts} with a year's cache   (target ≤ {TARGET_JS_KB} KB: "
@@ -276,8 +301,8 @@ def main(argv: list[str] | None = None) -> None:
         f"max {max(usable):.0f} (n={len(usable)})   (target ≤ {TARGET_USABLE_MS} ms: "
         f"{verdict(med, TARGET_USABLE_MS)})"
     )
-    shown = [s for s, _ in starts]
-    floor = [f for _, f in starts]
+    shown = [s.shown for s in starts]
+    floor = [s.floor for s in starts]
     med = statistics.median(shown)
     print(
         f"  Start → first progress shown ({TOOL}, {CSV.name}): median {med:.0f} ms, "
@@ -287,6 +312,19 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"    floor, the same tasks' first progress on the API socket: median "
         f"{statistics.median(floor):.0f} ms, min {min(floor):.0f}, max {max(floor):.0f}"
+    )
+    steps: dict[str, list[float]] = {}
+    for start in starts:
+        for status, at in start.statuses.items():
+            steps.setdefault(f"{status} on the socket", []).append(at)
+        steps.setdefault("first progress on the socket", []).append(start.floor)
+        steps.setdefault("page on /tasks", []).append(start.landed)
+        steps.setdefault("its row drawn", []).append(start.row)
+        steps.setdefault("its progress drawn", []).append(start.shown)
+    order = sorted(steps, key=lambda k: statistics.median(steps[k]))
+    print(
+        "    where it goes (median ms after the click): "
+        + ", ".join(f"{k} {statistics.median(steps[k]):.0f}" for k in order)
     )
 
 

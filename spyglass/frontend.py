@@ -22,6 +22,7 @@ Remove this if a page ever renders a component held in state (`rx.Component` as 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 #: Whole libraries not put on `window.__reflex` (no dynamic component needs them).
 LEFT_OUT = frozenset({"@radix-ui/themes"})
@@ -40,3 +41,78 @@ def keep_radix_out_of_the_root() -> None:
 
     window_libraries.spyglass = True  # type: ignore[attr-defined]
     compiler._get_window_libraries = window_libraries  # noqa: SLF001
+
+
+# -- the toaster, loaded on the first toast ----------------------------------------------------
+
+#: Module code of the page that holds the toaster (the app's root): `refs['__toast']` (what
+#: `rx.toast.*` events and Reflex's connection banner call) answers at once, and the first toast
+#: (not `dismiss`, which has nothing to do until one was shown) imports sonner, mounts its
+#: `Toaster` and then shows it. (A toast asked for while the server is unreachable, and sonner
+#: not loaded yet, is not shown: Reflex's connection banner then shows only its icon.)
+LAZY_TOASTER_JS = """
+const spyglassToast = (() => {
+  let ready = null;
+  let mount = null;
+  let waiting = null;
+  const load = () => (ready ??= import("sonner").then((sonner) => new Promise((resolve) => {
+    const go = () => mount(sonner, () => resolve(sonner.toast));
+    if (mount) go(); else waiting = go;
+  })).catch((error) => {
+    ready = null; // the server is unreachable (the code could not load): try again next time
+    throw error;
+  }));
+  const later = (method) => (...args) => {
+    load().then((toast) => (method ? toast[method](...args) : toast(...args)), () => {});
+  };
+  const toast = later(null);
+  for (const method of ["success", "info", "warning", "error", "loading", "message", "custom",
+    "promise"]) toast[method] = later(method);
+  toast.dismiss = (...args) => { if (ready) ready.then((t) => t.dismiss(...args), () => {}); };
+  const setMount = (fn) => {
+    mount = fn;
+    if (waiting) { const go = waiting; waiting = null; go(); }
+  };
+  return { toast, setMount };
+})();
+refs["__toast"] = spyglassToast.toast;
+
+function SpyglassToaster(props) {
+  const [sonner, setSonner] = useState(null);
+  const mounted = useRef(null);
+  useEffect(() => {
+    spyglassToast.setMount((module, done) => { mounted.current = done; setSonner(module); });
+  }, []);
+  useEffect(() => {
+    // sonner's Toaster has subscribed (a child's effects run first): the toast may show.
+    if (sonner && mounted.current) { const done = mounted.current; mounted.current = null; done(); }
+  }, [sonner]);
+  return sonner ? jsx(sonner.Toaster, props) : null;
+}
+"""
+
+
+def lazy_toaster() -> Any:
+    """Reflex's toast provider (same props: bottom right, rich colours, the colour mode), whose
+    library, sonner (10 KB gzipped), loads with the first toast instead of with every page.
+
+    Reflex puts `rx.toast.provider()` in the root of every page, so sonner was in the JS each
+    page loads before it draws, though most visits show no toast at all."""
+    from reflex_components_sonner.toast import Toaster  # type: ignore[import-untyped]
+
+    class LazyToaster(Toaster):  # type: ignore[misc]
+        library: str | None = None
+        tag = "SpyglassToaster"
+        lib_dependencies: list[str] = ["sonner@2.0.8"]  # imported lazily
+
+        def add_imports(self) -> dict[str, Any]:
+            return {
+                "react": ["useState", "useEffect", "useRef"],
+                "$/utils/state": ["refs"],
+                "@emotion/react": ["jsx"],
+            }
+
+        def add_custom_code(self) -> list[str]:
+            return [LAZY_TOASTER_JS]
+
+    return LazyToaster.create()

@@ -21,6 +21,7 @@ from spyglass.api.app import beneath, create_api
 from spyglass.api.front import FrontDoor
 from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
+from spyglass.frontend import lazy_toaster
 from spyglass.jobs import load_jobs
 from spyglass.pages.admin import admin_page
 from spyglass.pages.audit import audit_page
@@ -97,8 +98,11 @@ app = SpyGlassApp(
     api_transformer=[beneath(api), api, security.guard],
     theme=rx.theme(accent_color="indigo"),
     stylesheets=["/spyglass.css"],  # phones and contrast (see the file)
+    toaster=lazy_toaster(),  # sonner loads with the first toast (spyglass/frontend.py)
     head_components=[
-        rx.script(src="/spyglass.js"),  # uploads and the account forms
+        # uploads and the account forms; a plain element in the prerendered head (rx.script
+        # would add react-helmet, 5 KB gzipped, to every page's JS)
+        rx.el.script(src="/spyglass.js", defer=True),
         rx.el.link(rel="icon", href="/favicon.ico", sizes="any"),
     ],
 )

@@ -165,7 +165,13 @@ STEPS_TITLE = "Counts through `steps` steps, `delay` seconds apart"
 
 
 def choose(page: Page, testid: str, option: str) -> None:
-    page.get_by_test_id(testid).click()
+    """Pick `option` (by its label) in a filter: the browser's own select (/tasks), or a
+    Radix select's list box (the task page, admin)."""
+    control = page.get_by_test_id(testid)
+    if control.evaluate("el => el.tagName") == "SELECT":
+        control.select_option(label=option)
+        return
+    control.click()
     page.get_by_role("option", name=option, exact=True).click()
 
 

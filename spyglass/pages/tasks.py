@@ -9,11 +9,13 @@ import reflex as rx
 from spyglass.pages.layout import layout
 from spyglass.pages.tokens import token_panel
 from spyglass.pages.widgets import (
-    choice_select,
     confirm_dialog,
     dialog_description,
     first_visit,
+    light_code,
+    light_table,
     loading,
+    native_choice_select,
 )
 from spyglass.states.auth import AuthState
 from spyglass.states.tasks_page import (
@@ -57,11 +59,19 @@ def status_badge(row: TaskRow) -> rx.Component:
 
 def progress_bar(row: TaskRow) -> rx.Component:
     return rx.hstack(
-        rx.progress(
-            value=row.percent,
-            max=100,
-            width="120px",
+        # Radix Themes' progress bar drawn from its classes (its style sheet is on every page):
+        # the same bar and the same `progressbar` role and values, without Radix's Progress
+        # code on /tasks.
+        rx.el.div(
+            rx.el.div(class_name="rt-ProgressIndicator"),
+            class_name="rt-ProgressRoot rt-r-size-2 rt-variant-surface",
+            role="progressbar",
+            aria_valuemin=0,
+            aria_valuemax=100,
+            aria_valuenow=row.percent,
+            aria_valuetext=rx.Var.create(row.percent).to_string() + "%",
             aria_label="Progress of " + row.title,
+            style={"--progress-value": row.percent, "--progress-max": 100, "width": "120px"},
         ),
         rx.text(row.percent, "%", size="1", data_testid="task-progress"),
         align="center",
@@ -141,20 +151,20 @@ def cancel_button(row: TaskRow, on_confirm: Any) -> rx.Component:
 
 
 def _task_row(row: TaskRow) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(
+    return light_table.row(
+        light_table.cell(
             rx.link(
-                rx.code(rx.Var.create(row.task_id).to(str)[:8]),
+                light_code(rx.Var.create(row.task_id).to(str)[:8]),
                 href="/tasks/" + row.task_id,
                 aria_label="Open task " + row.task_id,
                 data_testid="task-link",
             )
         ),
-        rx.table.cell(run_cell(row)),
-        rx.table.cell(status_badge(row)),
-        rx.table.cell(progress_bar(row)),
-        rx.table.cell(time_cell(row)),
-        rx.table.cell(
+        light_table.cell(run_cell(row)),
+        light_table.cell(status_badge(row)),
+        light_table.cell(progress_bar(row)),
+        light_table.cell(time_cell(row)),
+        light_table.cell(
             rx.cond(
                 row.error_message != "",
                 rx.text(row.error_message, color="var(--red-11)", size="2", max_width=TEXT_WIDTH),
@@ -169,7 +179,7 @@ def _task_row(row: TaskRow) -> rx.Component:
                 rx.text(row.scheduled, size="1", data_testid="task-scheduled"),
             ),
         ),
-        rx.table.cell(
+        light_table.cell(
             rx.hstack(
                 rx.cond(
                     (row.status == "COMPLETED") & (row.tool_id != ""),
@@ -234,14 +244,14 @@ def _filters() -> rx.Component:
     return rx.vstack(
         rx.hstack(
             _search(),
-            choice_select(
+            native_choice_select(
                 STATUS_OPTIONS,
                 label="Status",
                 value=TasksPageState.status_filter,
                 on_change=TasksPageState.set_status_filter,
                 testid="filter-status",
             ),
-            choice_select(
+            native_choice_select(
                 TasksPageState.kinds,
                 label="Tool or job",
                 value=TasksPageState.kind_filter,
@@ -253,7 +263,7 @@ def _filters() -> rx.Component:
             spacing="3",
         ),
         rx.hstack(
-            choice_select(
+            native_choice_select(
                 RANGE_OPTIONS,
                 label="Created",
                 value=TasksPageState.time_range,
@@ -285,7 +295,7 @@ def _filters() -> rx.Component:
 
 def _bulk_delete() -> rx.Component:
     return rx.hstack(
-        choice_select(
+        native_choice_select(
             BULK_OPTIONS,
             label="Tasks to delete",
             value=TasksPageState.bulk_choice,
@@ -384,11 +394,11 @@ def _pager() -> rx.Component:
 
 def _table() -> rx.Component:
     # On a phone each row becomes a card (class sg-cards, assets/spyglass.css).
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
+    return light_table.root(
+        light_table.header(
+            light_table.row(
                 *[
-                    rx.table.column_header_cell(h)
+                    light_table.column_header_cell(h)
                     for h in (
                         "Task",
                         "Run",
@@ -401,7 +411,7 @@ def _table() -> rx.Component:
                 ]
             )
         ),
-        rx.table.body(rx.foreach(TasksPageState.rows, _task_row)),
+        light_table.body(rx.foreach(TasksPageState.rows, _task_row)),
         width="100%",
         class_name="sg-cards",
         aria_label="Tasks",

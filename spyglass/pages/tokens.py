@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from spyglass.auth.service import MAX_TOKEN_DAYS
-from spyglass.pages.widgets import select, shown_once
+from spyglass.pages.widgets import light_code, light_table, select, shown_once
 from spyglass.states.tokens import SCOPE_FIELD, TokenRow, TokenState
 from spyglass.tasks.access import SCOPES
 
@@ -24,15 +24,15 @@ def _new_token_callout() -> rx.Component:
 
 
 def _token_row(row: TokenRow, show_owner: bool) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(rx.code(row.prefix, "…")),
-        rx.table.cell(row.name),
-        *([rx.table.cell(row.owner_email)] if show_owner else []),
-        rx.table.cell(row.scopes, data_testid="token-scopes"),
-        rx.table.cell(row.created_at),
-        rx.table.cell(row.expires_at),
-        rx.table.cell(row.last_used_at),
-        rx.table.cell(
+    return light_table.row(
+        light_table.cell(light_code(row.prefix, "…")),
+        light_table.cell(row.name),
+        *([light_table.cell(row.owner_email)] if show_owner else []),
+        light_table.cell(row.scopes, data_testid="token-scopes"),
+        light_table.cell(row.created_at),
+        light_table.cell(row.expires_at),
+        light_table.cell(row.last_used_at),
+        light_table.cell(
             rx.cond(
                 row.active,
                 rx.button(
@@ -73,16 +73,18 @@ def token_panel(admin: bool) -> rx.Component:
         rx.heading("Client tokens", size="4", as_="h2"),
         rx.text(
             "Scripts use a token in the token API: ",
-            rx.code("POST /api/<state>/tasks/<token>/start/<job>"),
+            light_code("POST /api/<state>/tasks/<token>/start/<job>"),
             " and the sockets ",
-            rx.code("/ws/<state>/tasks/<token>"),
+            light_code("/ws/<state>/tasks/<token>"),
             ".",
             size="2",
             color_scheme="gray",
         ),
         _new_token_callout(),
         rx.cond(TokenState.error != "", rx.callout(TokenState.error, color_scheme="red")),
-        rx.form(
+        # Plain form and checkboxes (Radix's Form and Checkbox: 3.4 KB gzipped that /tasks, where
+        # this panel is, need not load); Reflex's form collects them the same way.
+        rx.el.form(
             rx.hstack(
                 *owner_field,
                 rx.input(
@@ -109,7 +111,9 @@ def token_panel(admin: bool) -> rx.Component:
                 *[
                     rx.el.label(
                         rx.flex(
-                            rx.checkbox(
+                            rx.el.input(
+                                type="checkbox",
+                                class_name="sg-checkbox",
                                 name=SCOPE_FIELD + scope,
                                 id=_scope_id(scope),
                                 aria_label=f"Scope {scope}",
@@ -129,20 +133,20 @@ def token_panel(admin: bool) -> rx.Component:
             on_submit=TokenState.issue,
             reset_on_submit=True,
         ),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    rx.table.column_header_cell("Token"),
-                    rx.table.column_header_cell("Name"),
-                    *([rx.table.column_header_cell("Owner")] if admin else []),
-                    rx.table.column_header_cell("Scopes"),
-                    rx.table.column_header_cell("Created"),
-                    rx.table.column_header_cell("Expires"),
-                    rx.table.column_header_cell("Last used"),
-                    rx.table.column_header_cell("Actions"),
+        light_table.root(
+            light_table.header(
+                light_table.row(
+                    light_table.column_header_cell("Token"),
+                    light_table.column_header_cell("Name"),
+                    *([light_table.column_header_cell("Owner")] if admin else []),
+                    light_table.column_header_cell("Scopes"),
+                    light_table.column_header_cell("Created"),
+                    light_table.column_header_cell("Expires"),
+                    light_table.column_header_cell("Last used"),
+                    light_table.column_header_cell("Actions"),
                 )
             ),
-            rx.table.body(rx.foreach(TokenState.tokens, lambda r: _token_row(r, admin))),
+            light_table.body(rx.foreach(TokenState.tokens, lambda r: _token_row(r, admin))),
             width="100%",
         ),
         width="100%",

@@ -105,6 +105,74 @@ def choice_select(options: Any, *, label: str, testid: str, **root_props: Any) -
     )
 
 
+def native_choice_select(
+    options: Any, *, label: str, testid: str, value: Any, on_change: Any
+) -> rx.Component:
+    """`choice_select` as the browser's own `<select>` (drawn like Radix's fields by
+    `sg-native-select`): its visible name, then the select named by it. No JavaScript of its
+    own: /tasks keeps Radix's select (its collection, list box and scroll area, 10 KB gzipped)
+    out of the scripts it loads."""
+    return rx.hstack(
+        rx.text(label, size="2", as_="span"),
+        rx.el.select(
+            rx.foreach(options, lambda c: rx.el.option(c.label, value=c.value)),
+            value=value,
+            on_change=on_change,
+            aria_label=label,
+            class_name="sg-native-select sg-inline",
+            data_testid=testid,
+        ),
+        align="center",
+        spacing="2",
+    )
+
+
+class LightTable:
+    """`rx.table`'s parts as plain elements with Radix Themes' own table classes (its style
+    sheet, on every page already, draws them the same): Radix's `Table.Root` wraps the table
+    in its ScrollArea, whose code (6 KB gzipped with the table's) /tasks need not load. The
+    root scrolls sideways by itself (`sg-light-table`) where a table is wider than the page."""
+
+    @staticmethod
+    def root(*children: Any, class_name: str = "", aria_label: Any = None, **props: Any) -> Any:
+        return rx.el.div(
+            rx.el.table(*children, class_name="rt-TableRootTable", aria_label=aria_label),
+            class_name=f"rt-TableRoot rt-r-size-2 rt-variant-ghost sg-light-table {class_name}",
+            **props,
+        )
+
+    @staticmethod
+    def header(*children: Any, **props: Any) -> Any:
+        return rx.el.thead(*children, class_name="rt-TableHeader", **props)
+
+    @staticmethod
+    def body(*children: Any, **props: Any) -> Any:
+        return rx.el.tbody(*children, class_name="rt-TableBody", **props)
+
+    @staticmethod
+    def row(*children: Any, **props: Any) -> Any:
+        return rx.el.tr(*children, class_name="rt-TableRow", **props)
+
+    @staticmethod
+    def cell(*children: Any, **props: Any) -> Any:
+        return rx.el.td(*children, class_name="rt-TableCell", **props)
+
+    @staticmethod
+    def column_header_cell(*children: Any, **props: Any) -> Any:
+        return rx.el.th(
+            *children, scope="col", class_name="rt-TableCell rt-TableColumnHeaderCell", **props
+        )
+
+
+light_table = LightTable()
+
+
+def light_code(*children: Any, **props: Any) -> rx.Component:
+    """`rx.code` (soft, the default) as a plain `<code>` with Radix Themes' classes: the same
+    look, without Radix's Code component in the scripts of the pages that show only these."""
+    return rx.el.code(*children, class_name="rt-reset rt-Code rt-variant-soft", **props)
+
+
 def dialog_description(*children: Any) -> rx.Component:
     """A dialog's description (announced when it opens) as a `div`, so that it may hold
     paragraphs (Radix renders a `p` by default)."""
@@ -233,7 +301,7 @@ def shown_once(
             rx.vstack(
                 message,
                 rx.hstack(
-                    rx.code(value, data_testid=testid),
+                    light_code(value, data_testid=testid),
                     rx.button("Copy", size="1", variant="soft", on_click=rx.set_clipboard(value)),
                     rx.button("Done", size="1", variant="ghost", on_click=on_done),
                     align="center",

@@ -390,6 +390,12 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+#: The watches this process runs, by tab (client token): (generation, view). A tab's
+#: `_watch_gen` lives in its state (which outlives a server), this only in the process that
+#: runs the watch: a restarted server has none, so a reconnecting page starts its watch again.
+_LIVE_WATCHES: dict[str, tuple[int, tuple[Any, ...]]] = {}
+
+
 class TasksPageState(rx.State):
     rows: list[TaskRow] = []
     loading: bool = True
@@ -494,9 +500,38 @@ class TasksPageState(rx.State):
         address runs the page's on_load, `open`, which reads the filters back and watches)."""
         return rx.redirect(self._address(), replace=True)
 
+    def _view(self) -> tuple[Any, ...]:
+        """What the list shows: the filters and the page (a live watch follows one view)."""
+        return (
+            self.status_filter,
+            self.kind_filter,
+            self.search,
+            self.time_range,
+            self.date_from,
+            self.date_to,
+            self.offset,
+        )
+
+    def _watching(self) -> bool:
+        """Whether this process runs this tab's latest watch, of the view now chosen."""
+        token = self.router.session.client_token
+        return _LIVE_WATCHES.get(token) == (self._watch_gen, self._view())
+
+    @rx.event
+    def follow_new(self) -> Any:
+        """New task has created a run and will send the tab to `/tasks` (no filters) once it
+        starts: watch that view from now on, so that when the page is drawn the new row and
+        its first progress are already in the tab's state (no list to read after landing)."""
+        self.status_filter = self.kind_filter = self.time_range = ALL
+        self.search = self.date_from = self.date_to = ""
+        self.offset = 0
+        return TasksPageState.watch
+
     @rx.event
     def open(self) -> Any:
-        """The page opened: its filters and page come from the address."""
+        """The page opened: its filters and page come from the address. A watch of that very
+        view already running here (started by New task, `follow_new`) goes on; otherwise (a
+        first visit, other filters, a reconnect to a restarted server) one starts."""
         params = self.router.url.query_parameters
         status = str(params.get("status") or ALL)
         self.status_filter = status if status in STATUS_CHOICES else ALL
@@ -514,6 +549,8 @@ class TasksPageState(rx.State):
         except ValueError:
             page = 1
         self.offset = (page - 1) * PAGE_SIZE
+        if self._watching():
+            return None
         return TasksPageState.watch
 
     @rx.event(background=True)
@@ -522,6 +559,14 @@ class TasksPageState(rx.State):
             generation, token = supersede_watch(self)
             user = await current_user(self)
             self.kinds = kind_choices()
+            _LIVE_WATCHES[token] = (generation, self._view())
+        try:
+            await self._watch(generation, token, user)
+        finally:
+            if _LIVE_WATCHES.get(token, (None,))[0] == generation:
+                del _LIVE_WATCHES[token]
+
+    async def _watch(self, generation: int, token: str, user: Viewer | None) -> None:
         if user is None:
             return  # the page's on_load sends the visitor to /login
         engine = get_engine()
