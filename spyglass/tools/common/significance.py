@@ -19,7 +19,8 @@ PSI_SMOOTHING = 0.5
 
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
     """The largest gap between the empirical CDFs of two sorted samples."""
-    grid = np.concatenate([a, b])
+    # Sorted, so that numpy's binary search starts each key where the last one ended.
+    grid = np.sort(np.concatenate([a, b]))
     cdf_a = np.searchsorted(a, grid, side="right") / len(a)
     cdf_b = np.searchsorted(b, grid, side="right") / len(b)
     return float(np.max(np.abs(cdf_a - cdf_b)))

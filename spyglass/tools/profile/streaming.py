@@ -46,6 +46,7 @@ from spyglass.tools.common.frames import CONVERT, arrow_to_pandas
 from spyglass.tools.common.memo import once
 from spyglass.tools.common.sniff import CsvDialect, DataFileError, unreadable
 from spyglass.tools.common.stats import BINS, MAX_CATEGORIES, ColumnStats, _top, compute
+from spyglass.tools.common.toolkit import report_progress
 
 #: Bytes of the file parsed at a time.
 BLOCK_BYTES = 4 << 20
@@ -392,7 +393,10 @@ def _second_pass(
     include = [raw[i] for i in work] if len(set(raw)) == len(raw) else None
     reader = _reader(open_file, dialect, types, include)
     position = {i: (j if include else i) for j, i in enumerate(work)}
+    read = 0
     for batch in reader:
+        read += batch.num_rows
+        report_progress(None, f"histograms and outliers: {read:,} rows read again")
         for i, (edges, low, high) in work.items():
             values = pc.cast(batch.column(position[i]), pa.float64()).to_numpy(zero_copy_only=False)
             values = values[np.isfinite(values)]
@@ -482,6 +486,7 @@ def _passes(
             _first_pass(batch, columns, rows_spill, spill)
             sample.add(batch, rows)
             rows += batch.num_rows
+            report_progress(None, f"reading the file: {rows:,} rows")
         total, distinct_rows = rows_spill.count()
         distinct = [acc.spill.count()[1] if acc.spill is not None else 0 for acc in columns]
     frame = arrow_to_pandas(sample.result(schema))
