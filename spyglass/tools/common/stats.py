@@ -144,7 +144,7 @@ def _top(values: Any, counts: np.ndarray, text: Any) -> list[tuple[str, int]]:
     return [(text(values[i]), int(counts[i])) for i in _most_frequent(counts)]
 
 
-def _moments(values: np.ndarray) -> tuple[float, float | None, float | None]:
+def moments(values: np.ndarray) -> tuple[float, float | None, float | None]:
     """Mean, standard deviation (n − 1, as numpy's `std(ddof=1)`) and adjusted
     Fisher–Pearson skewness G1 (as pandas' `Series.skew`; None below 3 values), from one
     centred copy. Sums are numpy's pairwise sums: no BLAS call, whose threads spin and
@@ -199,7 +199,7 @@ def _numeric(series: pd.Series, stats: ColumnStats) -> None:
     lo, hi = float(ordered[0]), float(ordered[-1])
     q1, q2, q3 = (quantile(ordered, q) for q in (0.25, 0.5, 0.75))
     stats.minimum, stats.maximum, stats.quartiles = lo, hi, (q1, q2, q3)
-    stats.mean, stats.std, stats.skewness = _moments(ordered)
+    stats.mean, stats.std, stats.skewness = moments(ordered)
     if lo == hi:
         stats.histogram = ([n], [lo, hi])
     else:
