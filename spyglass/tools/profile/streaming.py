@@ -486,7 +486,7 @@ def _passes(
             _first_pass(batch, columns, rows_spill, spill)
             sample.add(batch, rows)
             rows += batch.num_rows
-            report_progress(None, f"reading the file: {rows:,} rows")
+            report_progress(None, f"{rows:,} rows read")
         total, distinct_rows = rows_spill.count()
         distinct = [acc.spill.count()[1] if acc.spill is not None else 0 for acc in columns]
     frame = arrow_to_pandas(sample.result(schema))
