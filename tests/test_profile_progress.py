@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from spyglass.tools.catalogue import TOOLS
-from spyglass.tools.common import memo, stats, toolkit
+from spyglass.tools.common import memo, significance, stats, toolkit
 from spyglass.tools.common.toolkit import progress_to, report_progress, run_agents
 
 TOOL = TOOLS["profile-my-data"]
@@ -90,3 +90,26 @@ def test_mean_std_and_skewness_are_numpys_and_pandas(rows: int) -> None:
     else:
         assert skew is None
     assert stats.moments(np.full(5, 7.0))[1:] == (0.0, 0.0)  # constant: no spread, no skew
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (
+            np.random.default_rng(1).normal(0, 1, 5_000),
+            np.random.default_rng(2).normal(0.2, 1, 700),
+        ),
+        (
+            np.random.default_rng(3).integers(0, 20, 3_000),
+            np.random.default_rng(4).integers(0, 25, 900),
+        ),
+        (np.array([1.0]), np.array([1.0, 2.0])),
+    ],
+)
+def test_ks_statistic_is_the_largest_gap_between_the_cdfs(a: np.ndarray, b: np.ndarray) -> None:
+    a, b = np.sort(a.astype("float64")), np.sort(b.astype("float64"))
+    grid = np.concatenate([a, b])  # the definition: both CDFs at every value
+    gaps = np.searchsorted(a, grid, side="right") / len(a) - np.searchsorted(
+        b, grid, side="right"
+    ) / len(b)
+    assert significance.ks_statistic(a, b) == float(np.max(np.abs(gaps)))
