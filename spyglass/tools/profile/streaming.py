@@ -145,15 +145,17 @@ class _Spill:
             if len(part):
                 self.files[i].write(part.tobytes())
 
-    def count(self) -> tuple[int, int]:
-        """(hashes written, distinct hashes), then the files are removed."""
+    def count(self, what: str) -> tuple[int, int]:
+        """(hashes written, distinct hashes), then the files are removed; `what` is counted
+        (for the progress reports)."""
         total = distinct = 0
-        for file, path in zip(self.files, self.paths, strict=True):
+        for i, (file, path) in enumerate(zip(self.files, self.paths, strict=True), 1):
             file.close()
             values = np.fromfile(path, dtype=np.uint64)
             total += len(values)
             distinct += len(np.unique(values))
             path.unlink()
+            report_progress(None, f"counting {what}: part {i} of {HASH_BUCKETS}")
         return total, distinct
 
 
@@ -487,11 +489,15 @@ def _passes(
             sample.add(batch, rows)
             rows += batch.num_rows
             report_progress(None, f"{rows:,} rows read")
-        total, distinct_rows = rows_spill.count()
-        distinct = [acc.spill.count()[1] if acc.spill is not None else 0 for acc in columns]
+        total, distinct_rows = rows_spill.count("duplicate rows")
+        distinct = [
+            acc.spill.count(f"the distinct values of {name}")[1] if acc.spill is not None else 0
+            for acc, name in zip(columns, names, strict=True)
+        ]
     frame = arrow_to_pandas(sample.result(schema))
     stats = {}
     for i, name in enumerate(names):
+        report_progress(None, f"statistics of the sample's column {i + 1:,} of {len(names):,}")
         sampled = compute(frame[name])
         stats[name] = _stats(name, columns[i], sampled, rows, distinct[i])
     _second_pass(open_file, dialect, types, names, stats)
