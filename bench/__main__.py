@@ -6,7 +6,9 @@ baseline; the fan-out of one task to 1,000 subscribers at 50 updates/s beside a 
 `websockets` broadcast to as many clients, in the same run (every client must get every
 status change and the end); direct-API submit → COMPLETED throughput for a no-op job;
 `/api/health` latency with 10,000 running (sleeping) jobs; profile-my-data on a
-1,000,000 × 20 CSV beside pyarrow read + describe(). `--only fanout,health` runs a few.
+1,000,000 × 20 CSV beside pyarrow read + describe() and ydata-profiling (`bench.profile_bench`;
+`--profile-memory-rows 10000000` adds its peak memory on a 10M-row file).
+`--only fanout,health` runs a few.
 """
 
 from __future__ import annotations
@@ -477,6 +479,13 @@ async def main() -> None:
     parser.add_argument("--client-processes", type=int, default=4)
     parser.add_argument("--profile-rows", type=int, default=1_000_000)
     parser.add_argument(
+        "--profile-memory-rows",
+        type=int,
+        default=0,
+        help="also the profile's peak memory on a file of this many rows (e.g. 10000000)",
+    )
+    parser.add_argument("--no-profile-peer", action="store_true", help="leave ydata-profiling out")
+    parser.add_argument(
         "--fanout-subscribers", default="100,1000", help="comma-separated subscriber counts"
     )
     parser.add_argument("--fanout-rounds", type=int, default=3)
@@ -560,7 +569,7 @@ async def main() -> None:
     if "profile" in only:
         from bench.profile_bench import main as profile_main
 
-        profile_main(args.profile_rows)
+        profile_main(args.profile_rows, args.profile_memory_rows, not args.no_profile_peer)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import logging
 import sys
@@ -35,7 +36,14 @@ from spyglass.tools.catalogue import TOOLS, TOOLS_STATE
 from spyglass.tools.common.frames import load_table
 from spyglass.tools.common.report import build_report, to_json
 from spyglass.tools.common.sniff import HEAD_BYTES, sniff_csv
-from spyglass.tools.common.toolkit import AgentResult, Output, Tool, check_inputs, run_agents
+from spyglass.tools.common.toolkit import (
+    AgentResult,
+    Output,
+    Tool,
+    check_inputs,
+    progress_to,
+    run_agents,
+)
 from spyglass.tools.profile.streaming import stream_profile
 
 log = logging.getLogger(__name__)
@@ -70,6 +78,17 @@ async def run_tool(task: TaskContext, run: ToolRun) -> dict[str, Any]:
     async def on_message(message: tuple[str, str, dict[str, Any]]) -> None:
         nonlocal done
         kind, agent, info = message
+        if kind == "progress":  # a long step within an agent (or reading: agent "")
+            share = info["share"]
+            await task.update(
+                progress=None
+                if share is None or not agent
+                else 5 + 90 * (done + share) / len(run.agents),
+                message=f"{agent}: {info['what']}"
+                if agent
+                else f"Reading the files: {info['what']}",
+            )
+            return
         if kind == "started":
             checklist[agent] = "running"
             await task.log(f"Running {agent}", level="agent_started", data={"agent": agent})
@@ -176,10 +195,15 @@ def _tool_body(task_id: str, run: ToolRun) -> bytes:
     storage = get_storage()
     limit = in_memory_limit()
     frames: dict[str, pd.DataFrame] = {}
-    for key, source in run.inputs.items():
-        if key == "parameters":
-            continue
-        frames[key] = read_input(tool, storage, source, limit)
+
+    def progress(agent: str, share: float | None, what: str) -> None:
+        send(("progress", agent, {"share": share, "what": what}))
+
+    with progress_to(functools.partial(progress, "")):  # a streamed file reports its blocks
+        for key, source in run.inputs.items():
+            if key == "parameters":
+                continue
+            frames[key] = read_input(tool, storage, source, limit)
     check_inputs(tool, run.agents, frames)
 
     def started(agent: str) -> None:
@@ -190,7 +214,14 @@ def _tool_body(task_id: str, run: ToolRun) -> bytes:
         send(("completed", agent, {"outputs": files, "summary": _summary(result)}))
 
     ctx = run_agents(
-        tool, run.agents, frames, params, task_id=task_id, on_start=started, on_done=done
+        tool,
+        run.agents,
+        frames,
+        params,
+        task_id=task_id,
+        on_start=started,
+        on_done=done,
+        on_progress=progress,
     )
     return to_json(build_report(tool, ctx))
 

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from spyglass.tools.common.toolkit import report_progress
+
 T = TypeVar("T")
 _memo: dict[tuple[int, str], Any] = {}
 
@@ -40,9 +42,25 @@ def streamed(frame: pd.DataFrame) -> dict[str, Any] | None:
     return _memo.get((id(frame), "streamed"))
 
 
+#: Rows hashed at a time (a second or so of work), with a progress report after each block.
+HASH_BLOCK = 1_000_000
+
+
 def row_hashes(frame: pd.DataFrame) -> pd.Series:
     """A 64-bit hash of each row (vectorised, no tuples): equal rows, equal hashes."""
-    return once(frame, "row_hashes", lambda: pd.util.hash_pandas_object(frame, index=False))
+
+    def work() -> pd.Series:
+        if len(frame) <= HASH_BLOCK:
+            return pd.util.hash_pandas_object(frame, index=False)
+        parts = []
+        for start in range(0, len(frame), HASH_BLOCK):
+            part = frame.iloc[start : start + HASH_BLOCK]
+            parts.append(pd.util.hash_pandas_object(part, index=False))
+            done = start + len(part)
+            report_progress(done / len(frame), f"duplicate rows: {done:,} of {len(frame):,} hashed")
+        return pd.concat(parts)
+
+    return once(frame, "row_hashes", work)
 
 
 def duplicate_mask(frame: pd.DataFrame) -> pd.Series:

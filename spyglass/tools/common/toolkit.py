@@ -16,8 +16,12 @@ task's child process runs it (`spyglass.tools.run`), and so do the unit tests.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
-from collections.abc import Callable, Iterable, Mapping
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -83,6 +87,42 @@ class AgentContext(Generic[P]):
 
 
 AgentFn = Callable[[AgentContext[Any]], AgentResult]
+
+#: A long step reports how far it is (a share 0–1, or None when it cannot tell) and what it
+#: is doing, at most this often (seconds): often enough that a task's progress moves every
+#: second or so, rarely enough to cost nothing (`report_progress`).
+PROGRESS_EVERY = 0.5
+Progress = Callable[[float | None, str], None]
+_reporter: Progress | None = None
+
+
+def report_progress(share: float | None, what: str) -> None:
+    """From inside a long step (a pass over columns, rows or blocks): how far it is. Goes to
+    the reporter of `progress_to` (the task's child sends it to the task), throttled to one
+    report per PROGRESS_EVERY; nowhere when there is none (unit tests)."""
+    if _reporter is not None:
+        _reporter(share, what)
+
+
+@contextlib.contextmanager
+def progress_to(report: Progress | None) -> Iterator[None]:
+    """Send `report_progress` calls to `report` (at most one per PROGRESS_EVERY) while inside."""
+    global _reporter
+    last = -math.inf
+
+    def throttled(share: float | None, what: str) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY:
+            last = now
+            assert report is not None
+            report(share, what)
+
+    before, _reporter = _reporter, (throttled if report is not None else None)
+    try:
+        yield
+    finally:
+        _reporter = before
 
 
 @dataclass(frozen=True)
@@ -208,11 +248,13 @@ def run_agents(
     task_id: str = "",
     on_start: Callable[[str], None] | None = None,
     on_done: Callable[[str, AgentResult, list[Output]], None] | None = None,
+    on_progress: Callable[[str, float | None, str], None] | None = None,
 ) -> AgentContext[Any]:
     """Run `agents` of `tool`, in the order given, on one context; returns the context.
 
     `on_start(agent)` is called before each agent, `on_done(agent, result, outputs)` after
-    it with the files it wrote (handed over: the context keeps them only without `on_done`).
+    it with the files it wrote (handed over: the context keeps them only without `on_done`),
+    `on_progress(agent, share, what)` while it runs (`report_progress`).
     """
     chosen = list(agents)
     params = (
@@ -231,7 +273,9 @@ def run_agents(
         if on_start is not None:
             on_start(agent_id)
         before = len(ctx.outputs)
-        result = agent.run(ctx)
+        report = functools.partial(on_progress, agent_id) if on_progress is not None else None
+        with progress_to(report):
+            result = agent.run(ctx)
         ctx.results[agent_id] = result
         if on_done is not None:
             written = ctx.outputs[before:]

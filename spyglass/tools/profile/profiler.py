@@ -17,6 +17,7 @@ import pandas as pd
 from spyglass.tools.common.memo import streamed, table_rows
 from spyglass.tools.common.patterns import is_identifying
 from spyglass.tools.common.stats import ColumnStats, duplicate_rows, frame_stats
+from spyglass.tools.common.toolkit import report_progress
 from spyglass.tools.profile import alerts
 from spyglass.tools.profile.parameters import UnifiedProfilerParams
 
@@ -102,6 +103,8 @@ def correlations(numeric: pd.DataFrame, means: list[float]) -> np.ndarray:
         sx += values.T @ weights  # sx[i, j]: sum of column i where i and j are present
         sxx += (values * values).T @ weights
         n += weights.T @ weights
+        done = min(len(numeric), start + CORR_BLOCK)
+        report_progress(done / len(numeric), f"correlations: {done:,} of {len(numeric):,} rows")
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = n * sxy - sx * sx.T
         var = (n * sxx - sx * sx) * (n * sxx - sx * sx).T

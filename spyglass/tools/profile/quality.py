@@ -29,6 +29,7 @@ from spyglass.tools.common.stats import (
     seconds,
     thinned,
 )
+from spyglass.tools.common.toolkit import report_progress
 from spyglass.tools.profile.parameters import DriftDetectorParams, ScoreRiskParams
 
 #: A share of matching values above which a column is taken to hold that PII.
@@ -236,6 +237,7 @@ def drift(
     planned: list[tuple[int, str, Any]] = []  # (index in results, kind, work)
     for name in current.columns:
         column = str(name)
+        report_progress(None, f"column {column}")
         base_name = mapping.get(column, name)
         if base_name not in baseline.columns:
             results.append(_skip(column, "unknown", "missing_in_baseline", "not in the baseline"))
@@ -312,7 +314,8 @@ def drift(
         results.append({"column": column, "type": "categorical"})
 
     alpha = DRIFT_ALPHA / max(1, len(planned))
-    for index, kind, work in planned:
+    for done, (index, kind, work) in enumerate(planned, 1):
+        report_progress(done / len(planned), f"comparing column {done:,} of {len(planned):,}")
         if kind == "categorical":
             figures = _categorical_drift(*work)
             material = figures["psi"] >= PSI_MATERIAL

@@ -46,6 +46,7 @@ from spyglass.tools.common.frames import CONVERT, arrow_to_pandas
 from spyglass.tools.common.memo import once
 from spyglass.tools.common.sniff import CsvDialect, DataFileError, unreadable
 from spyglass.tools.common.stats import BINS, MAX_CATEGORIES, ColumnStats, _top, compute
+from spyglass.tools.common.toolkit import report_progress
 
 #: Bytes of the file parsed at a time.
 BLOCK_BYTES = 4 << 20
@@ -144,15 +145,17 @@ class _Spill:
             if len(part):
                 self.files[i].write(part.tobytes())
 
-    def count(self) -> tuple[int, int]:
-        """(hashes written, distinct hashes), then the files are removed."""
+    def count(self, what: str) -> tuple[int, int]:
+        """(hashes written, distinct hashes), then the files are removed; `what` is counted
+        (for the progress reports)."""
         total = distinct = 0
-        for file, path in zip(self.files, self.paths, strict=True):
+        for i, (file, path) in enumerate(zip(self.files, self.paths, strict=True), 1):
             file.close()
             values = np.fromfile(path, dtype=np.uint64)
             total += len(values)
             distinct += len(np.unique(values))
             path.unlink()
+            report_progress(None, f"counting {what}: part {i} of {HASH_BUCKETS}")
         return total, distinct
 
 
@@ -392,7 +395,10 @@ def _second_pass(
     include = [raw[i] for i in work] if len(set(raw)) == len(raw) else None
     reader = _reader(open_file, dialect, types, include)
     position = {i: (j if include else i) for j, i in enumerate(work)}
+    read = 0
     for batch in reader:
+        read += batch.num_rows
+        report_progress(None, f"histograms and outliers: {read:,} rows read again")
         for i, (edges, low, high) in work.items():
             values = pc.cast(batch.column(position[i]), pa.float64()).to_numpy(zero_copy_only=False)
             values = values[np.isfinite(values)]
@@ -482,11 +488,16 @@ def _passes(
             _first_pass(batch, columns, rows_spill, spill)
             sample.add(batch, rows)
             rows += batch.num_rows
-        total, distinct_rows = rows_spill.count()
-        distinct = [acc.spill.count()[1] if acc.spill is not None else 0 for acc in columns]
+            report_progress(None, f"{rows:,} rows read")
+        total, distinct_rows = rows_spill.count("duplicate rows")
+        distinct = [
+            acc.spill.count(f"the distinct values of {name}")[1] if acc.spill is not None else 0
+            for acc, name in zip(columns, names, strict=True)
+        ]
     frame = arrow_to_pandas(sample.result(schema))
     stats = {}
     for i, name in enumerate(names):
+        report_progress(None, f"statistics of the sample's column {i + 1:,} of {len(names):,}")
         sampled = compute(frame[name])
         stats[name] = _stats(name, columns[i], sampled, rows, distinct[i])
     _second_pass(open_file, dialect, types, names, stats)
