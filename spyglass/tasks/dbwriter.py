@@ -64,6 +64,10 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[_Unit | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._update_statements: dict[tuple[str, ...], Any] = {}
+        #: Built once: a statement object used again finds its compiled form in SQLAlchemy's
+        #: cache by a cache key it keeps (a new one per group would compute it again).
+        self._insert_task = sa.insert(task_table)
+        self._insert_events = sa.insert(event_table)
         #: The thread's own connection, kept between groups (no pool checkout, no ping per
         #: commit); dropped after a failure, and opened again for the next group.
         self._conn: Connection | None = None
@@ -154,7 +158,7 @@ class GroupCommitWriter:
         events = [ev for w in writes for ev in w.events]
         deletes = [w.delete_task for w in writes if w.delete_task is not None]
         if inserts:
-            conn.execute(sa.insert(self._tasks), inserts)
+            conn.execute(self._insert_task, inserts)
             self.statements += 1
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for task_id, values in merged.items():
@@ -164,7 +168,7 @@ class GroupCommitWriter:
             conn.execute(self._update_statement(columns), rows)
             self.statements += 1
         if events:
-            conn.execute(sa.insert(self._events), events)
+            conn.execute(self._insert_events, events)
             self.statements += 1
         for w in writes:
             for statement in w.also:

@@ -48,6 +48,9 @@ WORKER_TABLE = WorkerInfo.__table__  # type: ignore[attr-defined]
 RULE_TABLE = RetentionRule.__table__  # type: ignore[attr-defined]
 LEASE_TABLE = SweepLease.__table__  # type: ignore[attr-defined]
 _DEPTH_KEYS = (TASK_TABLE.c.state_name, TASK_TABLE.c.task_name, TASK_TABLE.c.queue)
+#: A task's row by its id: built once (a statement used again finds its compiled form in
+#: SQLAlchemy's cache by the cache key it keeps; a new one per read computes it again).
+_ROW_BY_ID = sa.select(TASK_TABLE).where(TASK_TABLE.c.id == sa.bindparam("task_id"))
 
 INTERRUPTED_MESSAGE = "The server stopped while this task was running; retry it to run it again."
 #: A task waiting for its files: the only statuses `claim_waiting` takes a task from.
@@ -680,9 +683,7 @@ class TaskStore(StoreExtras):
 
         def run() -> dict[str, Any] | None:
             with self.engine.connect() as conn:
-                found = conn.execute(
-                    sa.select(TASK_TABLE).where(TASK_TABLE.c.id == task_id)
-                ).first()
+                found = conn.execute(_ROW_BY_ID, {"task_id": task_id}).first()
             return dict(found._mapping) if found is not None else None
 
         return await asyncio.to_thread(run)
