@@ -4,7 +4,10 @@ Writes go through a group-commit writer thread. Status changes and final
 states are written at once (callers await the commit); progress and log lines
 are coalesced and flushed every `flush_interval` seconds, so a job reporting
 a thousand times a second costs the database a few writes per second.
-Reads run in worker threads so the event loop never waits on the database.
+Reads run in worker threads so the event loop never waits on the database; on a SQLite
+file a task's row is read in the loop itself when SQLite can give it at once (a read never
+waits for a writer there; one that would have to wait for a lock goes to a thread), as the
+thread's hand-off costs several times the read.
 """
 
 from __future__ import annotations
@@ -76,6 +79,23 @@ def make_engine(db_url: str) -> Engine:
     engine = sa.create_engine(db_url, pool_size=10, max_overflow=10)
     _ping_when_idle(engine)
     return engine
+
+
+def quick_reader(engine: Engine) -> Engine | None:
+    """For a SQLite file, an engine whose one connection the event loop reads with: SQLite's
+    busy wait off (a read that would wait for a lock raises at once, and is read in a thread
+    instead), so the loop never waits on the database. None for other databases."""
+    url = engine.url
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if "mode=memory" in database or url.query.get("mode") == "memory":
+        return None
+    return sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 0},
+        poolclass=sa.pool.StaticPool,
+    )
 
 
 #: A pooled connection idle longer than this is tested (one round trip) before it is used.
@@ -457,6 +477,10 @@ class TaskStore(StoreExtras):
         self._writer = GroupCommitWriter(self.engine, TASK_TABLE, EVENT_TABLE, ARTIFACT_TABLE)
         self._pending: dict[str, _Pending] = {}
         self._flusher: asyncio.Task[None] | None = None
+        #: The event loop's own reader (SQLite files only; see `quick_reader`), made at the
+        #: first read.
+        self._quick: Engine | None = None
+        self._reads_quick = quick_reader(self.engine) is not None
 
     # -- lifecycle -------------------------------------------------------
     def migrate(self) -> None:
@@ -474,6 +498,9 @@ class TaskStore(StoreExtras):
         self.flush_pending()
         await asyncio.to_thread(self._writer.stop)
         self.engine.dispose()
+        if self._quick is not None:
+            self._quick.dispose()
+            self._quick = None
 
     @property
     def commits(self) -> int:
@@ -681,12 +708,20 @@ class TaskStore(StoreExtras):
     async def get_row(self, task_id: str) -> dict[str, Any] | None:
         """A task's stored row (one Core query: no ORM object is built)."""
 
-        def run() -> dict[str, Any] | None:
-            with self.engine.connect() as conn:
+        def run(engine: Engine) -> dict[str, Any] | None:
+            with engine.connect() as conn:
                 found = conn.execute(_ROW_BY_ID, {"task_id": task_id}).first()
             return dict(found._mapping) if found is not None else None
 
-        return await asyncio.to_thread(run)
+        if self._reads_quick:
+            if self._quick is None:
+                self._quick = quick_reader(self.engine)
+            if self._quick is not None:
+                try:
+                    return run(self._quick)
+                except sa.exc.OperationalError:
+                    pass  # SQLite would have to wait (a lock): a thread waits instead
+        return await asyncio.to_thread(run, self.engine)
 
     async def get_task(self, task_id: str) -> Task | None:
         return await self._read(lambda s: s.get(Task, task_id))
