@@ -663,7 +663,7 @@ async def test_a_row_read_in_the_loop_never_waits_for_sqlites_locks(tmp_path: Pa
     import sqlite3
 
     from spyglass.tasks.models import utcnow
-    from spyglass.tasks.store import TaskStore
+    from spyglass.tasks.store import TASK_TABLE, TaskStore
 
     path = tmp_path / "r.db"
     store = TaskStore(f"sqlite:///{path}")
@@ -671,13 +671,15 @@ async def test_a_row_read_in_the_loop_never_waits_for_sqlites_locks(tmp_path: Pa
     await store.start()
     now = utcnow()
     row = {"id": "r1", "state_name": "s", "task_name": "t", "status": "PENDING"}
+    row.update(input_args={"a": [1, None]}, result={"x": "☃"}, progress=12.5, priority=3)
     await store.insert_task({**row, "created_at": now, "updated_at": now}, [])
     quick = await store.get_row("r1")
     assert store._quick is not None  # read in the loop
     with store.engine.connect() as conn:
-        threaded = dict(conn.execute(sa.text("SELECT * FROM task")).one()._mapping)
+        table = TASK_TABLE  # the row as SQLAlchemy reads it
+        threaded = dict(conn.execute(sa.select(table).where(table.c.id == "r1")).one()._mapping)
     assert quick is not None and quick["status"] == "PENDING" and quick["created_at"] == now
-    assert set(quick) == set(threaded)
+    assert quick == threaded
     assert await store.get_row("nope") is None
     await store.close()
 

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +97,47 @@ def quick_reader(engine: Engine) -> Engine | None:
         connect_args={"check_same_thread": False, "timeout": 0},
         poolclass=sa.pool.StaticPool,
     )
+
+
+class QuickRows:
+    """A task's row by id read on the DBAPI connection of a `quick_reader` engine: the SQL
+    built once, each value through the result processor SQLAlchemy itself uses for its column
+    on this dialect, keyed as SQLAlchemy keys a row's mapping (a read of its own, in SQLite's
+    autocommit: each sees the latest commit)."""
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        prep = dialect.identifier_preparer
+        columns = list(TASK_TABLE.c)
+        self.names = [c.key for c in columns]
+        self.processors = [
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+        ]
+        self.sql = (
+            f"SELECT {', '.join(prep.quote(c.name) for c in columns)} "
+            f"FROM {prep.format_table(TASK_TABLE)} WHERE {prep.quote(TASK_TABLE.c.id.name)} = ?"
+        )
+        self.engine = engine
+        self.conn: Any = engine.raw_connection()  # kept: StaticPool has this one only
+
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        cursor = self.conn.cursor()
+        try:
+            cursor.execute(self.sql, (task_id,))
+            found = cursor.fetchone()
+        finally:
+            cursor.close()
+        if found is None:
+            return None
+        return {
+            name: value if process is None else process(value)
+            for name, process, value in zip(self.names, self.processors, found, strict=True)
+        }
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.engine.dispose()
 
 
 #: A pooled connection idle longer than this is tested (one round trip) before it is used.
@@ -479,7 +521,7 @@ class TaskStore(StoreExtras):
         self._flusher: asyncio.Task[None] | None = None
         #: The event loop's own reader (SQLite files only; see `quick_reader`), made at the
         #: first read.
-        self._quick: Engine | None = None
+        self._quick: QuickRows | None = None
         self._reads_quick = quick_reader(self.engine) is not None
 
     # -- lifecycle -------------------------------------------------------
@@ -499,7 +541,7 @@ class TaskStore(StoreExtras):
         await asyncio.to_thread(self._writer.stop)
         self.engine.dispose()
         if self._quick is not None:
-            self._quick.dispose()
+            self._quick.close()
             self._quick = None
 
     @property
@@ -714,13 +756,14 @@ class TaskStore(StoreExtras):
             return dict(found._mapping) if found is not None else None
 
         if self._reads_quick:
-            if self._quick is None:
-                self._quick = quick_reader(self.engine)
-            if self._quick is not None:
-                try:
-                    return run(self._quick)
-                except sa.exc.OperationalError:
-                    pass  # SQLite would have to wait (a lock): a thread waits instead
+            try:
+                if self._quick is None:
+                    reader = quick_reader(self.engine)
+                    assert reader is not None
+                    self._quick = QuickRows(reader)
+                return self._quick.get(task_id)
+            except (sa.exc.OperationalError, sqlite3.OperationalError):
+                pass  # SQLite would have to wait (a lock): a thread waits instead
         return await asyncio.to_thread(run, self.engine)
 
     async def get_task(self, task_id: str) -> Task | None:
