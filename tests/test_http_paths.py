@@ -309,6 +309,7 @@ def test_the_lane_takes_only_what_the_router_would_give_its_routes() -> None:
             r for r in api.router.routes if r.matches(scope(path, method))[0] is Match.FULL
         )
         assert picked[0] is chosen, path
+        assert picked[1] == chosen.matches(scope(path, method))[1], path
     path = "/api/example_task2/task/start/task2_with_args"
     for refused in (
         scope(path, headers=[(b"origin", b"http://x")]),

@@ -92,8 +92,8 @@ class Lane:
         path: str = scope["path"]
         if method == "POST":
             route = self._starts.get(path)
-            if route is not None:
-                return route, {}
+            if route is not None:  # what its `matches` gives (its path has no parameters)
+                return route, {"endpoint": route.endpoint, "path_params": {}}
         for route in self._params[method]:
             match, child = route.matches(scope)
             if match is Match.FULL:
@@ -105,7 +105,8 @@ class Lane:
         self.set_contexts()
         if child:
             scope.update(child)
-        scope["app"] = self.api
+        scope["app"] = self.api  # as FastAPI and its router set them
+        scope.setdefault("router", self.api.router)
         added = security.answer_headers(scope["path"])
         started = False
 
