@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -119,6 +120,8 @@ class QuickRows:
         )
         self.engine = engine
         self.conn: Any = engine.raw_connection()  # kept: StaticPool has this one only
+        #: The process that opened it (a SQLite connection is not used across a fork).
+        self.pid = os.getpid()
 
     def get(self, task_id: str) -> dict[str, Any] | None:
         cursor = self.conn.cursor()
@@ -757,7 +760,7 @@ class TaskStore(StoreExtras):
 
         if self._reads_quick:
             try:
-                if self._quick is None:
+                if self._quick is None or self._quick.pid != os.getpid():
                     reader = quick_reader(self.engine)
                     assert reader is not None
                     self._quick = QuickRows(reader)
