@@ -19,6 +19,7 @@ from spyglass import (
 from spyglass.api import security
 from spyglass.api.app import beneath, create_api
 from spyglass.api.front import FrontDoor
+from spyglass.api.lane import Lane
 from spyglass.auth.service import get_auth
 from spyglass.config import get_settings
 from spyglass.frontend import lazy_toaster
@@ -89,7 +90,11 @@ class SpyGlassApp(rx.App):
         tracing = otel.asgi_middleware
         if tracing is not None:  # traced like the rest (each socket frame too)
             direct = tracing(direct)
-        return FrontDoor(whole, direct, wrap=security.guard, raw_socket_sends=tracing is None)
+        # Untraced, a script's token-free start or result read skips the layers between.
+        lane = Lane(api, self._set_contexts_internal) if tracing is None else None
+        return FrontDoor(
+            whole, direct, wrap=security.guard, raw_socket_sends=tracing is None, lane=lane
+        )
 
 
 # The page guard and the API's 405s in front of Reflex's routes, the API above them, then the

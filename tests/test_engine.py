@@ -579,3 +579,129 @@ def test_the_subscriber_count_is_kept_with_each_subscribe_and_close() -> None:
     for sub in [*one, *wide]:
         sub.close()
     assert bus.subscriber_count == 0 and bus.followed_tasks() == []
+
+
+async def test_the_writers_direct_sqlite_path_stores_what_sqlalchemy_stores(
+    tmp_path: Path,
+) -> None:
+    """On SQLite the writer runs its task and event writes on the cursor directly: the rows
+    stored (each value and its SQLite type) are those SQLAlchemy's statements store, column
+    defaults included."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from spyglass.tasks.store import EVENT_TABLE, TASK_TABLE, make_engine, migrate
+
+    when = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+    writes = [
+        Write(
+            insert_task={
+                "id": "t1",
+                "state_name": "s",
+                "task_name": "j",
+                "status": "PENDING",
+                "input_args": {"a": [1, 2.5, None], "é": "☃"},
+                "result": None,
+                "created_at": when,
+                "updated_at": when.astimezone(timezone(timedelta(hours=2))),
+                "scheduled_at": None,
+            },
+            events=[
+                {
+                    "task_id": "t1",
+                    "seq": 1,
+                    "timestamp": when,
+                    "event_type": "status",
+                    "message": "Queued",
+                    "data": {"status": "PENDING"},
+                }
+            ],
+        ),
+        Write(
+            task_id="t1",
+            values={"status": "COMPLETED", "result": [1, "x"], "progress": 100, "message": None},
+            events=[
+                {
+                    "task_id": "t1",
+                    "seq": 2,
+                    "timestamp": when + timedelta(seconds=1),
+                    "event_type": "success",
+                    "message": "Completed",
+                    "data": None,
+                }
+            ],
+        ),
+        Write(task_id="t1", values={"completed_at": when, "error_code": None}),
+    ]
+    stored = []
+    for direct in (True, False):
+        engine = make_engine(f"sqlite:///{tmp_path / f'{direct}.db'}")
+        migrate(engine)
+        writer = GroupCommitWriter(engine, TASK_TABLE, EVENT_TABLE)
+        assert writer._direct is not None
+        if not direct:
+            writer._direct = None
+        writer.start()
+        for write in writes:
+            await writer.submit(write)
+        writer.stop()
+        with engine.connect() as conn:
+            rows = []
+            for table in ("task", "task_event"):
+                names = [c[1] for c in conn.exec_driver_sql(f"PRAGMA table_info({table})")]
+                typed = ", ".join(f"{n}, typeof({n})" for n in names)
+                rows.append(conn.exec_driver_sql(f"SELECT {typed} FROM {table}").all())
+        stored.append(rows)
+        engine.dispose()
+    assert stored[0] == stored[1]
+    assert stored[0][0][0][1] == "text"  # the id, and the defaults filled in
+
+
+async def test_a_row_read_in_the_loop_never_waits_for_sqlites_locks(tmp_path: Path) -> None:
+    """On a SQLite file a task's row is read in the event loop (no thread hand-off) when
+    SQLite gives it at once; while another connection holds a lock that makes readers
+    wait, the read waits in a thread and the loop goes on."""
+    import sqlite3
+
+    from spyglass.tasks.models import utcnow
+    from spyglass.tasks.store import TASK_TABLE, TaskStore
+
+    path = tmp_path / "r.db"
+    store = TaskStore(f"sqlite:///{path}")
+    store.migrate()
+    await store.start()
+    now = utcnow()
+    row = {"id": "r1", "state_name": "s", "task_name": "t", "status": "PENDING"}
+    row.update(input_args={"a": [1, None]}, result={"x": "☃"}, progress=12.5, priority=3)
+    await store.insert_task({**row, "created_at": now, "updated_at": now}, [])
+    quick = await store.get_row("r1")
+    assert store._quick is not None  # read in the loop
+    with store.engine.connect() as conn:
+        table = TASK_TABLE  # the row as SQLAlchemy reads it
+        threaded = dict(conn.execute(sa.select(table).where(table.c.id == "r1")).one()._mapping)
+    assert quick is not None and quick["status"] == "PENDING" and quick["created_at"] == now
+    assert quick == threaded
+    assert await store.get_row("nope") is None
+    await store.close()
+
+    # In WAL mode no writer makes a reader wait; with a rollback journal a writer's
+    # exclusive lock does: the read then waits in a thread, not in the loop.
+    plain = sqlite3.connect(path, isolation_level=None)
+    plain.execute("PRAGMA journal_mode=DELETE")
+    plain.close()
+    store = TaskStore(f"sqlite:///{path}")
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("UPDATE task SET status = 'PROCESSING'")
+        reading = asyncio.create_task(store.get_row("r1"))
+        ticks = 0
+        while ticks < 20:  # the loop keeps running while the read waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not reading.done()
+        holder.execute("COMMIT")
+        found = await asyncio.wait_for(reading, 30)
+        assert found is not None and found["status"] == "PROCESSING"
+    finally:
+        holder.close()
+        await store.close()

@@ -225,3 +225,100 @@ async def test_start_answers_alike_with_and_without_a_query_string(
         assert "content-security-policy" in r.headers
     r = await client.post(path, content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
+
+
+def _answer(r: httpx.Response) -> tuple[int, list[tuple[str, str]], Any]:
+    """Status, headers but the date and length (a new task's id, a time), and the body's
+    keys (or the body, for an error)."""
+    headers = [(k, v) for k, v in r.headers.multi_items() if k not in ("date", "content-length")]
+    body = r.json()
+    return r.status_code, headers, sorted(body) if r.status_code == 200 else body
+
+
+async def test_the_lane_answers_as_the_whole_way_does(client: httpx.AsyncClient) -> None:
+    """A script's start and result read take the lane (`spyglass.api.lane`: past Reflex's and
+    FastAPI's layers); with a query string the same requests take the whole way. The answers
+    are the same: status, every header (security headers, `Vary: Origin`) in order, body."""
+    state, job = "example_task2", "task2_with_args"
+    started = await client.post(f"/api/{state}/task/start/{job}", json={"name": "A", "age": 2})
+    task_id = started.json()["task_id"]
+    await wait_terminal(client, state, task_id)
+    asks: list[tuple[str, str, dict[str, Any]]] = [
+        ("POST", f"/api/{state}/task/start/{job}", {"json": {"name": "A", "age": 2}}),
+        ("POST", f"/api/{state}/task/start/{job}", {"json": {"name": "A", "age": "x"}}),
+        ("POST", f"/api/{state}/task/start/{job}", {"content": b"{not json"}),
+        ("POST", f"/api/{state}/task/start/nope", {}),
+        ("POST", "/api/nope/task/start/task1", {}),
+        ("GET", f"/api/{state}/task/result/{task_id}", {}),
+        ("GET", f"/api/{state}/task/result/nope", {}),
+        ("GET", f"/api/other_state/task/result/{task_id}", {}),
+    ]
+    for method, path, kwargs in asks:
+        lane = await client.request(method, path, **kwargs)
+        whole = await client.request(method, f"{path}?x=1", **kwargs)
+        assert _answer(lane) == _answer(whole), (method, path)
+        assert lane.headers["vary"] == "Origin" and "content-security-policy" in lane.headers
+
+
+async def test_a_browsers_request_takes_the_whole_way(client: httpx.AsyncClient) -> None:
+    """A request naming its origin takes the whole way: the origin check refuses another
+    site's (`Lane.pick` leaves it there, see the test below), its own site's starts."""
+    path = "/api/example_task2/task/start/task2_with_args"
+    r = await client.post(
+        path, json={"name": "A", "age": 2}, headers={"Origin": "http://evil.test"}
+    )
+    assert r.status_code == 403 and r.json()["error_code"] == "ORIGIN_NOT_ALLOWED"
+    r = await client.post(
+        path, json={"name": "A", "age": 2}, headers={"Referer": "http://evil.test/x"}
+    )
+    assert r.status_code == 403 and r.json()["error_code"] == "ORIGIN_NOT_ALLOWED"
+    own = str(client.base_url).rstrip("/")
+    r = await client.post(path, json={"name": "A", "age": 2}, headers={"Origin": own})
+    assert r.status_code == 200 and r.headers["vary"] == "Origin"
+
+
+def test_the_lane_takes_only_what_the_router_would_give_its_routes() -> None:
+    """`Lane.pick` chooses the route the router would (a job's own start route before the
+    route for any job) and leaves to the whole way a browser's request, a query string, an
+    Idempotency-Key, another method or path."""
+    from spyglass.api.app import create_api
+    from spyglass.api.lane import Lane
+
+    api = create_api()
+    lane = Lane(api, lambda: None)
+
+    def scope(path: str, method: str = "POST", headers: Any = (), query: bytes = b"") -> Scope:
+        return {
+            "type": "http",
+            "path": path,
+            "method": method,
+            "root_path": "",
+            "headers": list(headers),
+            "query_string": query,
+        }
+
+    for method, path in (
+        ("POST", "/api/example_task2/task/start/task2_with_args"),
+        ("POST", "/api/example_task_state2/task/start/task2_with_args"),
+        ("POST", "/api/example_task2/task/start/nope"),
+        ("GET", "/api/example_task2/task/result/some-id"),
+    ):
+        picked = lane.pick(scope(path, method))
+        assert picked is not None, path
+        chosen = next(
+            r for r in api.router.routes if r.matches(scope(path, method))[0] is Match.FULL
+        )
+        assert picked[0] is chosen, path
+        assert picked[1] == chosen.matches(scope(path, method))[1], path
+    path = "/api/example_task2/task/start/task2_with_args"
+    for refused in (
+        scope(path, headers=[(b"origin", b"http://x")]),
+        scope(path, headers=[(b"referer", b"http://x/")]),
+        scope(path, headers=[(b"idempotency-key", b"k")]),
+        scope(path, query=b"priority=1"),
+        scope(path, "PUT"),
+        scope("/api/example_task2/task/cancel/some-id"),
+        scope("/api/tasks"),
+        scope("/api/health", "GET"),
+    ):
+        assert lane.pick(refused) is None, refused

@@ -14,10 +14,14 @@ else takes Reflex's way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spyglass.api.errors import not_found
+
+if TYPE_CHECKING:
+    from spyglass.api.lane import Lane
 
 #: Paths only the API serves (its routes; Reflex has none there).
 API_PREFIXES = ("/api/", "/ws/")
@@ -42,6 +46,9 @@ class FrontDoor:
     every layer between, none of which does anything with them but hand them on (the
     security middleware, Reflex's contexts, Starlette's exception handlers); the accept and
     the close still take the whole way. Pass False when a layer does look at them (tracing).
+
+    With a `lane`, the direct API's start and result requests it can take (`Lane.pick`: a
+    script's, not a browser's) skip the layers between too (see `spyglass.api.lane`).
     """
 
     def __init__(
@@ -51,9 +58,11 @@ class FrontDoor:
         *,
         wrap: Callable[[ASGIApp], ASGIApp] = lambda a: a,
         raw_socket_sends: bool = False,
+        lane: Lane | None = None,
     ) -> None:
         self.app = app
         self.api = api
+        self.lane = lane
         self.not_found = wrap(not_found)
         self.raw_socket_sends = raw_socket_sends
 
@@ -66,7 +75,12 @@ class FrontDoor:
                     await self.not_found(scope, receive, send)
                     return
             elif path.startswith(API_PREFIXES):
-                if kind == "websocket" and self.raw_socket_sends:
+                if kind == "http" and self.lane is not None:
+                    picked = self.lane.pick(scope)
+                    if picked is not None:
+                        await self.lane.serve(picked, scope, receive, send)
+                        return
+                elif kind == "websocket" and self.raw_socket_sends:
                     scope[RAW_SEND] = send
                 await self.api(scope, receive, send)
                 return

@@ -291,7 +291,7 @@ BUILD_ASSETS = "/assets/"
 IMMUTABLE = (b"cache-control", b"public, max-age=31536000, immutable")
 
 
-def _cache_headers(path: str, status: int) -> tuple[tuple[bytes, bytes], ...]:
+def cache_headers(path: str, status: int) -> tuple[tuple[bytes, bytes], ...]:
     """A year's cache for the build's hashed files (found ones only: a 404 may come to be)."""
     return (IMMUTABLE,) if status == 200 and path.startswith(BUILD_ASSETS) else ()
 
@@ -313,7 +313,14 @@ def _pages_headers() -> tuple[tuple[bytes, bytes], ...]:
 _DOCS_HEADERS = security_headers(DOCS_POLICY)
 
 
-def _add_headers(message: Message, added: tuple[tuple[bytes, bytes], ...]) -> None:
+def answer_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers an answer for `path` gets (but the portal's, whose policy carries a nonce
+    made for each request): the one place they are chosen, for the middleware and for the
+    direct API's lane (`spyglass.api.lane`)."""
+    return _DOCS_HEADERS if _under(path, DOCS_PREFIX) else _pages_headers()
+
+
+def add_headers(message: Message, added: tuple[tuple[bytes, bytes], ...]) -> None:
     """`added` to the answer's headers, but for those the app set itself."""
     headers = list(message.get("headers", ()))
     present = {name.lower() for name, _ in headers}
@@ -321,7 +328,7 @@ def _add_headers(message: Message, added: tuple[tuple[bytes, bytes], ...]) -> No
     message["headers"] = headers
 
 
-def _from_a_browser_page(scope: Scope) -> bool:
+def from_a_browser_page(scope: Scope) -> bool:
     """Whether the request names where it comes from (`Origin` or `Referer`): without either
     it is no cross-site request (see `foreign_source`), and nothing more need be read."""
     return any(name.lower() in (b"origin", b"referer") for name, _ in scope.get("headers", ()))
@@ -353,18 +360,16 @@ class SecurityMiddleware:
             nonce = secrets.token_urlsafe(18)
             token = _NONCE.set(nonce)
             added = security_headers(portal_policy(nonce))
-        elif _under(path, DOCS_PREFIX):
-            added = _DOCS_HEADERS
         else:
-            added = _pages_headers()
+            added = answer_headers(path)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                _add_headers(message, added + _cache_headers(path, message["status"]))
+                add_headers(message, added + cache_headers(path, message["status"]))
             await send(message)
 
         try:
-            if scope.get("method", "GET").upper() not in SAFE_METHODS and _from_a_browser_page(
+            if scope.get("method", "GET").upper() not in SAFE_METHODS and from_a_browser_page(
                 scope
             ):
                 foreign = foreign_source(scope, _headers(scope))
@@ -388,7 +393,7 @@ class SecurityMiddleware:
             error = _origin_error(origin)
             start: Message = {"type": "websocket.http.response.start", "status": 403}
             start["headers"] = [(b"content-type", b"application/json")]
-            _add_headers(start, _pages_headers())
+            add_headers(start, _pages_headers())
             await send(start)
             body = json.dumps(error.body()).encode()
             await send({"type": "websocket.http.response.body", "body": body})

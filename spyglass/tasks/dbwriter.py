@@ -6,7 +6,9 @@ wakes are committed in one transaction, with one statement per kind of change
 status change is durable before its caller goes on, yet a thousand tasks
 changing state at once cost a handful of statements and one commit. A group
 that fails is retried unit by unit, so one bad write never takes its neighbours
-down with it.
+down with it. On SQLite the task and event writes run on the DBAPI cursor directly
+(`_Direct`: SQL built once per set of columns, values through SQLAlchemy's own bind
+processors), unless something listens to SQLAlchemy's cursor events.
 """
 
 from __future__ import annotations
@@ -26,6 +28,90 @@ from sqlalchemy import Connection, Engine, Table
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 2000
+
+
+class _Direct:
+    """A table's inserts and updates by id run on the DBAPI cursor (SQLite), past
+    SQLAlchemy's per-statement work (statement compilation lookup, execution context, result
+    set-up): the SQL text built once per set of columns, each value through the bind
+    processor SQLAlchemy itself would use for its column on this dialect, and a missing
+    column's default filled in as SQLAlchemy would (a scalar, or a function of nothing)."""
+
+    def __init__(self, dialect: Any, table: Table) -> None:
+        self._table = table
+        self._prep = dialect.identifier_preparer
+        self._name = self._prep.format_table(table)
+        self._processors = {
+            c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.c
+        }
+        self._defaults: dict[str, Any] = {}
+        for column in table.c:
+            default = column.default
+            if default is None:
+                continue
+            if not (default.is_scalar or default.is_callable):
+                raise ValueError(f"{column.name}: a default that is not a value")
+            self._defaults[column.name] = default
+        self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    @staticmethod
+    def fits(dialect: Any, table: Table) -> bool:
+        """Whether the table can be written directly on this dialect."""
+        if dialect.name != "sqlite" or dialect.paramstyle != "qmark":
+            return False
+        return all(c.onupdate is None and c.server_onupdate is None for c in table.c) and all(
+            c.default is None or c.default.is_scalar or c.default.is_callable for c in table.c
+        )
+
+    def _row(self, columns: tuple[str, ...], values: dict[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for name in columns:
+            value = values[name]
+            process = self._processors[name]
+            out.append(value if process is None else process(value))
+        return tuple(out)
+
+    def insert(self, cursor: Any, rows: list[dict[str, Any]]) -> int:
+        """Insert `rows`; returns how many statements ran (one per set of columns)."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            missing = [name for name in self._defaults if name not in row]
+            if missing:
+                row = dict(row)
+                for name in missing:
+                    default = self._defaults[name]
+                    row[name] = default.arg(None) if default.is_callable else default.arg
+            groups.setdefault(tuple(row), []).append(row)
+        for columns, group in groups.items():
+            sql = self._sql.get(("insert", columns))
+            if sql is None:
+                names = ", ".join(self._prep.quote(c) for c in columns)
+                marks = ", ".join("?" for _ in columns)
+                sql = self._sql[("insert", columns)] = (
+                    f"INSERT INTO {self._name} ({names}) VALUES ({marks})"
+                )
+            cursor.executemany(sql, [self._row(columns, r) for r in group])
+        return len(groups)
+
+    def update(self, cursor: Any, key: str, columns: tuple[str, ...], rows: list[Any]) -> None:
+        """`UPDATE … SET columns WHERE key = ?` for each row (its values, `_task_id` last)."""
+        sql = self._sql.get(("update", columns))
+        if sql is None:
+            sets = ", ".join(f"{self._prep.quote(c)} = ?" for c in columns)
+            sql = self._sql[("update", columns)] = (
+                f"UPDATE {self._name} SET {sets} WHERE {self._prep.quote(key)} = ?"
+            )
+        key_process = self._processors[key]
+        cursor.executemany(
+            sql,
+            [
+                (
+                    *self._row(columns, r),
+                    r["_task_id"] if key_process is None else key_process(r["_task_id"]),
+                )
+                for r in rows
+            ],
+        )
 
 
 @dataclass(slots=True)
@@ -64,6 +150,15 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[_Unit | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._update_statements: dict[tuple[str, ...], Any] = {}
+        #: Built once: a statement object used again finds its compiled form in SQLAlchemy's
+        #: cache by a cache key it keeps (a new one per group would compute it again).
+        self._insert_task = sa.insert(task_table)
+        self._insert_events = sa.insert(event_table)
+        #: On SQLite the task and event writes go to the cursor directly (see `_Direct`).
+        dialect = engine.dialect
+        self._direct: tuple[_Direct, _Direct] | None = None
+        if _Direct.fits(dialect, task_table) and _Direct.fits(dialect, event_table):
+            self._direct = (_Direct(dialect, task_table), _Direct(dialect, event_table))
         #: The thread's own connection, kept between groups (no pool checkout, no ping per
         #: commit); dropped after a failure, and opened again for the next group.
         self._conn: Connection | None = None
@@ -153,19 +248,36 @@ class GroupCommitWriter:
                 merged.setdefault(w.task_id, {}).update(w.values)
         events = [ev for w in writes for ev in w.events]
         deletes = [w.delete_task for w in writes if w.delete_task is not None]
-        if inserts:
-            conn.execute(sa.insert(self._tasks), inserts)
-            self.statements += 1
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for task_id, values in merged.items():
             columns = tuple(sorted(values))
             by_columns.setdefault(columns, []).append({"_task_id": task_id, **values})
-        for columns, rows in by_columns.items():
-            conn.execute(self._update_statement(columns), rows)
-            self.statements += 1
-        if events:
-            conn.execute(sa.insert(self._events), events)
-            self.statements += 1
+        dispatch = conn.dispatch
+        if self._direct is not None and not (
+            dispatch.before_cursor_execute or dispatch.after_cursor_execute
+        ):  # with cursor listeners (tracing, tests), SQLAlchemy runs every statement
+            tasks, lines = self._direct
+            cursor = conn.connection.cursor()
+            try:
+                if inserts:
+                    self.statements += tasks.insert(cursor, inserts)
+                for columns, rows in by_columns.items():
+                    tasks.update(cursor, "id", columns, rows)
+                    self.statements += 1
+                if events:
+                    self.statements += lines.insert(cursor, events)
+            finally:
+                cursor.close()
+        else:
+            if inserts:
+                conn.execute(self._insert_task, inserts)
+                self.statements += 1
+            for columns, rows in by_columns.items():
+                conn.execute(self._update_statement(columns), rows)
+                self.statements += 1
+            if events:
+                conn.execute(self._insert_events, events)
+                self.statements += 1
         for w in writes:
             for statement in w.also:
                 conn.execute(statement)

@@ -4,7 +4,10 @@ Writes go through a group-commit writer thread. Status changes and final
 states are written at once (callers await the commit); progress and log lines
 are coalesced and flushed every `flush_interval` seconds, so a job reporting
 a thousand times a second costs the database a few writes per second.
-Reads run in worker threads so the event loop never waits on the database.
+Reads run in worker threads so the event loop never waits on the database; on a SQLite
+file a task's row is read in the loop itself when SQLite can give it at once (a read never
+waits for a writer there; one that would have to wait for a lock goes to a thread), as the
+thread's hand-off costs several times the read.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +53,9 @@ WORKER_TABLE = WorkerInfo.__table__  # type: ignore[attr-defined]
 RULE_TABLE = RetentionRule.__table__  # type: ignore[attr-defined]
 LEASE_TABLE = SweepLease.__table__  # type: ignore[attr-defined]
 _DEPTH_KEYS = (TASK_TABLE.c.state_name, TASK_TABLE.c.task_name, TASK_TABLE.c.queue)
+#: A task's row by its id: built once (a statement used again finds its compiled form in
+#: SQLAlchemy's cache by the cache key it keeps; a new one per read computes it again).
+_ROW_BY_ID = sa.select(TASK_TABLE).where(TASK_TABLE.c.id == sa.bindparam("task_id"))
 
 INTERRUPTED_MESSAGE = "The server stopped while this task was running; retry it to run it again."
 #: A task waiting for its files: the only statuses `claim_waiting` takes a task from.
@@ -73,6 +81,66 @@ def make_engine(db_url: str) -> Engine:
     engine = sa.create_engine(db_url, pool_size=10, max_overflow=10)
     _ping_when_idle(engine)
     return engine
+
+
+def quick_reader(engine: Engine) -> Engine | None:
+    """For a SQLite file, an engine whose one connection the event loop reads with: SQLite's
+    busy wait off (a read that would wait for a lock raises at once, and is read in a thread
+    instead), so the loop never waits on the database. None for other databases."""
+    url = engine.url
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if "mode=memory" in database or url.query.get("mode") == "memory":
+        return None
+    return sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 0},
+        poolclass=sa.pool.StaticPool,
+    )
+
+
+class QuickRows:
+    """A task's row by id read on the DBAPI connection of a `quick_reader` engine: the SQL
+    built once, each value through the result processor SQLAlchemy itself uses for its column
+    on this dialect, keyed as SQLAlchemy keys a row's mapping (a read of its own, in SQLite's
+    autocommit: each sees the latest commit)."""
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        prep = dialect.identifier_preparer
+        columns = list(TASK_TABLE.c)
+        self.names = [c.key for c in columns]
+        self.processors = [
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+        ]
+        self.sql = (
+            f"SELECT {', '.join(prep.quote(c.name) for c in columns)} "
+            f"FROM {prep.format_table(TASK_TABLE)} WHERE {prep.quote(TASK_TABLE.c.id.name)} = ?"
+        )
+        self.engine = engine
+        self.conn: Any = engine.raw_connection()  # kept: StaticPool has this one only
+        #: The process that opened it (a SQLite connection is not used across a fork).
+        self.pid = os.getpid()
+
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        cursor = self.conn.cursor()
+        try:
+            cursor.execute(self.sql, (task_id,))
+            found = cursor.fetchone()
+        finally:
+            cursor.close()
+        if found is None:
+            return None
+        return {
+            name: value if process is None else process(value)
+            for name, process, value in zip(self.names, self.processors, found, strict=True)
+        }
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.engine.dispose()
 
 
 #: A pooled connection idle longer than this is tested (one round trip) before it is used.
@@ -454,6 +522,10 @@ class TaskStore(StoreExtras):
         self._writer = GroupCommitWriter(self.engine, TASK_TABLE, EVENT_TABLE, ARTIFACT_TABLE)
         self._pending: dict[str, _Pending] = {}
         self._flusher: asyncio.Task[None] | None = None
+        #: The event loop's own reader (SQLite files only; see `quick_reader`), made at the
+        #: first read.
+        self._quick: QuickRows | None = None
+        self._reads_quick = quick_reader(self.engine) is not None
 
     # -- lifecycle -------------------------------------------------------
     def migrate(self) -> None:
@@ -471,6 +543,9 @@ class TaskStore(StoreExtras):
         self.flush_pending()
         await asyncio.to_thread(self._writer.stop)
         self.engine.dispose()
+        if self._quick is not None:
+            self._quick.close()
+            self._quick = None
 
     @property
     def commits(self) -> int:
@@ -678,14 +753,21 @@ class TaskStore(StoreExtras):
     async def get_row(self, task_id: str) -> dict[str, Any] | None:
         """A task's stored row (one Core query: no ORM object is built)."""
 
-        def run() -> dict[str, Any] | None:
-            with self.engine.connect() as conn:
-                found = conn.execute(
-                    sa.select(TASK_TABLE).where(TASK_TABLE.c.id == task_id)
-                ).first()
+        def run(engine: Engine) -> dict[str, Any] | None:
+            with engine.connect() as conn:
+                found = conn.execute(_ROW_BY_ID, {"task_id": task_id}).first()
             return dict(found._mapping) if found is not None else None
 
-        return await asyncio.to_thread(run)
+        if self._reads_quick:
+            try:
+                if self._quick is None or self._quick.pid != os.getpid():
+                    reader = quick_reader(self.engine)
+                    assert reader is not None
+                    self._quick = QuickRows(reader)
+                return self._quick.get(task_id)
+            except (sa.exc.OperationalError, sqlite3.OperationalError):
+                pass  # SQLite would have to wait (a lock): a thread waits instead
+        return await asyncio.to_thread(run, self.engine)
 
     async def get_task(self, task_id: str) -> Task | None:
         return await self._read(lambda s: s.get(Task, task_id))
