@@ -15,11 +15,15 @@ from collections.abc import Callable
 from itertools import combinations
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
+from pandas.api.extensions import take
 
+from spyglass.tools.common.memo import row_hashes
 from spyglass.tools.common.patterns import EMAIL, pii_kind
 from spyglass.tools.common.toolkit import Agent, AgentContext, AgentResult
+from spyglass.tools.master import survivorship
 from spyglass.tools.master.parameters import MasterParameters
 
 Context = AgentContext[MasterParameters]
@@ -175,22 +179,9 @@ def _recency_column(state: State) -> str | None:
     return (recency or dates[-1:] or [None])[0]
 
 
-def _survive(values: pd.Series, rule: str, order: pd.Series | None) -> tuple[Any, bool]:
-    present = values.dropna()
-    if present.empty:
-        return None, False
-    conflict = present.astype(str).nunique() > 1
-    if rule == "most_recent" and order is not None:
-        # pandas-stubs: idxmax() gives a Hashable label, which none of .loc's overloads take
-        return present.loc[order.loc[present.index].idxmax()], conflict  # type: ignore[call-overload]
-    if rule == "longest":
-        return present.loc[present.astype(str).str.len().idxmax()], conflict  # type: ignore[call-overload]
-    counts = present.astype(str).value_counts()
-    winner = counts.index[0]
-    return present[present.astype(str) == winner].iloc[0], conflict
-
-
 def golden_record_builder(ctx: Context) -> AgentResult:
+    """One golden record per match key (rows grouped by it, each column's value chosen by its
+    survivorship rule) and one per row without the key; every conflict, by column."""
     frame = ctx.primary
     state = ctx.state
     key = _match_key(frame, ctx.params, state)
@@ -204,38 +195,31 @@ def golden_record_builder(ctx: Context) -> AgentResult:
     # Without a rule, the newest value survives when the table says when rows changed.
     default_rule = "most_recent" if order_col else "most_frequent"
     normal = frame[key].astype(str).str.strip().str.lower().where(frame[key].notna())
-    records: list[dict[str, Any]] = []
-    conflicts: dict[str, list[dict[str, Any]]] = {}
-    for match, group in frame[normal.notna()].groupby(normal[normal.notna()], sort=True):
-        record = {}
-        for col in frame.columns:
-            rule = rules.get(str(col), default_rule)
-            value, conflict = _survive(group[col], rule, order)
-            record[str(col)] = value
-            if conflict:
-                conflicts.setdefault(str(col), []).append(
-                    {
-                        "key": match,
-                        "values": sorted(group[col].dropna().astype(str).unique()),
-                        "rule": rule,
-                        "chosen": str(value),
-                    }
-                )
-        record["_source_rows"] = len(group)
-        records.append(record)
+    groups = survivorship.group(normal, survivorship.newness(order))
+    recent_first = np.lexsort((~groups.newness, groups.codes))  # stable: file order on a tie
     # A row without the match key cannot be matched to any other: it is its own golden
     # record (and stewardship-flagger lists it), never dropped.
-    alone = frame[normal.isna()]
-    lone = alone.astype(object).where(alone.notna(), None).to_dict(orient="records")
-    records += [{**{str(c): v for c, v in r.items()}, "_source_rows": 1} for r in lone]
-    golden = pd.DataFrame(records, columns=[*(str(c) for c in frame.columns), "_source_rows"])
+    alone = np.flatnonzero(normal.isna().to_numpy())
+    found: list[tuple[int, int, str, list[dict[str, Any]]]] = []
+    columns: dict[str, Any] = {}
+    for i, col in enumerate(frame.columns):
+        rule = rules.get(str(col), default_rule)
+        series = frame[col]
+        survivors = survivorship.survive(series, groups, rule, recent_first)
+        rows = np.concatenate((survivors.winners, alone))
+        columns[str(col)] = take(series.array, rows, allow_fill=True)
+        listed = survivorship.conflicts(series, groups, survivors, rule)
+        if listed:
+            found.append((int(np.argmax(survivors.conflict)), i, str(col), listed))
+    # Columns in the order their first conflict comes (records in key order, then columns).
+    conflicts = {name: listed for _, _, name, listed in sorted(found, key=lambda f: f[:2])}
+    sizes = np.concatenate((groups.sizes(), np.ones(len(alone), dtype=np.int64)))
+    golden = pd.DataFrame({**columns, "_source_rows": sizes})
     for col in frame.columns:  # whole numbers stay whole (no `5.0` for a gap elsewhere)
         if ptypes.is_integer_dtype(frame[col]) and not ptypes.is_bool_dtype(frame[col]):
             golden[str(col)] = pd.to_numeric(golden[str(col)]).astype("Int64")
     merged = int(golden["_source_rows"].sum() - len(golden))
-    state.update(
-        golden=golden, conflicts=conflicts, match_key=key, unmatched=int(normal.isna().sum())
-    )
+    state.update(golden=golden, conflicts=conflicts, match_key=key, unmatched=len(alone))
     return {
         "match_key": key,
         "recency_column": order_col,
@@ -244,7 +228,7 @@ def golden_record_builder(ctx: Context) -> AgentResult:
         "rows_in": len(frame),
         "golden_records": len(golden),
         "merged_rows": merged,
-        "rows_without_key": int(normal.isna().sum()),
+        "rows_without_key": len(alone),
         "rows_balance": f"{len(frame):,} rows in = {len(golden):,} golden records"
         f" + {merged:,} rows merged into them",
     }
@@ -269,7 +253,7 @@ def survivorship_resolver(ctx: Context) -> AgentResult:
 
 def lineage_tracer(ctx: Context) -> AgentResult:
     frame = ctx.primary
-    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest = hashlib.sha256(row_hashes(frame).to_numpy().tobytes())  # the report's, once
     state = ctx.state
     return {
         "source": {
