@@ -299,7 +299,8 @@ def field_standardization(ctx: Context) -> AgentResult:
         emails = present.str.match(EMAIL.pattern)
         if len(emails) and emails.mean() >= 0.5:
             new = new.str.lower()
-        elif len(present):
+        elif len(present) and (present.str.lower() != present).any():
+            # (values already all lower case, phone numbers or codes, cannot differ in case)
             counts = present.value_counts()
             folded = counts.index.str.lower()
             if folded.nunique() < len(counts):  # some values differ only in case
