@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from itertools import combinations
+from itertools import combinations, islice
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,9 @@ def key_identifier(ctx: Context) -> AgentResult:
 
 def semantic_type(name: str, series: pd.Series) -> tuple[str, float]:
     """A column's meaning from its values (e-mail, phone, date, number) and its name."""
-    values = series.dropna().astype(str).head(500)
+    head = series.iloc[:2_000].dropna()  # the first 500 values present, without a copy
+    present = head if len(head) >= 500 or len(series) <= 2_000 else series.dropna()
+    values = present.head(500).astype(str)
     if len(values):
         kinds = values.map(pii_kind).value_counts(normalize=True)
         if not kinds.empty and kinds.iloc[0] >= 0.8:
@@ -124,6 +126,21 @@ _CHECKS: dict[str, Callable[[pd.Series], pd.Series]] = {
 }
 
 
+#: Values of a long text column read as numbers before the whole column is: when fewer than
+#: half of a seeded sample of 2,000 do, 80 % of the column cannot (Hoeffding's bound puts the
+#: chance below 1e-150); parsing a million values takes seconds, the sample milliseconds.
+NUMBER_SAMPLE = 2_000
+
+
+def _mostly_numbers(series: pd.Series) -> bool:
+    """Whether at least 80 % of the column's cells (gaps included) read as numbers."""
+    if not ptypes.is_numeric_dtype(series) and len(series) > 10 * NUMBER_SAMPLE:
+        sample = series.sample(NUMBER_SAMPLE, random_state=0)
+        if pd.to_numeric(sample, errors="coerce").notna().mean() < 0.5:
+            return False
+    return bool(pd.to_numeric(series, errors="coerce").notna().mean() >= 0.8)
+
+
 def contract_enforcer(ctx: Context) -> AgentResult:
     """Check each column against its contract: the declared target schema, else the type
     most of its values have (so stray values of another type are violations)."""
@@ -136,8 +153,7 @@ def contract_enforcer(ctx: Context) -> AgentResult:
         if expected is None and ptypes.is_datetime64_any_dtype(frame[col]):
             expected = "date"
         elif expected is None:
-            numeric = pd.to_numeric(frame[col], errors="coerce").notna().mean()
-            expected = "number" if numeric >= 0.8 else "string"
+            expected = "number" if _mostly_numbers(frame[col]) else "string"
         check = _CHECKS.get(expected, _CHECKS["string"])
         present = frame[col].notna()
         ok = check(frame[col]).fillna(False).astype(bool)
@@ -238,9 +254,8 @@ def survivorship_resolver(ctx: Context) -> AgentResult:
     """Every conflict (a golden record whose rows disagree on a column) and how it was
     decided: in `conflicts`, one entry per record and column (the first CONFLICTS_LISTED)."""
     conflicts = ctx.state.get("conflicts", {})
-    listed = [{"column": column, **item} for column, items in conflicts.items() for item in items][
-        :CONFLICTS_LISTED
-    ]
+    every = ({"column": column, **item} for column, items in conflicts.items() for item in items)
+    listed = list(islice(every, CONFLICTS_LISTED))
     total = sum(len(v) for v in conflicts.values())
     return {
         "conflicts_by_column": {c: len(v) for c, v in conflicts.items()},
