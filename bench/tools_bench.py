@@ -148,7 +148,10 @@ def done(agent, result, outputs):
         sizes[o.filename] = len(o.data)
     timings[agent] = round(time.perf_counter() - clock[agent], 3)
     mark()
-ctx = run_agents(tool, [a.id for a in tool.agents], frames, on_start=started, on_done=done)
+def progress(agent, share, what):
+    mark()
+ctx = run_agents(tool, [a.id for a in tool.agents], frames, on_start=started, on_done=done,
+                 on_progress=progress)
 body = to_json(build_report(tool, ctx))
 (out / "report.json").write_bytes(body)
 mark()

@@ -9,7 +9,7 @@ the cleaned CSV output (and a quarantine CSV when rows were set aside).
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,13 @@ from pandas.api import types as ptypes
 
 from spyglass.tools.clean.parameters import CleanParameters
 from spyglass.tools.common.patterns import EMAIL, is_identifying
-from spyglass.tools.common.toolkit import Agent, AgentContext, AgentResult, Frames
+from spyglass.tools.common.toolkit import (
+    Agent,
+    AgentContext,
+    AgentResult,
+    Frames,
+    report_progress,
+)
 
 Context = AgentContext[CleanParameters]
 
@@ -289,7 +295,8 @@ def field_standardization(ctx: Context) -> AgentResult:
     most rows do when it differs only in case (`SPAIN`, `spain` → `Spain`)."""
     frame = _working(ctx.frames)
     changed: dict[str, int] = {}
-    for col in frame.columns:
+    for i, col in enumerate(frame.columns):
+        report_progress(i / frame.shape[1], f"tidying {col}")
         series = frame[col]
         if not (ptypes.is_object_dtype(series) or ptypes.is_string_dtype(series)):
             continue
@@ -367,7 +374,9 @@ def _names(reason: str, column: str) -> bool:
     return any(part.startswith(f"{column} is ") for part in str(reason).split("; "))
 
 
-def changes(frames: Frames) -> list[dict[str, Any]]:
+def changes(
+    frames: Frames, progress: Callable[[float], None] | None = None
+) -> list[dict[str, Any]]:
     """Per column: cells filled, values changed (fixed or standardised), values emptied by a
     type fix, rows set aside for it, with a few sample rows (numbered from 1 as in the file)."""
     before, after = frames["primary"], _working(frames)
@@ -375,7 +384,9 @@ def changes(frames: Frames) -> list[dict[str, Any]]:
     reasons = held[REASON].unique()
     kept = before.index.get_indexer(after.index)  # the rows written, in the file
     out = []
-    for col in before.columns:
+    for i, col in enumerate(before.columns):
+        if progress is not None:
+            progress(i / before.shape[1])
         name = str(col)
         old = before[col].iloc[kept]
         new = after[col] if col in after.columns else old
@@ -432,7 +443,7 @@ def preview(ctx: Context) -> AgentResult:
         "rows_after": len(after),
         "nulls_before": int(before.isna().sum().sum()),
         "nulls_after": int(after.isna().sum().sum()),
-        "changes": changes(frames),
+        "changes": changes(frames, lambda share: report_progress(share, "comparing columns")),
         "sample_quarantined": _records(held.head(SAMPLES * 2)),
         "sample_after": _records(after.head(10)),
     }

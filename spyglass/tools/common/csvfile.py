@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -40,8 +41,8 @@ class _Mixed(Exception):
     """A column whose cells are not all text once pandas has formatted them."""
 
 
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """`frame.to_csv(index=False).encode()`, faster."""
+def csv_bytes(frame: pd.DataFrame, progress: Callable[[float], None] | None = None) -> bytes:
+    """`frame.to_csv(index=False).encode()`, faster; `progress(fraction)` after each column."""
     if frame.shape[1] < 2 or isinstance(frame.columns, pd.MultiIndex):
         return frame.to_csv(index=False).encode()
     header = io.StringIO()
@@ -49,7 +50,11 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     if not len(frame):
         return header.getvalue().encode()
     try:
-        columns = [_column(frame, i) for i in range(frame.shape[1])]
+        columns = []
+        for i in range(frame.shape[1]):
+            columns.append(_column(frame, i))
+            if progress is not None:
+                progress((i + 1) / (frame.shape[1] + 1))
     except _Mixed:
         return frame.to_csv(index=False).encode()
     rows = pc.binary_join_element_wise(*columns, _text(","))

@@ -82,7 +82,8 @@ class AgentContext(Generic[P]):
 
     def write_csv(self, filename: str, frame: pd.DataFrame, key: str) -> None:
         """`frame.to_csv(index=False)`, byte for byte (`csvfile`), as an output of the task."""
-        self.outputs.append(Output(filename, csv_bytes(frame), "text/csv", key))
+        data = csv_bytes(frame, lambda share: report_progress(share, f"writing {filename}"))
+        self.outputs.append(Output(filename, data, "text/csv", key))
 
 
 AgentFn = Callable[[AgentContext[Any]], AgentResult]

@@ -22,7 +22,7 @@ from pandas.api.extensions import take
 
 from spyglass.tools.common.memo import row_hashes
 from spyglass.tools.common.patterns import EMAIL, pii_kind
-from spyglass.tools.common.toolkit import Agent, AgentContext, AgentResult
+from spyglass.tools.common.toolkit import Agent, AgentContext, AgentResult, report_progress
 from spyglass.tools.master import survivorship
 from spyglass.tools.master.parameters import MasterParameters
 
@@ -148,7 +148,8 @@ def contract_enforcer(ctx: Context) -> AgentResult:
     declared = ctx.params.semantic_mapper.target_schema or {}
     results = {}
     bad_rows = pd.Series(False, index=frame.index)
-    for col in frame.columns:
+    for i, col in enumerate(frame.columns):
+        report_progress(i / frame.shape[1], f"checking {col}")
         expected = declared.get(str(col))
         if expected is None and ptypes.is_datetime64_any_dtype(frame[col]):
             expected = "date"
@@ -227,6 +228,7 @@ def golden_record_builder(ctx: Context) -> AgentResult:
         listed = survivorship.conflicts(series, groups, survivors, rule)
         if listed:
             found.append((int(np.argmax(survivors.conflict)), i, str(col), listed))
+        report_progress((i + 1) / (frame.shape[1] + 1), f"golden values of {col}")
     # Columns in the order their first conflict comes (records in key order, then columns).
     conflicts = {name: listed for _, _, name, listed in sorted(found, key=lambda f: f[:2])}
     sizes = np.concatenate((groups.sizes(), np.ones(len(alone), dtype=np.int64)))

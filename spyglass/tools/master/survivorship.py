@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
 
@@ -46,11 +48,24 @@ class Groups:
 
 
 def group(keys: pd.Series, newness: np.ndarray) -> Groups:
-    """The rows with a key (not missing), grouped by it, groups in sorted key order."""
+    """The rows with a key (text, not missing), grouped by it, groups in sorted key order.
+
+    One sort of the keys (pyarrow's: text by its UTF-8 bytes, which is the order of code
+    points, Python's order of str) both numbers the groups and puts them in order."""
     keyed = keys.notna().to_numpy()
     rows = np.flatnonzero(keyed)
-    codes, uniques = pd.factorize(keys.iloc[rows], sort=True)
-    return Groups(rows, codes.astype(np.int64), np.asarray(uniques, dtype=object), newness[rows])
+    text = pa.array(keys.array).filter(pa.array(keyed))
+    order = np.asarray(pc.array_sort_indices(text), dtype=np.int64)
+    ordered = text.take(pa.array(order))
+    starts = np.ones(len(order), dtype=bool)
+    if len(order) > 1:
+        same = pc.equal(ordered.slice(1), ordered.slice(0, len(order) - 1))
+        starts[1:] = ~np.asarray(same, dtype=bool)
+    codes = np.empty(len(order), dtype=np.int64)
+    codes[order] = np.cumsum(starts) - 1
+    firsts = ordered.filter(pa.array(starts))
+    labels = np.asarray(firsts.to_numpy(zero_copy_only=False), dtype=object)
+    return Groups(rows, codes, labels, newness[rows])
 
 
 #: Ticks of a datetime64 unit in a second.
@@ -121,23 +136,28 @@ def survive(
 ) -> Survivors:
     """Apply `rule` to one column (`series`, the frame's column) over `groups`.
     `recent_first`: the grouped rows (indexes into `groups.rows`) by group, newest first."""
-    values = series.iloc[groups.rows]
-    codes_all = value_codes(values)
+    codes_all = value_codes(series)[groups.rows]
     present = codes_all >= 0
     index = np.flatnonzero(present)  # grouped rows with a value, in file order
     codes, vcodes = groups.codes[index], codes_all[index]
-    width = int(vcodes.max()) + 1 if len(vcodes) else 1
-    pairs, first, counts = np.unique(codes * width + vcodes, return_index=True, return_counts=True)
-    owner = pairs // width
-    conflict = np.bincount(owner, minlength=groups.count) > 1
+    # A group conflicts when a value differs from one of its values (any one will do).
+    one = np.full(groups.count, -1, dtype=np.int64)
+    one[codes] = vcodes
+    conflict = np.bincount(codes[vcodes != one[codes]], minlength=groups.count) > 0
     if rule == "most_recent" and recent_first is not None:
         ordered = recent_first[present[recent_first]]
         chosen = _first_per_group(ordered, groups.codes[ordered], groups.count)
     elif rule == "longest":
-        lengths = values.iloc[index].astype(str).str.len().to_numpy(dtype=np.int64)
+        values = series.iloc[groups.rows[index]]
+        lengths = values.astype(str).str.len().to_numpy(dtype=np.int64)
         order = np.lexsort((-lengths, codes))
         chosen = _first_per_group(index[order], codes[order], groups.count)
     else:  # most_frequent: the most rows, then the value seen first
+        width = int(vcodes.max()) + 1 if len(vcodes) else 1
+        pairs, first, counts = np.unique(
+            codes * width + vcodes, return_index=True, return_counts=True
+        )
+        owner = pairs // width
         order = np.lexsort((first, -counts, owner))
         chosen = _first_per_group(index[first[order]], owner[order], groups.count)
     winners = np.where(chosen >= 0, groups.rows[np.maximum(chosen, 0)], -1)
