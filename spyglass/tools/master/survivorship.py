@@ -208,7 +208,7 @@ def conflicts(
     conflicting = np.flatnonzero(survivors.conflict)
     if not len(conflicting):
         return []
-    member = survivors.conflict[groups.codes] & series.iloc[groups.rows].notna().to_numpy()
+    member = survivors.conflict[groups.codes] & series.notna().to_numpy()[groups.rows]
     rows = groups.rows[member]
     owners = groups.codes[member]
     text = as_text(series.iloc[rows], owners)
@@ -216,9 +216,9 @@ def conflicts(
     table = table.drop_duplicates().sort_values(["group", "text"], kind="stable")
     bounds = np.flatnonzero(np.diff(table["group"].to_numpy())) + 1
     listed = np.split(table["text"].to_numpy(dtype=object), bounds)
-    chosen = series.iloc[survivors.winners[conflicting]]
-    keys = groups.keys[conflicting]
+    chosen = series.iloc[survivors.winners[conflicting]].tolist()
+    keys = groups.keys[conflicting].tolist()
     return [
-        {"key": key, "values": list(values), "rule": rule, "chosen": str(value)}
+        {"key": key, "values": values.tolist(), "rule": rule, "chosen": str(value)}
         for key, values, value in zip(keys, listed, chosen, strict=True)
     ]
