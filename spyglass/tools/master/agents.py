@@ -20,7 +20,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 from pandas.api.extensions import take
 
-from spyglass.tools.common.memo import row_hashes
+from spyglass.tools.common.memo import once, row_hashes
 from spyglass.tools.common.patterns import EMAIL, pii_kind
 from spyglass.tools.common.toolkit import Agent, AgentContext, AgentResult, report_progress
 from spyglass.tools.master import survivorship
@@ -52,7 +52,8 @@ def key_identifier(ctx: Context) -> AgentResult:
         raise ValueError(f"unknown column(s): {', '.join(missing)}")
     rows = len(frame)
     single = []
-    for col in columns:
+    for i, col in enumerate(columns):
+        report_progress(i / len(columns), f"uniqueness of {col}")
         series = frame[col]
         ratio = series.nunique(dropna=True) / rows if rows else 0.0
         single.append(
@@ -212,8 +213,11 @@ def golden_record_builder(ctx: Context) -> AgentResult:
     # Without a rule, the newest value survives when the table says when rows changed.
     default_rule = "most_recent" if order_col else "most_frequent"
     normal = frame[key].astype(str).str.strip().str.lower().where(frame[key].notna())
+    report_progress(0.05, "grouping rows by their key")
     groups = survivorship.group(normal, survivorship.newness(order))
+    report_progress(0.1, "grouping rows by their key")
     recent_first = np.lexsort((~groups.newness, groups.codes))  # stable: file order on a tie
+    report_progress(0.15, "ordering rows by date")
     # A row without the match key cannot be matched to any other: it is its own golden
     # record (and stewardship-flagger lists it), never dropped.
     alone = np.flatnonzero(normal.isna().to_numpy())
@@ -228,7 +232,7 @@ def golden_record_builder(ctx: Context) -> AgentResult:
         listed = survivorship.conflicts(series, groups, survivors, rule)
         if listed:
             found.append((int(np.argmax(survivors.conflict)), i, str(col), listed))
-        report_progress((i + 1) / (frame.shape[1] + 1), f"golden values of {col}")
+        report_progress(0.15 + 0.8 * (i + 1) / frame.shape[1], f"golden values of {col}")
     # Columns in the order their first conflict comes (records in key order, then columns).
     conflicts = {name: listed for _, _, name, listed in sorted(found, key=lambda f: f[:2])}
     sizes = np.concatenate((groups.sizes(), np.ones(len(alone), dtype=np.int64)))
@@ -268,9 +272,31 @@ def survivorship_resolver(ctx: Context) -> AgentResult:
     }
 
 
+def _row_hashes(frame: pd.DataFrame) -> pd.Series:
+    """`memo.row_hashes` (pandas' `hash_pandas_object(frame, index=False)`, which the report
+    reads too), worked out column by column with pandas' own way of combining them, so that
+    the agent can say how far it has got (a million rows: about a second)."""
+    if frame.shape[1] == 0:
+        return row_hashes(frame)
+
+    def work() -> pd.Series:
+        count = frame.shape[1]
+        out = np.full(len(frame), 0x345678, dtype=np.uint64)
+        mult = np.uint64(1000003)
+        for i, (_, series) in enumerate(frame.items()):
+            out ^= pd.util.hash_pandas_object(series, index=False).to_numpy(dtype=np.uint64)
+            out *= mult
+            mult += np.uint64(82520 + 2 * (count - i))
+            report_progress((i + 1) / count, f"hashing rows: {series.name}")
+        out += np.uint64(97531)
+        return pd.Series(out, index=frame.index, dtype="uint64")
+
+    return once(frame, "row_hashes", work)
+
+
 def lineage_tracer(ctx: Context) -> AgentResult:
     frame = ctx.primary
-    digest = hashlib.sha256(row_hashes(frame).to_numpy().tobytes())  # the report's, once
+    digest = hashlib.sha256(_row_hashes(frame).to_numpy().tobytes())  # the report's too
     state = ctx.state
     return {
         "source": {
