@@ -75,6 +75,7 @@ bench: install chromium services $(VENV)/.bench-installed
 	$(PY) -m bench
 	$(PY) -m bench.cluster_bench
 	$(PY) -m bench.executor_bench
+	$(PY) -m bench.tools_bench
 	NPM_CONFIG_REGISTRY="$$(npm config get registry)" $(PY) -m bench.page_bench
 
 clean:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from spyglass.tools.common.csvfile import csv_bytes
 from spyglass.tools.common.frames import DataFileError
 
 if TYPE_CHECKING:
@@ -81,9 +81,9 @@ class AgentContext(Generic[P]):
         return self.frames["primary"]
 
     def write_csv(self, filename: str, frame: pd.DataFrame, key: str) -> None:
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False)
-        self.outputs.append(Output(filename, buffer.getvalue().encode(), "text/csv", key))
+        """`frame.to_csv(index=False)`, byte for byte (`csvfile`), as an output of the task."""
+        data = csv_bytes(frame, lambda share: report_progress(share, f"writing {filename}"))
+        self.outputs.append(Output(filename, data, "text/csv", key))
 
 
 AgentFn = Callable[[AgentContext[Any]], AgentResult]
