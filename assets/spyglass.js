@@ -29,9 +29,13 @@
     return out;
   };
 
-  function showProgress(sent, total) {
+  // The upload may start before the bar is drawn: wait for it, a frame at a time (~2 s).
+  function showProgress(sent, total, tries = 0) {
     const pct = total > 0 ? Math.min(100, Math.floor((100 * sent) / total)) : 100;
     const bar = document.getElementById("upload-bar");
+    if (!bar && tries < 120) {
+      return requestAnimationFrame(() => showProgress(sent, total, tries + 1));
+    }
     if (bar) {
       bar.style.width = pct + "%";
       bar.setAttribute("aria-valuenow", String(pct));

@@ -9,6 +9,7 @@ and starts the tool. Then the page goes to `/tasks`.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -236,16 +237,16 @@ class NewTaskState(rx.State):
         return files
 
     @rx.event
-    async def submit(self, described: dict[str, Any]) -> Any:
+    async def submit(self, described: dict[str, Any]) -> AsyncIterator[Any]:
         if self.busy:
-            return None
-        self.error = ""
+            return
         user = await current_user(self)
         if user is None:
-            return rx.redirect("/login?next=/")
+            yield rx.redirect("/login?next=/")
+            return
         if not can_change_tasks(user):
             self.error = READ_ONLY_ROLE
-            return None
+            return
         tool = TOOLS.get(self.tool_id)
         agents = [a.agent_id for a in self.agents if a.selected]
         try:
@@ -256,11 +257,13 @@ class NewTaskState(rx.State):
             files = self._wanted_files(described)
             parameters = parameters_from_form(tool, agents, self.params)
             info = await get_auth().get_user(user.id)
-            self.credits = info.credits if info else 0
-            if self.total_cost > self.credits:
+            credits = info.credits if info else 0
+            if credits != self.credits:  # (an unchanged value would still be sent)
+                self.credits = credits
+            if self.total_cost > credits:
                 raise DomainError(
                     "BILLING_INSUFFICIENT_CREDITS",
-                    f"This run costs {self.total_cost} credits and you have {self.credits}: "
+                    f"This run costs {self.total_cost} credits and you have {credits}: "
                     "untick some agents, or ask an admin for credits.",
                 )
             task = await flow.create_tool_task(tool.id, agents, user.id)
@@ -269,18 +272,21 @@ class NewTaskState(rx.State):
             )
         except DomainError as exc:
             self.error = exc.message
-            return None
+            return
         self._task_id = task.id
-        self.phase = "uploading"
         uploads = {k: v for k, v in tickets["uploads"].items() if k in files}
+        # The upload first, alone: Reflex sends a handler's state changes before the events it
+        # yields, and a change redraws this page (25-50 ms of the browser's main thread under
+        # load), which the upload would wait behind. The page shows "uploading" just after.
         # While the browser uploads, the list that the tab will land on starts following the
         # new run (`follow_new`): its row and first progress are there when /tasks is drawn.
-        return [
+        yield [
             rx.call_script(
                 f"spyglass.upload({json.dumps(uploads)})", callback=NewTaskState.uploaded
             ),
             TasksPageState.follow_new,
         ]
+        self.phase, self.error = "uploading", ""
 
     @rx.event
     async def uploaded(self, outcome: dict[str, Any]) -> Any:
@@ -301,11 +307,13 @@ class NewTaskState(rx.State):
         except DomainError as exc:
             self.phase, self.error = "idle", exc.message
             return
-        self.phase = "idle"
-        self.file_names = {"primary": "", "baseline": ""}
         # The list has followed the new run since its upload began (`submit`): the page shows
         # it and its progress as soon as it is drawn (its on_load finds that watch running).
         # The page first; the toast once the browser is idle, after /tasks is drawn (a toast
         # loads sonner and measures itself: ~50 ms of a busy main thread, which drawing the
         # new run's row and progress would otherwise wait for).
+        # The redirect before this page's own changes (its form emptied): sent with them, it
+        # would wait in the browser behind a redraw of a page that is about to go.
         yield [rx.redirect("/tasks"), rx.call_script(STARTED_TOAST)]
+        self.phase = "idle"
+        self.file_names = {"primary": "", "baseline": ""}
