@@ -72,7 +72,7 @@ lint: install
 
 bench: install chromium services $(VENV)/.bench-installed
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
-	$(PY) -m bench
+	$(PY) -m bench --profile-memory-rows 10000000
 	$(PY) -m bench.cluster_bench
 	$(PY) -m bench.executor_bench
 	$(PY) -m bench.tools_bench
