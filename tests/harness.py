@@ -10,7 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -51,6 +53,18 @@ def separate_checkout(folder: Path) -> Path:
         if (ROOT / ".web" / "node_modules").exists() and not modules.exists():
             modules.symlink_to(ROOT / ".web" / "node_modules")
     return folder
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "it") -> Any:
+    """Polls `check` until it returns something truthy, and returns that; fails after
+    `timeout` seconds naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def free_port() -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ import sqlalchemy as sa
 
 from spyglass.tasks.store import make_engine
 from tests.accounts import Account, db_url, make_account, session_cookie
-from tests.harness import SpyGlassServer
+from tests.harness import SpyGlassServer, wait_for
 
 ENV = {"SPYGLASS_SHUTDOWN_GRACE": "0", "SPYGLASS_WEBHOOK_ALLOW_PRIVATE": "1"}
 AGENT = "audit-tests/1.0"
@@ -41,16 +40,6 @@ def admin(srv: SpyGlassServer) -> Account:
 
 def auth(who: Account, agent: str = AGENT) -> dict[str, str]:
     return {"Authorization": f"Bearer {who.token}", "User-Agent": agent}
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def start(srv: SpyGlassServer, who: Account, job: str, params: Any = None) -> str:

@@ -3,7 +3,6 @@ messages, over HTTP against a real server (SQLite with FTS5 here; PostgreSQL at 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 
 from spyglass.tasks.store import make_engine
 from tests.accounts import Account, db_url, make_account
-from tests.harness import SpyGlassServer
+from tests.harness import SpyGlassServer, wait_for
 
 #: The periodic sweep stays out of the way (its first run is 10 minutes after start): these
 #: tests sweep when they ask (it once removed aged tasks between new rules and their preview).
@@ -51,16 +50,6 @@ def start(srv: SpyGlassServer, who: Account, job: str, params: Any = None) -> st
 
 def task(srv: SpyGlassServer, who: Account, task_id: str) -> httpx.Response:
     return httpx.get(f"{srv.url}/api/tasks/{task_id}", headers=auth(who), timeout=30)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def finished(srv: SpyGlassServer, who: Account, *ids: str) -> None:

@@ -24,7 +24,7 @@ from standardwebhooks.webhooks import Webhook
 
 from spyglass.webhooks.guard import is_internal
 from tests.accounts import Account, make_account
-from tests.harness import SpyGlassServer
+from tests.harness import SpyGlassServer, wait_for
 from tests.test_workers import deployment, infra  # noqa: F401  (worker-mode fixtures)
 
 #: Receivers run on 127.0.0.1, so these servers allow internal targets; quick retries.
@@ -106,16 +106,6 @@ def hooks_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpyGlassS
 
 def auth(account: Account) -> dict[str, str]:
     return {"Authorization": f"Bearer {account.token}"}
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "it") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
 def register(
