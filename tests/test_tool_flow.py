@@ -572,3 +572,29 @@ def test_master_my_data_builds_golden_records(server: SpyGlassServer) -> None:
         built = results["golden-record-builder"]
         assert (built["rows_in"], built["golden_records"], built["merged_rows"]) == (4, 2, 2)
         assert results["key-identifier"]["primary_key"] == ["customer_id"]
+
+
+def test_a_long_agent_reports_its_steps_on_the_task_socket(server: SpyGlassServer) -> None:
+    """Progress inside an agent reaches a watcher through the real server: the socket is open
+    before the run starts, so it sees every update, among them the profiler's own steps."""
+    account = make_account(server, prefix="steps")
+    rows = b"".join(b"%d,%d.5,%d\n" % (i, i % 97, i % 13) for i in range(2000))
+    with httpx.Client(base_url=server.url, headers=auth(account), timeout=30) as c:
+        task_id, _ = start_tool_task(c, data=b"id,amount,group\n" + rows)
+
+        async def watch() -> list[dict]:
+            url = f"{server.ws_url}/ws/data_tools/tasks/{account.token}/{task_id}"
+            seen: list[dict] = []
+            async with asyncio.timeout(60), websockets.connect(url) as ws:
+                first = json.loads(await ws.recv())  # the snapshot: subscribed from here on
+                seen.append(first)
+                r = await asyncio.to_thread(c.post, f"/api/tasks/{task_id}/process")
+                assert r.status_code == 200, r.text
+                async for raw in ws:
+                    seen.append(json.loads(raw))
+            return seen
+
+        messages = asyncio.run(watch())
+    assert messages[-1]["status"] == "COMPLETED", messages[-1]
+    steps = [m["message"] for m in messages if (m.get("message") or "").startswith("unified-")]
+    assert any("statistics of column" in s for s in steps), [m.get("message") for m in messages]
