@@ -147,6 +147,47 @@ async def test_starts_and_ends_are_durable_before_they_are_announced(slow_flush:
     assert stored is not None and stored.processing_started_at is not None
 
 
+async def test_a_timeline_read_waits_for_lines_the_flusher_has_queued(
+    slow_flush: Engine,
+) -> None:
+    """The periodic flush hands a task's coalesced lines to the writer without waiting; a
+    timeline read that comes before they are committed waits for them (it once returned
+    without the PROCESSING line, and the task page drew no run)."""
+    import sqlite3
+
+    go = asyncio.Event()
+
+    @monitored_background_task
+    async def held(task: TaskContext) -> int:
+        await go.wait()
+        return 1
+
+    started = await slow_flush.start_job(spec_of(held), None, origin="direct")
+    store = slow_flush._store
+    while started.id not in store._pending:  # its PROCESSING line, coalesced
+        await asyncio.sleep(0.01)
+    path = slow_flush.database.url.database
+    assert path is not None
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # the writer waits for this lock
+        store.flush_pending()  # what the periodic flush does: queued, not awaited
+        reading = asyncio.create_task(slow_flush.events(started.id))
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert not reading.done(), "the read did not wait for the queued lines"
+        holder.execute("COMMIT")
+        events = await asyncio.wait_for(reading, 30)
+    finally:
+        holder.close()
+    assert [(e.event_type, e.data) for e in events] == [
+        ("status", {"status": "PENDING"}),
+        ("status", {"status": "PROCESSING"}),
+    ]
+    go.set()
+    await slow_flush.wait(started.id)
+
+
 async def test_progress_never_goes_back_and_is_clamped(engine: Engine) -> None:
     @monitored_background_task
     async def wobbly(task: TaskContext) -> None:

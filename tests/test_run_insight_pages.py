@@ -192,6 +192,31 @@ def test_a_running_task_shows_elapsed_time_and_eta_and_ends_with_nothing_running
     expect(page.get_by_test_id("task-took")).to_have_text(re.compile(r"^took "))
 
 
+def test_a_page_opened_while_a_task_waits_draws_its_run_when_it_starts(
+    page: Page, server: SpyGlassServer, owner: Account, tmp_path: Path
+) -> None:
+    """The task starts after its page opened: the run's bar comes live, without a reload."""
+    tally = {"path": str(tmp_path / "serial.txt"), "delay": 60}
+    first = start_job(server, owner, "serial", tally)  # one run at a time: the next waits
+    second = start_job(server, owner, "serial", {**tally, "delay": 30})
+    page.goto(f"{server.url}/tasks/{second}")
+    expect(page.get_by_test_id("no-steps")).to_have_text("Nothing has run yet.", timeout=15_000)
+    r = httpx.post(
+        f"{server.url}/api/tasks/{first}/cancel",
+        headers={"Authorization": f"Bearer {owner.token}"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    step = page.locator("[data-testid=timeline-row]")
+    expect(step).to_have_count(1, timeout=15_000)
+    expect(step).to_have_attribute("data-key", "Run")
+    expect(step).to_have_attribute("data-state", "running")
+    expect(page.get_by_test_id("task-status")).to_have_text("Processing")
+    page.get_by_test_id("cancel").click()
+    page.get_by_test_id("cancel-confirm").click()
+    expect(step).to_have_attribute("data-state", "stopped", timeout=15_000)
+
+
 def test_a_run_scheduled_for_later_says_when_it_starts_and_how_long_it_waited(
     page: Page, server: SpyGlassServer, owner: Account
 ) -> None:

@@ -317,11 +317,17 @@ class TaskDetailState(rx.State):
                                 self.task = clocks[0]
                             self._retime()
                         continue
+                    # A line numbered past the next one means lines are missing (told before
+                    # this page listened, but not yet stored when it read them: another
+                    # process writes them a moment later), so the page reads them again.
+                    gap = False
                     for msg in batch:
+                        event = msg.payload.get("event")
+                        gap = gap or bool(event and event["seq"] > last_seq + 1)
                         last_seq = self._apply(msg.payload, last_seq)
                     self._retime()
                     self._refilter()
-                if any(m.terminal for m in batch):
+                if gap or any(m.terminal for m in batch):
                     # Its end is written before it is told, with every line before it: the
                     # stored timeline is whole (lines told before this page listened, by
                     # another process, are in it), so the page draws from it.

@@ -127,6 +127,17 @@ class Write:
     #: Statements on other tables that must commit with this write (a refund with an end).
     also: list[Any] = field(default_factory=list)
 
+    @property
+    def has_work(self) -> bool:
+        """False for a barrier: a write whose only purpose is to wait for those before it."""
+        return bool(
+            self.insert_task is not None
+            or self.values
+            or self.events
+            or self.delete_task is not None
+            or self.also
+        )
+
 
 @dataclass(slots=True)
 class _Unit:
@@ -222,6 +233,9 @@ class GroupCommitWriter:
             self._conn = None
 
     def _commit(self, group: list[_Unit]) -> None:
+        if not any(unit.write.has_work for unit in group):
+            _resolve(group, None)  # only barriers: what came before them is committed
+            return
         try:
             conn = self._connection()
             try:

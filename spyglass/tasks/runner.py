@@ -663,7 +663,8 @@ class Runner:
             self.store.update_task_soon(live.id, values, [event])
         else:
             await self.store.update_task(live.id, values, [event])
-        self._publish(live, "update", droppable=False)
+        # The status line rides with the change, so a page drawing the timeline live has it.
+        self._publish(live, "update", droppable=False, event=event)
         self._status_changed(live, status)
 
     async def _finish(

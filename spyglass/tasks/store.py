@@ -725,10 +725,13 @@ class TaskStore(StoreExtras):
         """Write what is coalesced for one task now, and wait until it is committed (a read
         that follows sees every line reported so far)."""
         pending = self._pending.pop(task_id, None)
+        # Submitted even with nothing pending: the periodic flush may have queued this
+        # task's lines a moment ago, and the writer commits in order, so once this write is
+        # committed so are they (an empty write commits nothing and costs no transaction).
+        write = Write(task_id=task_id)
         if pending is not None:
-            await self._writer.submit(
-                Write(task_id=task_id, values=pending.values, events=pending.events)
-            )
+            write.values, write.events = pending.values, pending.events
+        await self._writer.submit(write)
 
     async def _flush_loop(self) -> None:
         while True:
