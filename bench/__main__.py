@@ -226,13 +226,21 @@ async def spyglass_latency(
     return run.latencies, delivered(run.outcomes, updates)
 
 
-async def baseline_run(subscribers: int, updates: int, size: int, processes: int) -> Run:
+#: The raw `websockets` broadcast, and the same broadcast as a bare ASGI app on Granian (the
+#: server SpyGlass runs on): the floors a fan-out is compared with.
+RAW = "bench.baseline_server"
+GRANIAN = "bench.granian_broadcast"
+
+
+async def baseline_run(
+    subscribers: int, updates: int, size: int, processes: int, module: str = RAW
+) -> Run:
     port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "bench.baseline_server",
+            module,
             str(port),
             str(subscribers),
             str(updates),
@@ -270,23 +278,30 @@ async def fanout(
     latency follows whatever else runs, CPU time much less."""
     ours: list[float] = []
     raw: list[float] = []
-    cpu = [0.0, 0.0]
+    bare: list[float] = []
+    cpu = [0.0, 0.0, 0.0]
     ratios: list[tuple[float, float]] = []
     for r in range(rounds):
         run = await spyglass_run(server, subscribers, updates, processes)
         missed = incomplete(run.outcomes, PULSE_STATUSES)
         base = await baseline_run(subscribers, updates, 420, processes)
         base_missed = incomplete(base.outcomes)
+        floor = await baseline_run(subscribers, updates, 420, processes, GRANIAN)
         ours += run.latencies
         raw += base.latencies
+        bare += floor.latencies
         cpu[0] += run.cpu
         cpu[1] += base.cpu
+        cpu[2] += floor.cpu
         lat, blat = run.latencies, base.latencies
         ratios.append((pct(lat, 50) / pct(blat, 50), pct(lat, 99) / pct(blat, 99)))
         print(
             f"  round {r + 1}: spyglass p50 {pct(lat, 50):6.2f} p99 {pct(lat, 99):7.2f} ms"
             f" | raw p50 {pct(blat, 50):6.2f} p99 {pct(blat, 99):7.2f} ms"
             f" | p99 ratio {pct(lat, 99) / pct(blat, 99):4.2f}×\n"
+            f"           bare ASGI on Granian p50 {pct(floor.latencies, 50):6.2f}"
+            f" p99 {pct(floor.latencies, 99):7.2f} ms, {cpu_line(floor, subscribers, updates)},"
+            f" {delivered(floor.outcomes, updates)}\n"
             f"           spyglass {cpu_line(run, subscribers, updates)}"
             f" | raw {cpu_line(base, subscribers, updates)}\n"
             f"           statuses and end: spyglass {len(run.outcomes) - missed}"
@@ -297,6 +312,13 @@ async def fanout(
         assert not missed, f"{missed} clients missed a status change or the end"
     print(f"  {subscribers:>4} subscribers  spyglass  {summary(ours)}")
     print(f"  {subscribers:>4} subscribers  raw       {summary(raw)}")
+    print(f"  {subscribers:>4} subscribers  Granian   {summary(bare)}  (bare ASGI broadcast)")
+    print(
+        f"  bare Granian to raw: p50 {pct(bare, 50) / pct(raw, 50):.2f}×, "
+        f"p99 {pct(bare, 99) / pct(raw, 99):.2f}×, server CPU {cpu[2] / cpu[1]:.2f}×;  "
+        f"spyglass to bare Granian: p50 {pct(ours, 50) / pct(bare, 50):.2f}×, "
+        f"p99 {pct(ours, 99) / pct(bare, 99):.2f}×, server CPU {cpu[0] / cpu[2]:.2f}×"
+    )
     print(
         f"  ratio to raw: p50 {pct(ours, 50) / pct(raw, 50):.2f}×, "
         f"p99 {pct(ours, 99) / pct(raw, 99):.2f}×, server CPU {cpu[0] / cpu[1]:.2f}×   "

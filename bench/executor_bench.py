@@ -54,7 +54,7 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
-from tests.harness import ROOT, SpyGlassServer
+from tests.harness import ROOT, SpyGlassServer, free_port
 from tests.services import new_database, postgres_server, redis_server
 
 BIN = Path(sys.executable).parent
@@ -329,6 +329,56 @@ class Deployment:
         if self.web is not None:
             self.web.stop()
             self.web = None
+
+
+@dataclass
+class FloorServer:
+    """`bench.start_floor` on Granian: the least a start and a result read can cost on this
+    stack (HTTP through Granian into Python, a durable SQLite row before the answer)."""
+
+    folder: Path
+    proc: subprocess.Popen[bytes] | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FloorServer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        log_file = (self.folder / "floor.log").open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(BIN / "granian"), "--interface", "asgi", "--workers", "1",
+                "--host", "127.0.0.1", "--port", str(self.port), "bench.start_floor:app",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "FLOOR_DB": str(self.folder / "floor.db"), "PYTHONPATH": str(ROOT)},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+        def answers() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the floor server exited: see {self.folder}/floor.log")
+            with contextlib.suppress(httpx.HTTPError):
+                return httpx.get(f"{self.url}/", timeout=2).status_code == 404
+            return False
+
+        wait_for(answers, 60, "the floor server to answer")
+        return self
+
+    def parts(self) -> dict[str, list[int]]:
+        assert self.proc is not None
+        return {"web": [self.proc.pid]}
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_group(self.proc)
+            self.proc = None
 
 
 def stop_group(proc: subprocess.Popen[Any], grace: float = 20) -> None:
@@ -658,6 +708,8 @@ class ProcrastinatePeer:
 
 
 ONE_IN_FLIGHT = "inline, SQLite, 1 request in flight"
+FLOOR_ONE = "floor: Granian + sqlite3, 1 in flight"
+FLOOR_MANY = "floor: Granian + sqlite3"
 
 
 @dataclass
@@ -822,17 +874,33 @@ def report(rows: list[Row], args: Any, load: tuple[float, float]) -> None:
         if r.label.startswith("inline") and r.label != ONE_IN_FLIGHT:
             rate = r.median("rate")
             print(f"  {r.label}: {rate:.0f} jobs/s ≥ 1,000 → {verdict(rate >= 1000)}")
+    floors = {r.label: r for r in rows if r.label.startswith("floor")}
+    if floors:
+        print("\nSpyGlass beside the floor of its stack (bench/start_floor.py), same run:")
+        for label, floor_label in (
+            ("inline, SQLite (default)", FLOOR_MANY),
+            (ONE_IN_FLIGHT, FLOOR_ONE),
+        ):
+            r, f = next((r for r in rows if r.label == label), None), floors.get(floor_label)
+            if r is None or f is None:
+                continue
+            print(
+                f"  {label}: server CPU {r.median('cpu_servers_ms'):.2f} ms/job = "
+                f"{r.median('cpu_servers_ms') / f.median('cpu_servers_ms'):.1f}× the floor's "
+                f"{f.median('cpu_servers_ms'):.2f}; rate {r.median('rate'):.0f} jobs/s = "
+                f"{r.median('rate') / f.median('rate'):.2f}× the floor's {f.median('rate'):.0f}"
+            )
     if dramatiq is not None:  # issue 14: the start path beside Dramatiq's
         peer_cpu = dramatiq.median("cpu_servers_ms")
         for r in rows:
-            if not r.label.startswith("inline, SQLite"):
+            if not r.label.startswith(("inline, SQLite", "floor")):
                 continue
             cpu = r.median("cpu_servers_ms")
             print(
                 f"  server CPU per no-op job, {r.label}: {cpu:.2f} ms ≤ 2 × Dramatiq's "
                 f"{peer_cpu:.2f} ms → {verdict(cpu <= 2 * peer_cpu)}"
             )
-            if r.label == ONE_IN_FLIGHT:
+            if r.label in (ONE_IN_FLIGHT, FLOOR_ONE):
                 rate, peer_rate = r.median("rate"), dramatiq.median("rate")
                 print(
                     f"  rate, {r.label}: {rate:.0f} jobs/s ≥ 0.5 × Dramatiq's {peer_rate:.0f}"
@@ -932,6 +1000,22 @@ def main() -> None:
                 rows.append(row)
             finally:
                 dep.stop()
+            # The floor of the same two figures on this stack (bench/start_floor.py).
+            floor = FloorServer(tmp / "floor")
+            stack.callback(floor.stop)
+            log(f"{FLOOR_MANY}: starting")
+            floor.start()
+            try:
+                for label, connections in ((FLOOR_MANY, args.connections), (FLOOR_ONE, 1)):
+                    row = Row(label)
+
+                    def floor_body(n: int, connections: int = connections) -> tuple[float, float]:
+                        return asyncio.run(spyglass_batch(floor.url, n, connections))
+
+                    throughput(row, floor.parts, floor_body, args, args.jobs)
+                    rows.append(row)
+            finally:
+                floor.stop()
 
         if parts & {"postgres", "workers", "procrastinate"}:
             with postgres_server() as pg_url:
