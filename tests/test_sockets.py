@@ -47,6 +47,11 @@ async def test_snapshot_then_ordered_updates_then_close_1000(client: httpx.Async
     assert {12.5, 25.0, 50.0, 87.5} <= set(progress)
     assert messages[-1]["status"] == "COMPLETED"
     assert messages[-1]["result"] == {"steps": 8}
+    # A change of status carries its timeline line, numbered in the task's order.
+    end = messages[-1]["event"]
+    assert (end["event_type"], end["data"]["status"]) == ("success", "COMPLETED")
+    lines = [m["event"]["seq"] for m in messages if "event" in m]
+    assert lines == sorted(lines) and lines[-1] == end["seq"]
     required = {
         "type",
         "task_id",

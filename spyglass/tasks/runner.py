@@ -712,7 +712,7 @@ class Runner:
         try:
             await self.store.update_task(live.id, values, [event], also=refunds)
         finally:  # the write is queued even if a late cancellation interrupts the wait
-            self._publish(live, "update", droppable=False, terminal=True)
+            self._publish(live, "update", droppable=False, terminal=True, event=event)
             self._status_changed(live, status)
 
     def _publish(
