@@ -256,12 +256,17 @@ async def test_a_timeout_kills_the_run_sync_child(engine: Engine, tmp_path: Path
 
     import psutil
 
-    from tests.cpu_work import burn
+    from spyglass.tasks.child import run_in_child
+    from tests.cpu_work import burn, nap
 
     pid_file = tmp_path / "burn.pid"
 
-    # Long enough for the child to start (and write its pid) on a busy machine (4 s was not
-    # at a load average of 15-20 on 2 cores).
+    # The timeout must strike while the child runs: with the fork server up first (the first
+    # child of a process starts it, importing pandas: that took over 10 s of the job's time
+    # limit at a load average of 10 on 2 cores, and the job timed out before its child was
+    # started), 10 s is ample for one fork at a load average of 15-20.
+    assert await run_in_child(nap, 0, "warm") == "warm"
+
     @monitored_background_task(timeout=10)
     async def cpu(task: TaskContext) -> object:
         return await task.run_sync(burn, str(pid_file), 60)
