@@ -256,12 +256,17 @@ async def test_a_timeout_kills_the_run_sync_child(engine: Engine, tmp_path: Path
 
     import psutil
 
-    from tests.cpu_work import burn
+    from spyglass.tasks.child import run_in_child
+    from tests.cpu_work import burn, nap
 
     pid_file = tmp_path / "burn.pid"
 
-    # Long enough for the child to start (and write its pid) on a busy machine (4 s was not
-    # at a load average of 15-20 on 2 cores).
+    # The timeout must strike while the child runs: with the fork server up first (the first
+    # child of a process starts it, importing pandas: that took over 10 s of the job's time
+    # limit at a load average of 10 on 2 cores, and the job timed out before its child was
+    # started), 10 s is ample for one fork at a load average of 15-20.
+    assert await run_in_child(nap, 0, "warm") == "warm"
+
     @monitored_background_task(timeout=10)
     async def cpu(task: TaskContext) -> object:
         return await task.run_sync(burn, str(pid_file), 60)
@@ -283,6 +288,42 @@ async def test_a_timeout_kills_the_run_sync_child(engine: Engine, tmp_path: Path
     while running():
         assert time.monotonic() - ended < 1, "the child outlived its timeout"
         await asyncio.sleep(0.01)
+
+
+async def test_starting_the_fork_server_keeps_the_loop_free(engine: Engine) -> None:
+    """The first child of a process starts the fork server, which imports pandas (a second or
+    more): other jobs and pages of the process run meanwhile."""
+    import time
+    from multiprocessing import forkserver
+
+    from tests.cpu_work import nap
+
+    forkserver._forkserver._stop()  # type: ignore[attr-defined]  # cold, as in a new process
+
+    @monitored_background_task
+    async def cpu(task: TaskContext) -> object:
+        return await task.run_sync(nap, 0, 42)
+
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    began = time.monotonic()
+    started = await engine.start_job(spec_of(cpu), None, origin="direct")
+    await engine.wait(started.id)
+    took = time.monotonic() - began
+    ticker.cancel()
+    final = await engine.get(started.id)
+    assert final is not None and final.result == 42
+    # Blocked, the loop stood still nearly the whole start (9.3 s of 9.4 s at a load of 12).
+    assert max(gaps) < took / 2, f"the loop stood still {max(gaps):.2f} s of {took:.2f} s"
 
 
 async def test_run_sync_keeps_the_loop_free(engine: Engine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,33 +85,57 @@ async def test_timeout_warns_at_80_percent_then_fails(client: httpx.AsyncClient)
 
 
 async def test_concurrency_limit_queues_extra_starts(client: httpx.AsyncClient) -> None:
-    body = {"steps": 5, "delay": 0.1}
-    started = [await start_job(client, "testjobs", "limited", body) for _ in range(5)]
+    """Five starts of a job limited to two: two run, three wait PENDING for a slot.
 
-    async def timeline(task_id: str) -> list[tuple[float, str]]:
-        seen: list[tuple[float, str]] = []
-        async with websockets.connect(url_for(client, "testjobs", task_id)) as ws:
+    Measured on the server's own times (each status message's `timestamp`, the moment of
+    that change): a task ends (its COMPLETED time) before its slot passes to the next, whose
+    PROCESSING time comes after. When the messages arrive here says nothing of that: the
+    five sockets are five connections, and one task's COMPLETED and the next one's
+    PROCESSING, sent a moment apart, may be read in either order (on a loaded machine the
+    old receive-time check could see three running)."""
+    # 2 s a run: the five starts are recorded before the first run ends even on a loaded
+    # machine (the check below needs the three extra ones to be queued while two run).
+    body = {"steps": 20, "delay": 0.1}
+
+    async def run(index: int) -> tuple[datetime, list[tuple[datetime, str]]]:
+        started = await start_job(client, "testjobs", "limited", body)
+        assert started["status"] == "PENDING"
+        seen: list[tuple[datetime, str]] = []
+        async with websockets.connect(url_for(client, "testjobs", started["task_id"])) as ws:
             async for raw in ws:
-                status = json.loads(raw)["status"]
-                if not seen or seen[-1][1] != status:
-                    seen.append((time.monotonic(), status))
-        return seen
+                msg = json.loads(raw)
+                if not seen or seen[-1][1] != msg["status"]:
+                    seen.append((datetime.fromisoformat(msg["timestamp"]), msg["status"]))
+        return datetime.fromisoformat(started["timestamp"]), seen
 
-    timelines = await asyncio.gather(*(timeline(s["task_id"]) for s in started))
+    runs = await asyncio.gather(*(run(i) for i in range(5)))  # started together
+    order = ["PENDING", "PROCESSING", "COMPLETED"]
     intervals = []
-    for tl in timelines:
-        assert tl[-1][1] == "COMPLETED"
-        starts = [t for t, s in tl if s == "PROCESSING"]
-        ends = [t for t, s in tl if s == "COMPLETED"]
-        intervals.append((starts[0], ends[0]))
-    # Never more than two PROCESSING at the same moment.
+    for _, tl in runs:
+        statuses = [s for _, s in tl]
+        assert statuses[-1] == "COMPLETED", statuses
+        assert statuses == sorted(statuses, key=order.index), statuses
+        # A socket opened after the start sees it in its first message (a later time, so
+        # the interval can only be shorter than the run: never more overlap than there was).
+        (start,) = [t for t, s in tl if s == "PROCESSING"]
+        (end,) = [t for t, s in tl if s == "COMPLETED"]
+        intervals.append((start, end))
+    # Never more than two PROCESSING at the same moment (an end sorts before a start at the
+    # same time: the slot was free).
     points = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
     running = peak = 0
     for _, delta in points:
         running += delta
         peak = max(peak, running)
-    assert peak == 2
-    assert sum(1 for tl in timelines if tl[0][1] == "PENDING" and len(tl) >= 3) >= 3
+    assert peak == 2, intervals
+    # Three were started before any run ended, yet began only once one had: they waited.
+    first_end = min(end for _, end in intervals)
+    waited = [
+        start
+        for (queued, _), (start, _) in zip(runs, intervals, strict=True)
+        if queued < first_end <= start
+    ]
+    assert len(waited) >= 3, (runs, intervals)
 
 
 async def test_retries_then_success(client: httpx.AsyncClient) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import psutil
+import psycopg
 import pytest
 import websockets
 from playwright.sync_api import Browser, expect
@@ -241,6 +242,7 @@ def test_a_killed_worker_s_jobs_rerun_or_end_interrupted(deployment: Deployment)
     for task_id in (durable, plain):
         wait_for(lambda t=task_id: result(dep, t)["progress"] > 0, 30, "the jobs to run")
     dep.start_worker(4)
+    note_hand_backs(dep)
     assert result(dep, plain)["status"] == "PROCESSING", "the kill must come mid-job"
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait(timeout=10)
@@ -253,6 +255,40 @@ def test_a_killed_worker_s_jobs_rerun_or_end_interrupted(deployment: Deployment)
     end_durable = ended(dep, durable, timeout=90)
     assert end_durable["status"] == "COMPLETED", dep.logs()
     assert end_durable["result"]["attempt"] == 2
+    # When its job could be taken again, the task already named the next attempt (handed
+    # back first, a worker once ran it as attempt 1 again while the task was being marked).
+    assert hand_backs(dep) == [(durable, 2, "PENDING")]
+
+
+def _sql(dep: Deployment, *statements: str) -> list[tuple[Any, ...]]:
+    url = dep.env["SPYGLASS_DB_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows: list[tuple[Any, ...]] = []
+        for statement in statements:
+            cur = conn.execute(statement)
+            rows = cur.fetchall() if cur.description else []
+        return rows
+
+
+def note_hand_backs(dep: Deployment) -> None:
+    """Record, as each Procrastinate job is handed back to the queue (`doing` to `todo`)
+    and as of the commit that does it (what a worker taking the job reads), its task's
+    attempt and status."""
+    _sql(
+        dep,
+        "CREATE TABLE handed_back (n serial, task_id text, attempt int, status text)",
+        "CREATE FUNCTION note_handed_back() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO handed_back (task_id, attempt, status) SELECT id, attempt, status "
+        "FROM task WHERE id = NEW.args->>'task_id'; RETURN NULL; END $$",
+        "CREATE CONSTRAINT TRIGGER note_handed_back AFTER UPDATE ON procrastinate_jobs "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+        "WHEN (OLD.status = 'doing' AND NEW.status = 'todo') "
+        "EXECUTE FUNCTION note_handed_back()",
+    )
+
+
+def hand_backs(dep: Deployment) -> list[tuple[Any, ...]]:
+    return _sql(dep, "SELECT task_id, attempt, status FROM handed_back ORDER BY n")
 
 
 def test_cancel_kills_the_cpu_child_on_its_worker(deployment: Deployment, tmp_path: Path) -> None:

@@ -135,6 +135,12 @@ def _pump(reader: Connection, loop: asyncio.AbstractEventLoop, queue: asyncio.Qu
             loop.call_soon_threadsafe(queue.put_nowait, None)
 
 
+def _cancel_started(launching: asyncio.Future[Any]) -> None:
+    """A child whose job stopped while it was being started: terminate it."""
+    if not launching.cancelled() and launching.exception() is None:
+        launching.result().cancel()
+
+
 async def run_in_child(
     fn: Callable[..., R],
     *args: Any,
@@ -152,11 +158,27 @@ async def run_in_child(
     writer: Connection | None = None
     if on_message is not None:
         reader, writer = _context().Pipe(duplex=False)
+    launch = _launch()
+    web_pid = os.getpid()
+
+    def start() -> Any:
+        try:
+            return launch(memory_mb, web_pid, writer, fn, args, kwargs)
+        finally:
+            if writer is not None:
+                writer.close()  # the child holds its own end: EOF comes once it is gone
+
+    # Off the event loop: starting the child waits for the fork server (the first time in a
+    # process, for it to start and import PRELOAD: seconds on a busy machine), and every
+    # other job and page of this process goes on meanwhile.
+    launching = loop.run_in_executor(None, start)
     try:
-        future = _launch()(memory_mb, os.getpid(), writer, fn, args, kwargs)
-    finally:
-        if writer is not None:
-            writer.close()  # the child holds its own end: EOF comes once it is gone
+        future = await asyncio.shield(launching)
+    except asyncio.CancelledError:  # a cancel or timeout while it starts: stop it once up
+        launching.add_done_callback(_cancel_started)
+        if reader is not None:
+            reader.close()
+        raise
     try:
         if reader is not None and on_message is not None:
             queue: asyncio.Queue[Any] = asyncio.Queue()

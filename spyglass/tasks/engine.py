@@ -345,12 +345,14 @@ class Engine:
         row = await self._row(task_id)
         return row is not None and self._rerun_plan(row) is not None
 
-    async def recovered(self, task_id: str, *, rerun: bool) -> None:
-        """Its worker stopped: it waits for another (`rerun`), or ends INTERRUPTED."""
+    async def recovered(self, task_id: str, *, hand_back: Any = None) -> bool:
+        """Its worker stopped: it runs again (`hand_back`: the statement that hands its
+        queue job back, run in the transaction that marks its next attempt), or ends
+        INTERRUPTED. False when another worker handed the job back first."""
         row = await self._row(task_id)
-        if row is None or TaskStatus(row["status"]).is_terminal:
-            return
-        if not rerun:
+        if hand_back is None:
+            if row is None or TaskStatus(row["status"]).is_terminal:
+                return True
             ended = await self._store.end_if_active(
                 task_id,
                 TaskStatus.FAILED,
@@ -360,10 +362,9 @@ class Engine:
             )
             if ended:
                 await self._ended_without_worker(task_id)
-            return
-        attempt = row["attempt"] + 1
+            return True
+        attempt = (row["attempt"] if row else 1) + 1
         message = f"Its worker stopped; running it again (attempt {attempt})"
-        seq = await self._store.next_seq(task_id)
         values = {
             "status": TaskStatus.PENDING.value,
             "message": message,
@@ -372,9 +373,14 @@ class Engine:
             "worker_id": None,
             "updated_at": utcnow(),
         }
-        event = _event(task_id, seq, "status", message, {"status": TaskStatus.PENDING.value})
-        await self._store.update_task(task_id, values, [event])
-        self._announce({**row, **values})
+        # One transaction: were the job handed back first, a worker could take it (the
+        # next poll, under a second) and run it as the attempt that was lost, before the
+        # task said which attempt comes next.
+        if not await asyncio.to_thread(self._store.requeue, task_id, hand_back, values, message):
+            return False
+        if row is not None and not TaskStatus(row["status"]).is_terminal:
+            self._announce({**row, **values})
+        return True
 
     async def _cancel_queued(self, row: dict[str, Any]) -> bool:
         """Worker mode: cancel a task in Procrastinate's queue. A waiting one ends here

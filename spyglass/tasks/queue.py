@@ -70,6 +70,15 @@ DEFER = sa.text(
 )
 
 
+#: Hands a job back to the queue, to run again now (what Procrastinate's `retry_job` calls),
+#: if it is still `doing` on the worker found stalled; returns a row when it did.
+HAND_BACK = (
+    "SELECT procrastinate_retry_job_v2(id, NOW(), CAST(NULL AS integer), "
+    "CAST(NULL AS varchar), CAST(NULL AS varchar)) FROM procrastinate_jobs "
+    "WHERE id = :job_id AND status = 'doing' AND worker_id IS NOT DISTINCT FROM :worker_id"
+)
+
+
 class RetryLater(Exception):
     """An attempt failed and the job has retries left: Procrastinate runs it again."""
 
@@ -286,16 +295,22 @@ class QueueExecutor:
             task_id = job.task_kwargs.get("task_id")
             if not isinstance(task_id, str) or job.id is None:
                 continue
-            rerun = await self.engine.can_rerun(task_id)
             try:
+                rerun = await self.engine.can_rerun(task_id)
                 if rerun:
-                    await jm.retry_job(job)
+                    hand_back = sa.text(HAND_BACK).bindparams(
+                        job_id=job.id, worker_id=job.worker_id
+                    )
+                    if not await self.engine.recovered(task_id, hand_back=hand_back):
+                        continue  # another worker acted on it first
                 else:
                     await jm.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
             except Exception:  # another worker acted on it first
+                log.info("stalled job %s (task %s) taken by another worker", job.id, task_id)
                 continue
+            if not rerun:
+                await self.engine.recovered(task_id)
             taken.append(task_id)
-            await self.engine.recovered(task_id, rerun=rerun)
         return taken
 
     # -- what admins see -------------------------------------------------------------

@@ -1155,6 +1155,27 @@ class TaskStore(StoreExtras):
             self._add_event(conn, task_id, event_type, line, event)
         return True
 
+    def requeue(self, task_id: str, hand_back: Any, values: dict[str, Any], message: str) -> bool:
+        """Run a task again whose worker stopped: hand its queue job back (`hand_back`, a
+        statement that returns a row when it did) and mark the task `values` (PENDING, its
+        next attempt), in one transaction, so the worker that takes the job (at once,
+        perhaps) reads the new attempt. False, and nothing written, if the job was not
+        handed back (another worker took it first)."""
+        with self.engine.begin() as conn:
+            if conn.execute(hand_back).first() is None:
+                return False
+            updated = conn.execute(
+                sa.update(TASK_TABLE)
+                .where(
+                    TASK_TABLE.c.id == task_id,
+                    TASK_TABLE.c.status.in_([s.value for s in ACTIVE_STATUSES]),
+                )
+                .values(**values)
+            )
+            if updated.rowcount == 1:
+                self._add_event(conn, task_id, "status", message, {"status": values["status"]})
+        return True
+
     async def end_if_active(
         self,
         task_id: str,
