@@ -110,6 +110,9 @@ def _row(row: AdminRow) -> rx.Component:
         ),
         data_testid="admin-task-row",
         data_task_id=row.task_id,
+        # React keys a row by its task, not its place: a task arriving on top must not hand
+        # an open Cancel or Delete dialog (and what it acts on) to another row.
+        key=row.task_id,
         data_status=row.status,
     )
 

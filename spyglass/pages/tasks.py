@@ -198,6 +198,7 @@ def _task_row(row: TaskRow) -> rx.Component:
         ),
         data_testid="task-row",
         data_task_id=row.task_id,
+        key=row.task_id,  # by task, not place: an open dialog stays with its row (admin.py)
         data_task_name=row.task_name,
         data_status=row.status,
     )
