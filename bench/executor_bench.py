@@ -54,7 +54,7 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
-from tests.harness import ROOT, SpyGlassServer, free_port
+from tests.harness import ROOT, SpyGlassServer, free_port, wait_for
 from tests.services import new_database, postgres_server, redis_server
 
 BIN = Path(sys.executable).parent
@@ -114,16 +114,6 @@ def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[k]
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
 
 
 async def async_wait_for(

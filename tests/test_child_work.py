@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,9 @@ import psutil
 from spyglass.tools.catalogue import TOOLS
 from tests.accounts import Account, make_account
 from tests.conftest import start_job
-from tests.harness import SpyGlassServer
+from tests.harness import SpyGlassServer, wait_for
 from tests.test_credits import balance
 from tests.test_tool_flow import auth
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def wait_burning(pid: int, cpu: float = 0.1, timeout: float = 30) -> None:

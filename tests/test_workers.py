@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from playwright.sync_api import Browser, expect
 
 from tests import test_journey
 from tests.accounts import make_account
-from tests.harness import ROOT, SpyGlassServer, separate_checkout
+from tests.harness import ROOT, SpyGlassServer, separate_checkout, wait_for
 from tests.services import new_database, postgres_server, redis_server
 from tests.test_child_work import events, start_tool, wait_burning, wide_csv
 from tests.test_cluster import account_on, bearer
@@ -128,16 +128,6 @@ def deployment(infra: tuple[str, str], tmp_path: Path) -> Iterator[Deployment]:
     dep.data.mkdir()
     yield dep
     dep.stop()
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def start(dep: Deployment, job: str, body: Any = None, **query: Any) -> str:

@@ -345,24 +345,26 @@ class Engine:
         row = await self._row(task_id)
         return row is not None and self._rerun_plan(row) is not None
 
-    async def recovered(self, task_id: str, *, hand_back: Any = None) -> bool:
-        """Its worker stopped: it runs again (`hand_back`: the statement that hands its
-        queue job back, run in the transaction that marks its next attempt), or ends
-        INTERRUPTED. False when another worker handed the job back first."""
+    async def interrupted(self, task_id: str) -> None:
+        """Its worker stopped and it may not run again: it ends FAILED (INTERRUPTED)."""
         row = await self._row(task_id)
-        if hand_back is None:
-            if row is None or TaskStatus(row["status"]).is_terminal:
-                return True
-            ended = await self._store.end_if_active(
-                task_id,
-                TaskStatus.FAILED,
-                INTERRUPTED_MESSAGE,
-                error_code=ErrorCode.INTERRUPTED.value,
-                data={"previous_status": row["status"], "retryable": True},
-            )
-            if ended:
-                await self._ended_without_worker(task_id)
-            return True
+        if row is None or TaskStatus(row["status"]).is_terminal:
+            return
+        ended = await self._store.end_if_active(
+            task_id,
+            TaskStatus.FAILED,
+            INTERRUPTED_MESSAGE,
+            error_code=ErrorCode.INTERRUPTED.value,
+            data={"previous_status": row["status"], "retryable": True},
+        )
+        if ended:
+            await self._ended_without_worker(task_id)
+
+    async def requeued(self, task_id: str, hand_back: Any) -> bool:
+        """Its worker stopped and it runs again: `hand_back` (the statement that hands its
+        queue job back) runs in the transaction that marks its next attempt. False when
+        another worker handed the job back first."""
+        row = await self._row(task_id)
         attempt = (row["attempt"] if row else 1) + 1
         message = f"Its worker stopped; running it again (attempt {attempt})"
         values = {

@@ -301,7 +301,7 @@ class QueueExecutor:
                     hand_back = sa.text(HAND_BACK).bindparams(
                         job_id=job.id, worker_id=job.worker_id
                     )
-                    if not await self.engine.recovered(task_id, hand_back=hand_back):
+                    if not await self.engine.requeued(task_id, hand_back):
                         continue  # another worker acted on it first
                 else:
                     await jm.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
@@ -309,7 +309,7 @@ class QueueExecutor:
                 log.info("stalled job %s (task %s) taken by another worker", job.id, task_id)
                 continue
             if not rerun:
-                await self.engine.recovered(task_id)
+                await self.engine.interrupted(task_id)
             taken.append(task_id)
         return taken
 
