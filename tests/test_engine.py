@@ -415,13 +415,16 @@ async def test_a_slow_subscriber_loses_only_intermediate_progress() -> None:
     assert bus.subscriber_count == 0
 
 
-async def test_group_commit_isolates_a_failing_write(tmp_path: Path) -> None:
+@pytest.mark.parametrize("inline", [False, True], ids=["thread", "loop"])
+async def test_group_commit_isolates_a_failing_write(tmp_path: Path, inline: bool) -> None:
+    """A group with a bad write commits its other writes (on the loop, the group fails
+    there and the thread finds the bad unit)."""
     from spyglass.tasks.models import utcnow
     from spyglass.tasks.store import EVENT_TABLE, TASK_TABLE, make_engine, migrate
 
     engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
     migrate(engine)
-    writer = GroupCommitWriter(engine, TASK_TABLE, EVENT_TABLE)
+    writer = GroupCommitWriter(engine, TASK_TABLE, EVENT_TABLE, inline=inline)
     writer.start()
 
     def task(task_id: str) -> Write:
@@ -446,9 +449,80 @@ async def test_group_commit_isolates_a_failing_write(tmp_path: Path) -> None:
     results = await asyncio.gather(*futures, return_exceptions=True)
     writer.stop()
     assert [isinstance(r, Exception) for r in results] == [False, False, True, False, False, False]
+    assert writer._loop_commits == 0  # the loop's try rolled back
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT id, status, progress FROM task ORDER BY id")).all()
     assert rows == [("a", "PROCESSING", 5.0), ("b", "PENDING", 0.0), ("c", "PENDING", 0.0)]
+
+
+async def test_the_loop_commits_its_own_writes_never_waits_for_a_lock_and_keeps_order(
+    tmp_path: Path,
+) -> None:
+    """On a SQLite file the writes of one turn of the loop commit together, on the loop.
+    While another connection holds SQLite's write lock, the loop does not wait: its writes
+    go to the writer thread, and so do the writes after them until the thread has committed
+    them, so the last write of a task is the one that stands."""
+    import sqlite3
+    import threading
+
+    from spyglass.tasks.dbwriter import CHECKPOINT_EVERY
+    from spyglass.tasks.models import utcnow
+    from spyglass.tasks.store import TaskStore
+
+    path = tmp_path / "l.db"
+    store = TaskStore(f"sqlite:///{path}")
+    store.migrate()
+    await store.start()
+    committed_in: list[int] = []
+    event.listen(store.engine, "commit", lambda _conn: committed_in.append(threading.get_ident()))
+    loop_thread = threading.get_ident()
+
+    async def row(task_id: str) -> dict[str, Any]:
+        found = await store.get_row(task_id)
+        assert found is not None
+        return found
+
+    try:
+        now = utcnow()
+        base = {"state_name": "s", "task_name": "t", "status": "PENDING", "progress": 0.0}
+        base.update(origin="direct", attempt=1, cost=0, created_at=now, updated_at=now)
+        # Three writes in one turn: one transaction, on the loop.
+        await asyncio.gather(*(store.insert_task({**base, "id": f"t{i}"}, []) for i in range(3)))
+        assert committed_in == [loop_thread]
+
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")  # SQLite's write lock, held elsewhere
+        first = asyncio.create_task(store.update_task("t0", {"message": "first"}))
+        ticks = 0
+        while ticks < 20:  # the loop keeps running while the write waits for the lock
+            await asyncio.sleep(0)
+            ticks += 1
+        assert not first.done()
+        holder.execute("COMMIT")
+        holder.close()
+        # The lock is free, but the first write is still with the thread (asleep in
+        # SQLite's busy wait): the second goes after it, not past it on the loop.
+        second = asyncio.create_task(store.update_task("t0", {"message": "second"}))
+        await asyncio.wait_for(asyncio.gather(first, second), 30)
+        assert (await row("t0"))["message"] == "second"
+        assert loop_thread not in committed_in[1:]  # the thread committed both
+
+        # The thread has nothing in hand again: the next write is the loop's.
+        committed_in.clear()
+        await store.update_task("t1", {"message": "back"})
+        assert committed_in == [loop_thread]
+        assert (await row("t1"))["message"] == "back"
+
+        # The loop's commits never checkpoint the WAL; the thread does, while the loop's
+        # writes wait behind it, so SQLite starts the WAL over and it stays small (without
+        # that, 1,000 one-page commits leave 1,000 pages in it).
+        for i in range(5 * CHECKPOINT_EVERY):
+            await store.update_task("t2", {"progress": float(i)})
+        assert (await row("t2"))["progress"] == 5 * CHECKPOINT_EVERY - 1
+        pages = path.with_name(path.name + "-wal").stat().st_size / 4096
+        assert pages < 3 * CHECKPOINT_EVERY, f"{pages:.0f} pages in the WAL"
+    finally:
+        await store.close()
 
 
 async def test_a_task_whose_worker_is_gone_is_taken_over(engine: Engine) -> None:

@@ -9,6 +9,17 @@ that fails is retried unit by unit, so one bad write never takes its neighbours
 down with it. On SQLite the task and event writes run on the DBAPI cursor directly
 (`_Direct`: SQL built once per set of columns, values through SQLAlchemy's own bind
 processors), unless something listens to SQLAlchemy's cursor events.
+
+On a SQLite file the event loop that started the writer commits its own writes when it can
+(`inline`): the writes submitted in one turn of the loop are committed together at the end of
+that turn, on a connection of the loop's that never waits for SQLite's lock. A hand-off to the
+thread and back costs more than the commit of a few rows (the thread's wake-up, the loop's,
+and the GIL passed between them: 0.37 against 0.24 ms of CPU per no-op job, measured with the
+task schema). Order is kept: the loop commits only while the thread has nothing queued or in
+hand, and anything that would make it wait (SQLite's lock held elsewhere, an error, a group
+too big for one turn) goes to the thread instead, which retries unit by unit as always. The
+loop's connection never checkpoints the WAL itself; the thread does, every
+`CHECKPOINT_EVERY` loop commits, so the loop never pays for one.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import sys
 import threading
@@ -28,6 +40,10 @@ from sqlalchemy import Connection, Engine, Table
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 2000
+#: The most writes the loop commits in one turn; a bigger group goes to the thread.
+MAX_INLINE = 64
+#: Loop commits between two WAL checkpoints (run by the thread).
+CHECKPOINT_EVERY = 200
 
 
 class _Direct:
@@ -147,13 +163,35 @@ class _Unit:
 
 
 _STOP = object()
+#: Queued for the thread: checkpoint the WAL (the loop's commits never do).
+_CHECKPOINT = object()
 
 
 class GroupCommitWriter:
     def __init__(
-        self, engine: Engine, task_table: Table, event_table: Table, *children: Table
+        self,
+        engine: Engine,
+        task_table: Table,
+        event_table: Table,
+        *children: Table,
+        inline: bool = False,
     ) -> None:
         self._engine = engine
+        #: Whether the loop that starts the writer may commit its own writes (SQLite files).
+        self._inline = inline
+        self._home: asyncio.AbstractEventLoop | None = None
+        #: The loop's own connection (it never waits for a lock), by the process it is for.
+        self._loop_conn: Connection | None = None
+        self._loop_pid = 0
+        #: Writes submitted in this turn of the loop, committed at its end.
+        self._turn: list[_Unit] = []
+        #: Units handed to the thread, and those it has committed (or failed): while they
+        #: differ the loop hands its writes on too, so commits keep the order of submits.
+        #: Each has one writer (`_handed` under its lock, `_done` the thread).
+        self._handed = 0
+        self._done = 0
+        self._handing = threading.Lock()
+        self._loop_commits = 0
         self._tasks = task_table
         self._events = event_table
         #: Tables whose rows (by `task_id`) go when their task is deleted.
@@ -173,10 +211,18 @@ class GroupCommitWriter:
         #: The thread's own connection, kept between groups (no pool checkout, no ping per
         #: commit); dropped after a failure, and opened again for the next group.
         self._conn: Connection | None = None
-        self.commits = 0
+        self._thread_commits = 0
         self.statements = 0
 
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far (by the thread and by the loop)."""
+        return self._thread_commits + self._loop_commits
+
     def start(self) -> None:
+        if self._inline:
+            with contextlib.suppress(RuntimeError):
+                self._home = asyncio.get_running_loop()
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._run, name="spyglass-db-writer", daemon=True
@@ -184,23 +230,86 @@ class GroupCommitWriter:
             self._thread.start()
 
     def stop(self) -> None:
-        """Commit everything queued so far, then end the thread."""
+        """Commit everything queued so far, then end the thread (call `end_turn` on the
+        loop first: it commits what the loop still holds)."""
+        self._home = None
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
         self._drop_connection()
+        self._drop_loop_connection()
 
     def submit(self, write: Write) -> asyncio.Future[None]:
         """Queue a write; the returned future resolves once it is committed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.put(_Unit(write, future, loop))
+        unit = _Unit(write, future, loop)
+        if loop is self._home:
+            if not self._turn:
+                loop.call_soon(self.end_turn)
+            self._turn.append(unit)
+        else:
+            self._hand_on([unit])
         return future
 
     def submit_nowait(self, write: Write) -> None:
-        """Queue a write nobody waits for (coalesced progress); failures are logged."""
-        self._queue.put(_Unit(write, None, None))
+        """Queue a write nobody waits for (coalesced progress); failures are logged. It goes
+        to the thread, after what the loop holds (the order of commits is kept)."""
+        if self._home is not None and _running_loop() is self._home:
+            self.end_turn()
+        self._hand_on([_Unit(write, None, None)])
+
+    def _hand_on(self, units: list[Any]) -> None:
+        with self._handing:
+            self._handed += len(units)
+            for unit in units:
+                self._queue.put(unit)
+
+    def end_turn(self) -> None:
+        """Commit the writes submitted in this turn of the loop: on the loop when the thread
+        has nothing in hand and SQLite's lock is free, else by the thread (in order)."""
+        group, self._turn = self._turn, []
+        if not group:
+            return
+        if self._handed != self._done or len(group) > MAX_INLINE or self._home is None:
+            self._hand_on(group)
+            return
+        if not any(unit.write.has_work for unit in group):
+            _settle([u.future for u in group if u.future is not None], None)
+            return
+        try:
+            conn = self._loop_connection()
+            with conn.begin():
+                self._apply(conn, [unit.write for unit in group])
+        except Exception:
+            # The lock is held elsewhere, or a write fails (rolled back): the thread waits
+            # for the lock, and finds a bad unit, as it does for its own groups.
+            self._hand_on(group)
+            return
+        self._loop_commits += 1
+        if self._loop_commits % CHECKPOINT_EVERY == 0:
+            # In hand like a write: the loop's writes wait behind it, so the WAL is wholly
+            # copied when the next one begins, and SQLite starts the WAL over.
+            self._hand_on([_CHECKPOINT])
+        _settle([u.future for u in group if u.future is not None], None)
+
+    def _loop_connection(self) -> Connection:
+        conn = self._loop_conn
+        if conn is None or conn.closed or conn.invalidated or self._loop_pid != os.getpid():
+            conn = self._engine.connect()
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.execute("PRAGMA busy_timeout=0")  # a lock held elsewhere raises at once
+            raw.execute("PRAGMA wal_autocheckpoint=0")  # the thread checkpoints
+            self._loop_conn, self._loop_pid = conn, os.getpid()
+        return conn
+
+    def _drop_loop_connection(self) -> None:
+        conn, self._loop_conn = self._loop_conn, None
+        if conn is not None and self._loop_pid == os.getpid():
+            with contextlib.suppress(Exception):
+                conn.invalidate()  # its pragmas are the loop's: never back to the pool
 
     def _run(self) -> None:
         stopping = False
@@ -208,7 +317,14 @@ class GroupCommitWriter:
             first = self._queue.get()
             if first is _STOP:
                 break
+            if first is _CHECKPOINT:
+                try:
+                    self._checkpoint()
+                finally:
+                    self._done += 1
+                continue
             group: list[_Unit] = [first]  # type: ignore[list-item]
+            checkpoint = False
             while len(group) < MAX_GROUP:
                 try:
                     item = self._queue.get_nowait()
@@ -217,8 +333,25 @@ class GroupCommitWriter:
                 if item is _STOP:
                     stopping = True
                     break
+                if item is _CHECKPOINT:
+                    checkpoint = True  # after this group (what follows waits for both)
+                    break
                 group.append(item)  # type: ignore[arg-type]
-            self._commit(group)
+            try:
+                self._commit(group)
+                if checkpoint:
+                    self._checkpoint()
+            finally:
+                self._done += len(group) + checkpoint
+
+    def _checkpoint(self) -> None:
+        try:
+            raw = self._connection().connection.dbapi_connection
+            assert raw is not None  # outside SQLAlchemy's transaction: a pragma begins none
+            raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except Exception:
+            log.warning("WAL checkpoint failed", exc_info=True)
+            self._drop_connection()
 
     def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed or self._conn.invalidated:
@@ -244,7 +377,7 @@ class GroupCommitWriter:
             except Exception:
                 self._drop_connection()  # a broken link is not reused; a new one is opened
                 raise
-            self.commits += 1
+            self._thread_commits += 1
             _resolve(group, None)
         except Exception:
             if len(group) == 1:
@@ -312,6 +445,13 @@ class GroupCommitWriter:
             )
             self._update_statements[columns] = stmt
         return stmt
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _resolve(group: list[_Unit], error: BaseException | None) -> None:

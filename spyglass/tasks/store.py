@@ -519,13 +519,16 @@ class TaskStore(StoreExtras):
     def __init__(self, db_url: str, flush_interval: float = 0.25) -> None:
         self.engine = make_engine(db_url)
         self.flush_interval = flush_interval
-        self._writer = GroupCommitWriter(self.engine, TASK_TABLE, EVENT_TABLE, ARTIFACT_TABLE)
+        #: SQLite files: the event loop reads (`quick_reader`) and commits (the writer's
+        #: `inline`) on its own connections, never waiting for a lock.
+        self._reads_quick = quick_reader(self.engine) is not None
+        self._writer = GroupCommitWriter(
+            self.engine, TASK_TABLE, EVENT_TABLE, ARTIFACT_TABLE, inline=self._reads_quick
+        )
         self._pending: dict[str, _Pending] = {}
         self._flusher: asyncio.Task[None] | None = None
-        #: The event loop's own reader (SQLite files only; see `quick_reader`), made at the
-        #: first read.
+        #: The event loop's own reader, made at the first read.
         self._quick: QuickRows | None = None
-        self._reads_quick = quick_reader(self.engine) is not None
 
     # -- lifecycle -------------------------------------------------------
     def migrate(self) -> None:
@@ -541,6 +544,7 @@ class TaskStore(StoreExtras):
             await asyncio.gather(self._flusher, return_exceptions=True)
             self._flusher = None
         self.flush_pending()
+        self._writer.end_turn()
         await asyncio.to_thread(self._writer.stop)
         self.engine.dispose()
         if self._quick is not None:
