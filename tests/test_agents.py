@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import astuple
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from spyglass.storage.local import LocalStorage
 from spyglass.tools.clean import agents as clean
 from spyglass.tools.clean.parameters import CleanParameters
 from spyglass.tools.common import patterns
@@ -21,7 +23,11 @@ from spyglass.tools.profile.parameters import (
     ScoreRiskParams,
     UnifiedProfilerParams,
 )
-from tests.badfiles import not_utf8_past_the_head
+from tests.badfiles import (
+    not_utf8_in_a_wide_header,
+    not_utf8_past_the_first_block,
+    not_utf8_past_the_head,
+)
 
 
 def ctx(frames: dict, params: object) -> AgentContext:
@@ -147,16 +153,45 @@ def test_test_coverage_suggests_passing_tests() -> None:
     [
         (b"", "a.csv", "is empty"),
         (b"a,b\n", "a.csv", "no data rows"),
-        (not_utf8_past_the_head(), "a.csv", "not UTF-8"),
+        (not_utf8_past_the_head(), "a.csv", "not UTF-8 text; save it"),
+        (not_utf8_past_the_first_block(), "a.csv", "not UTF-8 text; save it"),
+        (not_utf8_in_a_wide_header(), "a.csv", "not UTF-8 text; save it"),
+        (b" \n\t\n", "a.csv", "is empty"),
         (b"a,b\n\x81,2\n", "a.csv", "nor Windows-1252"),
         ("a,b\n1,2\n".encode("utf-16"), "a.csv", "UTF-16"),
         (b"\x00\x01garbage", "a.xlsx", "not a readable table"),
         (b"a,b\n1,2\n", "a.txt", "not a CSV or Excel"),
     ],
 )
-def test_bad_files_have_clear_messages(data: bytes, name: str, message: str) -> None:
+def test_bad_files_have_clear_messages(
+    data: bytes, name: str, message: str, tmp_path: Path
+) -> None:
+    """Read as bytes, and as the tools read a stored file (memory-mapped)."""
     with pytest.raises(DataFileError, match=message):
         load_table(data, name)
+    storage = LocalStorage(tmp_path, "secret", 1 << 30)
+    storage.write("in/" + name, data, "text/csv")
+    with pytest.raises(DataFileError, match=message):
+        load_table(storage.read_whole("in/" + name), name)
+
+
+def test_a_stored_file_is_read_in_place_with_the_same_answer(tmp_path: Path) -> None:
+    """A local file is memory-mapped, not copied into the process, and reads as its bytes do
+    (Windows-1252 transcoded, accents kept, every row)."""
+    import mmap
+
+    storage = LocalStorage(tmp_path, "secret", 1 << 30)
+    rows = "".join(f"{i},Zoë {i},{i * 0.5}\n" for i in range(50_000))
+    for name, data in (
+        ("u.csv", ("id,name,score\n" + rows).encode()),
+        ("w.csv", ("id,name,score\n" + rows).encode("cp1252")),
+    ):
+        storage.write("in/" + name, data, "text/csv")
+        mapped = storage.read_whole("in/" + name)
+        assert isinstance(mapped, mmap.mmap)
+        frame = load_table(mapped, name)
+        pd.testing.assert_frame_equal(frame, load_table(data, name))
+        assert len(frame) == 50_000 and frame["name"].iloc[-1] == "Zoë 49999"
 
 
 # -- clean-my-data ----------------------------------------------------------------

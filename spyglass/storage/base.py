@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import mmap
 import re
 import unicodedata
 from abc import ABC, abstractmethod
@@ -107,6 +108,11 @@ class Storage(ABC):
     def read_prefix(self, key: str, size: int) -> bytes:
         """The first `size` bytes stored under `key` (all of them when it is shorter)."""
         return self.read(key)[:size]
+
+    def read_whole(self, key: str) -> bytes | mmap.mmap:
+        """The bytes stored under `key`, to be read whole: a local file's read-only memory map
+        (its pages are the system's file cache, not copied into the process), else `read`."""
+        return self.read(key)
 
     def open(self, key: str) -> BinaryIO:
         """The bytes stored under `key` as a stream read from the start (a large file is

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import mmap
 import os
 import shutil
 import tempfile
@@ -97,6 +98,14 @@ class LocalStorage(Storage):
 
     def read(self, key: str) -> bytes:
         return self.path(key).read_bytes()
+
+    def read_whole(self, key: str) -> bytes | mmap.mmap:
+        with self.path(key).open("rb") as file:
+            if os.fstat(file.fileno()).st_size == 0:
+                return b""  # an empty file cannot be mapped
+            # Files are put in place whole (a rename) and never written again: the map's
+            # bytes do not change under it.
+            return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
 
     def read_prefix(self, key: str, size: int) -> bytes:
         with self.path(key).open("rb") as file:

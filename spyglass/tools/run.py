@@ -166,7 +166,7 @@ def read_input(tool: Tool, storage: Storage, source: ToolInput, limit: int) -> p
     FileTooLargeError, before any of it is read."""
     size = storage.size(source.storage_key) or 0
     if size <= limit:
-        return load_table(storage.read(source.storage_key), source.filename)
+        return load_table(storage.read_whole(source.storage_key), source.filename)
     kind = data_type(source.filename)
     if tool.streams and kind is not None and kind.reader == "csv":
         head = storage.read_prefix(source.storage_key, HEAD_BYTES)

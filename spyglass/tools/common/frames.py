@@ -5,11 +5,17 @@ The file types are those of `spyglass.filetypes`: CSV is parsed by pyarrow
 in its first bytes (as the upload's checks did); Excel (.xlsx and .xls) by calamine. An
 integer column with empty cells stays integral (pandas' nullable `Int64`), so card
 numbers and ids are not turned into floats and written back as `4111….0`.
+
+The file is read in place (a local file memory-mapped, see `Storage.read_whole`), and a
+UTF-8 file is checked by pyarrow's own parse, not decoded a second time: pyarrow reads a
+column with bytes that are not UTF-8 as binary, and stops on them in a column it had found
+to be text (or in the header).
 """
 
 from __future__ import annotations
 
 import io
+import mmap
 
 import pandas as pd
 import pyarrow as pa
@@ -45,15 +51,34 @@ def _unique_names(names: list[str]) -> list[str]:
 CONVERT = pacsv.ConvertOptions(strings_can_be_null=True)
 
 
-def read_csv(data: bytes, dialect: CsvDialect | None = None) -> pd.DataFrame:
+class NotUtf8Error(ValueError):
+    """Bytes that are not UTF-8 in a file read as UTF-8."""
+
+
+#: How pyarrow says a column it had found to be text holds bytes that are not UTF-8.
+_ARROW_NOT_UTF8 = "invalid utf8"
+
+
+def read_csv(data: bytes | mmap.mmap, dialect: CsvDialect | None = None) -> pd.DataFrame:
+    """Raises NotUtf8Error when a file read as UTF-8 is not."""
     # BufferReader reads the bytes in place (a BytesIO would be read through Python, 2× slower).
     dialect = dialect or CsvDialect()
-    table = pacsv.read_csv(
-        pa.BufferReader(data),
-        read_options=dialect.read_options(),
-        parse_options=dialect.parse_options(),
-        convert_options=CONVERT,
-    )
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(pa.py_buffer(data)),
+            read_options=dialect.read_options(),
+            parse_options=dialect.parse_options(),
+            convert_options=CONVERT,
+        )
+        table.column_names  # noqa: B018 (the header's names are decoded when first read)
+    except UnicodeDecodeError:
+        raise NotUtf8Error from None
+    except pa.ArrowInvalid as exc:
+        if _ARROW_NOT_UTF8 in str(exc).lower():
+            raise NotUtf8Error from None
+        raise
+    if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
+        raise NotUtf8Error  # a transcoded file (Windows-1252) has none
     return arrow_to_pandas(table)
 
 
@@ -95,26 +120,23 @@ def whole_numbers_stay_integers(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def load_table(data: bytes, filename: str) -> pd.DataFrame:
+def load_table(data: bytes | mmap.mmap, filename: str) -> pd.DataFrame:
+    """`data`: the file's bytes, or its memory map (never copied whole here)."""
     kind = data_type(filename)
-    if not data.strip():
+    head = data[:HEAD_BYTES]
+    if not head.strip() and (len(data) <= HEAD_BYTES or not bytes(data).strip()):
         raise DataFileError(f"'{filename}' is empty")
     try:
         if kind is None:
             raise DataFileError(f"'{filename}' is not a {DATA_WORDS} file")
         if kind.reader == "csv":
-            dialect = sniff_csv(data[:HEAD_BYTES], filename, len(data) <= HEAD_BYTES)
-            if dialect.encoding != "cp1252":  # every byte reads in Windows-1252 (but five)
-                try:
-                    data.decode(dialect.encoding)
-                except UnicodeDecodeError:
-                    raise DataFileError(
-                        f"'{filename}' is not UTF-8 text; save it as a UTF-8 CSV and upload "
-                        "it again"
-                    ) from None
-            frame = read_csv(data, dialect)
+            frame = read_csv(data, sniff_csv(head, filename, len(data) <= HEAD_BYTES))
         else:
             frame = whole_numbers_stay_integers(pd.read_excel(io.BytesIO(data), engine="calamine"))
+    except NotUtf8Error:
+        raise DataFileError(
+            f"'{filename}' is not UTF-8 text; save it as a UTF-8 CSV and upload it again"
+        ) from None
     except DataFileError:
         raise
     except (MemoryError, pa.ArrowMemoryError):  # over the task's memory cap: not the file's fault
