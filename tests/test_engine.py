@@ -722,6 +722,42 @@ async def test_a_listening_reader_is_called_at_each_message_and_takes_them_in_or
     sub.listen(None)
 
 
+async def test_a_reader_that_keeps_up_takes_messages_at_once_and_order_is_kept() -> None:
+    """`listen(..., direct)`: a message that comes while nothing is buffered is offered to
+    the reader first; one it refuses (its last write still going) is buffered, and nothing is
+    offered while anything is buffered, so the reader gets every message in order and older
+    progress is still coalesced behind a write that takes long."""
+    bus = LocalBus()
+    sub = bus.subscribe(Topic(task_id="t"))
+    written: list[int] = []
+    busy = False
+    wakes: list[int] = []
+
+    def direct(msg: TaskMessage) -> bool:
+        if busy:
+            return False
+        written.append(msg.version)
+        return True
+
+    sub.listen(lambda: wakes.append(sub.waiting), direct)
+    bus.publish(_msg(1, droppable=False))
+    bus.publish(_msg(2, droppable=True))
+    assert written == [1, 2] and sub.waiting == 0 and wakes == []  # taken at once
+    busy = True
+    for v in range(3, 7):
+        bus.publish(_msg(v, droppable=True))
+    bus.publish(_msg(7, droppable=False))
+    busy = False
+    bus.publish(_msg(8, droppable=True))  # not offered: older ones wait
+    assert written == [1, 2] and wakes == [1, 1, 1, 1, 2, 3]  # buffered, coalesced
+    written.extend(m.version for m in iter(sub.take, None))
+    assert written == [1, 2, 6, 7, 8] and sub.dropped == 3
+    bus.publish(_msg(9, droppable=False, terminal=True))  # nothing waits: offered again
+    assert written[-1] == 9 and sub.waiting == 0
+    sub.close()
+    sub.listen(None)
+
+
 def test_the_subscriber_count_is_kept_with_each_subscribe_and_close() -> None:
     bus = LocalBus()
     one = [bus.subscribe(Topic(task_id=f"t{i % 3}")) for i in range(5)]

@@ -102,7 +102,7 @@ class Feed:
     async def run(self) -> None:
         """Until the terminal message is written (`end_at_terminal`); raises if a write fails
         or the subscription closes."""
-        self._sub.listen(self._pump)
+        self._sub.listen(self._pump, self._offer)
         try:
             self._pump()
             await self._done
@@ -118,23 +118,38 @@ class Feed:
             else:
                 self._done.set_exception(error)
 
+    def _idle(self) -> bool:
+        """Whether the last write is done and the stream goes on (a write that failed, or
+        that was of the end, finishes the feed)."""
+        sent = self._sent
+        if sent is not None:
+            if not sent.done():
+                return False
+            self._sent = None
+            error = asyncio.CancelledError() if sent.cancelled() else sent.exception()
+            if error is not None or self._last:
+                self._finish(error)
+                return False
+        return True
+
+    def _write(self, msg: TaskMessage) -> None:
+        self._last = msg.terminal and self._end_at_terminal
+        # Granian's send starts the write at once and returns a future; Starlette's (tests,
+        # other servers) is a coroutine, run as a task.
+        frame = {"type": "websocket.send", "text": msg.json()}
+        self._sent = asyncio.ensure_future(self._send(frame))
+
     def _pump(self) -> None:
         """Write what waits, one message at a time (called by the publisher and by
         `_written`: never raises)."""
         try:
             while not self._done.done():
-                sent = self._sent
-                if sent is not None:
-                    if not sent.done():
-                        if not self._followed:
-                            self._followed = True
-                            sent.add_done_callback(self._written)
-                        return
-                    self._sent = None
-                    error = asyncio.CancelledError() if sent.cancelled() else sent.exception()
-                    if error is not None or self._last:
-                        self._finish(error)
-                        return
+                if not self._idle():
+                    sent = self._sent
+                    if sent is not None and not self._followed:
+                        self._followed = True
+                        sent.add_done_callback(self._written)
+                    return
                 msg = self._sub.take()
                 if msg is None:
                     if self._sub.closed:
@@ -142,15 +157,27 @@ class Feed:
                     return
                 if not self._keep(msg):
                     continue
-                self._last = msg.terminal and self._end_at_terminal
-                # Granian's send starts the write at once and returns a future; Starlette's
-                # (tests, other servers) is a coroutine, run as a task.
-                frame = {"type": "websocket.send", "text": msg.json()}
-                self._sent = asyncio.ensure_future(self._send(frame))
+                self._write(msg)
                 if not self._last and not self._sub.waiting:
                     return  # idle: the next message looks at this write
         except Exception as exc:
             self._finish(exc)
+
+    def _offer(self, msg: TaskMessage) -> bool:
+        """A message published while none waits for this socket: written at once if the last
+        write is done (a reader that keeps up, the usual case: one `send`, no buffering, no
+        wake-up), else False and the subscription buffers it for `_pump` (never raises)."""
+        try:
+            if self._done.done() or not self._idle():
+                return False
+            if self._keep(msg):
+                self._write(msg)
+                if self._last:
+                    self._pump()  # the end is being written: finish once it is
+            return True  # written, or not for this reader (`_pump` skips it too)
+        except Exception as exc:
+            self._finish(exc)
+            return False
 
     def _written(self, sent: asyncio.Future[None]) -> None:
         self._followed = False

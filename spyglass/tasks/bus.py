@@ -100,6 +100,8 @@ class Subscription:
         #: Called (with nothing) after each message is buffered and when the subscription
         #: closes: a reader that writes on callbacks instead of awaiting `get` (`listen`).
         self._listener: Callable[[], object] | None = None
+        #: Offered each message while nothing is buffered; True: taken (see `listen`).
+        self._direct: Callable[[TaskMessage], bool] | None = None
 
     def _in_order(self, msg: TaskMessage) -> bool:
         """Whether `msg` may still be told: nothing of a task follows its end (but its
@@ -123,6 +125,8 @@ class Subscription:
         if not self._in_order(msg):
             self.stale += 1
             return
+        if self._direct is not None and not self._buffer and self._direct(msg):
+            return  # a reader that keeps up took it at once: nothing to buffer or wake
         if msg.droppable:
             at = self._replaceable.get(msg.task_id)
             if at is not None and at >= self._taken:
@@ -143,11 +147,21 @@ class Subscription:
         if self._listener is not None:
             self._listener()
 
-    def listen(self, listener: Callable[[], object] | None) -> None:
+    def listen(
+        self,
+        listener: Callable[[], object] | None,
+        direct: Callable[[TaskMessage], bool] | None = None,
+    ) -> None:
         """Call `listener()` whenever a message is buffered and when the subscription closes
-        (None: no more), so that a reader can `take` without a task waiting in `get`. It
-        runs inside the publisher's call: it must be quick and must not raise."""
+        (None: no more), so that a reader can `take` without a task waiting in `get`.
+
+        With `direct`, a message that comes while nothing is buffered is first offered to
+        `direct(msg)`; True means the reader took it (then it is neither buffered nor
+        announced), False that it is buffered as any other. Order is kept: nothing is offered
+        while anything waits. Both run inside the publisher's call: they must be quick and
+        must not raise."""
         self._listener = listener
+        self._direct = direct
 
     @property
     def waiting(self) -> int:
