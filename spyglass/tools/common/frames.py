@@ -51,18 +51,19 @@ def _unique_names(names: list[str]) -> list[str]:
 CONVERT = pacsv.ConvertOptions(strings_can_be_null=True)
 
 
-class NotUtf8Error(ValueError):
-    """Bytes that are not UTF-8 in a file read as UTF-8."""
-
-
 #: How pyarrow says a column it had found to be text holds bytes that are not UTF-8.
 _ARROW_NOT_UTF8 = "invalid utf8"
 
 
-def read_csv(data: bytes | mmap.mmap, dialect: CsvDialect | None = None) -> pd.DataFrame:
-    """Raises NotUtf8Error when a file read as UTF-8 is not."""
+def read_csv(
+    data: bytes | mmap.mmap, filename: str, dialect: CsvDialect | None = None
+) -> pd.DataFrame:
+    """Raises DataFileError when a file read as UTF-8 is not."""
     # BufferReader reads the bytes in place (a BytesIO would be read through Python, 2× slower).
     dialect = dialect or CsvDialect()
+    not_utf8 = DataFileError(
+        f"'{filename}' is not UTF-8 text; save it as a UTF-8 CSV and upload it again"
+    )
     try:
         table = pacsv.read_csv(
             pa.BufferReader(pa.py_buffer(data)),
@@ -72,13 +73,13 @@ def read_csv(data: bytes | mmap.mmap, dialect: CsvDialect | None = None) -> pd.D
         )
         table.column_names  # noqa: B018 (the header's names are decoded when first read)
     except UnicodeDecodeError:
-        raise NotUtf8Error from None
+        raise not_utf8 from None
     except pa.ArrowInvalid as exc:
         if _ARROW_NOT_UTF8 in str(exc).lower():
-            raise NotUtf8Error from None
+            raise not_utf8 from None
         raise
     if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
-        raise NotUtf8Error  # a transcoded file (Windows-1252) has none
+        raise not_utf8  # a transcoded file (Windows-1252) has none
     return arrow_to_pandas(table)
 
 
@@ -130,13 +131,9 @@ def load_table(data: bytes | mmap.mmap, filename: str) -> pd.DataFrame:
         if kind is None:
             raise DataFileError(f"'{filename}' is not a {DATA_WORDS} file")
         if kind.reader == "csv":
-            frame = read_csv(data, sniff_csv(head, filename, len(data) <= HEAD_BYTES))
+            frame = read_csv(data, filename, sniff_csv(head, filename, len(data) <= HEAD_BYTES))
         else:
             frame = whole_numbers_stay_integers(pd.read_excel(io.BytesIO(data), engine="calamine"))
-    except NotUtf8Error:
-        raise DataFileError(
-            f"'{filename}' is not UTF-8 text; save it as a UTF-8 CSV and upload it again"
-        ) from None
     except DataFileError:
         raise
     except (MemoryError, pa.ArrowMemoryError):  # over the task's memory cap: not the file's fault
