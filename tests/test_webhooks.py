@@ -323,8 +323,10 @@ def test_a_restart_between_attempts_loses_no_delivery(
     r = httpx.post(f"{srv.url}/api/webhooks/{endpoint['id']}/test", headers=auth(who))
     delivery_id = r.json()["id"]
     wait_for(
-        lambda: (d := deliveries(srv, who, endpoint["id"])[0])["attempts"] == 1
-        and d["state"] == "pending",
+        lambda: (
+            (d := deliveries(srv, who, endpoint["id"])[0])["attempts"] == 1
+            and d["state"] == "pending"
+        ),
         what="the first attempt, answered and logged",
     )
     srv.kill()  # between the logged failed attempt and its retry, 4 s later
