@@ -6,8 +6,9 @@ Create Date: 2026-12-06
 
 Search: on PostgreSQL a GIN index on `to_tsvector('english', message)` of `task_event`;
 on SQLite an FTS5 table over `task_event.message` (external content) kept in step by
-triggers. A later migration that rebuilds `task_event` in batch mode on SQLite must create
-the triggers again (`create_sqlite_search`).
+triggers (since 0010 the insert trigger only notes a line for the index; the store indexes
+in batches). A later migration that rebuilds `task_event` in batch mode on SQLite must create
+the triggers again (0010's `DEFERRED_SEARCH`).
 """
 
 from collections.abc import Sequence

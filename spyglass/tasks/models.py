@@ -50,7 +50,6 @@ class Task(SQLModel, table=True):
     __tablename__ = "task"
     __table_args__ = (
         sa.Index("ix_task_owner_created", "owner_id", sa.text("created_at DESC")),
-        sa.Index("ix_task_status", "status"),
         sa.Index("ix_task_state_job", "state_name", "task_name"),
         sa.Index("ix_task_worker", "worker_id"),
         # Admins' lists (everyone's, newest first, within a time range) and figures (what

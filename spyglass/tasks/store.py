@@ -331,6 +331,14 @@ def _search_terms(text: str) -> list[str]:
     return re.findall(r"\w+", text, flags=re.UNICODE)[:32]
 
 
+#: SQLite: the ids of timeline lines not yet in the search index (revision 0010).
+SEARCH_PENDING = "task_event_fts_pending"
+#: Lines indexed per transaction (about 1 µs each): the write lock is held briefly.
+SEARCH_INDEX_BATCH = 20_000
+#: Seconds between the batches that keep SQLite's search index close to the timeline.
+SEARCH_INDEX_EVERY = 5.0
+
+
 class StoreExtras:
     """Retention, bulk selection, search and sweep leases (mixed into TaskStore)."""
 
@@ -461,12 +469,43 @@ class StoreExtras:
             return False  # another process made it first
 
     # -- search ------------------------------------------------------------------------
+    def index_events(self) -> int:
+        """SQLite: move the timeline lines waiting for the search index into it, in
+        batches of `SEARCH_INDEX_BATCH` (one transaction each); how many. A line waits from
+        its insert (revision 0010's triggers note it) until this runs: before every search,
+        and every `SEARCH_INDEX_EVERY` seconds. PostgreSQL's GIN index needs none of this."""
+        if self.engine.dialect.name != "sqlite":
+            return 0
+        batch = sa.text(f"SELECT id FROM {SEARCH_PENDING} ORDER BY id LIMIT {SEARCH_INDEX_BATCH}")
+        with self.engine.connect() as conn:  # most of the time nothing waits: no write lock
+            if conn.execute(sa.text(f"SELECT 1 FROM {SEARCH_PENDING} LIMIT 1")).first() is None:
+                return 0
+        done = 0
+        while True:
+            # The first statement writes, so the transaction holds the write lock from its
+            # start: no other writer changes the list between these two statements.
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO task_event_fts(rowid, message) SELECT e.id, e.message "
+                        f"FROM task_event e WHERE e.id IN ({batch.text})"
+                    )
+                )
+                moved = conn.execute(
+                    sa.text(f"DELETE FROM {SEARCH_PENDING} WHERE id IN ({batch.text})")
+                ).rowcount
+            done += moved
+            if moved < SEARCH_INDEX_BATCH:
+                return done
+
     def search_events(
         self, text: str, owner_id: int | None, limit: int, offset: int
     ) -> tuple[list[dict[str, Any]], int]:
         """Timeline lines whose message matches the words of `text` (every word), newest
         first, of `owner_id`'s tasks (None: everyone's): PostgreSQL full-text search, or
-        SQLite FTS5. Returns the lines with their task's job, and how many match."""
+        SQLite FTS5 (brought up to date first). Returns the lines with their task's job, and
+        how many match."""
+        self.index_events()
         t, e = TASK_TABLE.c, EVENT_TABLE.c
         columns = [
             e.task_id,
@@ -527,6 +566,7 @@ class TaskStore(StoreExtras):
         )
         self._pending: dict[str, _Pending] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._indexer: asyncio.Task[None] | None = None
         #: The event loop's own reader, made at the first read.
         self._quick: QuickRows | None = None
 
@@ -537,12 +577,15 @@ class TaskStore(StoreExtras):
     async def start(self) -> None:
         self._writer.start()
         self._flusher = asyncio.create_task(self._flush_loop(), name="spyglass-progress-flush")
+        if self.engine.dialect.name == "sqlite":
+            self._indexer = asyncio.create_task(self._index_loop(), name="spyglass-search-index")
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-            self._flusher = None
+        for task in (self._flusher, self._indexer):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._flusher = self._indexer = None
         self.flush_pending()
         self._writer.end_turn()
         await asyncio.to_thread(self._writer.stop)
@@ -736,6 +779,14 @@ class TaskStore(StoreExtras):
         if pending is not None:
             write.values, write.events = pending.values, pending.events
         await self._writer.submit(write)
+
+    async def _index_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SEARCH_INDEX_EVERY)
+            try:
+                await asyncio.to_thread(self.index_events)
+            except Exception:  # the next round or the next search tries again
+                log.exception("updating the search index failed")
 
     async def _flush_loop(self) -> None:
         while True:
