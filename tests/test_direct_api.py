@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 
@@ -32,11 +33,25 @@ async def test_canonical_state_name_and_alias_both_work(client: httpx.AsyncClien
 
 
 async def test_empty_body_takes_the_declared_default(client: httpx.AsyncClient) -> None:
-    for kwargs in ({}, {"json": {}}, {"content": b"   "}):
+    async def chunks(*parts: bytes) -> AsyncIterator[bytes]:  # sent chunked: no length said
+        for part in parts:
+            yield part
+
+    for kwargs in ({}, {"json": {}}, {"content": b"   "}, {"content": chunks(b"")}):
         r = await client.post("/api/example_task2/task/start/task2_with_args", **kwargs)
         assert r.status_code == 200, r.text
+        if not kwargs:  # says it has no body: the server need not read it to know
+            assert r.request.headers["content-length"] == "0"
         done = await wait_terminal(client, "example_task2", r.json()["task_id"])
         assert done["result"] == "Completed task for John Doe, age 30"
+    # A body whose length is not said up front is read all the same.
+    r = await client.post(
+        "/api/example_task2/task/start/task2_with_args",
+        content=chunks(b'{"name": "Ada", ', b'"age": 36}'),
+    )
+    assert r.status_code == 200 and "content-length" not in r.request.headers
+    done = await wait_terminal(client, "example_task2", r.json()["task_id"])
+    assert done["result"] == "Completed task for Ada, age 36"
 
 
 async def test_invalid_body_is_422_with_field_locations(client: httpx.AsyncClient) -> None:

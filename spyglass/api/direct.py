@@ -138,9 +138,19 @@ def check_json_types(spec: JobSpec, body: Any) -> None:
         raise JobInputError(errors, str(exc)) from None
 
 
+def says_no_body(scope: Scope) -> bool:
+    """Whether the request says it has no body (`Content-Length: 0`). Then it is not read:
+    reading it would cost a round trip to the server's own thread (Granian hands a body
+    over from there) to learn that it is empty, about a sixth of a no-op start's CPU."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.strip() == b"0"
+    return False
+
+
 async def read_json_body(request: Request, spec: JobSpec) -> Any:
     """The job's arguments sent (a JSON object), or None for an empty body (its defaults)."""
-    raw = await request.body()
+    raw = b"" if says_no_body(request.scope) else await request.body()
     if not raw.strip():
         return None
     try:
