@@ -1,4 +1,4 @@
-"""the SQLite search index is brought up to date in batches; one redundant task index less
+"""the SQLite search index is brought up to date in batches; two task indexes less
 
 Revision ID: 0010
 Revises: 0009
@@ -15,8 +15,11 @@ The index stays exact, because the delete and update triggers know which lines i
 - a line still waiting is only taken off the list;
 - a line already indexed is taken out of the index with its old words, as before.
 
-Also: `ix_task_status` goes. `ix_task_status_updated` (status, updated_at) serves every
-lookup by status, and each index on `task` is one more page written by every commit.
+Also two indexes on `task` go, since each one is one more page written by every commit:
+- `ix_task_status`: `ix_task_status_updated` (status, updated_at) serves every lookup by
+  status;
+- `ix_task_worker`: no query looks tasks up by worker. Leases are renewed by task id, and
+  lapsed leases are found by status.
 """
 
 from collections.abc import Sequence
@@ -70,9 +73,11 @@ def upgrade() -> None:
         for statement in DEFERRED_SEARCH:
             op.execute(statement)
     op.drop_index("ix_task_status", table_name="task")
+    op.drop_index("ix_task_worker", table_name="task")
 
 
 def downgrade() -> None:
+    op.create_index("ix_task_worker", "task", ["worker_id"])
     op.create_index("ix_task_status", "task", ["status"])
     if op.get_bind().dialect.name == "sqlite":
         op.execute(

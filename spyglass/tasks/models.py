@@ -51,7 +51,6 @@ class Task(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_task_owner_created", "owner_id", sa.text("created_at DESC")),
         sa.Index("ix_task_state_job", "state_name", "task_name"),
-        sa.Index("ix_task_worker", "worker_id"),
         # Admins' lists (everyone's, newest first, within a time range) and figures (what
         # changed in the last hour or day: a task's updated_at is never before its times).
         sa.Index("ix_task_created", "created_at"),
