@@ -19,6 +19,7 @@ from spyglass.tasks.bus import LocalBus, TaskMessage, Topic
 from spyglass.tasks.dbwriter import GroupCommitWriter, Write
 from spyglass.tasks.decorator import JOB_MARKER, build_spec
 from spyglass.tasks.engine import Engine
+from spyglass.tasks.models import utcnow
 from spyglass.tasks.registry import JobInputError, JobSpec, Registry, snake_case
 from spyglass.tasks.view import TaskView
 
@@ -60,6 +61,23 @@ async def unit_engine(folder: Path, flush: float) -> AsyncIterator[Engine]:
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     async with unit_engine(tmp_path, 0.25) as eng:
         yield eng
+
+
+def task_row(task_id: str) -> dict[str, Any]:
+    """A PENDING task's row as the store takes it, with nothing but what a row must have."""
+    now = utcnow()
+    return {
+        "id": task_id,
+        "state_name": "s",
+        "task_name": "t",
+        "status": "PENDING",
+        "progress": 0.0,
+        "origin": "direct",
+        "attempt": 1,
+        "cost": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 async def run_to_end(engine: Engine, spec: JobSpec, args: Any = None) -> TaskView:
@@ -419,7 +437,6 @@ async def test_a_slow_subscriber_loses_only_intermediate_progress() -> None:
 async def test_group_commit_isolates_a_failing_write(tmp_path: Path, inline: bool) -> None:
     """A group with a bad write commits its other writes (on the loop, the group fails
     there and the thread finds the bad unit)."""
-    from spyglass.tasks.models import utcnow
     from spyglass.tasks.store import EVENT_TABLE, TASK_TABLE, make_engine, migrate
 
     engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
@@ -428,20 +445,7 @@ async def test_group_commit_isolates_a_failing_write(tmp_path: Path, inline: boo
     writer.start()
 
     def task(task_id: str) -> Write:
-        now = utcnow()
-        row = {
-            "id": task_id,
-            "state_name": "s",
-            "task_name": "t",
-            "status": "PENDING",
-            "progress": 0.0,
-            "origin": "direct",
-            "attempt": 1,
-            "cost": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        return Write(insert_task=row)
+        return Write(insert_task=task_row(task_id))
 
     futures = [writer.submit(task(i)) for i in ("a", "b", "b", "c")]
     futures.append(writer.submit(Write(task_id="a", values={"status": "PROCESSING"})))
@@ -466,7 +470,6 @@ async def test_the_loop_commits_its_own_writes_never_waits_for_a_lock_and_keeps_
     import threading
 
     from spyglass.tasks.dbwriter import CHECKPOINT_EVERY
-    from spyglass.tasks.models import utcnow
     from spyglass.tasks.store import TaskStore
 
     path = tmp_path / "l.db"
@@ -483,11 +486,8 @@ async def test_the_loop_commits_its_own_writes_never_waits_for_a_lock_and_keeps_
         return found
 
     try:
-        now = utcnow()
-        base = {"state_name": "s", "task_name": "t", "status": "PENDING", "progress": 0.0}
-        base.update(origin="direct", attempt=1, cost=0, created_at=now, updated_at=now)
         # Three writes in one turn: one transaction, on the loop.
-        await asyncio.gather(*(store.insert_task({**base, "id": f"t{i}"}, []) for i in range(3)))
+        await asyncio.gather(*(store.insert_task(task_row(f"t{i}"), []) for i in range(3)))
         assert committed_in == [loop_thread]
 
         holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

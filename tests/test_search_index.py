@@ -16,22 +16,18 @@ import sqlalchemy as sa
 from spyglass.tasks import store as store_module
 from spyglass.tasks.models import utcnow
 from spyglass.tasks.store import SEARCH_PENDING, TaskStore
+from tests.test_engine import task_row
 
-
-def task_row(task_id: str) -> dict[str, Any]:
-    now = utcnow()
-    return {
-        "id": task_id,
-        "state_name": "s",
-        "task_name": "t",
-        "status": "PENDING",
-        "progress": 0.0,
-        "origin": "direct",
-        "attempt": 1,
-        "cost": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
+#: Task 't' and its line `seq` in plain SQL (a store of another revision, or no store).
+RAW_TASK = (
+    "INSERT INTO task (id, state_name, task_name, status, progress, origin, attempt, cost, "
+    "created_at, updated_at) VALUES ('t', 's', 't', 'PENDING', 0, 'direct', 1, 0, "
+    "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+)
+RAW_LINE = (
+    "INSERT INTO task_event (task_id, seq, timestamp, event_type, message) "
+    "VALUES ('t', :seq, '2026-01-01 00:00:00', 'info', :words)"
+)
 
 
 def lines(task_id: str, *messages: str, first: int = 1) -> list[dict[str, Any]]:
@@ -130,27 +126,13 @@ def test_the_check_catches_an_index_that_is_not_exact(tmp_path: Path) -> None:
     store = TaskStore(f"sqlite:///{db}")
     store.migrate()
     with store.engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO task (id, state_name, task_name, status, progress, origin, "
-                "attempt, cost, created_at, updated_at) VALUES ('t', 's', 't', 'PENDING', 0, "
-                "'direct', 1, 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
-            )
-        )
-        conn.execute(
-            sa.text(
-                "INSERT INTO task_event (task_id, seq, timestamp, event_type, message) "
-                "VALUES ('t', 1, '2026-01-01 00:00:00', 'info', 'waiting words')"
-            )
-        )
+        conn.execute(sa.text(RAW_TASK))
+        conn.execute(sa.text(RAW_LINE), {"seq": 1, "words": "waiting words"})
     store.index_events()
     store.engine.dispose()
     check_index(db)
     conn = sqlite3.connect(db)
-    conn.execute(
-        "INSERT INTO task_event (task_id, seq, timestamp, event_type, message) "
-        "VALUES ('t', 2, '2026-01-01 00:00:00', 'info', 'never indexed')"
-    )
+    conn.execute(RAW_LINE, {"seq": 2, "words": "never indexed"})
     conn.execute(
         "INSERT INTO task_event_fts(task_event_fts, rowid, message) "
         "SELECT 'delete', id, message FROM task_event WHERE seq = 2"
@@ -201,13 +183,7 @@ def test_the_migration_keeps_what_was_indexed_and_downgrades_cleanly(tmp_path: P
 
     def add_line(seq: int, words: str) -> None:
         with engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO task_event (task_id, seq, timestamp, event_type, message) "
-                    "VALUES ('t', :seq, '2026-01-01 00:00:00', 'info', :words)"
-                ),
-                {"seq": seq, "words": words},
-            )
+            conn.execute(sa.text(RAW_LINE), {"seq": seq, "words": words})
 
     def matches(words: str) -> int:
         return raw_count(
@@ -225,13 +201,7 @@ def test_the_migration_keeps_what_was_indexed_and_downgrades_cleanly(tmp_path: P
     try:
         to("0009")
         with engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO task (id, state_name, task_name, status, progress, origin, "
-                    "attempt, cost, created_at, updated_at) VALUES ('t', 's', 't', 'PENDING', "
-                    "0, 'direct', 1, 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
-                )
-            )
+            conn.execute(sa.text(RAW_TASK))
         add_line(1, "indexed before")
         assert matches("before") == 1 and {"ix_task_status", "ix_task_worker"} <= indexes()
         to("head")

@@ -476,7 +476,7 @@ class StoreExtras:
         and every `SEARCH_INDEX_EVERY` seconds. PostgreSQL's GIN index needs none of this."""
         if self.engine.dialect.name != "sqlite":
             return 0
-        batch = sa.text(f"SELECT id FROM {SEARCH_PENDING} ORDER BY id LIMIT {SEARCH_INDEX_BATCH}")
+        batch = f"SELECT id FROM {SEARCH_PENDING} ORDER BY id LIMIT {SEARCH_INDEX_BATCH}"
         with self.engine.connect() as conn:  # most of the time nothing waits: no write lock
             if conn.execute(sa.text(f"SELECT 1 FROM {SEARCH_PENDING} LIMIT 1")).first() is None:
                 return 0
@@ -488,11 +488,11 @@ class StoreExtras:
                 conn.execute(
                     sa.text(
                         "INSERT INTO task_event_fts(rowid, message) SELECT e.id, e.message "
-                        f"FROM task_event e WHERE e.id IN ({batch.text})"
+                        f"FROM task_event e WHERE e.id IN ({batch})"
                     )
                 )
                 moved = conn.execute(
-                    sa.text(f"DELETE FROM {SEARCH_PENDING} WHERE id IN ({batch.text})")
+                    sa.text(f"DELETE FROM {SEARCH_PENDING} WHERE id IN ({batch})")
                 ).rowcount
             done += moved
             if moved < SEARCH_INDEX_BATCH:
