@@ -643,6 +643,38 @@ async def test_a_subscriber_is_told_nothing_stale() -> None:
     sub.close()
 
 
+async def test_the_readers_of_one_task_are_told_the_same_and_nothing_stale() -> None:
+    """A task's own subscribers are judged together: one that came after a newer attempt's
+    message is not told an older attempt's either, and a wide one keeps its own record."""
+    bus = LocalBus()
+    first, wide = bus.subscribe(Topic(task_id="t")), bus.subscribe(Topic())
+    other = bus.subscribe(Topic(task_id="u"))
+
+    def msg(task: str, attempt: int, status: str, *, terminal: bool = False) -> None:
+        payload = {"type": "update", "status": status}
+        message = TaskMessage(task, "s", None, None, 0, terminal, False, payload, attempt=attempt)
+        bus.publish(message)
+
+    msg("t", 2, "PROCESSING")  # another worker runs it again
+    late = bus.subscribe(Topic(task_id="t"))
+    msg("t", 1, "PROCESSING")  # the stalled one, late: for no one
+    msg("u", 1, "PROCESSING")  # another task's first attempt: told
+    msg("t", 2, "COMPLETED", terminal=True)
+    msg("t", 2, "PROCESSING")  # after the end: for no one
+
+    def told(sub: Any) -> list[tuple[str, int, str]]:
+        return [(m.task_id, m.attempt, m.payload["status"]) for m in sub._buffer]
+
+    assert told(first) == [("t", 2, "PROCESSING"), ("t", 2, "COMPLETED")]
+    assert told(late) == [("t", 2, "COMPLETED")]
+    assert told(other) == [("u", 1, "PROCESSING")]
+    assert told(wide) == [("t", 2, "PROCESSING"), ("u", 1, "PROCESSING"), ("t", 2, "COMPLETED")]
+    assert (first.stale, late.stale, other.stale, wide.stale) == (2, 2, 0, 2)
+    for sub in (first, wide, other, late):
+        sub.close()
+    assert bus.subscriber_count == 0 and bus.followed_tasks() == []
+
+
 async def test_a_reader_behind_gets_the_newest_progress_and_every_status_in_order() -> None:
     bus = LocalBus()
     slow, fast = bus.subscribe(Topic()), bus.subscribe(Topic())

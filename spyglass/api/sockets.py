@@ -89,6 +89,8 @@ class Feed:
         end_at_terminal: bool,
     ) -> None:
         self._send = frame_sender(ws)
+        #: Whether `_send` is the server's own (it returns a future; see `frame_sender`).
+        self._raw = ws.scope.get(RAW_SEND) is not None
         self._sub = sub
         self._keep = keep
         self._end_at_terminal = end_at_terminal
@@ -134,10 +136,15 @@ class Feed:
 
     def _write(self, msg: TaskMessage) -> None:
         self._last = msg.terminal and self._end_at_terminal
-        # Granian's send starts the write at once and returns a future; Starlette's (tests,
-        # other servers) is a coroutine, run as a task.
-        frame = {"type": "websocket.send", "text": msg.json()}
-        self._sent = asyncio.ensure_future(self._send(frame))
+        # Granian's send starts the write at once and returns a future; another server's,
+        # or Starlette's (tests), is a coroutine, run as a task. The server's own takes the
+        # frame every socket is sent (it only reads it); Starlette's, with layers of the
+        # app's between, a frame of its own.
+        if self._raw:
+            sent = self._send(msg.frame())
+        else:
+            sent = self._send({"type": "websocket.send", "text": msg.json()})
+        self._sent = sent if asyncio.isfuture(sent) else asyncio.ensure_future(sent)
 
     def _pump(self) -> None:
         """Write what waits, one message at a time (called by the publisher and by
@@ -168,6 +175,9 @@ class Feed:
         write is done (a reader that keeps up, the usual case: one `send`, no buffering, no
         wake-up), else False and the subscription buffers it for `_pump` (never raises)."""
         try:
+            sent = self._sent
+            if sent is not None and not sent.done():
+                return False  # the usual reason a reader is behind: say so at once
             if self._done.done() or not self._idle():
                 return False
             if self._keep(msg):

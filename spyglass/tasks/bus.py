@@ -37,11 +37,20 @@ class TaskMessage:
     #: The attempt of the run that sent it (0: not known, never judged stale by it).
     attempt: int = 0
 
+    _frame: dict[str, str] | None = field(default=None, repr=False, compare=False)
+
     def json(self) -> str:
         """Encoded once, however many subscribers send it."""
         if self._json is None:
             self._json = json.dumps(self.payload, default=str, separators=(",", ":"))
         return self._json
+
+    def frame(self) -> dict[str, str]:
+        """The ASGI message that writes it to a socket: one for every socket (a server's
+        `send` reads it, never changes it)."""
+        if self._frame is None:
+            self._frame = {"type": "websocket.send", "text": self.json()}
+        return self._frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,24 @@ class SubscriptionClosed(Exception):
 
 #: Tasks a subscription remembers the attempt and end of (the oldest are forgotten first).
 SEEN_LIMIT = 10_000
+
+
+def in_order(seen: dict[str, tuple[int, bool]], msg: TaskMessage) -> bool:
+    """Whether `msg` may still be told to a reader that was told what `seen` records (per
+    task: the newest attempt, whether its end; updated here): nothing of a task follows its
+    end (but its deletion), nor a message of an attempt older than one already seen. Such
+    are a stalled process's, arriving late after another took its task over."""
+    if msg.payload.get("type") == "deleted":
+        return True
+    task_seen = seen.get(msg.task_id)
+    if task_seen is not None and (task_seen[1] or 0 < msg.attempt < task_seen[0]):
+        return False
+    if msg.attempt or msg.terminal:
+        attempt = max(msg.attempt, task_seen[0] if task_seen is not None else 0)
+        seen[msg.task_id] = (attempt, msg.terminal)
+        if len(seen) > SEEN_LIMIT:
+            seen.pop(next(iter(seen)))
+    return True
 
 
 class Subscription:
@@ -103,27 +130,17 @@ class Subscription:
         #: Offered each message while nothing is buffered; True: taken (see `listen`).
         self._direct: Callable[[TaskMessage], bool] | None = None
 
-    def _in_order(self, msg: TaskMessage) -> bool:
-        """Whether `msg` may still be told: nothing of a task follows its end (but its
-        deletion), nor a message of an attempt older than one already seen. Such are a
-        stalled process's, arriving late after another took its task over."""
-        if msg.payload.get("type") == "deleted":
-            return True
-        seen = self._seen.get(msg.task_id)
-        if seen is not None and (seen[1] or 0 < msg.attempt < seen[0]):
-            return False
-        if msg.attempt or msg.terminal:
-            attempt = max(msg.attempt, seen[0] if seen is not None else 0)
-            self._seen[msg.task_id] = (attempt, msg.terminal)
-            if len(self._seen) > SEEN_LIMIT:
-                self._seen.pop(next(iter(self._seen)))
-        return True
-
     def deliver(self, msg: TaskMessage) -> None:
         if self.closed:
             return
-        if not self._in_order(msg):
+        if not in_order(self._seen, msg):
             self.stale += 1
+            return
+        self.accept(msg)
+
+    def accept(self, msg: TaskMessage) -> None:
+        """`deliver` for a message already judged in order (`in_order`) for this reader."""
+        if self.closed:
             return
         if self._direct is not None and not self._buffer and self._direct(msg):
             return  # a reader that keeps up took it at once: nothing to buffer or wake
@@ -290,12 +307,23 @@ class Bus(ABC):
         return {"status": "ok", "kind": type(self).__name__, "subscribers": self.subscriber_count}
 
 
+class _Followers:
+    """The subscriptions of one task, and what they were told of it: whether a message is
+    in order (`in_order`) is judged once for all of them."""
+
+    __slots__ = ("seen", "subs")
+
+    def __init__(self) -> None:
+        self.subs: set[Subscription] = set()
+        self.seen: dict[str, tuple[int, bool]] = {}
+
+
 class LocalBus(Bus):
     """In-process fan-out: subscribers of one task are found by id, the rest by filter."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._by_task: dict[str, set[Subscription]] = {}
+        self._by_task: dict[str, _Followers] = {}
         self._wide: set[Subscription] = set()
         #: How many subscriptions there are (health asks often: kept, not counted).
         self._count = 0
@@ -305,8 +333,14 @@ class LocalBus(Bus):
 
     def deliver_here(self, msg: TaskMessage) -> None:
         """Fan a message out to this process's subscribers only."""
-        for sub in tuple(self._by_task.get(msg.task_id, ())):
-            sub.deliver(msg)
+        followers = self._by_task.get(msg.task_id)
+        if followers is not None:
+            if in_order(followers.seen, msg):
+                for sub in tuple(followers.subs):
+                    sub.accept(msg)
+            else:
+                for sub in followers.subs:
+                    sub.stale += 1
         for sub in tuple(self._wide):
             if sub.topic.matches(msg):
                 sub.deliver(msg)
@@ -321,7 +355,10 @@ class LocalBus(Bus):
     def subscribe(self, topic: Topic) -> Subscription:
         sub = Subscription(self, topic)
         if topic.task_id is not None:
-            self._by_task.setdefault(topic.task_id, set()).add(sub)
+            followers = self._by_task.get(topic.task_id)
+            if followers is None:
+                followers = self._by_task[topic.task_id] = _Followers()
+            followers.subs.add(sub)
         else:
             self._wide.add(sub)
         self._count += 1
@@ -330,11 +367,11 @@ class LocalBus(Bus):
     def unsubscribe(self, sub: Subscription) -> None:
         task_id = sub.topic.task_id
         if task_id is not None:
-            subs = self._by_task.get(task_id)
-            if subs is None or sub not in subs:
+            followers = self._by_task.get(task_id)
+            if followers is None or sub not in followers.subs:
                 return
-            subs.remove(sub)
-            if not subs:
+            followers.subs.remove(sub)
+            if not followers.subs:
                 del self._by_task[task_id]
         elif sub in self._wide:
             self._wide.remove(sub)
@@ -347,5 +384,5 @@ class LocalBus(Bus):
         return self._count
 
     async def close(self) -> None:
-        for sub in [*self._wide, *(s for subs in self._by_task.values() for s in subs)]:
+        for sub in [*self._wide, *(s for f in self._by_task.values() for s in f.subs)]:
             sub.close()

@@ -610,7 +610,7 @@ class Engine:
     def on_progress(self, hook: Callable[[TaskView], None]) -> None:
         """Call `hook` with a task running in this process each time its progress or
         message moves (as often as the job reports: a hook throttles for itself)."""
-        self._runner.on_progress.append(lambda row: hook(TaskView.of(row)))
+        self._runner.on_progress.append(hook)
 
     def on_bus_lag(self, hook: Callable[[float], None]) -> None:
         """Call `hook` with the seconds each message spent between processes (Redis bus)."""

@@ -148,8 +148,8 @@ class Runner:
         self.lease_ttl = lease_ttl
         #: Called with (live task, status) on every status change (metrics).
         self.on_status: list[Any] = []
-        #: Called with a running task's live copy each time its progress or message moves.
-        self.on_progress: list[Any] = []
+        #: Called with a running task's view each time its progress or message moves.
+        self.on_progress: list[Callable[[TaskView], None]] = []
         #: The status of each live task that passed a status change here, and how many are
         #: in each: what health and metrics ask often, kept as counters rather than scans.
         self._statuses: dict[str, TaskStatus] = {}
@@ -423,13 +423,14 @@ class Runner:
         row.update(changed)
         row["updated_at"] = utcnow()
         self.store.update_task_soon(live.id, {**changed, "updated_at": row["updated_at"]}, events)
-        self._publish(live, "update", droppable=True, data=data)
+        view = TaskView.of(row)  # for the socket message and the hooks alike
+        self._publish(live, "update", droppable=True, data=data, view=view)
         for ev in events:
-            self._publish(live, "event", droppable=False, event=ev)
+            self._publish(live, "event", droppable=False, event=ev, view=view)
         if changed and self.on_progress:
             for hook in self.on_progress:
                 try:
-                    hook(live.row)
+                    hook(view)
                 except Exception:  # a hook never breaks a task
                     log.exception("progress hook failed")
 
@@ -724,7 +725,9 @@ class Runner:
         terminal: bool = False,
         event: dict[str, Any] | None = None,
         data: Any = None,
+        view: TaskView | None = None,
     ) -> None:
+        """Tell the task's subscribers; `view` is its row's, when the caller has it."""
         live.version += 1
         if not self.bus.has_listeners(live.id):
             return
@@ -736,7 +739,12 @@ class Runner:
                 rate = round(row["progress"] / elapsed, 3)
                 eta = round((100.0 - row["progress"]) / rate, 3)
         payload = socket_payload(
-            kind, TaskView.of(row), eta_seconds=eta, rate=rate, event=event, data=_jsonable(data)
+            kind,
+            TaskView.of(row) if view is None else view,
+            eta_seconds=eta,
+            rate=rate,
+            event=event,
+            data=_jsonable(data),
         )
         self.bus.publish(
             TaskMessage(
