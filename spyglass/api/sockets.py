@@ -175,9 +175,6 @@ class Feed:
         write is done (a reader that keeps up, the usual case: one `send`, no buffering, no
         wake-up), else False and the subscription buffers it for `_pump` (never raises)."""
         try:
-            sent = self._sent
-            if sent is not None and not sent.done():
-                return False  # the usual reason a reader is behind: say so at once
             if self._done.done() or not self._idle():
                 return False
             if self._keep(msg):
