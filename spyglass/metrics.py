@@ -59,7 +59,15 @@ from prometheus_client import (  # noqa: E402  (after the multiprocess folder is
     generate_latest,
     multiprocess,
 )
+from prometheus_client import values as _values  # noqa: E402
 from prometheus_client.core import GaugeMetricFamily  # noqa: E402
+
+from spyglass import pid  # noqa: E402
+
+# Each count asks whether this process was forked since its files were opened: by default a
+# `getpid` system call per count; the remembered id (`spyglass.pid`) gives the same answer.
+# Set before any metric is made (every metric takes the value class when it is made).
+_values.ValueClass = _values.MultiProcessValue(process_identifier=pid.current)
 
 from spyglass.tasks.status import TaskStatus  # noqa: E402
 from spyglass.tasks.view import StatusChange  # noqa: E402
@@ -177,7 +185,7 @@ def install(engine: Engine) -> None:
 def observe_status(change: StatusChange) -> None:
     """Count a task's end (however it was decided), its wait in the queue and its run time."""
     if change.status is TaskStatus.PROCESSING:
-        if change.task.attempt == 1 and change.waited is not None:
+        if change.attempt == 1 and change.waited is not None:
             _child(QUEUE_WAIT, change.job).observe(change.waited)
     elif change.status.is_terminal:
         _child(FINISHED, change.job, change.status.value).inc()

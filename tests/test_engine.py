@@ -117,6 +117,33 @@ async def test_chatty_progress_is_coalesced_in_the_database(engine: Engine) -> N
     assert task is not None and task.progress == 100 and task.result == "done"
 
 
+async def test_a_status_change_shows_the_task_as_it_was_at_the_change(engine: Engine) -> None:
+    """Status hooks (metrics, webhooks) get each change with the task's view as it was then,
+    even when they read it after the task has moved on."""
+    from spyglass.tasks.view import StatusChange
+
+    @monitored_background_task
+    async def two_steps(task: TaskContext) -> str:
+        await task.update(progress=50, message="half way")
+        return "done"
+
+    seen: list[StatusChange] = []
+    engine.on_status(seen.append)
+    done = await run_to_end(engine, spec_of(two_steps))
+    assert done.status is TaskStatus.COMPLETED
+    assert [c.status for c in seen] == [TaskStatus.PROCESSING, TaskStatus.COMPLETED]
+    processing, completed = seen
+    # Read after the end: the first change still shows a task that was processing.
+    assert processing.task.status is TaskStatus.PROCESSING and processing.task.result is None
+    assert processing.task.completed_at is None and processing.waited is not None
+    assert completed.task.status is TaskStatus.COMPLETED and completed.task.result == "done"
+    assert completed.ran is not None and completed.task.progress == 100
+    for change in seen:
+        assert change.task_id == done.id and change.attempt == 1
+        assert change.job == f"{done.state_name}.{done.task_name}"
+        assert change.task is change.task  # built once
+
+
 @pytest.fixture
 async def slow_flush(tmp_path: Path) -> AsyncIterator[Engine]:
     """An engine whose coalesced writes wait 30 s (a test decides when they are written)."""
@@ -857,16 +884,19 @@ async def test_the_writers_direct_sqlite_path_stores_what_sqlalchemy_stores(
         Write(task_id="t1", values={"completed_at": when, "error_code": None}),
     ]
     stored = []
-    for direct in (True, False):
-        engine = make_engine(f"sqlite:///{tmp_path / f'{direct}.db'}")
+    # Direct in the writer's thread, direct on the loop (its own commits), SQLAlchemy's.
+    for way in ("thread", "loop", "sqlalchemy"):
+        engine = make_engine(f"sqlite:///{tmp_path / f'{way}.db'}")
         migrate(engine)
-        writer = GroupCommitWriter(engine, TASK_TABLE, EVENT_TABLE)
+        writer = GroupCommitWriter(engine, TASK_TABLE, EVENT_TABLE, inline=way == "loop")
         assert writer._direct is not None
-        if not direct:
+        if way == "sqlalchemy":
             writer._direct = None
         writer.start()
         for write in writes:
             await writer.submit(write)
+        writer.end_turn()
+        assert writer._loop_commits == (len(writes) if way == "loop" else 0)
         writer.stop()
         with engine.connect() as conn:
             rows = []
@@ -876,7 +906,7 @@ async def test_the_writers_direct_sqlite_path_stores_what_sqlalchemy_stores(
                 rows.append(conn.exec_driver_sql(f"SELECT {typed} FROM {table}").all())
         stored.append(rows)
         engine.dispose()
-    assert stored[0] == stored[1]
+    assert stored[0] == stored[1] == stored[2]
     assert stored[0][0][0][1] == "text"  # the id, and the defaults filled in
 
 
@@ -885,6 +915,7 @@ async def test_a_row_read_in_the_loop_never_waits_for_sqlites_locks(tmp_path: Pa
     SQLite gives it at once; while another connection holds a lock that makes readers
     wait, the read waits in a thread and the loop goes on."""
     import sqlite3
+    from datetime import UTC, timedelta, timezone
 
     from spyglass.tasks.models import utcnow
     from spyglass.tasks.store import TASK_TABLE, TaskStore
@@ -897,13 +928,21 @@ async def test_a_row_read_in_the_loop_never_waits_for_sqlites_locks(tmp_path: Pa
     row = {"id": "r1", "state_name": "s", "task_name": "t", "status": "PENDING"}
     row.update(input_args={"a": [1, None]}, result={"x": "☃"}, progress=12.5, priority=3)
     await store.insert_task({**row, "created_at": now, "updated_at": now}, [])
-    quick = await store.get_row("r1")
-    assert store._quick is not None  # read in the loop
-    with store.engine.connect() as conn:
-        table = TASK_TABLE  # the row as SQLAlchemy reads it
-        threaded = dict(conn.execute(sa.select(table).where(table.c.id == "r1")).one()._mapping)
-    assert quick is not None and quick["status"] == "PENDING" and quick["created_at"] == now
-    assert quick == threaded
+    # JSON nulls, times of another zone and on a whole second, read back as SQLAlchemy does.
+    other = {**row, "id": "r2", "input_args": None, "result": None, "agents": ["a"]}
+    whole = now.replace(microsecond=0).astimezone(timezone(timedelta(hours=-5)))
+    other.update(created_at=whole, updated_at=now, completed_at=whole, scheduled_at=None)
+    await store.insert_task(other, [])
+    for task_id in ("r1", "r2"):
+        quick = await store.get_row(task_id)
+        assert store._quick is not None  # read in the loop
+        with store.engine.connect() as conn:
+            table = TASK_TABLE  # the row as SQLAlchemy reads it
+            found = conn.execute(sa.select(table).where(table.c.id == task_id)).one()
+        assert quick is not None and quick["status"] == "PENDING"
+        assert quick == dict(found._mapping)
+    assert quick["created_at"] == whole and quick["created_at"].tzinfo is UTC
+    assert quick["result"] is None and quick["agents"] == ["a"]
     assert await store.get_row("nope") is None
     await store.close()
 

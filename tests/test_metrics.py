@@ -89,3 +89,24 @@ def test_tasks_ended_by_recovery_are_counted(new_server: Any) -> None:
     samples = scrape(again.url)
     job = "probe_jobs_state.steps"
     assert value(samples, "spyglass_tasks_finished_total", job=job, status="FAILED") == 1
+
+
+def test_the_remembered_process_id_is_the_childs_after_a_fork() -> None:
+    """prometheus_client names its files by the id `spyglass.pid` gives (no system call per
+    count): a forked worker must get its own, at once."""
+    import os
+
+    from spyglass import metrics, pid
+
+    assert metrics.RUN_TIME is not None  # the metrics module set its value class
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: report what it remembers, and what the system says
+        os.write(write, f"{pid.current()} {os.getpid()}".encode())
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(child, 0)
+    remembered, actual = (int(n) for n in os.read(read, 100).split())
+    os.close(read)
+    assert status == 0 and remembered == actual == child
+    assert pid.current() == os.getpid() != child

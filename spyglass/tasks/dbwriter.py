@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import queue
 import sys
 import threading
@@ -36,6 +35,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, Table
+
+from spyglass import pid
+from spyglass.tasks.models import sqlite_bind_processor
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +52,15 @@ class _Direct:
     """A table's inserts and updates by id run on the DBAPI cursor (SQLite), past
     SQLAlchemy's per-statement work (statement compilation lookup, execution context, result
     set-up): the SQL text built once per set of columns, each value through the bind
-    processor SQLAlchemy itself would use for its column on this dialect, and a missing
-    column's default filled in as SQLAlchemy would (a scalar, or a function of nothing)."""
+    processor SQLAlchemy itself would use for its column on this dialect (in one call where
+    one does the same: `sqlite_bind_processor`), and a missing column's default filled in as
+    SQLAlchemy would (a scalar, or a function of nothing)."""
 
     def __init__(self, dialect: Any, table: Table) -> None:
         self._table = table
         self._prep = dialect.identifier_preparer
         self._name = self._prep.format_table(table)
-        self._processors = {
-            c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.c
-        }
+        self._processors = {c.name: sqlite_bind_processor(c, dialect) for c in table.c}
         self._defaults: dict[str, Any] = {}
         for column in table.c:
             default = column.default
@@ -69,6 +70,7 @@ class _Direct:
                 raise ValueError(f"{column.name}: a default that is not a value")
             self._defaults[column.name] = default
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._plans: dict[tuple[str, ...], list[tuple[str, Any, Any]]] = {}
 
     @staticmethod
     def fits(dialect: Any, table: Table) -> bool:
@@ -80,12 +82,20 @@ class _Direct:
         )
 
     def _row(self, columns: tuple[str, ...], values: dict[str, Any]) -> tuple[Any, ...]:
-        out = []
-        for name in columns:
-            value = values[name]
-            process = self._processors[name]
-            out.append(value if process is None else process(value))
-        return tuple(out)
+        plan = self._plans.get(columns)
+        if plan is None:  # each column's processor, and what it gives for None (most values)
+            plan = self._plans[columns] = [
+                (name, process, None if process is None else process(None))
+                for name in columns
+                for process in (self._processors[name],)
+            ]
+        return tuple(
+            [
+                none if (value := values[name]) is None else value if process is None
+                else process(value)
+                for name, process, none in plan
+            ]
+        )  # fmt: skip
 
     def insert(self, cursor: Any, rows: list[dict[str, Any]]) -> int:
         """Insert `rows`; returns how many statements ran (one per set of columns)."""
@@ -182,6 +192,8 @@ class GroupCommitWriter:
         self._home: asyncio.AbstractEventLoop | None = None
         #: The loop's own connection (it never waits for a lock), by the process it is for.
         self._loop_conn: Connection | None = None
+        #: Its DBAPI connection (the loop's direct writes commit there).
+        self._loop_raw: Any = None
         self._loop_pid = 0
         #: Writes submitted in this turn of the loop, committed at its end.
         self._turn: list[_Unit] = []
@@ -279,9 +291,7 @@ class GroupCommitWriter:
             _settle([u.future for u in group if u.future is not None], None)
             return
         try:
-            conn = self._loop_connection()
-            with conn.begin():
-                self._apply(conn, [unit.write for unit in group])
+            self._commit_on_loop([unit.write for unit in group])
         except Exception:
             # The lock is held elsewhere, or a write fails (rolled back): the thread waits
             # for the lock, and finds a bad unit, as it does for its own groups.
@@ -296,18 +306,18 @@ class GroupCommitWriter:
 
     def _loop_connection(self) -> Connection:
         conn = self._loop_conn
-        if conn is None or conn.closed or conn.invalidated or self._loop_pid != os.getpid():
+        if conn is None or conn.closed or conn.invalidated or self._loop_pid != pid.current():
             conn = self._engine.connect()
             raw = conn.connection.dbapi_connection
             assert raw is not None
             raw.execute("PRAGMA busy_timeout=0")  # a lock held elsewhere raises at once
             raw.execute("PRAGMA wal_autocheckpoint=0")  # the thread checkpoints
-            self._loop_conn, self._loop_pid = conn, os.getpid()
+            self._loop_conn, self._loop_raw, self._loop_pid = conn, raw, pid.current()
         return conn
 
     def _drop_loop_connection(self) -> None:
-        conn, self._loop_conn = self._loop_conn, None
-        if conn is not None and self._loop_pid == os.getpid():
+        conn, self._loop_conn, self._loop_raw = self._loop_conn, None, None
+        if conn is not None and self._loop_pid == pid.current():
             with contextlib.suppress(Exception):
                 conn.invalidate()  # its pragmas are the loop's: never back to the pool
 
@@ -388,31 +398,13 @@ class GroupCommitWriter:
                 self._commit([unit])
 
     def _apply(self, conn: Connection, writes: list[Write]) -> None:
-        inserts = [w.insert_task for w in writes if w.insert_task is not None]
-        merged: dict[str, dict[str, Any]] = {}
-        for w in writes:
-            if w.task_id is not None and w.values:
-                merged.setdefault(w.task_id, {}).update(w.values)
-        events = [ev for w in writes for ev in w.events]
+        inserts, by_columns, events = _plan(writes)
         deletes = [w.delete_task for w in writes if w.delete_task is not None]
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for task_id, values in merged.items():
-            columns = tuple(sorted(values))
-            by_columns.setdefault(columns, []).append({"_task_id": task_id, **values})
-        dispatch = conn.dispatch
-        if self._direct is not None and not (
-            dispatch.before_cursor_execute or dispatch.after_cursor_execute
-        ):  # with cursor listeners (tracing, tests), SQLAlchemy runs every statement
-            tasks, lines = self._direct
+        if self._direct is not None and not _listened(conn):
+            # With cursor listeners (tracing, tests), SQLAlchemy runs every statement.
             cursor = conn.connection.cursor()
             try:
-                if inserts:
-                    self.statements += tasks.insert(cursor, inserts)
-                for columns, rows in by_columns.items():
-                    tasks.update(cursor, "id", columns, rows)
-                    self.statements += 1
-                if events:
-                    self.statements += lines.insert(cursor, events)
+                self._write_direct(cursor, inserts, by_columns, events)
             finally:
                 cursor.close()
         else:
@@ -435,6 +427,53 @@ class GroupCommitWriter:
             conn.execute(sa.delete(self._tasks).where(self._tasks.c.id.in_(deletes)))
             self.statements += 1 + len(self._children)
 
+    def _write_direct(
+        self,
+        cursor: Any,
+        inserts: list[dict[str, Any]],
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]],
+        events: list[dict[str, Any]],
+    ) -> None:
+        assert self._direct is not None
+        tasks, lines = self._direct
+        if inserts:
+            self.statements += tasks.insert(cursor, inserts)
+        for columns, rows in by_columns.items():
+            tasks.update(cursor, "id", columns, rows)
+            self.statements += 1
+        if events:
+            self.statements += lines.insert(cursor, events)
+
+    def _commit_on_loop(self, writes: list[Write]) -> None:
+        """One transaction of the loop's writes. Task rows and timeline lines alone (nearly
+        every group) are written on the DBAPI connection and committed there, as SQLAlchemy's
+        SQLite transaction does it (the sqlite3 module begins before the first write; commit
+        or rollback end it), without SQLAlchemy's transaction objects around them; a group
+        with statements of its own (`also`, deletes) goes through `_apply`."""
+        conn = self._loop_connection()
+        raw = self._loop_raw
+        if (
+            self._direct is None
+            or raw is None
+            or raw.isolation_level is None  # autocommit: no transaction would hold them
+            or _listened(conn)
+            or _listened_to_transactions(conn)
+            or any(w.also or w.delete_task is not None for w in writes)
+        ):
+            with conn.begin():
+                self._apply(conn, writes)
+            return
+        try:
+            cursor = raw.cursor()
+            try:
+                self._write_direct(cursor, *_plan(writes))
+            finally:
+                cursor.close()
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+
     def _update_statement(self, columns: tuple[str, ...]) -> Any:
         stmt = self._update_statements.get(columns)
         if stmt is None:
@@ -445,6 +484,36 @@ class GroupCommitWriter:
             )
             self._update_statements[columns] = stmt
         return stmt
+
+
+def _plan(
+    writes: list[Write],
+) -> tuple[list[dict[str, Any]], dict[tuple[str, ...], list[dict[str, Any]]], list[dict[str, Any]]]:
+    """A group's task inserts, its task updates by set of columns (several updates of one
+    task merged in order), and its timeline lines."""
+    inserts = [w.insert_task for w in writes if w.insert_task is not None]
+    merged: dict[str, dict[str, Any]] = {}
+    for w in writes:
+        if w.task_id is not None and w.values:
+            merged.setdefault(w.task_id, {}).update(w.values)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for task_id, values in merged.items():
+        columns = tuple(sorted(values))
+        by_columns.setdefault(columns, []).append({"_task_id": task_id, **values})
+    return inserts, by_columns, [ev for w in writes for ev in w.events]
+
+
+def _listened(conn: Connection) -> bool:
+    """Whether something listens to SQLAlchemy's cursor events on `conn` (tracing, tests)."""
+    dispatch = conn.dispatch
+    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute)
+
+
+def _listened_to_transactions(conn: Connection) -> bool:
+    """Whether something listens to SQLAlchemy's transaction events on `conn` (it would not
+    hear a commit made on the DBAPI connection)."""
+    dispatch = conn.dispatch
+    return bool(dispatch.begin or dispatch.commit or dispatch.rollback)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

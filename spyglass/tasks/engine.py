@@ -700,14 +700,14 @@ class Engine:
         ended = await self._row(task_id)
         if ended is not None:
             self._announce(ended, terminal=True)
-            self._tell_status(StatusChange(TaskView.of(ended), TaskStatus(ended["status"])))
+            self._tell_status(StatusChange(ended, TaskStatus(ended["status"])))
 
     def _runner_status(self, live: LiveTask, status: TaskStatus) -> None:
         if not self._status_hooks:
             return
         waited = live.waited() if status is TaskStatus.PROCESSING else None
         ran = live.ran() if status.is_terminal and live.started_mono is not None else None
-        self._tell_status(StatusChange(TaskView.of(live.row), status, waited, ran))
+        self._tell_status(StatusChange(live.row, status, waited, ran))
 
     def _tell_status(self, change: StatusChange) -> None:
         for hook in self._status_hooks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,53 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _datetime_text(value: datetime | None) -> str | None:
+    """`UTCDateTime`'s bind processor on SQLite in one call: `process_bind_param`, then
+    SQLAlchemy's SQLite `DATETIME` text (`YYYY-MM-DD HH:MM:SS.ffffff`)."""
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # utcnow()'s: the text without its "+00:00"
+        return value.isoformat(" ", "microseconds")[:26]
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
+def _datetime_of_text(value: str | None) -> datetime | None:
+    """`UTCDateTime`'s result processor on SQLite in one call: SQLAlchemy's SQLite `DATETIME`
+    parse (`datetime.fromisoformat`), then `process_result_value`."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def sqlite_bind_processor(column: sa.Column[Any], dialect: Any) -> Callable[[Any], Any] | None:
+    """The bind processor SQLAlchemy uses for `column` on SQLite, where one call does the same
+    as its chain: the task tables' direct writes (`spyglass.tasks.dbwriter`). A JSON `None`
+    is the text `null`, as SQLAlchemy writes it (`none_as_null` off), without the encoder."""
+    if isinstance(column.type, UTCDateTime):
+        return _datetime_text
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if isinstance(column.type, sa.JSON) and not column.type.none_as_null and process is not None:
+        encode = process
+        return lambda value: "null" if value is None else encode(value)
+    return process
+
+
+def sqlite_result_processor(column: sa.Column[Any], dialect: Any) -> Callable[[Any], Any] | None:
+    """The result processor SQLAlchemy uses for `column` on SQLite, where one call does the
+    same as its chain: the loop's quick reads of a task (`spyglass.tasks.store.QuickRows`). A
+    JSON text `null` is `None`, without the decoder."""
+    if isinstance(column.type, UTCDateTime):
+        return _datetime_of_text
+    process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    if isinstance(column.type, sa.JSON) and process is not None:
+        decode = process
+        return lambda value: None if value == "null" else decode(value)
+    return process
 
 
 def _ts(nullable: bool = True) -> Any:

@@ -218,6 +218,8 @@ RetryHandler = Callable[[TaskView], Awaitable[TaskView]]
 class Registry:
     def __init__(self) -> None:
         self._jobs: dict[tuple[str, str], JobSpec] = {}
+        #: The states that declare jobs (a name's lookup is one of each request's first steps).
+        self._states: set[str] = set()
         self._aliases: dict[str, str] = {}
         self.retry_handlers: dict[str, RetryHandler] = {}
         #: Engine-internal jobs (the data tools) that are not in the public list but that
@@ -247,13 +249,14 @@ class Registry:
         if existing is not None and existing.fn is not spec.fn:
             raise ValueError(f"job {spec.state_name}.{spec.task_name} is declared twice")
         self._jobs[spec.key] = spec
+        self._states.add(spec.state_name)
         for alias in spec.aliases:
             owner = self._aliases.setdefault(alias, spec.state_name)
             if owner != spec.state_name:
                 raise ValueError(f"state alias {alias!r} is used by {owner} and {spec.state_name}")
 
     def canonical_state(self, name: str) -> str | None:
-        if any(key[0] == name for key in self._jobs):
+        if name in self._states:
             return name
         return self._aliases.get(name)
 
@@ -268,7 +271,7 @@ class Registry:
         return sorted(self._jobs.values(), key=lambda s: s.key)
 
     def states(self) -> list[str]:
-        return sorted({key[0] for key in self._jobs})
+        return sorted(self._states)
 
 
 #: Jobs register here at import time, when their state classes are created.

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine, event
 from sqlmodel import Session, col, func, select
 
+from spyglass import pid
 from spyglass.config import PROJECT_ROOT
 from spyglass.errors import DomainError
 from spyglass.tasks import credits
@@ -39,6 +39,7 @@ from spyglass.tasks.models import (
     Task,
     TaskEvent,
     WorkerInfo,
+    sqlite_result_processor,
     utcnow,
 )
 from spyglass.tasks.status import ACTIVE_STATUSES, ErrorCode, TaskStatus
@@ -103,17 +104,16 @@ def quick_reader(engine: Engine) -> Engine | None:
 class QuickRows:
     """A task's row by id read on the DBAPI connection of a `quick_reader` engine: the SQL
     built once, each value through the result processor SQLAlchemy itself uses for its column
-    on this dialect, keyed as SQLAlchemy keys a row's mapping (a read of its own, in SQLite's
-    autocommit: each sees the latest commit)."""
+    on this dialect (in one call where one does the same: `sqlite_result_processor`), keyed as
+    SQLAlchemy keys a row's mapping (a read of its own, in SQLite's autocommit: each sees the
+    latest commit)."""
 
     def __init__(self, engine: Engine) -> None:
         dialect = engine.dialect
         prep = dialect.identifier_preparer
         columns = list(TASK_TABLE.c)
         self.names = [c.key for c in columns]
-        self.processors = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
-        ]
+        self.processors = [sqlite_result_processor(c, dialect) for c in columns]
         self.sql = (
             f"SELECT {', '.join(prep.quote(c.name) for c in columns)} "
             f"FROM {prep.format_table(TASK_TABLE)} WHERE {prep.quote(TASK_TABLE.c.id.name)} = ?"
@@ -121,7 +121,7 @@ class QuickRows:
         self.engine = engine
         self.conn: Any = engine.raw_connection()  # kept: StaticPool has this one only
         #: The process that opened it (a SQLite connection is not used across a fork).
-        self.pid = os.getpid()
+        self.pid = pid.current()
 
     def get(self, task_id: str) -> dict[str, Any] | None:
         cursor = self.conn.cursor()
@@ -818,7 +818,7 @@ class TaskStore(StoreExtras):
 
         if self._reads_quick:
             try:
-                if self._quick is None or self._quick.pid != os.getpid():
+                if self._quick is None or self._quick.pid != pid.current():
                     reader = quick_reader(self.engine)
                     assert reader is not None
                     self._quick = QuickRows(reader)

@@ -417,7 +417,7 @@ class Webhooks:
     # -- from the engine: what happened to tasks ---------------------------------------
     def on_status(self, change: StatusChange) -> None:
         if change.status.is_terminal:
-            self._progress_sent.pop(change.task.id, None)
+            self._progress_sent.pop(change.task_id, None)
         event_type = BY_STATUS.get(change.status)
         if event_type is not None and not self._nobody_wants(event_type):
             self._spawn(self.enqueue(event_type, change.task))
