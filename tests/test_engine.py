@@ -817,6 +817,28 @@ async def test_a_reader_that_keeps_up_takes_messages_at_once_and_order_is_kept()
     sub.listen(None)
 
 
+def test_a_socket_message_is_encoded_as_the_standard_library_would_read_it() -> None:
+    """A message's JSON (pydantic-core's encoder) reads back as the payload; what that
+    encoder refuses (bytes that are not UTF-8) is written by the standard library's."""
+    import json
+    import math
+
+    payload = {
+        "type": "update",
+        "message": "déjà ☃",
+        "progress": 12.5,
+        "data": {"big": 2**70, "neg": -(2**100), "list": [1, None, True], "nested": {"a": ""}},
+    }
+    msg = _msg(1, droppable=True)
+    msg.payload = payload
+    assert json.loads(msg.json()) == payload
+    assert msg.json() is msg.json() and msg.frame()["text"] is msg.json()  # encoded once
+    odd = _msg(2, droppable=True)
+    odd.payload = {"nan": math.nan, "raw": b"\xff"}
+    back = json.loads(odd.json())
+    assert math.isnan(back["nan"]) and back["raw"] == "b'\\xff'"
+
+
 def test_the_subscriber_count_is_kept_with_each_subscribe_and_close() -> None:
     bus = LocalBus()
     one = [bus.subscribe(Topic(task_id=f"t{i % 3}")) for i in range(5)]

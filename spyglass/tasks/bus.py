@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic_core
+
 
 @dataclass(slots=True)
 class TaskMessage:
@@ -40,9 +42,15 @@ class TaskMessage:
     _frame: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     def json(self) -> str:
-        """Encoded once, however many subscribers send it."""
+        """Encoded once, however many subscribers send it (pydantic-core's encoder, several
+        times quicker than the standard library's; anything it cannot encode is written as
+        its `str`, and a value it refuses, such as bytes that are not UTF-8, goes through
+        the standard library's as before)."""
         if self._json is None:
-            self._json = json.dumps(self.payload, default=str, separators=(",", ":"))
+            try:
+                self._json = pydantic_core.to_json(self.payload, fallback=str).decode()
+            except pydantic_core.PydanticSerializationError:
+                self._json = json.dumps(self.payload, default=str, separators=(",", ":"))
         return self._json
 
     def frame(self) -> dict[str, str]:
