@@ -422,11 +422,12 @@ class Runner:
             return
         row.update(changed)
         row["updated_at"] = utcnow()
-        self.store.update_task_soon(live.id, {**changed, "updated_at": row["updated_at"]}, events)
         view = TaskView.of(row)  # for the socket message and the hooks alike
         self._publish(live, "update", droppable=True, data=data, view=view)
         for ev in events:
             self._publish(live, "event", droppable=False, event=ev, view=view)
+        # Written at the next coalesced flush: told first (sockets wait for nothing else).
+        self.store.update_task_soon(live.id, {**changed, "updated_at": row["updated_at"]}, events)
         if changed and self.on_progress:
             for hook in self.on_progress:
                 try:
