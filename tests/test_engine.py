@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -484,6 +485,42 @@ async def test_group_commit_isolates_a_failing_write(tmp_path: Path, inline: boo
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT id, status, progress FROM task ORDER BY id")).all()
     assert rows == [("a", "PROCESSING", 5.0), ("b", "PENDING", 0.0), ("c", "PENDING", 0.0)]
+
+
+async def test_a_loop_connection_that_cannot_roll_back_is_replaced(tmp_path: Path) -> None:
+    """When the loop's commit fails and so does its rollback, that connection is dropped
+    (closing it drops the open transaction): the write goes to the thread, and the loop's
+    next write opens a connection of its own again."""
+    from spyglass.tasks.store import EVENT_TABLE, TASK_TABLE, make_engine, migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    migrate(engine)
+    writer = GroupCommitWriter(engine, TASK_TABLE, EVENT_TABLE, inline=True)
+    writer.start()
+    first = writer._loop_connection()
+
+    class Broken:
+        def __init__(self, raw: Any) -> None:
+            self.raw = raw
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.raw, name)
+
+        def commit(self) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        def rollback(self) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    writer._loop_raw = Broken(writer._loop_raw)
+    await writer.submit(Write(insert_task=task_row("a")))  # the thread commits it
+    assert writer._loop_commits == 0 and first.invalidated
+    await writer.submit(Write(insert_task=task_row("b")))
+    assert writer._loop_commits == 1 and writer._loop_conn is not first
+    writer.stop()
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT id FROM task ORDER BY id")).scalars().all()
+    assert ids == ["a", "b"]
 
 
 async def test_the_loop_commits_its_own_writes_never_waits_for_a_lock_and_keeps_order(

@@ -471,7 +471,10 @@ class GroupCommitWriter:
                 cursor.close()
             raw.commit()
         except BaseException:
-            raw.rollback()
+            try:
+                raw.rollback()
+            except Exception:  # a link that cannot even roll back is not used again
+                self._drop_loop_connection()  # closed: SQLite drops what it held
             raise
 
     def _update_statement(self, columns: tuple[str, ...]) -> Any:
