@@ -62,15 +62,11 @@ def _datetime_of_text(value: str | None) -> datetime | None:
 
 def sqlite_bind_processor(column: sa.Column[Any], dialect: Any) -> Callable[[Any], Any] | None:
     """The bind processor SQLAlchemy uses for `column` on SQLite, where one call does the same
-    as its chain: the task tables' direct writes (`spyglass.tasks.dbwriter`). A JSON `None`
-    is the text `null`, as SQLAlchemy writes it (`none_as_null` off), without the encoder."""
+    as its chain: the task tables' direct writes (`spyglass.tasks.dbwriter`, which asks each
+    processor once what it writes for None)."""
     if isinstance(column.type, UTCDateTime):
         return _datetime_text
-    process = column.type.dialect_impl(dialect).bind_processor(dialect)
-    if isinstance(column.type, sa.JSON) and not column.type.none_as_null and process is not None:
-        encode = process
-        return lambda value: "null" if value is None else encode(value)
-    return process
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
 def sqlite_result_processor(column: sa.Column[Any], dialect: Any) -> Callable[[Any], Any] | None:
