@@ -876,6 +876,60 @@ def test_a_socket_message_is_encoded_as_the_standard_library_would_read_it() -> 
     assert math.isnan(back["nan"]) and back["raw"] == "b'\\xff'"
 
 
+def test_a_task_s_readers_are_given_each_message_in_the_order_they_subscribed() -> None:
+    """One message, many sockets: the first to subscribe is written to first (a fan-out
+    in a fixed order, like a plain broadcast's, not in the order of a set's hashes), also
+    after some of them left."""
+    bus = LocalBus()
+    order: list[int] = []
+    subs = [bus.subscribe(Topic(task_id="t")) for _ in range(50)]
+
+    def reader(i: int) -> Any:
+        return lambda msg: order.append(i) is None
+
+    for i, sub in enumerate(subs):
+        sub.listen(lambda: None, reader(i))
+    bus.publish(_msg(1, droppable=True))
+    assert order == list(range(50))
+    for sub in subs[10:20]:
+        sub.close()
+    late = bus.subscribe(Topic(task_id="t"))
+    late.listen(lambda: None, reader(50))
+    order.clear()
+    bus.publish(_msg(2, droppable=True))
+    assert order == [*range(10), *range(20, 51)]
+
+
+def test_a_live_task_s_socket_message_is_the_same_as_from_its_view() -> None:
+    """A job's progress message is made straight from its live row (`direct_row`); it is
+    field for field what the task's view gives (`direct_view`), whatever the row holds."""
+    from datetime import UTC, datetime, timedelta
+
+    from spyglass.tasks.messages import direct_row, direct_view, socket_payload
+
+    now = datetime(2026, 12, 7, 12, 0, 0, 123456, tzinfo=UTC)
+    base: dict[str, Any] = {
+        "id": "a1", "state_name": "s", "task_name": "job", "status": "PROCESSING",
+        "progress": 12, "updated_at": now,
+    }  # fmt: skip
+    rows = [
+        base,
+        {**base, "progress": None, "updated_at": None},
+        {**base, "tool_id": "profile", "agents": ["quality", "drift"], "message": "Reading"},
+        {**base, "tool_id": None, "agents": ["ignored"], "result": {"n": 2**70}},
+        {**base, "tool_id": "clean", "agents": None, "status": "FAILED"},
+        {
+            **base, "status": "PENDING", "scheduled_at": now + timedelta(hours=1),
+            "error_code": "JOB_ERROR", "error_message": "boom", "progress": 99.5,
+        },
+    ]  # fmt: skip
+    for row in rows:
+        assert direct_row(row) == direct_view(TaskView.of(row)), row
+        seen = socket_payload("update", row, eta_seconds=1.0, rate=2.0, data={"t": 1})
+        told = socket_payload("update", TaskView.of(row), eta_seconds=1.0, rate=2.0, data={"t": 1})
+        assert list(seen.items()) == list(told.items())  # the same keys in the same order
+
+
 def test_the_subscriber_count_is_kept_with_each_subscribe_and_close() -> None:
     bus = LocalBus()
     one = [bus.subscribe(Topic(task_id=f"t{i % 3}")) for i in range(5)]

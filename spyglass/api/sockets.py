@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, WebSocket
 from starlette.types import Message
@@ -91,6 +91,8 @@ class Feed:
         self._send = frame_sender(ws)
         #: Whether `_send` is the server's own (it returns a future; see `frame_sender`).
         self._raw = ws.scope.get(RAW_SEND) is not None
+        #: Whether the server's own send returns futures (Granian's), once it has sent.
+        self._futures: bool | None = None
         self._sub = sub
         self._keep = keep
         self._end_at_terminal = end_at_terminal
@@ -124,14 +126,15 @@ class Feed:
         """Whether the last write is done and the stream goes on (a write that failed, or
         that was of the end, finishes the feed)."""
         sent = self._sent
-        if sent is not None:
-            if not sent.done():
-                return False
-            self._sent = None
-            error = asyncio.CancelledError() if sent.cancelled() else sent.exception()
-            if error is not None or self._last:
-                self._finish(error)
-                return False
+        return sent is None or (sent.done() and self._settle(sent))
+
+    def _settle(self, sent: asyncio.Future[None]) -> bool:
+        """Look at the outcome of the last write, done: True if the stream goes on."""
+        self._sent = None
+        error = asyncio.CancelledError() if sent.cancelled() else sent.exception()
+        if error is not None or self._last:
+            self._finish(error)
+            return False
         return True
 
     def _write(self, msg: TaskMessage) -> None:
@@ -142,6 +145,11 @@ class Feed:
         # app's between, a frame of its own.
         if self._raw:
             sent = self._send(msg.frame())
+            if self._futures is None:  # what the server's send gives, seen once
+                self._futures = asyncio.isfuture(sent)
+            if self._futures:
+                self._sent = cast("asyncio.Future[None]", sent)
+                return
         else:
             sent = self._send({"type": "websocket.send", "text": msg.json()})
         self._sent = sent if asyncio.isfuture(sent) else asyncio.ensure_future(sent)
@@ -175,7 +183,10 @@ class Feed:
         write is done (a reader that keeps up, the usual case: one `send`, no buffering, no
         wake-up), else False and the subscription buffers it for `_pump` (never raises)."""
         try:
-            if self._done.done() or not self._idle():
+            sent = self._sent
+            if sent is not None and not (sent.done() and self._settle(sent)):
+                return False
+            if self._done.done():
                 return False
             if self._keep(msg):
                 self._write(msg)

@@ -322,7 +322,8 @@ class _Followers:
     __slots__ = ("seen", "subs")
 
     def __init__(self) -> None:
-        self.subs: set[Subscription] = set()
+        #: In the order they subscribed (a message is written to the sockets in that order).
+        self.subs: dict[Subscription, None] = {}
         self.seen: dict[str, tuple[int, bool]] = {}
 
 
@@ -332,7 +333,8 @@ class LocalBus(Bus):
     def __init__(self) -> None:
         super().__init__()
         self._by_task: dict[str, _Followers] = {}
-        self._wide: set[Subscription] = set()
+        #: Subscriptions by filter, in the order they subscribed (as a task's own).
+        self._wide: dict[Subscription, None] = {}
         #: How many subscriptions there are (health asks often: kept, not counted).
         self._count = 0
 
@@ -366,9 +368,9 @@ class LocalBus(Bus):
             followers = self._by_task.get(topic.task_id)
             if followers is None:
                 followers = self._by_task[topic.task_id] = _Followers()
-            followers.subs.add(sub)
+            followers.subs[sub] = None
         else:
-            self._wide.add(sub)
+            self._wide[sub] = None
         self._count += 1
         return sub
 
@@ -378,11 +380,11 @@ class LocalBus(Bus):
             followers = self._by_task.get(task_id)
             if followers is None or sub not in followers.subs:
                 return
-            followers.subs.remove(sub)
+            del followers.subs[sub]
             if not followers.subs:
                 del self._by_task[task_id]
         elif sub in self._wide:
-            self._wide.remove(sub)
+            del self._wide[sub]
         else:
             return
         self._count -= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,15 +23,17 @@ def iso(value: datetime | None) -> str | None:
 
 def socket_payload(
     kind: str,
-    task: TaskView,
+    task: TaskView | Mapping[str, Any],
     *,
     eta_seconds: float | None = None,
     rate: float | None = None,
     event: dict[str, Any] | None = None,
     data: Any = None,
 ) -> dict[str, Any]:
-    """One socket message: `snapshot` on connect, then `update` (status/progress) or `event`."""
-    payload: dict[str, Any] = {"type": kind, **direct_view(task)}
+    """One socket message: `snapshot` on connect, then `update` (status/progress) or `event`.
+    `task` is a view, or an engine row (a live task's: see `direct_row`)."""
+    fields = direct_view(task) if isinstance(task, TaskView) else direct_row(task)
+    payload: dict[str, Any] = {"type": kind, **fields}
     if eta_seconds is not None or rate is not None:
         payload["eta_seconds"] = eta_seconds
         payload["rate"] = rate
@@ -66,6 +69,29 @@ def direct_view(task: TaskView) -> dict[str, Any]:
         "error_message": task.error_message,
         "scheduled_at": iso(task.scheduled_at),
         "timestamp": iso(task.updated_at),
+    }
+
+
+def direct_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """`direct_view(TaskView.of(row))` made straight from an engine row (a live task's): a
+    job's progress is on its sockets without a view built first (the tests hold the two
+    equal)."""
+    tool_id = row.get("tool_id")
+    scheduled, updated = row.get("scheduled_at"), row.get("updated_at")
+    return {
+        "task_id": row["id"],
+        "state_name": row["state_name"],
+        "task_name": row["task_name"],
+        "tool_id": tool_id,
+        "agents": list(row.get("agents") or ()) if tool_id else None,
+        "status": row["status"],  # the engine's rows hold a `TaskStatus` value
+        "progress": float(row.get("progress") or 0.0),
+        "message": row.get("message"),
+        "result": row.get("result"),
+        "error_code": row.get("error_code"),
+        "error_message": row.get("error_message"),
+        "scheduled_at": scheduled.isoformat() if scheduled is not None else None,
+        "timestamp": updated.isoformat() if updated is not None else None,
     }
 
 

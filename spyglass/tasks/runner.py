@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: How long a cancel request waits for a job to unwind before answering anyway.
 CANCEL_GRACE = 5.0
+#: A live row's status while it runs (the enum's value, looked up once).
+_PROCESSING = TaskStatus.PROCESSING.value
 _TERMINAL_TIMESTAMP = {
     TaskStatus.COMPLETED: "completed_at",
     TaskStatus.FAILED: "failed_at",
@@ -422,13 +424,14 @@ class Runner:
             return
         row.update(changed)
         row["updated_at"] = utcnow()
-        view = TaskView.of(row)  # for the socket message and the hooks alike
-        self._publish(live, "update", droppable=True, data=data, view=view)
+        # Told first, made straight from the row (sockets wait for nothing else); written
+        # at the next coalesced flush; then the hooks, with a view of the row.
+        self._publish(live, "update", droppable=True, data=data)
         for ev in events:
-            self._publish(live, "event", droppable=False, event=ev, view=view)
-        # Written at the next coalesced flush: told first (sockets wait for nothing else).
+            self._publish(live, "event", droppable=False, event=ev)
         self.store.update_task_soon(live.id, {**changed, "updated_at": row["updated_at"]}, events)
         if changed and self.on_progress:
+            view = TaskView.of(row)
             for hook in self.on_progress:
                 try:
                     hook(view)
@@ -726,22 +729,21 @@ class Runner:
         terminal: bool = False,
         event: dict[str, Any] | None = None,
         data: Any = None,
-        view: TaskView | None = None,
     ) -> None:
-        """Tell the task's subscribers; `view` is its row's, when the caller has it."""
+        """Tell the task's subscribers (the message is made from its live row)."""
         live.version += 1
         if not self.bus.has_listeners(live.id):
             return
         row = live.row
         eta = rate = None
-        if kind == "update" and row["status"] == TaskStatus.PROCESSING.value and live.started_mono:
+        if kind == "update" and row["status"] == _PROCESSING and live.started_mono:
             elapsed = time.monotonic() - live.started_mono
             if elapsed > 0 and row["progress"] > 0:
                 rate = round(row["progress"] / elapsed, 3)
                 eta = round((100.0 - row["progress"]) / rate, 3)
         payload = socket_payload(
             kind,
-            TaskView.of(row) if view is None else view,
+            row,
             eta_seconds=eta,
             rate=rate,
             event=event,
