@@ -876,6 +876,23 @@ def test_a_socket_message_is_encoded_as_the_standard_library_would_read_it() -> 
     assert math.isnan(back["nan"]) and back["raw"] == "b'\\xff'"
 
 
+def test_a_task_id_is_a_random_version_4_uuid_in_its_usual_text() -> None:
+    import uuid
+
+    from spyglass.tasks.models import new_task_id
+
+    ids = [new_task_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    # every bit but the version's and the variant's varies
+    ints = [uuid.UUID(text).int for text in ids]
+    fixed = (0xF << 76) | (0x3 << 62)
+    assert all(any(n >> bit & 1 for n in ints) for bit in range(128) if not fixed >> bit & 1)
+    assert all(any(not n >> bit & 1 for n in ints) for bit in range(128) if not fixed >> bit & 1)
+
+
 def test_a_task_s_readers_are_given_each_message_in_the_order_they_subscribed() -> None:
     """One message, many sockets: the first to subscribe is written to first (a fan-out
     in a fixed order, like a plain broadcast's, not in the order of a set's hashes), also

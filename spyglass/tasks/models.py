@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +17,15 @@ def utcnow() -> datetime:
 
 
 def new_task_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID in its usual text form, as `str(uuid.uuid4())` writes it
+    from the same 16 bytes of `os.urandom`, without building a `UUID` on the way (a start
+    makes one: 0.75 against 1.9 µs)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+#: The first hex digit of a UUID's clock_seq_hi, with the RFC 4122 variant set (10xx).
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 class UTCDateTime(TypeDecorator[datetime]):
