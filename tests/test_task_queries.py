@@ -129,6 +129,8 @@ class Statements:
 
     def __init__(self, engine: Engine) -> None:
         self.selects: list[str] = []
+        #: Each SELECT with its parameters, as the driver was given them.
+        self.sent: list[tuple[str, Any]] = []
         self._db = engine.database
 
     def __enter__(self) -> Statements:
@@ -141,6 +143,7 @@ class Statements:
     def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             self.selects.append(statement)
+            self.sent.append((statement, args[0]))
 
 
 async def ids(engine: Engine, viewer: Person, query: TaskQuery) -> set[str]:
@@ -221,6 +224,36 @@ async def test_activity_counts_per_minute_in_one_query(engine: Engine) -> None:
     daily = await engine.activity(since=NOW - timedelta(days=1), until=NOW, bucket_seconds=900)
     assert len(daily.started) == 96
     assert sum(daily.started) == 5 and sum(daily.completed) == 3 and sum(daily.failed) == 1
+
+
+async def test_the_activity_figures_read_the_task_table_through_its_status_index(
+    engine: Engine,
+) -> None:
+    """Each part of the activity query (started, completed, failed) is bounded by the
+    (status, updated_at) index: it reads the hour's or day's rows, never the whole table
+    (the runs started ask for every status, one range each)."""
+    add_task(engine, created=NOW - timedelta(minutes=5), started=NOW - timedelta(minutes=4))
+    with Statements(engine) as sent:
+        await engine.activity(since=NOW - timedelta(hours=1), until=NOW)
+    ((statement, params),) = sent.sent
+    with engine.database.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        if engine.database.dialect.name == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {statement}", params)
+            plan = [str(row[-1]) for row in cursor.fetchall()]
+            reads = [line for line in plan if " task" in line and "SCAN" in line]
+            assert not reads, plan  # no part scans the table
+        else:  # a plan with the index whenever it can be used (the table is tiny)
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {statement}", params)
+            plan = [str(row[0]) for row in cursor.fetchall()]
+            cursor.execute("RESET enable_seqscan")
+            assert not [line for line in plan if "Seq Scan on task" in line], plan
+        searches = [line for line in plan if "ix_task_status_updated" in line]
+        assert len(searches) == 3, plan  # started, completed, failed
+        cursor.close()
 
 
 async def test_job_run_stats_percentiles_and_failure_rate_in_one_query(engine: Engine) -> None:

@@ -235,6 +235,10 @@ class TaskFilter:
     created_before: datetime | None = None
 
 
+#: Every status a task can have (a query that bounds `updated_at` for any status asks for
+#: each, so the (status, updated_at) index serves it).
+_EVERY_STATUS = tuple(s.value for s in TaskStatus)
+
 #: What a task id is made of (a uuid4 in lower case): an id prefix has nothing else.
 _ID_CHARS = frozenset("0123456789abcdef-")
 
@@ -990,7 +994,8 @@ class TaskStore(StoreExtras):
         """(`started` | `completed` | `failed`, bucket number, count) for the buckets of
         `bucket_seconds` from `start` (a whole number of seconds since 1970) to `until`: one
         grouped query. A task's `updated_at` is never before any of its times, so the
-        `updated_at` index bounds what is read."""
+        (status, updated_at) index bounds what is read: for the runs started, one range per
+        status."""
         origin = int(start.timestamp())
         series = {
             "started": TASK_TABLE.c.processing_started_at,
@@ -1002,10 +1007,12 @@ class TaskStore(StoreExtras):
                 sa.literal_column(f"'{kind}'").label("kind"),
                 ((self._epoch_seconds(column) - origin) // bucket_seconds).label("bucket"),
             ).where(
+                TASK_TABLE.c.status.in_(_EVERY_STATUS)
+                if kind == "started"
+                else TASK_TABLE.c.status == kind.upper(),
                 TASK_TABLE.c.updated_at >= start,
                 column >= start,
                 column < until,
-                *([TASK_TABLE.c.status == kind.upper()] if kind != "started" else []),
             )
             for kind, column in series.items()
         ]
