@@ -8,7 +8,6 @@ run it, kept referenced so they are never garbage-collected mid-run.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -549,8 +548,7 @@ class Runner:
             outcome, value = await self._run_body(live)
             if outcome == "ok":
                 try:
-                    result = _jsonable(value)
-                    json.dumps(result)
+                    result = _jsonable(value)  # plain JSON values, or it raises
                 except (TypeError, ValueError) as exc:
                     await self._finish(
                         live,
