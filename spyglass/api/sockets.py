@@ -189,6 +189,9 @@ class Feed:
             if self._done.done():
                 return False
             if self._keep(msg):
+                if self._futures and not msg.terminal:  # `_write`'s usual case, inlined
+                    self._sent = cast("asyncio.Future[None]", self._send(msg.frame()))
+                    return True
                 self._write(msg)
                 if self._last:
                     self._pump()  # the end is being written: finish once it is

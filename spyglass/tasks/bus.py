@@ -152,6 +152,13 @@ class Subscription:
             return
         if self._direct is not None and not self._buffer and self._direct(msg):
             return  # a reader that keeps up took it at once: nothing to buffer or wake
+        self.hold(msg)
+
+    def hold(self, msg: TaskMessage) -> None:
+        """Buffer a message (open, in order) that was not offered or not taken at once, and
+        tell the listener. `LocalBus.deliver_here` offers a task's own readers their
+        messages itself (one call less per reader on the fan-out's path), then holds what
+        a reader did not take."""
         if msg.droppable:
             at = self._replaceable.get(msg.task_id)
             if at is not None and at >= self._taken:
@@ -346,8 +353,12 @@ class LocalBus(Bus):
         followers = self._by_task.get(msg.task_id)
         if followers is not None:
             if in_order(followers.seen, msg):
-                for sub in tuple(followers.subs):
-                    sub.accept(msg)
+                for sub in tuple(followers.subs):  # `Subscription.accept`, inlined
+                    if sub.closed:
+                        continue
+                    direct = sub._direct
+                    if direct is None or sub._buffer or not direct(msg):
+                        sub.hold(msg)
             else:
                 for sub in followers.subs:
                     sub.stale += 1
