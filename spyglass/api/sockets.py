@@ -184,8 +184,12 @@ class Feed:
         wake-up), else False and the subscription buffers it for `_pump` (never raises)."""
         try:
             sent = self._sent
-            if sent is not None and not (sent.done() and self._settle(sent)):
-                return False
+            if sent is not None:  # `_idle`, inlined for a write that went well
+                if not sent.done():
+                    return False
+                if sent.cancelled() or sent.exception() is not None or self._last:
+                    return self._settle(sent)  # the feed is over
+                self._sent = None
             if self._done.done():
                 return False
             if self._keep(msg):
