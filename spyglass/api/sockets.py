@@ -80,6 +80,19 @@ class Feed:
     once (`TaskMessage.json`) whatever the number of sockets.
     """
 
+    __slots__ = (
+        "_done",
+        "_end_at_terminal",
+        "_followed",
+        "_futures",
+        "_keep",
+        "_last",
+        "_raw",
+        "_send",
+        "_sent",
+        "_sub",
+    )
+
     def __init__(
         self,
         ws: WebSocket,

@@ -114,6 +114,24 @@ class Subscription:
     are never dropped nor reordered; a reader that keeps up gets every message.
     """
 
+    #: Slots, not a dict per reader: a fan-out to a thousand sockets reads each reader's
+    #: fields at a fixed place in the object (fewer cache lines per reader and message).
+    __slots__ = (
+        "_buffer",
+        "_direct",
+        "_listener",
+        "_ready",
+        "_replaceable",
+        "_seen",
+        "_taken",
+        "bus",
+        "closed",
+        "dropped",
+        "maxsize",
+        "stale",
+        "topic",
+    )
+
     def __init__(self, bus: Bus, topic: Topic, maxsize: int = 4096) -> None:
         self.bus = bus
         self.topic = topic
