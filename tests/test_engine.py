@@ -234,6 +234,69 @@ async def test_a_timeline_read_waits_for_lines_the_flusher_has_queued(
     await slow_flush.wait(started.id)
 
 
+async def test_a_start_commits_the_row_alone_and_its_queued_line_rides_with_the_next_write(
+    slow_flush: Engine,
+) -> None:
+    """A job that runs in this process numbers its own lines, so its Queued line is written
+    with the task's next write, as its PROCESSING line is: the start commits the task row
+    alone, and a short job's three lines are one statement with its end. A timeline read
+    before that write still has the line (it writes what is coalesced first)."""
+    go = asyncio.Event()
+
+    @monitored_background_task
+    async def held(task: TaskContext) -> int:
+        await go.wait()
+        return 3
+
+    sent: list[tuple[str, Any]] = []
+    event.listen(
+        slow_flush.database,
+        "before_cursor_execute",
+        lambda conn, cursor, statement, parameters, *args: sent.append((statement, parameters)),
+    )
+
+    def lines_written() -> list[list[int]]:
+        """The timeline lines of each INSERT into the timeline sent so far (their seq)."""
+        return [
+            [row[1] for row in (params if isinstance(params, list) else [params])]
+            for statement, params in sent
+            if statement.lstrip().upper().startswith("INSERT INTO TASK_EVENT ")
+        ]
+
+    started = await slow_flush.start_job(spec_of(held), None, origin="direct")
+    assert await slow_flush._store.get_task(started.id) is not None, "the row is committed"
+    assert lines_written() == [], "the start commits the row alone"
+    events = await slow_flush.events(started.id)
+    assert [(e.seq, e.event_type, e.message) for e in events] == [
+        (1, "status", "Queued"),
+        (2, "status", "Processing"),
+    ], "a read has every line so far"
+    go.set()
+    await slow_flush.wait(started.id)
+    events = await slow_flush.events(started.id)
+    assert [(e.seq, e.message) for e in events] == [
+        (1, "Queued"),
+        (2, "Processing"),
+        (3, "Completed"),
+    ]
+    assert lines_written() == [[1, 2], [3]]
+
+    @monitored_background_task
+    async def short(task: TaskContext) -> int:
+        return 4
+
+    sent.clear()
+    done = await run_to_end(slow_flush, spec_of(short))
+    assert done.status is TaskStatus.COMPLETED
+    assert lines_written() == [[1, 2, 3]], "a short job's lines: one statement, with its end"
+    events = await slow_flush.events(done.id)
+    assert [(e.seq, e.message) for e in events] == [
+        (1, "Queued"),
+        (2, "Processing"),
+        (3, "Completed"),
+    ]
+
+
 async def test_progress_never_goes_back_and_is_clamped(engine: Engine) -> None:
     @monitored_background_task
     async def wobbly(task: TaskContext) -> None:

@@ -246,8 +246,16 @@ class Runner:
                 )
                 if short is not None:
                     raise credits.insufficient(short, {spec.task_name: cost}, spec.task_name)
-            else:
+            elif queued:
                 await self.store.insert_task(row, [event], also=queued)
+            else:
+                # The job runs here, numbering its own lines: its Queued line is written
+                # with the task's next write (at the latest the next coalesced flush), as its
+                # PROCESSING line is, so the start commits the row alone and a short job's
+                # three lines are one statement with its end. A read of the timeline writes
+                # what is coalesced first (`flush_task`).
+                await self.store.insert_task(row, [])
+                self.store.update_task_soon(live.id, {}, [event])
         except DomainError:
             raise
         except Exception:
