@@ -276,3 +276,45 @@ async def test_job_run_stats_percentiles_and_failure_rate_in_one_query(engine: E
     assert steps.failure_rate == pytest.approx(5 / 25)
     assert (boom.completed, boom.failed, boom.p50_ms, boom.p95_ms) == (0, 1, None, None)
     assert boom.failure_rate == 1.0
+
+
+async def test_the_direct_apis_read_of_a_task_answers_what_its_view_answers(
+    engine: Engine,
+) -> None:
+    """The direct API's result read takes only the columns its answer needs
+    (`Engine.get_direct`); what it answers, and whose and which state's it says the task
+    is, are what the task's whole view gives, for every kind of stored row."""
+    from spyglass.tasks.messages import direct_view
+
+    plain = add_task(engine, owner=None)
+    owned = add_task(engine, owner=BOB, status=TaskStatus.FAILED, ended=NOW)
+    waiting = add_task(engine, owner=None, status=TaskStatus.PENDING)
+    odd = add_task(engine, owner=None, status=TaskStatus.COMPLETED, ended=NOW)
+    with engine.database.begin() as conn:
+        table = Task.__table__  # type: ignore[attr-defined]
+        conn.execute(
+            sa.update(table)
+            .where(table.c.id == odd)
+            .values(
+                tool_id="profile",
+                agents=["profile", "clean"],
+                result={"rows": 2**70, "names": ["é", "☃"], "nested": {"x": [1.5, None]}},
+                scheduled_at=NOW - timedelta(hours=1),
+                message="Done · 2 files",
+            )
+        )
+        conn.execute(
+            sa.update(table)
+            .where(table.c.id == owned)
+            .values(error_code="JOB_ERROR", error_message="The input has no rows")
+        )
+    for task_id in (plain, owned, waiting, odd):
+        view = await engine.get(task_id)
+        read = await engine.get_direct(task_id)
+        assert view is not None and read is not None
+        assert read.answer == direct_view(view), task_id
+        assert list(read.answer) == list(direct_view(view)), "the same fields in one order"
+        assert (read.state_name, read.owner_id) == (view.state_name, view.owner_id)
+    assert (await engine.get_direct(owned)) is not None
+    assert (await engine.get_direct(owned)).owner_id == BOB.id  # type: ignore[union-attr]
+    assert await engine.get_direct(str(uuid.uuid4())) is None

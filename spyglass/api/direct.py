@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import pydantic_core
 from fastapi import APIRouter, Header, Request
@@ -27,13 +27,12 @@ from spyglass.api.errors import error_answer, responses, validation_body
 from spyglass.api.scheduling import NO_SCHEDULE, StartSchedule
 from spyglass.api.session import client_address
 from spyglass.errors import DomainError
-from spyglass.tasks.access import visible_without_account
+from spyglass.tasks.access import Owned, visible_without_account
 from spyglass.tasks.credits import needs_account
 from spyglass.tasks.engine import get_engine
 from spyglass.tasks.messages import direct_view
 from spyglass.tasks.registry import JobInputError, JobSpec, UnknownJob, registry
 from spyglass.tasks.scheduling import Schedule
-from spyglass.tasks.view import TaskView
 
 
 class TaskResponse(BaseModel):
@@ -491,10 +490,10 @@ async def start_any(
 
 
 async def task_result(state_name: str, task_id: str) -> Response:
-    task = await get_engine().get(task_id)
+    task = await get_engine().get_direct(task_id)
     if task is None or not visible_without_token(task, state_name):
         raise DomainError("TASK_NOT_FOUND", f"Task '{task_id}' not found", 404)
-    return task_answer(direct_view(task))
+    return task_answer(task.answer)
 
 
 async def cancel_task(state_name: str, task_id: str) -> Response:
@@ -525,7 +524,14 @@ async def list_jobs() -> Any:
     return [spec.describe() for spec in registry.all()]
 
 
-def visible_without_token(task: TaskView, state_name: str) -> bool:
+class OfState(Owned, Protocol):
+    """A task, or what is read of it, as far as whose and which state's it is."""
+
+    @property
+    def state_name(self) -> str: ...
+
+
+def visible_without_token(task: OfState, state_name: str) -> bool:
     """Token-free paths see only ownerless tasks of the state they name."""
     same_state = registry.canonical_state(state_name) == task.state_name
     return same_state and visible_without_account(task)

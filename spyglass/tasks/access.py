@@ -115,7 +115,14 @@ def can_act(task: TaskView | None, user: Viewer | None) -> bool:
     return acts_on_every_task(user) or task.owner_id == user.id
 
 
-def visible_without_account(task: TaskView) -> bool:
+class Owned(Protocol):
+    """A task, or what is read of it, as far as whose it is."""
+
+    @property
+    def owner_id(self) -> int | None: ...
+
+
+def visible_without_account(task: Owned) -> bool:
     """What the token-free direct paths may show: tasks nobody owns."""
     return task.owner_id is None
 

@@ -20,7 +20,7 @@ from spyglass.errors import DomainError
 from spyglass.tasks import access
 from spyglass.tasks.access import Viewer
 from spyglass.tasks.bus import Bus, LocalBus, Subscription, TaskMessage, Topic
-from spyglass.tasks.messages import socket_payload
+from spyglass.tasks.messages import DIRECT_ROW_COLUMNS, DirectTask, socket_payload
 from spyglass.tasks.models import new_task_id, utcnow
 from spyglass.tasks.registry import JobInputError, JobSpec, Registry, UnknownJob, registry
 from spyglass.tasks.runner import CANCEL_GRACE, LiveTask, Runner, ShuttingDown
@@ -429,6 +429,15 @@ class Engine:
         asks: callers that act for a person use `get_visible`."""
         row = await self._row(task_id)
         return TaskView.of(row) if row is not None else None
+
+    async def get_direct(self, task_id: str) -> DirectTask | None:
+        """What the direct API answers for a task (as `get`'s view would give it, read
+        without one: only the columns the answer takes)."""
+        live = self._runner.live.get(task_id)
+        row = (
+            live.row if live is not None else await self._store.get_row(task_id, DIRECT_ROW_COLUMNS)
+        )
+        return DirectTask.of(row) if row is not None else None
 
     async def get_visible(self, task_id: str, viewer: Viewer | None) -> TaskView:
         """The task if the access policy lets `viewer` see it; 404 TASK_NOT_FOUND otherwise

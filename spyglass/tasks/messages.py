@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -70,6 +71,40 @@ def direct_view(task: TaskView) -> dict[str, Any]:
         "scheduled_at": iso(task.scheduled_at),
         "timestamp": iso(task.updated_at),
     }
+
+
+#: The columns `direct_row` reads, and the owner's (whether a token-free path may show it).
+DIRECT_ROW_COLUMNS = (
+    "id",
+    "state_name",
+    "task_name",
+    "tool_id",
+    "agents",
+    "status",
+    "progress",
+    "message",
+    "result",
+    "error_code",
+    "error_message",
+    "scheduled_at",
+    "updated_at",
+    "owner_id",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectTask:
+    """A task as the direct API answers it (`answer`: `direct_row`'s fields), with what the
+    access policy asks of it: its state and its owner."""
+
+    state_name: str
+    owner_id: int | None
+    answer: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> DirectTask:
+        """From a row with `DIRECT_ROW_COLUMNS` (or more)."""
+        return cls(row["state_name"], row.get("owner_id"), direct_row(row))
 
 
 def direct_row(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import sqlite3
 import time
@@ -57,6 +58,15 @@ _DEPTH_KEYS = (TASK_TABLE.c.state_name, TASK_TABLE.c.task_name, TASK_TABLE.c.que
 #: A task's row by its id: built once (a statement used again finds its compiled form in
 #: SQLAlchemy's cache by the cache key it keeps; a new one per read computes it again).
 _ROW_BY_ID = sa.select(TASK_TABLE).where(TASK_TABLE.c.id == sa.bindparam("task_id"))
+
+
+@functools.cache
+def _row_by_id(columns: tuple[str, ...]) -> sa.Select[Any]:
+    """`_ROW_BY_ID` for some columns only (by their keys)."""
+    return sa.select(*(TASK_TABLE.c[k] for k in columns)).where(
+        TASK_TABLE.c.id == sa.bindparam("task_id")
+    )
+
 
 INTERRUPTED_MESSAGE = "The server stopped while this task was running; retry it to run it again."
 #: A task waiting for its files: the only statuses `claim_waiting` takes a task from.
@@ -103,30 +113,44 @@ def quick_reader(engine: Engine) -> Engine | None:
 
 class QuickRows:
     """A task's row by id read on the DBAPI connection of a `quick_reader` engine: the SQL
-    built once, each value through the result processor SQLAlchemy itself uses for its column
-    on this dialect (in one call where one does the same: `sqlite_result_processor`), keyed as
-    SQLAlchemy keys a row's mapping (a read of its own, in SQLite's autocommit: each sees the
-    latest commit)."""
+    built once per set of columns, each value through the result processor SQLAlchemy itself
+    uses for its column on this dialect (in one call where one does the same:
+    `sqlite_result_processor`), keyed as SQLAlchemy keys a row's mapping (a read of its own,
+    in SQLite's autocommit: each sees the latest commit)."""
 
     def __init__(self, engine: Engine) -> None:
         dialect = engine.dialect
-        prep = dialect.identifier_preparer
-        columns = list(TASK_TABLE.c)
-        self.names = [c.key for c in columns]
-        self.processors = [sqlite_result_processor(c, dialect) for c in columns]
-        self.sql = (
-            f"SELECT {', '.join(prep.quote(c.name) for c in columns)} "
-            f"FROM {prep.format_table(TASK_TABLE)} WHERE {prep.quote(TASK_TABLE.c.id.name)} = ?"
-        )
+        self._prep = dialect.identifier_preparer
+        self._columns = {c.key: c for c in TASK_TABLE.c}
+        self._processors = {
+            key: sqlite_result_processor(c, dialect) for key, c in self._columns.items()
+        }
+        #: By set of columns (None: every column): the SELECT, and each column's key and
+        #: processor in its order.
+        self._plans: dict[tuple[str, ...] | None, tuple[str, list[tuple[str, Any]]]] = {}
         self.engine = engine
         self.conn: Any = engine.raw_connection()  # kept: StaticPool has this one only
         #: The process that opened it (a SQLite connection is not used across a fork).
         self.pid = pid.current()
 
-    def get(self, task_id: str) -> dict[str, Any] | None:
+    def _plan(self, columns: tuple[str, ...] | None) -> tuple[str, list[tuple[str, Any]]]:
+        plan = self._plans.get(columns)
+        if plan is None:
+            keys = list(self._columns) if columns is None else list(columns)
+            prep = self._prep
+            sql = (
+                f"SELECT {', '.join(prep.quote(self._columns[k].name) for k in keys)} "
+                f"FROM {prep.format_table(TASK_TABLE)} "
+                f"WHERE {prep.quote(TASK_TABLE.c.id.name)} = ?"
+            )
+            plan = self._plans[columns] = (sql, [(k, self._processors[k]) for k in keys])
+        return plan
+
+    def get(self, task_id: str, columns: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+        sql, keys = self._plan(columns)
         cursor = self.conn.cursor()
         try:
-            cursor.execute(self.sql, (task_id,))
+            cursor.execute(sql, (task_id,))
             found = cursor.fetchone()
         finally:
             cursor.close()
@@ -134,7 +158,7 @@ class QuickRows:
             return None
         return {
             name: value if process is None else process(value)
-            for name, process, value in zip(self.names, self.processors, found, strict=True)
+            for (name, process), value in zip(keys, found, strict=True)
         }
 
     def close(self) -> None:
@@ -812,12 +836,16 @@ class TaskStore(StoreExtras):
 
         return await asyncio.to_thread(run)
 
-    async def get_row(self, task_id: str) -> dict[str, Any] | None:
-        """A task's stored row (one Core query: no ORM object is built)."""
+    async def get_row(
+        self, task_id: str, columns: tuple[str, ...] | None = None
+    ) -> dict[str, Any] | None:
+        """A task's stored row (one Core query: no ORM object is built); only `columns`
+        (their keys), when named."""
 
         def run(engine: Engine) -> dict[str, Any] | None:
+            query = _ROW_BY_ID if columns is None else _row_by_id(columns)
             with engine.connect() as conn:
-                found = conn.execute(_ROW_BY_ID, {"task_id": task_id}).first()
+                found = conn.execute(query, {"task_id": task_id}).first()
             return dict(found._mapping) if found is not None else None
 
         if self._reads_quick:
@@ -826,7 +854,7 @@ class TaskStore(StoreExtras):
                     reader = quick_reader(self.engine)
                     assert reader is not None
                     self._quick = QuickRows(reader)
-                return self._quick.get(task_id)
+                return self._quick.get(task_id, columns)
             except (sa.exc.OperationalError, sqlite3.OperationalError):
                 pass  # SQLite would have to wait (a lock): a thread waits instead
         return await asyncio.to_thread(run, self.engine)
