@@ -1,9 +1,12 @@
 """The durable record of every task and its timeline: the one source of truth.
 
-Writes go through a group-commit writer thread. Status changes and final
-states are written at once (callers await the commit); progress and log lines
-are coalesced and flushed every `flush_interval` seconds, so a job reporting
-a thousand times a second costs the database a few writes per second.
+Writes go through a group-commit writer thread. A new task's row and final states are
+written at once (callers await the commit); progress, log lines and the lines of a task
+starting (its Queued and PROCESSING lines, when it runs in this process) are coalesced and
+written with the task's next write or every `flush_interval` seconds, so a job reporting a
+thousand times a second costs the database a few writes per second, and a short job's
+timeline is one statement with its end. A read of a timeline writes what is coalesced for
+the task first (`flush_task`).
 Reads run in worker threads so the event loop never waits on the database; on a SQLite
 file a task's row is read in the loop itself when SQLite can give it at once (a read never
 waits for a writer there; one that would have to wait for a lock goes to a thread), as the
