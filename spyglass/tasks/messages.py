@@ -52,25 +52,12 @@ def socket_payload(
 
 
 def direct_view(task: TaskView) -> dict[str, Any]:
-    """The seed's shape `{task_id, status, progress, result, timestamp}`, plus names and errors.
-
-    Sockets send the same fields, with a `type` in front.
-    """
-    return {
-        "task_id": task.id,
-        "state_name": task.state_name,
-        "task_name": task.task_name,
-        "tool_id": task.tool_id,
-        "agents": list(task.agents) if task.tool_id else None,
-        "status": task.status.value,
-        "progress": task.progress,
-        "message": task.message,
-        "result": task.result,
-        "error_code": task.error_code,
-        "error_message": task.error_message,
-        "scheduled_at": iso(task.scheduled_at),
-        "timestamp": iso(task.updated_at),
-    }
+    """The seed's shape `{task_id, status, progress, result, timestamp}`, plus names and errors
+    (`direct_row`'s, from the view's fields). Sockets send the same fields, with a `type` in
+    front."""
+    row = {name: getattr(task, name) for name in DIRECT_ROW_COLUMNS}
+    row["status"] = task.status.value
+    return direct_row(row)
 
 
 #: The columns `direct_row` reads, and the owner's (whether a token-free path may show it).
@@ -108,9 +95,9 @@ class DirectTask:
 
 
 def direct_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """`direct_view(TaskView.of(row))` made straight from an engine row (a live task's): a
-    job's progress is on its sockets without a view built first (the tests hold the two
-    equal)."""
+    """A task's direct-API fields, from a row (an engine row, a stored one with
+    `DIRECT_ROW_COLUMNS`, or a view's fields): a job's progress is on its sockets, and a
+    result read answered, without a view built first."""
     tool_id = row.get("tool_id")
     scheduled, updated = row.get("scheduled_at"), row.get("updated_at")
     return {

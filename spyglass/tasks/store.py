@@ -58,17 +58,15 @@ WORKER_TABLE = WorkerInfo.__table__  # type: ignore[attr-defined]
 RULE_TABLE = RetentionRule.__table__  # type: ignore[attr-defined]
 LEASE_TABLE = SweepLease.__table__  # type: ignore[attr-defined]
 _DEPTH_KEYS = (TASK_TABLE.c.state_name, TASK_TABLE.c.task_name, TASK_TABLE.c.queue)
-#: A task's row by its id: built once (a statement used again finds its compiled form in
-#: SQLAlchemy's cache by the cache key it keeps; a new one per read computes it again).
-_ROW_BY_ID = sa.select(TASK_TABLE).where(TASK_TABLE.c.id == sa.bindparam("task_id"))
 
 
 @functools.cache
-def _row_by_id(columns: tuple[str, ...]) -> sa.Select[Any]:
-    """`_ROW_BY_ID` for some columns only (by their keys)."""
-    return sa.select(*(TASK_TABLE.c[k] for k in columns)).where(
-        TASK_TABLE.c.id == sa.bindparam("task_id")
-    )
+def _row_by_id(columns: tuple[str, ...] | None) -> sa.Select[Any]:
+    """A task's row by its id (only `columns`, by their keys, when named): built once per
+    set of columns (a statement used again finds its compiled form in SQLAlchemy's cache by
+    the cache key it keeps; a new one per read computes it again)."""
+    selected = TASK_TABLE.c if columns is None else [TASK_TABLE.c[k] for k in columns]
+    return sa.select(*selected).where(TASK_TABLE.c.id == sa.bindparam("task_id"))
 
 
 INTERRUPTED_MESSAGE = "The server stopped while this task was running; retry it to run it again."
@@ -846,9 +844,8 @@ class TaskStore(StoreExtras):
         (their keys), when named."""
 
         def run(engine: Engine) -> dict[str, Any] | None:
-            query = _ROW_BY_ID if columns is None else _row_by_id(columns)
             with engine.connect() as conn:
-                found = conn.execute(query, {"task_id": task_id}).first()
+                found = conn.execute(_row_by_id(columns), {"task_id": task_id}).first()
             return dict(found._mapping) if found is not None else None
 
         if self._reads_quick:
