@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,82 @@ async def test_a_status_change_shows_the_task_as_it_was_at_the_change(engine: En
         assert change.task_id == done.id and change.attempt == 1
         assert change.job == f"{done.state_name}.{done.task_name}"
         assert change.task is change.task  # built once
+
+
+async def test_a_progress_change_shows_the_task_as_it_was_and_builds_its_view_only_when_asked(
+    engine: Engine,
+) -> None:
+    """Progress hooks (webhooks) get each move of a running task's progress or message; the
+    task's view is built from a copy of the row at the move, and only for a hook that reads
+    it (a hook that throttles costs no view)."""
+    from spyglass.tasks.view import TaskChange
+
+    @monitored_background_task
+    async def three_steps(task: TaskContext) -> str:
+        for step in (25, 50, 75):
+            await task.update(progress=step, message=f"step {step}")
+        return "done"
+
+    seen: list[TaskChange] = []
+    engine.on_progress(seen.append)
+    done = await run_to_end(engine, spec_of(three_steps))
+    assert done.status is TaskStatus.COMPLETED
+    assert len(seen) == 3
+    assert all(change._task is None for change in seen)  # nobody asked: no view was built
+    # Read after the end: each change shows the task as it was at its move.
+    assert [(c.task.progress, c.task.message) for c in seen] == [
+        (25, "step 25"), (50, "step 50"), (75, "step 75"),
+    ]  # fmt: skip
+    for change in seen:
+        assert change.task.status is TaskStatus.PROCESSING and change.task.result is None
+        assert change.task_id == done.id and change.attempt == 1
+        assert change.job == f"{done.state_name}.{done.task_name}"
+        assert change.task is change.task  # built once
+
+
+async def test_coalesced_writes_are_flushed_by_a_timer_armed_only_while_they_wait(
+    tmp_path: Path,
+) -> None:
+    """Nothing coalesced, no flush timer (an idle server never wakes for it); the first
+    coalesced write arms one, it writes everything waiting within `flush_interval`, and
+    then none is armed until the next."""
+    async with unit_engine(tmp_path, 0.2) as eng:
+        store = eng._store
+        assert store._flush_timer is None
+        go, reported = asyncio.Event(), asyncio.Event()
+
+        @monitored_background_task
+        async def reports(task: TaskContext) -> int:
+            await task.update(progress=40, message="forty")
+            reported.set()
+            await go.wait()
+            return 1
+
+        started = await eng.start_job(spec_of(reports), None, origin="direct")
+        await asyncio.wait_for(reported.wait(), 30)
+        assert started.id in store._pending and store._flush_timer is not None
+        since = time.monotonic()
+
+        path = eng.database.url.database
+        assert path is not None
+
+        def stored() -> tuple[float, str] | None:
+            with contextlib.closing(sqlite3.connect(path)) as conn:
+                query = "SELECT progress, message FROM task WHERE id = ?"
+                return conn.execute(query, (started.id,)).fetchone()
+
+        async def written() -> None:
+            while await asyncio.to_thread(stored) != (40.0, "forty"):
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(written(), 30)
+        assert time.monotonic() - since < 5  # the timer's 0.2 s, with room for a slow box
+        assert not store._pending and store._flush_timer is None
+        go.set()
+        await eng.wait(started.id)
+        ended = await eng.get(started.id)
+        assert ended is not None and ended.status is TaskStatus.COMPLETED
+        assert not store._pending and store._flush_timer is None
 
 
 @pytest.fixture

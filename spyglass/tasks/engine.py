@@ -39,6 +39,7 @@ from spyglass.tasks.view import (
     SearchHit,
     Stats,
     StatusChange,
+    TaskChange,
     TaskPage,
     TaskQuery,
     TaskView,
@@ -616,7 +617,7 @@ class Engine:
         runner, or a recovery for a worker that is gone)."""
         self._status_hooks.append(hook)
 
-    def on_progress(self, hook: Callable[[TaskView], None]) -> None:
+    def on_progress(self, hook: Callable[[TaskChange], None]) -> None:
         """Call `hook` with a task running in this process each time its progress or
         message moves (as often as the job reports: a hook throttles for itself)."""
         self._runner.on_progress.append(hook)

@@ -30,7 +30,7 @@ from spyglass.tasks.registry import JobSpec
 from spyglass.tasks.scheduling import PriorityGate, Schedule
 from spyglass.tasks.status import ErrorCode, TaskStatus
 from spyglass.tasks.store import INTERRUPTED_MESSAGE, TaskStore
-from spyglass.tasks.view import TaskView
+from spyglass.tasks.view import TaskChange
 
 if TYPE_CHECKING:
     from spyglass.tasks.queue import QueueExecutor
@@ -150,7 +150,7 @@ class Runner:
         #: Called with (live task, status) on every status change (metrics).
         self.on_status: list[Any] = []
         #: Called with a running task's view each time its progress or message moves.
-        self.on_progress: list[Callable[[TaskView], None]] = []
+        self.on_progress: list[Callable[[TaskChange], None]] = []
         #: The status of each live task that passed a status change here, and how many are
         #: in each: what health and metrics ask often, kept as counters rather than scans.
         self._statuses: dict[str, TaskStatus] = {}
@@ -438,10 +438,10 @@ class Runner:
             self._publish(live, "event", droppable=False, event=ev)
         self.store.update_task_soon(live.id, {**changed, "updated_at": row["updated_at"]}, events)
         if changed and self.on_progress:
-            view = TaskView.of(row)
+            change = TaskChange(row)
             for hook in self.on_progress:
                 try:
-                    hook(view)
+                    hook(change)
                 except Exception:  # a hook never breaks a task
                     log.exception("progress hook failed")
 

@@ -3,10 +3,11 @@
 Writes go through a group-commit writer thread. A new task's row and final states are
 written at once (callers await the commit); progress, log lines and the lines of a task
 starting (its Queued and PROCESSING lines, when it runs in this process) are coalesced and
-written with the task's next write or every `flush_interval` seconds, so a job reporting a
-thousand times a second costs the database a few writes per second, and a short job's
-timeline is one statement with its end. A read of a timeline writes what is coalesced for
-the task first (`flush_task`).
+written with the task's next write or at most `flush_interval` seconds after the first of
+them (a timer armed only while something waits: an idle server never wakes for it), so a
+job reporting a thousand times a second costs the database a few writes per second, and a
+short job's timeline is one statement with its end. A read of a timeline writes what is
+coalesced for the task first (`flush_task`).
 Reads run in worker threads so the event loop never waits on the database; on a SQLite
 file a task's row is read in the loop itself when SQLite can give it at once (a read never
 waits for a writer there; one that would have to wait for a lock goes to a thread), as the
@@ -594,7 +595,10 @@ class TaskStore(StoreExtras):
             self.engine, TASK_TABLE, EVENT_TABLE, ARTIFACT_TABLE, inline=self._reads_quick
         )
         self._pending: dict[str, _Pending] = {}
-        self._flusher: asyncio.Task[None] | None = None
+        #: The loop that flushes what is coalesced (set by `start`), and its timer, armed
+        #: while something waits.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._indexer: asyncio.Task[None] | None = None
         #: The event loop's own reader, made at the first read.
         self._quick: QuickRows | None = None
@@ -605,16 +609,21 @@ class TaskStore(StoreExtras):
 
     async def start(self) -> None:
         self._writer.start()
-        self._flusher = asyncio.create_task(self._flush_loop(), name="spyglass-progress-flush")
+        self._loop = asyncio.get_running_loop()
+        if self._pending:
+            self._arm_flush()
         if self.engine.dialect.name == "sqlite":
             self._indexer = asyncio.create_task(self._index_loop(), name="spyglass-search-index")
 
     async def close(self) -> None:
-        for task in (self._flusher, self._indexer):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        self._flusher = self._indexer = None
+        self._loop = None
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._indexer is not None:
+            self._indexer.cancel()
+            await asyncio.gather(self._indexer, return_exceptions=True)
+            self._indexer = None
         self.flush_pending()
         self._writer.end_turn()
         await asyncio.to_thread(self._writer.stop)
@@ -783,10 +792,24 @@ class TaskStore(StoreExtras):
     def update_task_soon(
         self, task_id: str, values: dict[str, Any], events: Iterable[dict[str, Any]] = ()
     ) -> None:
-        """Coalesce: only the latest values reach the database at the next flush."""
+        """Coalesce: only the latest values reach the database at the next flush, at most
+        `flush_interval` seconds from now (called on the store's loop)."""
+        if not self._pending and self._flush_timer is None and self._loop is not None:
+            self._arm_flush()
         pending = self._pending.setdefault(task_id, _Pending())
         pending.values.update(values)
         pending.events.extend(events)
+
+    def _arm_flush(self) -> None:
+        assert self._loop is not None
+        self._flush_timer = self._loop.call_later(self.flush_interval, self._flush_due)
+
+    def _flush_due(self) -> None:
+        self._flush_timer = None
+        try:
+            self.flush_pending()
+        except Exception:  # the next coalesced write arms the timer again
+            log.exception("progress flush failed")
 
     def flush_pending(self) -> None:
         if not self._pending:
@@ -816,14 +839,6 @@ class TaskStore(StoreExtras):
                 await asyncio.to_thread(self.index_events)
             except Exception:  # the next round or the next search tries again
                 log.exception("updating the search index failed")
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval)
-            try:
-                self.flush_pending()
-            except Exception:  # never let the flusher die
-                log.exception("progress flush failed")
 
     async def delete_task(self, task_id: str) -> None:
         self._pending.pop(task_id, None)

@@ -187,29 +187,17 @@ class QueueDepth:
     pending: int
 
 
-class StatusChange:
-    """A task moved to `status` (for metrics and webhooks): `waited` seconds queued before it
-    started (on PROCESSING), `ran` seconds of running (on its end); None where unknown, as for
-    an end decided by a recovery for a worker that is gone.
+class TaskChange:
+    """A task changed (for metrics and webhooks): its id, job and attempt, and its view,
+    built from a copy of its row taken at the change on first use. Most changes are only
+    counted or let pass (a progress hook throttles), and building a view for each would
+    cost more than that."""
 
-    The task's view is built from a copy of its row taken at the change, on first use: most
-    changes are only counted (the job's name and the attempt), and building a view for each
-    would cost more than the counting."""
+    __slots__ = ("_row", "_task", "attempt", "job", "task_id")
 
-    __slots__ = ("_row", "_task", "attempt", "job", "ran", "status", "task_id", "waited")
-
-    def __init__(
-        self,
-        row: Mapping[str, Any],
-        status: TaskStatus,
-        waited: float | None = None,
-        ran: float | None = None,
-    ) -> None:
+    def __init__(self, row: Mapping[str, Any]) -> None:
         self._row = dict(row)
         self._task: TaskView | None = None
-        self.status = status
-        self.waited = waited
-        self.ran = ran
         self.task_id: str = row["id"]
         self.job = f"{row['state_name']}.{row['task_name']}"
         self.attempt: int = row.get("attempt") or 1
@@ -219,6 +207,29 @@ class StatusChange:
         if self._task is None:
             self._task = TaskView.of(self._row)
         return self._task
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.job} {self.task_id})"
+
+
+class StatusChange(TaskChange):
+    """A task moved to `status`: `waited` seconds queued before it started (on PROCESSING),
+    `ran` seconds of running (on its end); None where unknown, as for an end decided by a
+    recovery for a worker that is gone."""
+
+    __slots__ = ("ran", "status", "waited")
+
+    def __init__(
+        self,
+        row: Mapping[str, Any],
+        status: TaskStatus,
+        waited: float | None = None,
+        ran: float | None = None,
+    ) -> None:
+        super().__init__(row)
+        self.status = status
+        self.waited = waited
+        self.ran = ran
 
     def __repr__(self) -> str:
         return f"StatusChange({self.job} {self.task_id} → {self.status.value})"

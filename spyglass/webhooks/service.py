@@ -33,7 +33,7 @@ from spyglass.tasks.access import Viewer, is_admin
 from spyglass.tasks.messages import rest_view
 from spyglass.tasks.models import utcnow
 from spyglass.tasks.status import TaskStatus
-from spyglass.tasks.view import StatusChange, TaskView
+from spyglass.tasks.view import StatusChange, TaskChange, TaskView
 from spyglass.webhooks import guard
 from spyglass.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from spyglass.webhooks.signing import new_secret, signed_headers
@@ -432,16 +432,16 @@ class Webhooks:
             and not any(event_type in w.events for w in cache[1])
         )
 
-    def on_progress(self, task: TaskView) -> None:
+    def on_progress(self, change: TaskChange) -> None:
         """`task.progress`, at most once per task per `webhook_progress_interval`."""
         now = time.monotonic()
-        last = self._progress_sent.get(task.id)
+        last = self._progress_sent.get(change.task_id)
         if last is not None and now - last < self.settings.webhook_progress_interval:
             return
         if self._nobody_wants("task.progress"):
             return  # not even a task to spawn
-        self._progress_sent[task.id] = now
-        self._spawn(self.enqueue("task.progress", task))
+        self._progress_sent[change.task_id] = now
+        self._spawn(self.enqueue("task.progress", change.task))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
