@@ -441,3 +441,107 @@ async def test_names_are_resolved_and_checked_at_each_use() -> None:
     assert public.address == "93.184.216.34"
     with pytest.raises(guard.TargetRefused, match="no user name"):
         await guard.resolve("https://u:p@93.184.216.34/", allow_private=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hooks_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hooks.db'}"
+    else:
+        from tests.services import new_database, postgres_server
+
+        with postgres_server() as url:
+            yield new_database(url)
+
+
+async def test_the_sender_waits_for_what_it_can_send_and_never_spins(
+    tmp_path: Path, hooks_db: str
+) -> None:
+    """The sender sleeps until the next delivery it may claim is due: a delivery waiting
+    for an endpoint that is switched off (by its owner, or after failing) is not one, so
+    it does not make the sender ask the database again at once, forever (it once burnt a
+    whole core: the next-due query counted the delivery the claim skipped). A delivery due
+    in a second is tried in about a second, though the poll is 30 s; the switched-off
+    endpoint's is tried once its owner switches it on."""
+    import asyncio
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    import sqlalchemy as sa
+
+    from spyglass.config import Settings
+    from spyglass.tasks.models import utcnow
+    from spyglass.tasks.store import TaskStore
+    from spyglass.webhooks.service import DELIVERIES, ENDPOINTS, Webhooks
+
+    settings = Settings(
+        data_dir=tmp_path,
+        db_url=hooks_db,
+        port=0,
+        secret_key="unit",
+        webhook_poll=30.0,
+        webhook_allow_private=True,
+        webhook_timeout=2.0,
+    )
+    store = TaskStore(settings.db_url)
+    store.migrate()
+    now = utcnow()
+    refused = "http://127.0.0.1:9/hook"  # nothing listens: each try fails at once
+
+    def add(enabled: bool, delivery: str, due_in: float) -> int:
+        with store.engine.begin() as conn:
+            endpoint_id = int(
+                conn.execute(
+                    sa.insert(ENDPOINTS).values(
+                        owner_id=1, url=refused, events=["task.completed"],
+                        secret="whsec_dW5pdA==", enabled=enabled, created_at=now,
+                    )
+                ).inserted_primary_key[0]
+            )  # fmt: skip
+            conn.execute(
+                sa.insert(DELIVERIES).values(
+                    id=delivery, endpoint_id=endpoint_id, event_type="task.completed",
+                    payload="{}", state="pending",
+                    next_attempt_at=now + timedelta(seconds=due_in),
+                    created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+        return endpoint_id
+
+    switched_off = add(False, "msg_waiting", -5.0)
+    add(True, "msg_soon", 1.0)
+
+    def attempts(delivery: str) -> int:
+        with store.engine.connect() as conn:
+            query = sa.select(DELIVERIES.c.attempts).where(DELIVERIES.c.id == delivery)
+            return int(conn.execute(query).scalar_one())
+
+    async def tried(delivery: str) -> float:
+        began = time.monotonic()
+        async with asyncio.timeout(20):
+            while await asyncio.to_thread(attempts, delivery) < 1:
+                await asyncio.sleep(0.05)
+        return time.monotonic() - began
+
+    hooks = Webhooks(store.engine, settings)
+    rounds = 0
+    send_due = hooks.send_due
+
+    async def counted() -> int:
+        nonlocal rounds
+        rounds += 1
+        return await send_due()
+
+    hooks.send_due = counted  # type: ignore[method-assign]
+    sender = asyncio.create_task(hooks.run_forever())
+    try:
+        assert await tried("msg_soon") < 10  # its time, not the 30 s poll
+        assert rounds <= 5, rounds  # a round at the start, one when it is due: no spin
+        assert attempts("msg_waiting") == 0  # its endpoint is off
+        owner = SimpleNamespace(id=1, role="user")
+        assert (await hooks.update(switched_off, owner, enabled=True)).enabled
+        await tried("msg_waiting")
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+        store.engine.dispose()

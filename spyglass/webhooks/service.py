@@ -56,6 +56,8 @@ BY_STATUS = {
 EXCERPT = 500
 #: How long a sender holds a claimed delivery beyond its timeout before another may take it.
 CLAIM_SLACK = 30.0
+#: The sender's least wait after a round that sent nothing (it never spins on the database).
+MIN_WAIT = 0.05
 ENDPOINT_CACHE_SECONDS = 2.0
 BATCH = 50
 PARALLEL = 8
@@ -545,6 +547,8 @@ class Webhooks:
                 if sent >= BATCH:
                     continue
                 wait = await self._until_next_due()
+                if not sent:  # due yet not taken (another sender's, a moment ago): no spin
+                    wait = max(wait, MIN_WAIT)
                 if wait > 0:
                     try:
                         async with asyncio.timeout(wait):
@@ -556,13 +560,13 @@ class Webhooks:
             self._client = None
 
     async def _until_next_due(self) -> float:
+        """Seconds until a delivery can next be claimed (`_claimable`: a waiting one's next
+        attempt, a lapsed claim's end; an endpoint switched off holds its own back), at
+        most `webhook_poll`."""
+
         def run() -> datetime | None:
             with self.database.connect() as conn:
-                value: datetime | None = conn.execute(
-                    sa.select(sa.func.min(DELIVERIES.c.next_attempt_at)).where(
-                        DELIVERIES.c.state == "pending"
-                    )
-                ).scalar_one_or_none()
+                value: datetime | None = conn.execute(_NEXT_DUE).scalar_one_or_none()
                 return value
 
         try:
@@ -592,16 +596,12 @@ class Webhooks:
     def _claim_due(self) -> list[tuple[Any, Any]]:
         now = utcnow()
         until = now + timedelta(seconds=self.settings.webhook_timeout + CLAIM_SLACK)
-        due = sa.or_(
-            sa.and_(DELIVERIES.c.state == "pending", DELIVERIES.c.next_attempt_at <= now),
-            sa.and_(DELIVERIES.c.state == "sending", DELIVERIES.c.claimed_until < now),
-        )
+        due = _due(now)
         with self.database.connect() as conn:
             candidates = list(
                 conn.execute(
-                    sa.select(DELIVERIES.c.id)
-                    .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
-                    .where(due, ENDPOINTS.c.enabled.is_(True))
+                    _claimable(sa.select(DELIVERIES.c.id))
+                    .where(due)
                     .order_by(DELIVERIES.c.next_attempt_at)
                     .limit(BATCH)
                 )
@@ -742,6 +742,36 @@ class Webhooks:
                 )
                 log.warning("webhook endpoint %s: %s", endpoint.id, reason)
                 self._cache = None
+
+
+def _due(now: datetime) -> Any:
+    """A delivery whose time has come: waiting for an attempt due by `now`, or claimed by a
+    sender whose claim lapsed (it stopped mid-send)."""
+    return sa.or_(
+        sa.and_(DELIVERIES.c.state == "pending", DELIVERIES.c.next_attempt_at <= now),
+        sa.and_(DELIVERIES.c.state == "sending", DELIVERIES.c.claimed_until < now),
+    )
+
+
+def _claimable(query: sa.Select[Any]) -> sa.Select[Any]:
+    """`query` over the deliveries a sender may take: waiting or claimed ones of an endpoint
+    that is switched on (a switched-off one's wait until it is on again)."""
+    return query.join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id).where(
+        ENDPOINTS.c.enabled.is_(True), DELIVERIES.c.state.in_(("pending", "sending"))
+    )
+
+
+#: When the next claimable delivery is due: a waiting one's next attempt, a claim's end.
+_NEXT_DUE = _claimable(
+    sa.select(
+        sa.func.min(
+            sa.case(
+                (DELIVERIES.c.state == "pending", DELIVERIES.c.next_attempt_at),
+                else_=DELIVERIES.c.claimed_until,
+            )
+        )
+    )
+)
 
 
 _webhooks: Webhooks | None = None
