@@ -527,7 +527,7 @@ class Webhooks:
     # -- the sender --------------------------------------------------------------------
     async def run_forever(self) -> None:
         """Send what is due, then wait to be woken (a new delivery) or for the next due
-        one, for the process's lifetime."""
+        one (`_sleep_until_due`), for the process's lifetime."""
         if not self.settings.webhook_send:
             log.warning("SPYGLASS_WEBHOOK_SEND is off: webhook deliveries are stored, not sent")
             return
@@ -546,18 +546,28 @@ class Webhooks:
                     sent = 0
                 if sent >= BATCH:
                     continue
-                wait = await self._until_next_due()
-                if not sent:  # due yet not taken (another sender's, a moment ago): no spin
-                    wait = max(wait, MIN_WAIT)
-                if wait > 0:
-                    try:
-                        async with asyncio.timeout(wait):
-                            await self._wake.wait()
-                    except TimeoutError:
-                        pass
+                # A round that sent nothing waits a little even if something looks due
+                # (another sender took it a moment ago): the sender never spins.
+                await self._sleep_until_due(0.0 if sent else MIN_WAIT)
         finally:
             await self._client.aclose()
             self._client = None
+
+    async def _sleep_until_due(self, least: float) -> None:
+        """Until a delivery may be claimed or the sender is woken (a new delivery, an
+        endpoint switched on), waiting at least `least`. While nothing is due it asks the
+        database once per `webhook_poll` (when the next one is due), not twice."""
+        while True:
+            wait = max(least, await self._until_next_due())
+            least = 0.0
+            if wait <= 0:
+                return
+            try:
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+                return
+            except TimeoutError:
+                pass  # ask again: due by now, or still nothing to send
 
     async def _until_next_due(self) -> float:
         """Seconds until a delivery can next be claimed (`_claimable`: a waiting one's next
