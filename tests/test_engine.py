@@ -177,6 +177,36 @@ async def test_a_progress_change_shows_the_task_as_it_was_and_builds_its_view_on
         assert change.task is change.task  # built once
 
 
+async def test_a_direct_start_answers_what_the_new_tasks_view_answers(engine: Engine) -> None:
+    """`Engine.start_direct` answers from the new task's row, without a view: the same
+    fields, in the same order, as the direct API's answer made from its view."""
+    from datetime import timedelta
+
+    from spyglass.tasks.messages import direct_view
+    from spyglass.tasks.scheduling import Schedule
+
+    @monitored_background_task
+    async def later(task: TaskContext, person: Person) -> str:
+        return person.name
+
+    spec = spec_of(later)
+    at = utcnow() + timedelta(hours=1)
+    for schedule in (None, Schedule(queue="slow", priority=5, start_at=at)):
+        started = await engine.start_direct(spec, {"name": "Zoë", "age": 2**70}, schedule=schedule)
+        view = await engine.get(started.answer["task_id"])
+        assert view is not None
+        if schedule is not None:  # still waiting: the view is the task as it was started
+            assert started.answer == direct_view(view)
+            assert list(started.answer) == list(direct_view(view))
+            assert started.answer["scheduled_at"] == at.isoformat()
+            await engine.cancel(view.id)
+        assert started.answer["status"] == "PENDING" and started.answer["progress"] == 0.0
+        assert (started.state_name, started.owner_id) == (view.state_name, None)
+        await engine.wait(view.id)
+    with pytest.raises(JobInputError):
+        await engine.start_direct(spec, {"name": "no age"})
+
+
 async def test_coalesced_writes_are_flushed_by_a_timer_armed_only_while_they_wait(
     tmp_path: Path,
 ) -> None:

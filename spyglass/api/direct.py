@@ -67,10 +67,11 @@ TASK_FIELDS = tuple(TaskResponse.model_fields)
 
 
 def task_answer(view: dict[str, Any]) -> Response:
-    """A task's `TaskResponse` (a `direct_view`), encoded as FastAPI would encode the route's
-    response model, without validating the view again: `direct_view` builds it from a
-    `TaskView`, whose fields have the model's types already (but for a progress that may be
-    an int). The routes still declare `response_model=TaskResponse` for the document."""
+    """A task's `TaskResponse` (`direct_row`'s fields: a `DirectTask.answer`, a
+    `direct_view`), encoded as FastAPI would encode the route's response model, without
+    validating it again: `direct_row` gives each field the model's type already (but for a
+    progress that may be an int). The routes still declare `response_model=TaskResponse`
+    for the document."""
     body = {name: view.get(name) for name in TASK_FIELDS}
     body["progress"] = float(view["progress"])
     return Response(pydantic_core.to_json(body, inf_nan_mode="null"), media_type="application/json")
@@ -199,10 +200,10 @@ async def start_direct(spec: JobSpec, request: Request, schedule: Schedule) -> A
         raise needs_account(spec.state_name, spec.task_name, spec.options.cost)
     try:
         body = await read_json_body(request, spec)
-        task = await get_engine().start_job(spec, body, origin="direct", schedule=schedule)
+        task = await get_engine().start_direct(spec, body, schedule=schedule)
     except JobInputError as exc:
         return validation_response(exc)
-    return direct_view(task)
+    return task.answer
 
 
 async def start_direct_once(

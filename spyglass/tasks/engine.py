@@ -425,6 +425,15 @@ class Engine:
         )
         return TaskView.of(row)
 
+    async def start_direct(
+        self, spec: JobSpec, raw_args: Any, *, schedule: Schedule | None = None
+    ) -> DirectTask:
+        """`start_job` for the direct API (a token-free start, no owner): the new task as the
+        direct API answers it, made from its row without a view (as `get_direct`)."""
+        args = spec.parse_args(raw_args)
+        row = await self._runner.submit(spec, args, origin="direct", schedule=schedule)
+        return DirectTask.of(row)
+
     async def get(self, task_id: str) -> TaskView | None:
         """The freshest view of a task (the live one where it runs in this process), whoever
         asks: callers that act for a person use `get_visible`."""
