@@ -693,6 +693,40 @@ async def test_a_loop_connection_that_cannot_roll_back_is_replaced(tmp_path: Pat
     assert ids == ["a", "b"]
 
 
+async def test_listeners_added_after_the_loops_connection_opened_hear_its_writes(
+    tmp_path: Path,
+) -> None:
+    """The loop's writes skip SQLAlchemy's per-statement work while nothing listens to its
+    connection events, and take SQLAlchemy's way once something does, even when the
+    listener comes after the loop's connection was opened (on the engine, or on that
+    connection): cursor listeners see the statements, transaction listeners the commit."""
+    from spyglass.tasks.store import EVENT_TABLE, TASK_TABLE, make_engine, migrate
+
+    for target in ("engine", "connection"):
+        engine = make_engine(f"sqlite:///{tmp_path / f'{target}.db'}")
+        migrate(engine)
+        writer = GroupCommitWriter(engine, TASK_TABLE, EVENT_TABLE, inline=True)
+        writer.start()
+        await writer.submit(Write(insert_task=task_row("a")))  # the loop's connection opens
+        assert writer._loop_commits == 1
+        listened = engine if target == "engine" else writer._loop_connection()
+        statements: list[str] = []
+        commits: list[object] = []
+
+        def heard(*args: Any, statements: list[str] = statements) -> None:
+            statements.append(args[2].split()[0])
+
+        event.listen(listened, "before_cursor_execute", heard)
+        event.listen(listened, "commit", commits.append)
+        await writer.submit(Write(insert_task=task_row("b")))
+        await writer.submit(Write(task_id="a", values={"status": "PROCESSING"}))
+        assert writer._loop_commits == 3, target
+        assert statements == ["INSERT", "UPDATE"], target
+        assert len(commits) == 2, target
+        writer.stop()
+        engine.dispose()
+
+
 async def test_the_loop_commits_its_own_writes_never_waits_for_a_lock_and_keeps_order(
     tmp_path: Path,
 ) -> None:

@@ -506,8 +506,17 @@ def _plan(
     return inserts, by_columns, [ev for w in writes for ev in w.events]
 
 
+def _has_events(conn: Connection) -> bool:
+    """Whether any of SQLAlchemy's connection events may have a listener on `conn`: the flag
+    SQLAlchemy itself looks at before each of them, set on an engine or a connection when
+    a listener is added (never cleared), so False means none at all."""
+    return bool(conn._has_events or conn.engine._has_events)
+
+
 def _listened(conn: Connection) -> bool:
     """Whether something listens to SQLAlchemy's cursor events on `conn` (tracing, tests)."""
+    if not _has_events(conn):
+        return False
     dispatch = conn.dispatch
     return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute)
 
@@ -515,6 +524,8 @@ def _listened(conn: Connection) -> bool:
 def _listened_to_transactions(conn: Connection) -> bool:
     """Whether something listens to SQLAlchemy's transaction events on `conn` (it would not
     hear a commit made on the DBAPI connection)."""
+    if not _has_events(conn):
+        return False
     dispatch = conn.dispatch
     return bool(dispatch.begin or dispatch.commit or dispatch.rollback)
 
