@@ -207,6 +207,39 @@ async def test_a_direct_start_answers_what_the_new_tasks_view_answers(engine: En
         await engine.start_direct(spec, {"name": "no age"})
 
 
+async def test_json_columns_are_written_by_one_encoder_and_read_back_the_same(
+    engine: Engine,
+) -> None:
+    """A task's JSON columns (its inputs, its result, its timeline lines' data) are written
+    with `json_text` (pydantic-core's encoder) on every path, and read back as they were
+    given: integers past 2⁶³, text that is not ASCII, floats, nulls, nesting."""
+    import json
+
+    from spyglass.tasks.store import json_text
+
+    given = {"n": 2**70, "text": "é ☃ 漢", "list": [1.5, None, True, -0.0], "nested": {"k": []}}
+
+    @monitored_background_task
+    async def echo(task: TaskContext) -> dict[str, Any]:
+        await task.log("noted", "info", data=given)
+        return given
+
+    done = await run_to_end(engine, spec_of(echo))
+    assert done.status is TaskStatus.COMPLETED and done.result == given
+    path = engine.database.url.database
+    assert path is not None
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        (result,) = conn.execute("SELECT result FROM task WHERE id = ?", (done.id,)).fetchone()
+        lines = conn.execute(
+            "SELECT event_type, data FROM task_event WHERE task_id = ? ORDER BY seq", (done.id,)
+        ).fetchall()
+    assert result == json_text(given) and json.loads(result) == given
+    assert [kind for kind, _ in lines] == ["status", "status", "info", "success"]
+    for _, data in lines:
+        assert data == json_text(json.loads(data))
+    assert json.loads(lines[2][1]) == given
+
+
 async def test_coalesced_writes_are_flushed_by_a_timer_armed_only_while_they_wait(
     tmp_path: Path,
 ) -> None:
