@@ -627,8 +627,9 @@ class Engine:
         self._status_hooks.append(hook)
 
     def on_progress(self, hook: Callable[[TaskChange], None]) -> None:
-        """Call `hook` with a task running in this process each time its progress or
-        message moves (as often as the job reports: a hook throttles for itself)."""
+        """Call `hook` with a `TaskChange` of a task running in this process each time its
+        progress or message moves (as often as the job reports: a hook throttles for
+        itself, and reads the change's view only when it acts)."""
         self._runner.on_progress.append(hook)
 
     def on_bus_lag(self, hook: Callable[[float], None]) -> None:
