@@ -62,8 +62,9 @@ class WebhookDelivery(SQLModel, table=True):
     task_id: str | None = Field(default=None, max_length=36)
     #: The exact body sent and signed.
     payload: str
-    #: pending (waits for its next attempt), sending (claimed by a sender until
-    #: `claimed_until`), succeeded, failed (retries ran out or its endpoint was disabled).
+    #: pending (waits for its next attempt; one of an endpoint switched off waits until it
+    #: is on again), sending (claimed by a sender until `claimed_until`), succeeded, failed
+    #: (its retries ran out).
     state: str = Field(default="pending", max_length=12)
     attempts: int = 0
     next_attempt_at: datetime | None = _ts()
