@@ -165,6 +165,42 @@ async def test_the_index_catches_up_every_few_seconds_without_a_search(
         await store.close()
 
 
+async def test_the_periodic_pass_asks_nothing_of_an_idle_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index's periodic pass looks once at the start, then only after this process has
+    committed something: an idle server makes no query for it. A line written later is
+    indexed by the next pass."""
+    monkeypatch.setattr(store_module, "SEARCH_INDEX_EVERY", 0.05)
+    db = tmp_path / "idle.db"
+    store = TaskStore(f"sqlite:///{db}")
+    store.migrate()
+    passes: list[int] = []
+    index_events = store.index_events
+
+    def counted() -> int:
+        passes.append(1)
+        return index_events()
+
+    store.index_events = counted  # type: ignore[method-assign]
+    await store.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not passes:
+            assert time.monotonic() < deadline, "no first pass"
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.5)  # ten periods with nothing written
+        assert len(passes) == 1, len(passes)
+        await store.insert_task(task_row("b"), lines("b", "later words"))
+        fts = "SELECT count(*) FROM task_event_fts WHERE task_event_fts MATCH 'later'"
+        while raw_count(db, fts) != 1:
+            assert time.monotonic() < deadline, "the line was never indexed"
+            await asyncio.sleep(0.02)
+        assert len(passes) == 2, len(passes)
+    finally:
+        await store.close()
+
+
 def test_the_migration_keeps_what_was_indexed_and_downgrades_cleanly(tmp_path: Path) -> None:
     from alembic.config import Config
 

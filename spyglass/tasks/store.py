@@ -515,7 +515,8 @@ class StoreExtras:
         """SQLite: move the timeline lines waiting for the search index into it, in
         batches of `SEARCH_INDEX_BATCH` (one transaction each); how many. A line waits from
         its insert (revision 0010's triggers note it) until this runs: before every search,
-        and every `SEARCH_INDEX_EVERY` seconds. PostgreSQL's GIN index needs none of this."""
+        and every `SEARCH_INDEX_EVERY` seconds after this process wrote (`_index_loop`).
+        PostgreSQL's GIN index needs none of this."""
         if self.engine.dialect.name != "sqlite":
             return 0
         batch = f"SELECT id FROM {SEARCH_PENDING} ORDER BY id LIMIT {SEARCH_INDEX_BATCH}"
@@ -845,12 +846,23 @@ class TaskStore(StoreExtras):
         await self._writer.submit(write)
 
     async def _index_loop(self) -> None:
+        """Every `SEARCH_INDEX_EVERY` seconds, index what waits, if this process committed
+        anything since the last pass (the first pass always looks): an idle server asks
+        nothing. Lines written otherwise (another process, a recovery's own transaction)
+        wait for the next pass here, that process's, or the next search, which indexes
+        first."""
+        seen = -1
         while True:
             await asyncio.sleep(SEARCH_INDEX_EVERY)
+            commits = self._writer.commits
+            if commits == seen:
+                continue
+            seen = commits
             try:
                 await asyncio.to_thread(self.index_events)
             except Exception:  # the next round or the next search tries again
                 log.exception("updating the search index failed")
+                seen = -1
 
     async def delete_task(self, task_id: str) -> None:
         self._pending.pop(task_id, None)
