@@ -149,7 +149,8 @@ class Runner:
         self.lease_ttl = lease_ttl
         #: Called with (live task, status) on every status change (metrics).
         self.on_status: list[Any] = []
-        #: Called with a running task's view each time its progress or message moves.
+        #: Called with a running task's change (`TaskChange`: its view on demand) each time
+        #: its progress or message moves.
         self.on_progress: list[Callable[[TaskChange], None]] = []
         #: The status of each live task that passed a status change here, and how many are
         #: in each: what health and metrics ask often, kept as counters rather than scans.
