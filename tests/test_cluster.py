@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ import websockets
 from tests.accounts import PASSWORD, Account
 from tests.harness import ROOT, SpyGlassServer, separate_checkout
 from tests.services import new_database, postgres_server, redis_server
+from tests.streams import check_fast_and_slow, flood_body, read_fast_and_slow
 
 #: Short leases so that a dead worker is noticed within seconds.
 LEASE_TTL = 3.0
@@ -135,6 +137,23 @@ def test_a_task_started_on_one_worker_streams_to_another(cluster: Cluster) -> No
     assert result(b, task_id)["status"] == "COMPLETED"
     health = httpx.get(f"{b.url}/api/health", timeout=10).json()
     assert health["bus"]["redis"] == "connected" and health["database"]["dialect"] == "postgresql"
+
+
+def test_a_slow_reader_on_another_worker_is_told_every_status_line_and_the_end(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The slow-reader guarantee through Redis: a task of large updates runs on one worker,
+    its two readers are on another. The one that keeps up gets every update; the one that
+    reads nothing until the end gets every status change, timeline line and the end, in
+    order, older progress left out for newer (the Redis reader never waits on a socket)."""
+    a, b = cluster(2)
+    go = tmp_path / "go"
+    task_id = start(a, "flood", flood_body(go))
+    url = f"{b.ws_url}/ws/testjobs/task/ws/{task_id}"
+    host, port = urlsplit(b.url).hostname, urlsplit(b.url).port
+    assert host is not None and port is not None
+    check_fast_and_slow(*asyncio.run(read_fast_and_slow(url, host, port, go)))
+    assert result(a, task_id)["status"] == "COMPLETED"
 
 
 def test_a_token_socket_on_one_worker_sees_tasks_started_on_another(cluster: Cluster) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import start_job, wait_terminal, ws_base
+from tests.streams import check_fast_and_slow, flood_body, read_fast_and_slow
 
 
 async def collect(url: str, timeout: float = 30) -> tuple[list[dict[str, Any]], int | None]:
@@ -150,26 +149,6 @@ async def test_disconnected_clients_are_unsubscribed(client: httpx.AsyncClient) 
             await asyncio.sleep(0.05)
 
 
-def _key(m: dict[str, Any]) -> tuple[Any, ...]:
-    """What tells one message of a stream from the others."""
-    return (
-        m["type"],
-        m["status"],
-        m["progress"],
-        (m.get("event") or {}).get("seq"),
-        (m.get("data") or {}).get("i"),
-    )
-
-
-async def _read_to_close(ws: websockets.ClientConnection) -> tuple[list[dict[str, Any]], Any]:
-    messages: list[dict[str, Any]] = []
-    with contextlib.suppress(ConnectionClosed):
-        async for raw in ws:
-            messages.append(json.loads(raw))
-    await ws.wait_closed()
-    return messages, ws.close_code
-
-
 async def test_a_slow_reader_is_told_every_status_line_and_the_end_in_order(
     client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
@@ -178,46 +157,7 @@ async def test_a_slow_reader_is_told_every_status_line_and_the_end_in_order(
     update; the slow one got the same stream but for older progress, each left out for a
     newer one: every status change, timeline line and the end, in order."""
     go = tmp_path / "go"
-    updates = 60
-    body = {"go": str(go), "updates": updates, "size": 200_000, "line_every": 10}
-    started = await start_job(client, "testjobs", "flood", body)
+    started = await start_job(client, "testjobs", "flood", flood_body(go))
     url = url_for(client, "testjobs", started["task_id"])
-    # The slow reader's socket takes in little: the server's writes to it soon wait.
-    raw = socket.socket()
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.connect((client.base_url.host, client.base_url.port or 80))
-    options: dict[str, Any] = {"compression": None, "max_size": None}
-    async with (
-        asyncio.timeout(90),
-        websockets.connect(url, sock=raw, max_queue=1, **options) as slow,
-        websockets.connect(url, **options) as fast,
-    ):
-        assert json.loads(await slow.recv())["type"] == "snapshot"
-        assert json.loads(await fast.recv())["type"] == "snapshot"
-        go.touch()  # both follow the task: it may begin
-        kept_up, fast_code = await _read_to_close(fast)
-        behind, slow_code = await _read_to_close(slow)
-    assert fast_code == slow_code == 1000
-
-    # The fast reader: every update, every line, then the end.
-    numbers = [m["data"]["i"] for m in kept_up if m["type"] == "update" and m.get("data")]
-    assert numbers == list(range(updates))
-    lines = [m["event"]["message"] for m in kept_up if m["type"] == "event"]
-    assert [x for x in lines if x.startswith("line")] == [f"line {i}" for i in range(9, 60, 10)]
-    assert [x for x in lines if x.startswith("part")] == [f"part {n}" for n in range(1, 7)]
-    assert kept_up[-1]["status"] == "COMPLETED" and kept_up[-1]["result"] == updates
-
-    # The slow reader: the same messages in the same order, some older progress left out.
-    told = [_key(m) for m in behind]
-    stream = [_key(m) for m in kept_up]
-    got = set(told)
-    assert told == [k for k in stream if k in got], "reordered, or not in the stream"
-    left_out = [i for i, k in enumerate(stream) if k not in got]
-    assert left_out, "the slow reader's buffers held the whole run: nothing was tested"
-    for i in left_out:
-        m = kept_up[i]
-        assert m["type"] == "update" and m["status"] == "PROCESSING", m["type"]
-        after = next(k for k in stream[i + 1 :] if k in got)  # what took its place
-        assert after[0] == "update" and after[4] is not None and after[4] > m["data"]["i"]
-    assert behind[-1]["status"] == "COMPLETED" and behind[-1]["result"] == updates
-    assert sum(m["type"] == "event" for m in behind) == len(lines)
+    host, port = client.base_url.host, client.base_url.port or 80
+    check_fast_and_slow(*await read_fast_and_slow(url, host, port, go))

@@ -1,0 +1,98 @@
+"""A fast and a slow reader of one task's progress socket, and what each must have been told.
+
+Used against one server (its own bus) and across workers (the task runs on one, the readers
+are on another: its messages come through Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+#: What a `flood` job of these tests sends: `UPDATES` large updates, a line every
+#: `LINE_EVERY`.
+UPDATES = 60
+LINE_EVERY = 10
+
+
+def flood_body(go: Path) -> dict[str, Any]:
+    """A `flood` job's arguments: it begins once `go` exists (both readers are connected)."""
+    return {"go": str(go), "updates": UPDATES, "size": 200_000, "line_every": LINE_EVERY}
+
+
+def _key(m: dict[str, Any]) -> tuple[Any, ...]:
+    """What tells one message of a stream from the others."""
+    return (
+        m["type"],
+        m["status"],
+        m["progress"],
+        (m.get("event") or {}).get("seq"),
+        (m.get("data") or {}).get("i"),
+    )
+
+
+async def _read_to_close(ws: websockets.ClientConnection) -> tuple[list[dict[str, Any]], Any]:
+    messages: list[dict[str, Any]] = []
+    with contextlib.suppress(ConnectionClosed):
+        async for raw in ws:
+            messages.append(json.loads(raw))
+    await ws.wait_closed()
+    return messages, ws.close_code
+
+
+async def read_fast_and_slow(
+    url: str, host: str, port: int, go: Path
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Two readers of the task socket at `url`: one keeps up, the other (a 4 KiB receive
+    buffer, so the server's writes to it soon wait) reads nothing until the first has the
+    end. Touches `go` once both have their snapshot. Returns what each was told."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect((host, port))
+    options: dict[str, Any] = {"compression": None, "max_size": None}
+    async with (
+        asyncio.timeout(90),
+        websockets.connect(url, sock=raw, max_queue=1, **options) as slow,
+        websockets.connect(url, **options) as fast,
+    ):
+        assert json.loads(await slow.recv())["type"] == "snapshot"
+        assert json.loads(await fast.recv())["type"] == "snapshot"
+        go.touch()  # both follow the task: it may begin
+        kept_up, fast_code = await _read_to_close(fast)
+        behind, slow_code = await _read_to_close(slow)
+    assert fast_code == slow_code == 1000
+    return kept_up, behind
+
+
+def check_fast_and_slow(kept_up: list[dict[str, Any]], behind: list[dict[str, Any]]) -> None:
+    """The reader that kept up got every update, line and the end; the slow one the same
+    stream in the same order but for older progress, each left out for a newer one."""
+    numbers = [m["data"]["i"] for m in kept_up if m["type"] == "update" and m.get("data")]
+    assert numbers == list(range(UPDATES))
+    lines = [m["event"]["message"] for m in kept_up if m["type"] == "event"]
+    every = range(LINE_EVERY - 1, UPDATES, LINE_EVERY)
+    assert [x for x in lines if x.startswith("line")] == [f"line {i}" for i in every]
+    parts = range(1, UPDATES // LINE_EVERY + 1)
+    assert [x for x in lines if x.startswith("part")] == [f"part {n}" for n in parts]
+    assert kept_up[-1]["status"] == "COMPLETED" and kept_up[-1]["result"] == UPDATES
+
+    told = [_key(m) for m in behind]
+    stream = [_key(m) for m in kept_up]
+    got = set(told)
+    assert told == [k for k in stream if k in got], "reordered, or not in the stream"
+    left_out = [i for i, k in enumerate(stream) if k not in got]
+    assert left_out, "the slow reader's buffers held the whole run: nothing was tested"
+    for i in left_out:
+        m = kept_up[i]
+        assert m["type"] == "update" and m["status"] == "PROCESSING", m["type"]
+        after = next(k for k in stream[i + 1 :] if k in got)  # what took its place
+        assert after[0] == "update" and after[4] is not None and after[4] > m["data"]["i"]
+    assert behind[-1]["status"] == "COMPLETED" and behind[-1]["result"] == UPDATES
+    assert sum(m["type"] == "event" for m in behind) == len(lines)
