@@ -232,9 +232,7 @@ RAW = "bench.baseline_server"
 GRANIAN = "bench.granian_broadcast"
 
 
-async def baseline_run(
-    subscribers: int, updates: int, size: int, processes: int, module: str = RAW
-) -> Run:
+async def baseline_run(subscribers: int, updates: int, processes: int, module: str = RAW) -> Run:
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -245,7 +243,6 @@ async def baseline_run(
             str(subscribers),
             str(updates),
             "0.02",
-            str(size),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -258,10 +255,8 @@ async def baseline_run(
         proc.wait(timeout=30)
 
 
-async def baseline_latency(
-    subscribers: int, updates: int, size: int, processes: int
-) -> list[float]:
-    return (await baseline_run(subscribers, updates, size, processes)).latencies
+async def baseline_latency(subscribers: int, updates: int, processes: int) -> list[float]:
+    return (await baseline_run(subscribers, updates, processes)).latencies
 
 
 def cpu_line(run: Run, subscribers: int, updates: int) -> str:
@@ -284,9 +279,9 @@ async def fanout(
     for r in range(rounds):
         run = await spyglass_run(server, subscribers, updates, processes)
         missed = incomplete(run.outcomes, PULSE_STATUSES)
-        base = await baseline_run(subscribers, updates, 420, processes)
+        base = await baseline_run(subscribers, updates, processes)
         base_missed = incomplete(base.outcomes)
-        floor = await baseline_run(subscribers, updates, 420, processes, GRANIAN)
+        floor = await baseline_run(subscribers, updates, processes, GRANIAN)
         ours += run.latencies
         raw += base.latencies
         bare += floor.latencies
@@ -333,7 +328,7 @@ async def fanout(
 async def echo_rtt(rounds: int = 500) -> list[float]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.baseline_server", str(port), "2", "0", "0", "0"],
+        [sys.executable, "-m", "bench.baseline_server", str(port), "2", "0", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -546,7 +541,7 @@ async def main() -> None:
                 print("progress update → WebSocket client latency:")
                 for n, procs in ((1, 1), (100, 1), (100, args.client_processes)):
                     ours, got = await spyglass_latency(server, n, args.updates, procs)
-                    base = await baseline_latency(n, args.updates, 420, procs)
+                    base = await baseline_latency(n, args.updates, procs)
                     label = f"{n:>3} subscriber(s), {procs} client process(es)"
                     print(f"  {label}  spyglass  {summary(ours)}  {got}")
                     print(f"  {label}  baseline  {summary(base)}   (raw websockets)")

@@ -1,20 +1,22 @@
 """Raw `websockets` baseline: waits for N clients, then broadcasts timestamped messages.
 
-Usage: python -m bench.baseline_server PORT CLIENTS UPDATES INTERVAL PAYLOAD_BYTES
-Also echoes anything a client sends (for the round-trip figure).
+Usage: python -m bench.baseline_server PORT CLIENTS UPDATES INTERVAL
+Each message is a task update shaped as SpyGlass's (`bench.wire`). Also echoes anything a
+client sends (for the round-trip figure).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 
 import websockets
 
+from bench.wire import END, task_update
 
-async def main(port: int, clients: int, updates: int, interval: float, size: int) -> None:
+
+async def main(port: int, clients: int, updates: int, interval: float) -> None:
     connected: set[websockets.ServerConnection] = set()
     ready = asyncio.Event()
 
@@ -32,17 +34,14 @@ async def main(port: int, clients: int, updates: int, interval: float, size: int
         print("ready", flush=True)
         await ready.wait()
         await asyncio.sleep(0.5)
-        pad = "x" * max(0, size - 60)
+        began = time.monotonic()
         for i in range(updates):
-            msg = json.dumps(
-                {"type": "update", "i": i, "data": {"t": time.monotonic_ns()}, "p": pad}
-            )
-            websockets.broadcast(connected, msg)
+            websockets.broadcast(connected, task_update(i, updates, began))
             await asyncio.sleep(interval)
-        websockets.broadcast(connected, json.dumps({"type": "end"}))
+        websockets.broadcast(connected, END)
         await asyncio.sleep(0.5)
 
 
 if __name__ == "__main__":
     port, clients, updates = (int(a) for a in sys.argv[1:4])
-    asyncio.run(main(port, clients, updates, float(sys.argv[4]), int(sys.argv[5])))
+    asyncio.run(main(port, clients, updates, float(sys.argv[4])))

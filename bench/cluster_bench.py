@@ -83,7 +83,7 @@ async def fan_out(servers: list[SpyGlassServer], clients: int, updates: int, pro
     statuses = sum(1 for o in outcomes if o.statuses == PULSE_STATUSES)
     print(f"    every status change ({' → '.join(PULSE_STATUSES)}): {statuses}/{clients}")
     assert statuses == clients, "a client lost a status change"
-    floor = await baseline_latency(clients, updates, 420, procs)
+    floor = await baseline_latency(clients, updates, procs)
     print(f"    raw websockets broadcast, 1 process, same clients: {summary(floor)}")
 
 
