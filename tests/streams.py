@@ -16,6 +16,8 @@ from typing import Any
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+
 #: What a `flood` job of these tests sends: `UPDATES` large updates, a line every
 #: `LINE_EVERY`.
 UPDATES = 60
@@ -47,12 +49,28 @@ async def _read_to_close(ws: websockets.ClientConnection) -> tuple[list[dict[str
     return messages, ws.close_code
 
 
+async def _read_until_ended(
+    ws: websockets.ClientConnection, tasks: set[str]
+) -> tuple[list[dict[str, Any]], Any]:
+    """An all-tasks socket's messages until each of `tasks` has ended (it stays open)."""
+    messages: list[dict[str, Any]] = []
+    going = set(tasks)
+    while going:
+        message = json.loads(await ws.recv())
+        messages.append(message)
+        if message["status"] in TERMINAL:
+            going.discard(message["task_id"])
+    return messages, 1000
+
+
 async def read_fast_and_slow(
-    url: str, host: str, port: int, go: Path
+    url: str, host: str, port: int, go: Path, tasks: set[str] | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Two readers of the task socket at `url`: one keeps up, the other (a 4 KiB receive
-    buffer, so the server's writes to it soon wait) reads nothing until the first has the
-    end. Touches `go` once both have their snapshot. Returns what each was told."""
+    """Two readers of the socket at `url`: one keeps up, the other (a 4 KiB receive
+    buffer, so the server's writes to it soon wait) reads nothing until the first has
+    the end. Touches `go` once both have their snapshots. A task's socket is read until it
+    closes (1000); an all-tasks socket (`tasks`: the tasks it shows) until each of them
+    ended. Returns what each was told after its snapshots."""
     raw = socket.socket()
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     raw.connect((host, port))
@@ -62,11 +80,16 @@ async def read_fast_and_slow(
         websockets.connect(url, sock=raw, max_queue=1, **options) as slow,
         websockets.connect(url, **options) as fast,
     ):
-        assert json.loads(await slow.recv())["type"] == "snapshot"
-        assert json.loads(await fast.recv())["type"] == "snapshot"
-        go.touch()  # both follow the task: it may begin
-        kept_up, fast_code = await _read_to_close(fast)
-        behind, slow_code = await _read_to_close(slow)
+        for ws in (slow, fast):
+            for _ in tasks or (None,):
+                assert json.loads(await ws.recv())["type"] == "snapshot"
+        go.touch()  # both follow the tasks: they may begin
+        if tasks is None:
+            kept_up, fast_code = await _read_to_close(fast)
+            behind, slow_code = await _read_to_close(slow)
+        else:
+            kept_up, fast_code = await _read_until_ended(fast, tasks)
+            behind, slow_code = await _read_until_ended(slow, tasks)
     assert fast_code == slow_code == 1000
     return kept_up, behind
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import sqlite3
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.accounts import Account, make_account
 from tests.conftest import start_job, ws_base
 from tests.harness import SpyGlassServer
+from tests.streams import check_fast_and_slow, flood_body, read_fast_and_slow
 from tests.test_sockets import collect
 
 
@@ -93,6 +95,30 @@ async def test_all_tasks_socket_streams_only_the_owners_tasks_of_that_state(
         async with asyncio.timeout(10):
             while json.loads(await ws.recv())["task_id"] != third:
                 pass
+
+
+async def test_a_slow_reader_of_all_tasks_is_told_every_status_line_and_end_of_each(
+    client: httpx.AsyncClient, alice: Account, tmp_path: Path
+) -> None:
+    """The all-tasks socket, two tasks of large updates at once: the reader that keeps up
+    gets every update of each; the one that reads nothing until both ended gets, of each
+    task, every status change, timeline line and the end, in order, its older progress left
+    out only for newer progress of the same task."""
+    go = tmp_path / "go"
+    started = [
+        await token_start(client, "testjobs", alice.token, "flood", flood_body(go))
+        for _ in range(2)
+    ]
+    tasks = {r.json()["task_id"] for r in started}
+    url = f"{ws_base(client)}/ws/testjobs/tasks/{alice.token}"
+    host, port = client.base_url.host, client.base_url.port or 80
+    kept_up, behind = await read_fast_and_slow(url, host, port, go, tasks)
+    assert {m["task_id"] for m in kept_up} == {m["task_id"] for m in behind} == tasks
+    for task_id in tasks:
+        check_fast_and_slow(
+            [m for m in kept_up if m["task_id"] == task_id],
+            [m for m in behind if m["task_id"] == task_id],
+        )
 
 
 async def test_late_all_tasks_subscriber_gets_snapshots_of_running_tasks(
