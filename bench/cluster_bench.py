@@ -25,7 +25,14 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from bench.__main__ import PULSE_STATUSES, ROOT, _listen_group, baseline_latency, summary
+from bench.__main__ import (
+    PULSE_STATUSES,
+    ROOT,
+    _listen_group,
+    baseline_latency,
+    summary,
+    told,
+)
 from tests.harness import SpyGlassServer
 from tests.services import new_database, postgres_server, redis_server
 
@@ -80,7 +87,7 @@ async def fan_out(servers: list[SpyGlassServer], clients: int, updates: int, pro
         f"{complete}/{clients}; fewest updates seen: {min(o.received for o in outcomes)}"
     )
     assert ended == clients, "a client lost the terminal message"
-    statuses = sum(1 for o in outcomes if o.statuses == PULSE_STATUSES)
+    statuses = sum(1 for o in outcomes if told(o, PULSE_STATUSES))
     print(f"    every status change ({' → '.join(PULSE_STATUSES)}): {statuses}/{clients}")
     assert statuses == clients, "a client lost a status change"
     floor = await baseline_latency(clients, updates, procs)

@@ -156,6 +156,47 @@ def test_a_slow_reader_on_another_worker_is_told_every_status_line_and_the_end(
     assert result(a, task_id)["status"] == "COMPLETED"
 
 
+def test_another_worker_reads_a_run_as_it_was_told_from_its_first_moment(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A task begins on one worker and waits (PROCESSING, no progress yet). Sockets opened
+    on another worker one after the other from the start on, the first ones within
+    moments of it, are each told the task runs, either by their snapshot or by the change
+    itself (none reads a snapshot older than a change it subscribed too late for); the
+    timeline read there has its Queued and Processing lines."""
+    a, b = cluster(2)
+    user = account_on(a)
+    go = tmp_path / "go"
+    task_id = start(a, "flood", flood_body(go), account=user)
+    url = f"{b.ws_url}/ws/testjobs/tasks/{user.token}/{task_id}"
+
+    async def told_it_runs() -> list[str]:
+        statuses = []
+        async with websockets.connect(url) as ws, asyncio.timeout(5):
+            while not statuses or statuses[-1] != "PROCESSING":
+                statuses.append(json.loads(await ws.recv())["status"])
+        return statuses
+
+    async def sockets() -> list[list[str]]:
+        return [await told_it_runs() for _ in range(10)]
+
+    try:
+        for statuses in asyncio.run(sockets()):
+            assert set(statuses) <= {"PENDING", "PROCESSING"}
+        r = httpx.get(f"{b.url}/api/tasks/{task_id}/events", headers=bearer(user), timeout=10)
+        assert r.status_code == 200, r.text
+        lines = [(e["seq"], e["message"]) for e in r.json()["events"]]
+        assert lines[:2] == [(1, "Queued"), (2, "Processing")]
+    finally:
+        go.touch()  # the job may end
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{b.url}/api/tasks/{task_id}", headers=bearer(user)).json()["status"] != (
+        "COMPLETED"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
 def test_a_token_socket_on_one_worker_sees_tasks_started_on_another(cluster: Cluster) -> None:
     a, b = cluster(2)
     user = account_on(a)

@@ -159,6 +159,13 @@ class Runner:
         #: With other workers about, a task whose lease lapsed (this process stalled longer
         #: than the lease) may run elsewhere now: this one stops writing it.
         self.fenced = not bus.single_process
+        #: Whether this process answers every read of the tasks it runs (from their live
+        #: rows). Then a start's Queued line and its PROCESSING change ride with the task's
+        #: next write (a short job's start and end are one). With other processes about
+        #: (workers behind one port, worker machines), they read these tasks from the
+        #: database: a status change and its line are committed before they are told, so a
+        #: reader there that subscribed too late for a message reads what it said.
+        self.alone = bus.single_process
         #: Worker mode: where static jobs are queued instead of run here.
         self.queue: QueueExecutor | None = None
         #: Inline mode: runs waiting for their job's `max_concurrency`, by priority.
@@ -247,7 +254,7 @@ class Runner:
                 )
                 if short is not None:
                     raise credits.insufficient(short, {spec.task_name: cost}, spec.task_name)
-            elif queued:
+            elif queued or not self.alone:
                 await self.store.insert_task(row, [event], also=queued)
             else:
                 # The job runs here, numbering its own lines: its Queued line is written
@@ -668,7 +675,7 @@ class Runner:
         values = {"status": status.value, "message": message, "updated_at": now, **extra}
         live.row.update(values)
         event = live.new_event("status", message, {"status": status.value})
-        if status is TaskStatus.PROCESSING:
+        if status is TaskStatus.PROCESSING and self.alone:
             # Written with the next coalesced flush, or with the end if that comes first (a
             # short job's PROCESSING and COMPLETED are one write, its timeline complete);
             # announced at once, like progress. An end is always written before it is told.
