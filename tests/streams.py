@@ -51,7 +51,7 @@ async def _read_to_close(ws: websockets.ClientConnection) -> tuple[list[dict[str
 
 async def _read_until_ended(
     ws: websockets.ClientConnection, tasks: set[str]
-) -> tuple[list[dict[str, Any]], Any]:
+) -> list[dict[str, Any]]:
     """An all-tasks socket's messages until each of `tasks` has ended (it stays open)."""
     messages: list[dict[str, Any]] = []
     going = set(tasks)
@@ -60,7 +60,7 @@ async def _read_until_ended(
         messages.append(message)
         if message["status"] in TERMINAL:
             going.discard(message["task_id"])
-    return messages, 1000
+    return messages
 
 
 async def read_fast_and_slow(
@@ -84,12 +84,10 @@ async def read_fast_and_slow(
             for _ in tasks or (None,):
                 assert json.loads(await ws.recv())["type"] == "snapshot"
         go.touch()  # both follow the tasks: they may begin
-        if tasks is None:
-            kept_up, fast_code = await _read_to_close(fast)
-            behind, slow_code = await _read_to_close(slow)
-        else:
-            kept_up, fast_code = await _read_until_ended(fast, tasks)
-            behind, slow_code = await _read_until_ended(slow, tasks)
+        if tasks is not None:
+            return await _read_until_ended(fast, tasks), await _read_until_ended(slow, tasks)
+        kept_up, fast_code = await _read_to_close(fast)
+        behind, slow_code = await _read_to_close(slow)
     assert fast_code == slow_code == 1000
     return kept_up, behind
 
