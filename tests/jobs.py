@@ -38,6 +38,14 @@ class TallyArgs(BaseModel):
     delay: float = 0.0
 
 
+class HoldArgs(BaseModel):
+    #: A file the job waits for after its one report, before it ends.
+    go: str
+    #: A file the job waits for before it reports (None: it reports at once).
+    ready: str | None = None
+    progress: float = 40.0
+
+
 class FloodArgs(BaseModel):
     #: A file the job waits for before its first update (the test's readers are connected).
     go: str
@@ -193,6 +201,18 @@ class ProbeJobsState(MonitorState):
                 await task.log(f"line {i}")
             await asyncio.sleep(args.delay)
         return args.updates
+
+    @staticmethod
+    @monitored_background_task
+    async def hold(task: TaskContext, args: HoldArgs) -> float:
+        """Reports once (once the file `ready` exists), then says nothing until the file
+        `go` exists."""
+        while args.ready and not Path(args.ready).exists():
+            await asyncio.sleep(0.01)
+        await task.update(progress=args.progress, message="half way")
+        while not Path(args.go).exists():
+            await asyncio.sleep(0.01)
+        return args.progress
 
     @staticmethod
     @monitored_background_task

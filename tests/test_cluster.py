@@ -197,6 +197,67 @@ def test_another_worker_reads_a_run_as_it_was_told_from_its_first_moment(
         time.sleep(0.1)
 
 
+def test_a_reader_on_another_worker_is_told_progress_not_yet_written(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Progress reaches other workers at once but the database only at the next coalesced
+    write (here 60 s away, so that it cannot come during the test). Sockets opened on
+    another worker after the job reported read a snapshot older than its progress from
+    the database; the worker running the job then tells each of them its current state,
+    instead of leaving them on the old progress until the job reports again. A socket
+    that was already told is not told twice."""
+    a, b = cluster(2, SPYGLASS_PROGRESS_FLUSH="60")
+    user = account_on(a)
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    body = {"go": str(go), "ready": str(ready), "progress": 40}
+    task_id = start(a, "hold", body, account=user)
+    one = f"{b.ws_url}/ws/testjobs/tasks/{user.token}/{task_id}"
+
+    def stored_progress() -> float:
+        r = httpx.get(f"{b.url}/api/tasks/{task_id}", headers=bearer(user), timeout=10)
+        assert r.status_code == 200, r.text
+        return float(r.json()["progress"])
+
+    async def told_progress(ws: websockets.ClientConnection) -> list[dict[str, Any]]:
+        seen: list[dict[str, Any]] = []
+        async with asyncio.timeout(10):
+            while not seen or seen[-1].get("progress") != 40:
+                seen.append(json.loads(await ws.recv()))
+        return seen
+
+    async def run() -> tuple[list[dict[str, Any]], ...]:
+        async with websockets.connect(one) as early:
+            first = json.loads(await early.recv())  # its snapshot: the job has not reported
+            assert first["type"] == "snapshot" and first["progress"] == 0, first
+            ready.touch()
+            told_early = [first, *await told_progress(early)]
+            assert await asyncio.to_thread(stored_progress) == 0  # not in the database yet
+            async with (
+                websockets.connect(one) as late,
+                websockets.connect(f"{b.ws_url}/ws/testjobs/tasks/{user.token}") as every,
+            ):
+                told_late = await told_progress(late)
+                told_every = await told_progress(every)
+            assert await asyncio.to_thread(stored_progress) == 0  # still not: told by worker a
+            go.touch()
+            async with asyncio.timeout(30):
+                rest = [json.loads(raw) async for raw in early]
+        return told_early + rest, told_late, told_every
+
+    told_early, told_late, told_every = asyncio.run(run())
+    for told in (told_late, told_every):
+        assert told[0]["type"] == "snapshot" and told[0]["progress"] == 0, told[0]
+        assert told[-1]["type"] == "update" and told[-1]["message"] == "half way", told[-1]
+        assert told[-1]["task_id"] == task_id and told[-1]["status"] == "PROCESSING"
+    # The socket that followed the job was told each state once: the answer to its own
+    # question is skipped if the change itself came first; the answers to the others'
+    # are theirs alone. Then its end.
+    told = [(m["type"], m["status"], m["progress"]) for m in told_early]
+    assert told.count(("update", "PROCESSING", 0)) <= 1, told
+    assert told.count(("update", "PROCESSING", 40)) == 1, told
+    assert told[-1] == ("update", "COMPLETED", 100), told
+
+
 def test_a_token_socket_on_one_worker_sees_tasks_started_on_another(cluster: Cluster) -> None:
     a, b = cluster(2)
     user = account_on(a)
@@ -321,14 +382,17 @@ def test_500_tasks_on_3_workers_none_lost_or_duplicated(cluster: Cluster, tmp_pa
 
 
 @pytest.mark.browser
-def test_granian_workers_behind_one_port_give_one_view(cluster: Cluster) -> None:
-    """`make run` with REDIS_URL and GRANIAN_WORKERS=3: pages, API and sockets stay one app."""
+def test_granian_workers_behind_one_port_give_one_view(cluster: Cluster, tmp_path: Path) -> None:
+    """`make run` with REDIS_URL and GRANIAN_WORKERS=3: pages, API and sockets stay one app.
+    Progress is written to the database only every 60 s here: the tasks page and a task's
+    page, whichever worker serves them, show the progress of jobs running on the others
+    as the jobs reported it, not as the database still has it."""
     from playwright.sync_api import expect, sync_playwright
 
     from tests.harness import CHROMIUM_ARGS
     from tests.test_tasks_page import sign_in
 
-    (server,) = cluster(1, full=True, GRANIAN_WORKERS="3")
+    (server,) = cluster(1, full=True, GRANIAN_WORKERS="3", SPYGLASS_PROGRESS_FLUSH="60")
     workers = set()
     for _ in range(30):  # a new connection each time: the workers share the port
         workers.add(httpx.get(f"{server.url}/api/health", timeout=10).json()["worker"])
@@ -351,6 +415,23 @@ def test_granian_workers_behind_one_port_give_one_view(cluster: Cluster) -> None
         expect(row.get_by_test_id("task-status")).to_have_text("Completed", timeout=30_000)
         page.reload()  # the page state lives in Redis: any worker serves the tab
         expect(page.locator("[data-testid=task-row]")).to_have_count(10, timeout=30_000)
+        # Six jobs that report 40 % once, then wait: spread over the three workers, most of
+        # them run on another worker than the one serving the page.
+        go = tmp_path / "go"
+        held = [start(server, "hold", {"go": str(go), "progress": 40}, user) for _ in range(6)]
+        for _ in range(2):  # and again, perhaps from another worker
+            page.goto(f"{server.url}/tasks")
+            for task_id in held:
+                row = page.locator(f"[data-testid=task-row][data-task-id='{task_id}']")
+                expect(row.get_by_test_id("task-progress")).to_have_text("40%", timeout=15_000)
+        for task_id in held[:3]:
+            page.goto(f"{server.url}/tasks/{task_id}")
+            expect(page.get_by_test_id("task-progress")).to_have_text("40%", timeout=15_000)
+        go.touch()
+        page.goto(f"{server.url}/tasks")
+        for task_id in held:
+            row = page.locator(f"[data-testid=task-row][data-task-id='{task_id}']")
+            expect(row.get_by_test_id("task-status")).to_have_text("Completed", timeout=30_000)
         browser.close()
     # Whichever worker answers the scrape speaks for all of them.
     from tests.test_metrics import scrape, value
@@ -364,7 +445,7 @@ def test_granian_workers_behind_one_port_give_one_view(cluster: Cluster) -> None
             status="COMPLETED",
         )
         assert done == 9
-        assert value(samples, "spyglass_tasks", status="COMPLETED") == 10
+        assert value(samples, "spyglass_tasks", status="COMPLETED") == 16
         assert value(samples, "spyglass_bus_lag_seconds_count") > 0
 
 
@@ -480,3 +561,74 @@ def test_messages_queued_before_a_lease_was_lost_are_not_sent(
     remote, local = asyncio.run(run())
     assert remote == [1, 3]
     assert local == [1, 2, 3]
+
+
+def test_a_state_asked_of_another_process_is_told_only_to_who_asked(
+    infra: tuple[str, str],
+) -> None:
+    """`request_current` through real Redis: the process running the task answers with a
+    restatement, in order with the task's changes, and only the subscriber that asked is
+    told it (a task's other subscribers, and those of every task, are not); a question
+    about a task that runs nowhere gets no answer."""
+    from spyglass.api.sockets import Told
+    from spyglass.tasks.bus import TaskMessage, Topic
+    from spyglass.tasks.redis_bus import RedisBus
+
+    redis_url, _ = infra
+
+    def message(version: int, restated: bool = False) -> TaskMessage:
+        payload = {"type": "update", "task_id": "t", "v": version}
+        return TaskMessage(
+            "t", "s", None, None, version, False, True, payload, attempt=1, restated=restated
+        )
+
+    async def run() -> dict[str, list[tuple[int, bool]]]:
+        prefix = f"c{uuid.uuid4().hex[:8]}"
+        runs, reads = RedisBus(redis_url, prefix), RedisBus(redis_url, prefix)
+        last = [0]
+        runs.on_current(lambda task_id: message(last[0], True) if task_id == "t" else None)
+        await runs.start()
+        await reads.start()
+        subs = {
+            "asked": reads.subscribe(Topic(task_id="t")),
+            "other": reads.subscribe(Topic(task_id="t")),
+            "every": reads.subscribe(Topic()),
+            "asked too": reads.subscribe(Topic()),
+        }
+        got: dict[str, list[tuple[int, bool]]] = {name: [] for name in subs}
+
+        async def read_until(name: str, version: int, restated: bool = False) -> None:
+            async with asyncio.timeout(10):
+                while (version, restated) not in got[name]:
+                    batch = await subs[name].get_batch()
+                    got[name] += [(m.payload["v"], m.restated) for m in batch]
+
+        try:
+            last[0] = 1
+            runs.publish(message(1))
+            for name in subs:  # read before the answers come (an unread one is replaced)
+                await read_until(name, 1)
+            reads.request_current("t", subs["asked"])
+            reads.request_current("gone", subs["asked"])
+            reads.request_current("t", subs["asked too"])
+            await read_until("asked", 1, restated=True)
+            await read_until("asked too", 1, restated=True)
+            last[0] = 2
+            runs.publish(message(2))
+            for name in subs:
+                await read_until(name, 2)
+        finally:
+            await runs.close()
+            await reads.close()
+        return got
+
+    got = asyncio.run(run())
+    assert got["asked"] == [(1, False), (1, True), (2, False)]
+    assert got["asked too"] == [(1, False), (1, True), (2, False)]
+    assert got["other"] == got["every"] == [(1, False), (2, False)]
+    # A socket told version 1 already skips its restatement; one told nothing yet does not.
+    told, fresh = Told(["t"]), Told(["t"])
+    assert told.fresh(message(1)) and not told.fresh(message(1, True))
+    assert fresh.fresh(message(1, True))
+    assert told.fresh(message(1, True))  # the answer came: nothing left to skip
+    assert Told([]).fresh(message(1, True))  # a task it did not ask about

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, cast
 
 from fastapi import APIRouter, WebSocket
@@ -233,22 +233,49 @@ async def stream_task(
     """Send every change newer than the snapshot; stop after the terminal message.
 
     A task running on another worker has no version here (-1): its snapshot came from the
-    database, so buffered updates older than it are recognised by their progress instead.
+    database, so buffered updates older than it are recognised by their progress instead,
+    and the restatement of its current state asked for (`Engine.catch_up`) is skipped if
+    a message of that version was told already.
     """
+    if snapshot_version >= 0:
 
-    def newer(msg: TaskMessage) -> bool:
-        return not (
-            msg.version <= snapshot_version
-            or (
-                snapshot_version < 0
-                and not msg.terminal
-                and msg.payload.get("type") == "update"
-                and msg.payload.get("status") == snapshot.status.value
-                and (msg.payload.get("progress") or 0) < snapshot.progress
-            )
-        )
+        def newer(msg: TaskMessage) -> bool:
+            return msg.version > snapshot_version
+
+    else:
+        told = Told([snapshot.id])
+
+        def newer(msg: TaskMessage) -> bool:
+            return (
+                msg.terminal
+                or msg.payload.get("type") != "update"
+                or msg.payload.get("status") != snapshot.status.value
+                or (msg.payload.get("progress") or 0) >= snapshot.progress
+            ) and told.fresh(msg)
 
     await Feed(ws, sub, newer, end_at_terminal=True).run()
+
+
+class Told:
+    """For the tasks whose current state a socket asked another worker for (`Engine.catch_up`),
+    the version it was told last, until the answer comes: the answer, a restatement, is
+    not told to a socket that has that version already (the task changed meanwhile)."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self, asked: Iterable[str]) -> None:
+        self._last: dict[str, tuple[int, int]] = dict.fromkeys(asked, (0, -1))
+
+    def fresh(self, msg: TaskMessage) -> bool:
+        """Whether `msg` tells the socket something new."""
+        told = self._last.get(msg.task_id)
+        if told is None:
+            return True
+        if msg.restated:
+            del self._last[msg.task_id]  # the answer: nothing more to compare with
+            return (msg.attempt, msg.version) > told
+        self._last[msg.task_id] = (msg.attempt, msg.version)
+        return True
 
 
 class TokenEnd(asyncio.Event):
@@ -306,6 +333,8 @@ async def serve_single_task(
         if task.is_terminal:
             await ws.close(NORMAL_CLOSURE)
             return
+        if version < 0:  # read from the database: may be a flush window old
+            engine.catch_up(sub, task_id)
         await serve_until_done(ws, stream_task(ws, sub, version, task), revoked)
 
 

@@ -47,6 +47,7 @@ from spyglass.api.session import POST_ERRORS, client_address, json_only
 from spyglass.api.sockets import (
     Feed,
     TokenEnd,
+    Told,
     reject,
     serve_single_task,
     serve_until_done,
@@ -236,10 +237,12 @@ def _out(token: TokenInfo) -> dict[str, Any]:
 
 
 async def _stream_owner_tasks(ws: WebSocket, sub: Subscription, versions: dict[str, int]) -> None:
-    """Every change of the subscribed tasks, skipping what the snapshot already held."""
+    """Every change of the subscribed tasks, skipping what the snapshot already held (and,
+    for those running on other workers, a restatement of what the socket was told)."""
+    told = Told(task_id for task_id, version in versions.items() if version < 0)
 
     def newer(msg: TaskMessage) -> bool:
-        return msg.version > versions.get(msg.task_id, -1)
+        return msg.version > versions.get(msg.task_id, -1) and told.fresh(msg)
 
     await Feed(ws, sub, newer, end_at_terminal=False).run()
 
@@ -338,6 +341,9 @@ async def token_tasks_socket(ws: WebSocket, state_name: str, client_token: str) 
             for task in reversed(page.tasks):
                 snapshot = socket_payload("snapshot", task)
                 await ws.send_text(json.dumps(snapshot, default=str))
+            for task_id, version in versions.items():
+                if version < 0:  # read from the database: may be a flush window old
+                    engine.catch_up(sub, task_id)
             await serve_until_done(ws, _stream_owner_tasks(ws, sub, versions), revoked)
 
 

@@ -305,6 +305,8 @@ class TaskDetailState(rx.State):
                 self._load(task, events, files)
                 last_seq = events[-1].seq if events else 0
                 self.loading = False
+            if not task.is_terminal:  # running elsewhere: its progress as it is now
+                engine.catch_up(sub, task_id)
             feed = LiveFeed(sub, token)
             while (batch := await feed.next()) is not None:
                 async with self:

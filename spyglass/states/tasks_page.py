@@ -585,6 +585,9 @@ class TasksPageState(rx.State):
                     return
                 self.rows, self.total, self.offset = rows, page.total, offset
                 self.loading = False
+            for task in page.tasks:  # those running elsewhere: their progress as it is now
+                if not task.is_terminal:
+                    engine.catch_up(sub, task.id)
             await self._follow(sub, token, generation, user, query, offset, narrowed)
         finally:
             sub.close()

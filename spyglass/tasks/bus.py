@@ -38,6 +38,10 @@ class TaskMessage:
     fence: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
     #: The attempt of the run that sent it (0: not known, never judged stale by it).
     attempt: int = 0
+    #: A restatement of the task's state as of `version` (no change of its own), told to
+    #: one reader that asked for it (`Bus.request_current`): a reader already told that
+    #: version may skip it.
+    restated: bool = False
 
     _frame: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
@@ -283,6 +287,7 @@ class Bus(ABC):
 
     def __init__(self) -> None:
         self._cancel_handlers: list[Callable[[str], object]] = []
+        self._current_handler: Callable[[str], TaskMessage | None] | None = None
         self._resync_handlers: list[Callable[[], object]] = []
         #: Called with the seconds a message spent between processes (buses between
         #: processes measure it; one process's own has none).
@@ -311,6 +316,17 @@ class Bus(ABC):
     def _cancel_here(self, task_id: str) -> None:
         for handler in self._cancel_handlers:
             handler(task_id)
+
+    def on_current(self, handler: Callable[[str], TaskMessage | None]) -> None:
+        """Answer other processes' `request_current` with `handler(task_id)`: the current
+        state of a task running here (a restatement), or None if it does not run here."""
+        self._current_handler = handler
+
+    def request_current(self, task_id: str, sub: Subscription) -> None:  # noqa: B027 (one process: none)
+        """Ask the process running `task_id`, if it is another, to tell `sub` alone the
+        task's current state, in order with the task's other messages: what a read of the
+        database may not hold yet (progress is written there at most once per flush
+        window). Within one process there is no other to ask."""
 
     @abstractmethod
     def subscribe(self, topic: Topic) -> Subscription: ...
@@ -383,6 +399,15 @@ class LocalBus(Bus):
         for sub in tuple(self._wide):
             if sub.topic.matches(msg):
                 sub.deliver(msg)
+
+    def deliver_to(self, sub: Subscription, msg: TaskMessage) -> None:
+        """Tell one subscriber a message meant for it alone (nothing told the task's other
+        readers changes: it is judged in order as theirs are, without recording it)."""
+        followers = self._by_task.get(msg.task_id) if sub.topic.task_id is not None else None
+        if followers is None:
+            sub.deliver(msg)
+        elif sub in followers.subs and in_order(dict(followers.seen), msg):
+            sub.accept(msg)
 
     def has_listeners(self, task_id: str) -> bool:
         return bool(self._wide) or task_id in self._by_task

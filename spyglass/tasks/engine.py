@@ -112,6 +112,7 @@ class Engine:
         await self._store.start()
         await self._bus.start()
         self._bus.on_cancel(self._runner.cancel)
+        self._bus.on_current(self._runner.current)
         self._bus.on_resync(self._resync)
         if self._queue is not None:
             await self._queue.open()
@@ -596,6 +597,15 @@ class Engine:
         manager, or close it). Subscribe before reading a snapshot, then skip what the
         snapshot holds (`live_version`): nothing is missed."""
         return self._bus.subscribe(topic)
+
+    def catch_up(self, sub: Subscription, task_id: str) -> None:
+        """After reading a snapshot of a task for `sub`: if the task runs in another process,
+        ask that process to tell `sub` its current state, which the database may not hold
+        yet (progress is written there at most once per flush window). It comes in order
+        with the task's other messages, as a restatement (`TaskMessage.restated`): a reader
+        already told its version may skip it. Ask only for a task the reader may see."""
+        if task_id not in self._runner.live:
+            self._bus.request_current(task_id, sub)
 
     def live_version(self, task_id: str) -> int:
         """The version of a task running in this process (its bus messages carry it), or -1."""

@@ -11,6 +11,7 @@ one round trip per batch, not per update.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import secrets
@@ -21,12 +22,15 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from spyglass.tasks.bus import LocalBus, TaskMessage
+from spyglass.tasks.bus import LocalBus, Subscription, TaskMessage
 
 log = logging.getLogger(__name__)
 
 #: Messages waiting for Redis beyond this are dropped, oldest progress first (an outage).
 OUTBOX_LIMIT = 100_000
+#: Seconds an answer to `request_current` is waited for (none comes for a task that runs
+#: nowhere, or that ended).
+ANSWER_WAIT = 30.0
 RECONNECT_DELAY = 1.0
 
 
@@ -48,26 +52,34 @@ class RedisBus(LocalBus):
         self._client: redis.Redis | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Future[object]] = set()
+        #: This process's `request_current`s still unanswered: the subscriber each is for,
+        #: and until when an answer is waited for.
+        self._asks = itertools.count()
+        self._asked: dict[int, tuple[Subscription, float]] = {}
 
     # -- publishing ----------------------------------------------------------
     def publish(self, msg: TaskMessage) -> None:
         self.deliver_here(msg)  # this process's subscribers at once
-        header = json.dumps(
-            {
-                "o": self.origin,
-                "t": time.time(),
-                "task_id": msg.task_id,
-                "state_name": msg.state_name,
-                "owner_id": msg.owner_id,
-                "client_id": msg.client_id,
-                "version": msg.version,
-                "terminal": msg.terminal,
-                "droppable": msg.droppable,
-                "attempt": msg.attempt,
-            },
-            separators=(",", ":"),
-        )
-        self._send(self.changes, f"{header}\n{msg.json()}", msg.droppable, msg.fence)
+        self._send(self.changes, self._encode(msg), msg.droppable, msg.fence)
+
+    def _encode(self, msg: TaskMessage, to: str | None = None) -> str:
+        """A change as it goes on Redis: a header of its routing fields (and, for a reader
+        on another process that asked, `for`: whose it is), a newline, its payload."""
+        head = {
+            "o": self.origin,
+            "t": time.time(),
+            "task_id": msg.task_id,
+            "state_name": msg.state_name,
+            "owner_id": msg.owner_id,
+            "client_id": msg.client_id,
+            "version": msg.version,
+            "terminal": msg.terminal,
+            "droppable": msg.droppable,
+            "attempt": msg.attempt,
+        }
+        if to is not None:
+            head["for"] = to
+        return f"{json.dumps(head, separators=(',', ':'))}\n{msg.json()}"
 
     def has_listeners(self, task_id: str) -> bool:
         return True  # other workers may be listening
@@ -76,6 +88,22 @@ class RedisBus(LocalBus):
         self._cancel_here(task_id)
         body = json.dumps({"o": self.origin, "cancel": task_id})
         self._send(self.control, body, False)
+
+    def request_current(self, task_id: str, sub: Subscription) -> None:
+        now = time.monotonic()
+        # Forget the requests that went unanswered (the task ended, or runs nowhere).
+        while self._asked and next(iter(self._asked.values()))[1] < now:
+            del self._asked[next(iter(self._asked))]
+        ask = next(self._asks)
+        self._asked[ask] = (sub, now + ANSWER_WAIT)
+        body = json.dumps({"o": self.origin, "current": task_id, "r": ask})
+        self._send(self.control, body, False)
+
+    def _answer_current(self, task_id: str, to: str) -> None:
+        """Another process's `request_current`, for a task that may run here."""
+        msg = self._current_handler(task_id) if self._current_handler is not None else None
+        if msg is not None:  # after every change of the task this process sent before
+            self._send(self.changes, self._encode(msg, to), msg.droppable, msg.fence)
 
     def _send(
         self, channel: str, body: str, droppable: bool, fence: Callable[[], bool] | None = None
@@ -176,7 +204,11 @@ class RedisBus(LocalBus):
         try:
             if channel == self.control:
                 body = json.loads(data)
-                if body.get("o") != self.origin:
+                if body.get("o") == self.origin:
+                    return
+                if "current" in body:
+                    self._answer_current(str(body["current"]), f"{body['o']}/{int(body['r'])}")
+                else:
                     self._cancel_here(str(body["cancel"]))
                 return
             head, _, payload = data.partition("\n")
@@ -186,7 +218,14 @@ class RedisBus(LocalBus):
             self.received += 1
             if self.on_lag is not None:
                 self.on_lag(max(0.0, time.time() - meta["t"]))
-            if not LocalBus.has_listeners(self, meta["task_id"]):
+            to: str | None = meta.get("for")
+            asked: tuple[Subscription, float] | None = None
+            if to is not None:  # an answer to one process's `request_current`
+                origin, _, ask = to.partition("/")
+                asked = self._asked.pop(int(ask), None) if origin == self.origin else None
+                if asked is None or asked[0].closed:
+                    return
+            elif not LocalBus.has_listeners(self, meta["task_id"]):
                 return  # nobody here follows it: not decoded
             msg = TaskMessage(
                 task_id=meta["task_id"],
@@ -199,11 +238,15 @@ class RedisBus(LocalBus):
                 attempt=int(meta.get("attempt") or 0),
                 payload=json.loads(payload),
                 _json=payload,
+                restated=to is not None,
             )
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed bus message on %s", channel)
             return
-        self.deliver_here(msg)
+        if asked is not None:
+            self.deliver_to(asked[0], msg)
+        else:
+            self.deliver_here(msg)
 
     def health(self) -> dict[str, Any]:
         return {

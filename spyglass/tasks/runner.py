@@ -746,8 +746,28 @@ class Runner:
     ) -> None:
         """Tell the task's subscribers (the message is made from its live row)."""
         live.version += 1
-        if not self.bus.has_listeners(live.id):
-            return
+        if self.bus.has_listeners(live.id):
+            self.bus.publish(self._message(live, kind, droppable, terminal, event, data))
+
+    def current(self, task_id: str) -> TaskMessage | None:
+        """The current state of a task running here, restated as an update of its last
+        version (for a reader in another process, `Bus.on_current`); None if it does not
+        run here, or is ending (its end is on its way)."""
+        live = self.live.get(task_id)
+        if live is None or TaskStatus(live.row["status"]).is_terminal:
+            return None
+        return self._message(live, "update", droppable=True, restated=True)
+
+    def _message(
+        self,
+        live: LiveTask,
+        kind: str,
+        droppable: bool,
+        terminal: bool = False,
+        event: dict[str, Any] | None = None,
+        data: Any = None,
+        restated: bool = False,
+    ) -> TaskMessage:
         row = live.row
         eta = rate = None
         if kind == "update" and row["status"] == _PROCESSING and live.started_mono:
@@ -763,19 +783,18 @@ class Runner:
             event=event,
             data=_jsonable(data),
         )
-        self.bus.publish(
-            TaskMessage(
-                task_id=live.id,
-                state_name=row["state_name"],
-                owner_id=row.get("owner_id"),
-                client_id=row.get("client_id"),
-                version=live.version,
-                terminal=terminal,
-                droppable=droppable,
-                payload=payload,
-                fence=(lambda: self.holds(live)) if self.fenced else None,
-                attempt=int(row.get("attempt") or 1),
-            )
+        return TaskMessage(
+            task_id=live.id,
+            state_name=row["state_name"],
+            owner_id=row.get("owner_id"),
+            client_id=row.get("client_id"),
+            version=live.version,
+            terminal=terminal,
+            droppable=droppable,
+            payload=payload,
+            fence=(lambda: self.holds(live)) if self.fenced else None,
+            attempt=int(row.get("attempt") or 1),
+            restated=restated,
         )
 
     def _status_changed(self, live: LiveTask, status: TaskStatus) -> None:
