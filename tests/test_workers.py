@@ -221,6 +221,44 @@ def test_progress_streams_from_a_worker_to_a_socket_on_the_web_process(
     assert seen[-1]["result"] == {"steps": 10}
 
 
+def test_a_socket_opened_after_a_worker_s_job_reported_is_told_its_progress(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Progress goes from the worker to the web process at once, to the database only every
+    60 s here. A socket opened on the web process after the job reported reads the older
+    progress from the database, then is told the current one by the worker running it."""
+    dep = deployment
+    dep.env["SPYGLASS_PROGRESS_FLUSH"] = "60"
+    dep.start_web()
+    dep.start_worker(2)
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    task_id = start(dep, "hold", {"go": str(go), "ready": str(ready), "progress": 40})
+    assert dep.web is not None
+    url = f"{dep.web.ws_url}/ws/testjobs/task/ws/{task_id}"
+
+    async def told_progress(ws: websockets.ClientConnection) -> list[dict[str, Any]]:
+        seen: list[dict[str, Any]] = []
+        async with asyncio.timeout(30):
+            while not seen or seen[-1].get("progress") != 40:
+                seen.append(json.loads(await ws.recv()))
+        return seen
+
+    async def run() -> list[dict[str, Any]]:
+        async with websockets.connect(url) as early:
+            ready.touch()
+            await told_progress(early)  # the job reported
+            async with websockets.connect(url) as late:
+                told = await told_progress(late)
+                assert result(dep, task_id)["progress"] == 0  # not in the database yet
+                go.touch()
+                async with asyncio.timeout(30):
+                    return told + [json.loads(raw) async for raw in late]
+
+    told = asyncio.run(run())
+    assert told[0]["type"] == "snapshot" and told[0]["progress"] == 0, told
+    assert told[-2]["message"] == "half way" and told[-1]["status"] == "COMPLETED", told
+
+
 def test_a_killed_worker_s_jobs_rerun_or_end_interrupted(deployment: Deployment) -> None:
     dep = deployment
     dep.start_web()
