@@ -40,6 +40,7 @@ from spyglass.states.live import (
     CONNECTION_CHECK,
     PUSH_INTERVAL,
     LiveFeed,
+    catch_up,
     merge_page,
     supersede_watch,
 )
@@ -585,9 +586,7 @@ class TasksPageState(rx.State):
                     return
                 self.rows, self.total, self.offset = rows, page.total, offset
                 self.loading = False
-            for task in page.tasks:  # those running elsewhere: their progress as it is now
-                if not task.is_terminal:
-                    engine.catch_up(sub, task.id)
+            catch_up(sub, page.tasks)
             await self._follow(sub, token, generation, user, query, offset, narrowed)
         finally:
             sub.close()
