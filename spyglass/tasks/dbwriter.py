@@ -347,12 +347,20 @@ class GroupCommitWriter:
                     checkpoint = True  # after this group (what follows waits for both)
                     break
                 group.append(item)  # type: ignore[arg-type]
+            # Counted done before their writers are told: a writer that is told and writes
+            # again at once finds the thread with nothing in hand (it may commit on the loop).
+            outcomes: list[tuple[list[_Unit], BaseException | None]] = []
             try:
-                self._commit(group)
-                if checkpoint:
-                    self._checkpoint()
+                self._commit(group, outcomes)
             finally:
-                self._done += len(group) + checkpoint
+                self._done += len(group)
+                for units, error in outcomes:
+                    _resolve(units, error)
+            if checkpoint:
+                try:
+                    self._checkpoint()
+                finally:
+                    self._done += 1
 
     def _checkpoint(self) -> None:
         try:
@@ -375,9 +383,13 @@ class GroupCommitWriter:
                 self._conn.close()
             self._conn = None
 
-    def _commit(self, group: list[_Unit]) -> None:
+    def _commit(
+        self, group: list[_Unit], outcomes: list[tuple[list[_Unit], BaseException | None]]
+    ) -> None:
+        """Commit a group (each unit alone if the group fails, to find the bad one); what
+        each unit's writer is to be told goes to `outcomes`."""
         if not any(unit.write.has_work for unit in group):
-            _resolve(group, None)  # only barriers: what came before them is committed
+            outcomes.append((group, None))  # only barriers: what came before is committed
             return
         try:
             conn = self._connection()
@@ -388,14 +400,14 @@ class GroupCommitWriter:
                 self._drop_connection()  # a broken link is not reused; a new one is opened
                 raise
             self._thread_commits += 1
-            _resolve(group, None)
+            outcomes.append((group, None))
         except Exception:
             if len(group) == 1:
                 log.exception("database write failed")
-                _resolve(group, sys.exc_info()[1])
+                outcomes.append((group, sys.exc_info()[1]))
                 return
             for unit in group:  # find the bad unit; commit the rest
-                self._commit([unit])
+                self._commit([unit], outcomes)
 
     def _apply(self, conn: Connection, writes: list[Write]) -> None:
         inserts, by_columns, events = _plan(writes)
