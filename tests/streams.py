@@ -127,3 +127,14 @@ def check_fast_and_slow(kept_up: list[dict[str, Any]], behind: list[dict[str, An
         assert after[0] == "update" and after[4] is not None and after[4] > m["data"]["i"]
     assert behind[-1]["status"] == "COMPLETED" and behind[-1]["result"] == UPDATES
     assert sum(m["type"] == "event" for m in behind) == len(lines)
+
+
+async def read_until_progress(
+    ws: websockets.ClientConnection, progress: float, timeout: float = 10
+) -> list[dict[str, Any]]:
+    """A socket's messages until one tells `progress` (TimeoutError if none does in time)."""
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout):
+        while not seen or seen[-1].get("progress") != progress:
+            seen.append(json.loads(await ws.recv()))
+    return seen

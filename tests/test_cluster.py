@@ -24,7 +24,12 @@ import websockets
 from tests.accounts import PASSWORD, Account
 from tests.harness import ROOT, SpyGlassServer, separate_checkout
 from tests.services import new_database, postgres_server, redis_server
-from tests.streams import check_fast_and_slow, flood_body, read_fast_and_slow
+from tests.streams import (
+    check_fast_and_slow,
+    flood_body,
+    read_fast_and_slow,
+    read_until_progress,
+)
 
 #: Short leases so that a dead worker is noticed within seconds.
 LEASE_TTL = 3.0
@@ -218,26 +223,19 @@ def test_a_reader_on_another_worker_is_told_progress_not_yet_written(
         assert r.status_code == 200, r.text
         return float(r.json()["progress"])
 
-    async def told_progress(ws: websockets.ClientConnection) -> list[dict[str, Any]]:
-        seen: list[dict[str, Any]] = []
-        async with asyncio.timeout(10):
-            while not seen or seen[-1].get("progress") != 40:
-                seen.append(json.loads(await ws.recv()))
-        return seen
-
     async def run() -> tuple[list[dict[str, Any]], ...]:
         async with websockets.connect(one) as early:
             first = json.loads(await early.recv())  # its snapshot: the job has not reported
             assert first["type"] == "snapshot" and first["progress"] == 0, first
             ready.touch()
-            told_early = [first, *await told_progress(early)]
+            told_early = [first, *await read_until_progress(early, 40)]
             assert await asyncio.to_thread(stored_progress) == 0  # not in the database yet
             async with (
                 websockets.connect(one) as late,
                 websockets.connect(f"{b.ws_url}/ws/testjobs/tasks/{user.token}") as every,
             ):
-                told_late = await told_progress(late)
-                told_every = await told_progress(every)
+                told_late = await read_until_progress(late, 40)
+                told_every = await read_until_progress(every, 40)
             assert await asyncio.to_thread(stored_progress) == 0  # still not: told by worker a
             go.touch()
             async with asyncio.timeout(30):
@@ -573,20 +571,28 @@ def test_a_state_asked_of_another_process_is_told_only_to_who_asked(
     from spyglass.api.sockets import Told
     from spyglass.tasks.bus import TaskMessage, Topic
     from spyglass.tasks.redis_bus import RedisBus
+    from spyglass.tasks.view import TaskView
 
     redis_url, _ = infra
 
-    def message(version: int, restated: bool = False) -> TaskMessage:
-        payload = {"type": "update", "task_id": "t", "v": version}
+    def message(version: int, restated: bool = False, droppable: bool = True) -> TaskMessage:
+        payload = {"type": "update", "task_id": "t", "status": "PROCESSING", "v": version}
+        payload["progress"] = version
         return TaskMessage(
-            "t", "s", None, None, version, False, True, payload, attempt=1, restated=restated
+            "t", "s", None, None, version, False, droppable, payload, attempt=1, restated=restated
         )
 
     async def run() -> dict[str, list[tuple[int, bool]]]:
         prefix = f"c{uuid.uuid4().hex[:8]}"
         runs, reads = RedisBus(redis_url, prefix), RedisBus(redis_url, prefix)
         last = [0]
-        runs.on_current(lambda task_id: message(last[0], True) if task_id == "t" else None)
+        asked_about: list[str] = []
+
+        def current(task_id: str) -> TaskMessage | None:
+            asked_about.append(task_id)
+            return message(last[0], True) if task_id == "t" else None
+
+        runs.on_current(current)
         await runs.start()
         await reads.start()
         subs = {
@@ -614,21 +620,28 @@ def test_a_state_asked_of_another_process_is_told_only_to_who_asked(
             await read_until("asked", 1, restated=True)
             await read_until("asked too", 1, restated=True)
             last[0] = 2
-            runs.publish(message(2))
+            # Not droppable: an answer told to a reader that did not ask would not be
+            # replaced by it before that reader reads.
+            runs.publish(message(2, droppable=False))
             for name in subs:
                 await read_until(name, 2)
         finally:
             await runs.close()
             await reads.close()
+        assert sorted(asked_about) == ["gone", "t", "t"]
         return got
 
     got = asyncio.run(run())
     assert got["asked"] == [(1, False), (1, True), (2, False)]
     assert got["asked too"] == [(1, False), (1, True), (2, False)]
     assert got["other"] == got["every"] == [(1, False), (2, False)]
-    # A socket told version 1 already skips its restatement; one told nothing yet does not.
-    told, fresh = Told(["t"]), Told(["t"])
+    # A socket skips a restatement of what it was told last (its snapshot, or the change
+    # itself), not one that tells something new.
+    row = {"id": "t", "state_name": "s", "task_name": "j", "status": "PROCESSING", "progress": 0}
+    snapshot = TaskView.of(row)
+    told, stale = Told([snapshot]), Told([snapshot])
     assert told.fresh(message(1)) and not told.fresh(message(1, True))
-    assert fresh.fresh(message(1, True))
     assert told.fresh(message(1, True))  # the answer came: nothing left to skip
-    assert Told([]).fresh(message(1, True))  # a task it did not ask about
+    assert stale.fresh(message(1, True))  # newer than its snapshot
+    assert not Told([snapshot]).fresh(message(0, True))  # what its snapshot said
+    assert Told([]).fresh(message(1, True))  # a task it did not read

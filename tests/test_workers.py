@@ -32,6 +32,7 @@ from tests import test_journey
 from tests.accounts import make_account
 from tests.harness import ROOT, SpyGlassServer, separate_checkout, wait_for
 from tests.services import new_database, postgres_server, redis_server
+from tests.streams import read_until_progress
 from tests.test_child_work import events, start_tool, wait_burning, wide_csv
 from tests.test_cluster import account_on, bearer
 from tests.test_credits import balance
@@ -236,19 +237,12 @@ def test_a_socket_opened_after_a_worker_s_job_reported_is_told_its_progress(
     assert dep.web is not None
     url = f"{dep.web.ws_url}/ws/testjobs/task/ws/{task_id}"
 
-    async def told_progress(ws: websockets.ClientConnection) -> list[dict[str, Any]]:
-        seen: list[dict[str, Any]] = []
-        async with asyncio.timeout(30):
-            while not seen or seen[-1].get("progress") != 40:
-                seen.append(json.loads(await ws.recv()))
-        return seen
-
     async def run() -> list[dict[str, Any]]:
         async with websockets.connect(url) as early:
             ready.touch()
-            await told_progress(early)  # the job reported
+            await read_until_progress(early, 40, timeout=30)  # the job reported
             async with websockets.connect(url) as late:
-                told = await told_progress(late)
+                told = await read_until_progress(late, 40, timeout=30)
                 assert result(dep, task_id)["progress"] == 0  # not in the database yet
                 go.touch()
                 async with asyncio.timeout(30):

@@ -243,7 +243,7 @@ async def stream_task(
             return msg.version > snapshot_version
 
     else:
-        told = Told([snapshot.id])
+        told = Told([snapshot])
 
         def newer(msg: TaskMessage) -> bool:
             return (
@@ -257,24 +257,29 @@ async def stream_task(
 
 
 class Told:
-    """For the tasks whose current state a socket asked another worker for (`Engine.catch_up`),
-    the version it was told last, until the answer comes: the answer, a restatement, is
-    not told to a socket that has that version already (the task changed meanwhile)."""
+    """What a socket was told last of each task it read from the database (`Engine.catch_up`
+    may have asked another worker for their current state), until that answer comes: the
+    answer, a restatement, is not told to a socket that was told the same already (its
+    snapshot, or the change itself, came first)."""
 
     __slots__ = ("_last",)
 
-    def __init__(self, asked: Iterable[str]) -> None:
-        self._last: dict[str, tuple[int, int]] = dict.fromkeys(asked, (0, -1))
+    def __init__(self, snapshots: Iterable[TaskView]) -> None:
+        self._last: dict[str, tuple[Any, ...]] = {
+            task.id: (task.status.value, task.progress, task.message) for task in snapshots
+        }
 
     def fresh(self, msg: TaskMessage) -> bool:
         """Whether `msg` tells the socket something new."""
         told = self._last.get(msg.task_id)
         if told is None:
             return True
+        payload = msg.payload
+        state = (payload.get("status"), payload.get("progress"), payload.get("message"))
         if msg.restated:
             del self._last[msg.task_id]  # the answer: nothing more to compare with
-            return (msg.attempt, msg.version) > told
-        self._last[msg.task_id] = (msg.attempt, msg.version)
+            return state != told
+        self._last[msg.task_id] = state
         return True
 
 
@@ -333,8 +338,7 @@ async def serve_single_task(
         if task.is_terminal:
             await ws.close(NORMAL_CLOSURE)
             return
-        if version < 0:  # read from the database: may be a flush window old
-            engine.catch_up(sub, task_id)
+        engine.catch_up(sub, [task])  # if it runs in another process
         await serve_until_done(ws, stream_task(ws, sub, version, task), revoked)
 
 

@@ -236,10 +236,12 @@ def _out(token: TokenInfo) -> dict[str, Any]:
     return TokenOut(**{**fields, "scopes": list(token.scopes)}).model_dump()
 
 
-async def _stream_owner_tasks(ws: WebSocket, sub: Subscription, versions: dict[str, int]) -> None:
+async def _stream_owner_tasks(
+    ws: WebSocket, sub: Subscription, versions: dict[str, int], snapshots: list[TaskView]
+) -> None:
     """Every change of the subscribed tasks, skipping what the snapshot already held (and,
     for those running on other workers, a restatement of what the socket was told)."""
-    told = Told(task_id for task_id, version in versions.items() if version < 0)
+    told = Told(snapshots)
 
     def newer(msg: TaskMessage) -> bool:
         return msg.version > versions.get(msg.task_id, -1) and told.fresh(msg)
@@ -341,10 +343,10 @@ async def token_tasks_socket(ws: WebSocket, state_name: str, client_token: str) 
             for task in reversed(page.tasks):
                 snapshot = socket_payload("snapshot", task)
                 await ws.send_text(json.dumps(snapshot, default=str))
-            for task_id, version in versions.items():
-                if version < 0:  # read from the database: may be a flush window old
-                    engine.catch_up(sub, task_id)
-            await serve_until_done(ws, _stream_owner_tasks(ws, sub, versions), revoked)
+            engine.catch_up(sub, page.tasks)  # those running in another process
+            remote = [task for task in page.tasks if versions[task.id] < 0]
+            stream = _stream_owner_tasks(ws, sub, versions, remote)
+            await serve_until_done(ws, stream, revoked)
 
 
 @router.get(

@@ -22,7 +22,6 @@ from spyglass.states.display import duration_text, title_of
 from spyglass.states.live import (
     CONNECTION_CHECK,
     LiveFeed,
-    catch_up,
     merge_page,
     supersede_watch,
 )
@@ -351,7 +350,7 @@ class AdminState(rx.State):
                 self._apply_stats(first)
                 self._apply_charts(charts)
                 self.loading = False
-            catch_up(sub, page.tasks)
+            engine.catch_up(sub, page.tasks)  # those running in another process
             loop = asyncio.get_running_loop()
             feed = LiveFeed(sub, token)
             stats_at = charts_at = loop.time()

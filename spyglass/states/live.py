@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from spyglass.tasks.bus import Subscription, TaskMessage
-from spyglass.tasks.engine import get_engine
-from spyglass.tasks.view import TaskView
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -33,16 +31,6 @@ async def client_connected(token: str) -> bool:
     except Exception:  # an internal API moved: keep the stream rather than cut it
         log.debug("could not ask Reflex whether %s is connected", token, exc_info=True)
         return True
-
-
-def catch_up(sub: Subscription, shown: Iterable[TaskView]) -> None:
-    """After a page read these tasks: ask for the current state of those still running, to
-    be told through `sub` (for a task running in another process, the database may hold
-    its progress one flush window old; see `Engine.catch_up`)."""
-    engine = get_engine()
-    for task in shown:
-        if not task.is_terminal:
-            engine.catch_up(sub, task.id)
 
 
 def supersede_watch(state: Any) -> tuple[int, str]:

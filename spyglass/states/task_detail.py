@@ -23,7 +23,7 @@ from spyglass.states.display import (
     duration_text,
     remedy,
 )
-from spyglass.states.live import PUSH_INTERVAL, LiveFeed, catch_up, supersede_watch
+from spyglass.states.live import PUSH_INTERVAL, LiveFeed, supersede_watch
 from spyglass.states.tasks_page import Choice, TaskRow, refresh_clocks, row_from, task_row
 from spyglass.states.timeline import Bar, Point, build, point
 from spyglass.tasks.access import can_act, can_read
@@ -305,7 +305,7 @@ class TaskDetailState(rx.State):
                 self._load(task, events, files)
                 last_seq = events[-1].seq if events else 0
                 self.loading = False
-            catch_up(sub, [task])
+            engine.catch_up(sub, [task])  # if it runs in another process
             feed = LiveFeed(sub, token)
             while (batch := await feed.next()) is not None:
                 async with self:

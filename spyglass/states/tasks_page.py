@@ -40,7 +40,6 @@ from spyglass.states.live import (
     CONNECTION_CHECK,
     PUSH_INTERVAL,
     LiveFeed,
-    catch_up,
     merge_page,
     supersede_watch,
 )
@@ -586,7 +585,7 @@ class TasksPageState(rx.State):
                     return
                 self.rows, self.total, self.offset = rows, page.total, offset
                 self.loading = False
-            catch_up(sub, page.tasks)
+            engine.catch_up(sub, page.tasks)  # those running in another process
             await self._follow(sub, token, generation, user, query, offset, narrowed)
         finally:
             sub.close()
@@ -621,6 +620,7 @@ class TasksPageState(rx.State):
                 if narrowed:  # only the database knows which tasks match: read the page again
                     page = await engine.list_tasks(user, query, limit=PAGE_SIZE, offset=offset)
                     fresh, total = [task_row(t) for t in page.tasks], page.total
+                    engine.catch_up(sub, page.tasks)
                 else:
                     total = (await engine.list_tasks(user, query, limit=1)).total
                 counted_at, count_due = loop.time(), False

@@ -9,7 +9,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -598,14 +598,16 @@ class Engine:
         snapshot holds (`live_version`): nothing is missed."""
         return self._bus.subscribe(topic)
 
-    def catch_up(self, sub: Subscription, task_id: str) -> None:
-        """After reading a snapshot of a task for `sub`: if the task runs in another process,
-        ask that process to tell `sub` its current state, which the database may not hold
-        yet (progress is written there at most once per flush window). It comes in order
-        with the task's other messages, as a restatement (`TaskMessage.restated`): a reader
-        already told its version may skip it. Ask only for a task the reader may see."""
-        if task_id not in self._runner.live:
-            self._bus.request_current(task_id, sub)
+    def catch_up(self, sub: Subscription, shown: Iterable[TaskView]) -> None:
+        """After reading these tasks for `sub` (a socket's snapshot, a page): ask the process
+        running each of them, if it is another, to tell `sub` its current state. The
+        database holds a running task's progress up to one flush window old; its status
+        changes are written before they are told, so only a task read as PROCESSING can
+        lag. The answer comes in order with the task's other messages, as a restatement
+        (`TaskMessage.restated`). Ask only for tasks the reader may see."""
+        for task in shown:
+            if task.status is TaskStatus.PROCESSING and task.id not in self._runner.live:
+                self._bus.request_current(task.id, sub)
 
     def live_version(self, task_id: str) -> int:
         """The version of a task running in this process (its bus messages carry it), or -1."""

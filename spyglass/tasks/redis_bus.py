@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 #: Messages waiting for Redis beyond this are dropped, oldest progress first (an outage).
 OUTBOX_LIMIT = 100_000
 #: Seconds an answer to `request_current` is waited for (none comes for a task that runs
-#: nowhere, or that ended).
-ANSWER_WAIT = 30.0
+#: nowhere, or that ended; one that comes comes within milliseconds).
+ANSWER_WAIT = 10.0
 RECONNECT_DELAY = 1.0
 
 
@@ -40,8 +40,12 @@ class RedisBus(LocalBus):
     def __init__(self, url: str, prefix: str = "spyglass") -> None:
         super().__init__()
         self.url = url
+        self.prefix = prefix
         self.changes = f"{prefix}:changes"
         self.control = f"{prefix}:control"
+        #: Questions for the current state of a task (`request_current`), to every process;
+        #: each answer goes on the asking process's own channel (`_answers`).
+        self.asks = f"{prefix}:ask"
         #: Tells this process's own messages apart when Redis echoes them back.
         self.origin = secrets.token_hex(8)
         self.connected = False
@@ -52,19 +56,24 @@ class RedisBus(LocalBus):
         self._client: redis.Redis | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Future[object]] = set()
-        #: This process's `request_current`s still unanswered: the subscriber each is for,
-        #: and until when an answer is waited for.
-        self._asks = itertools.count()
-        self._asked: dict[int, tuple[Subscription, float]] = {}
+        #: This process's `request_current`s still unanswered: the task and subscriber each
+        #: is for, and until when an answer is waited for.
+        self._ask_ids = itertools.count()
+        self._asked: dict[int, tuple[str, Subscription, float]] = {}
 
     # -- publishing ----------------------------------------------------------
     def publish(self, msg: TaskMessage) -> None:
         self.deliver_here(msg)  # this process's subscribers at once
         self._send(self.changes, self._encode(msg), msg.droppable, msg.fence)
 
-    def _encode(self, msg: TaskMessage, to: str | None = None) -> str:
-        """A change as it goes on Redis: a header of its routing fields (and, for a reader
-        on another process that asked, `for`: whose it is), a newline, its payload."""
+    @property
+    def _answers(self) -> str:
+        """This process's own channel: the answers to its `request_current`s."""
+        return f"{self.prefix}:for:{self.origin}"
+
+    def _encode(self, msg: TaskMessage) -> str:
+        """A change as it goes on Redis: a header of its routing fields, a newline, its
+        payload."""
         head = {
             "o": self.origin,
             "t": time.time(),
@@ -77,8 +86,6 @@ class RedisBus(LocalBus):
             "droppable": msg.droppable,
             "attempt": msg.attempt,
         }
-        if to is not None:
-            head["for"] = to
         return f"{json.dumps(head, separators=(',', ':'))}\n{msg.json()}"
 
     def has_listeners(self, task_id: str) -> bool:
@@ -90,20 +97,43 @@ class RedisBus(LocalBus):
         self._send(self.control, body, False)
 
     def request_current(self, task_id: str, sub: Subscription) -> None:
-        now = time.monotonic()
-        # Forget the requests that went unanswered (the task ended, or runs nowhere).
-        while self._asked and next(iter(self._asked.values()))[1] < now:
-            del self._asked[next(iter(self._asked))]
-        ask = next(self._asks)
-        self._asked[ask] = (sub, now + ANSWER_WAIT)
+        self._forget_unanswered()
+        ask = next(self._ask_ids)
+        self._asked[ask] = (task_id, sub, time.monotonic() + ANSWER_WAIT)
         body = json.dumps({"o": self.origin, "current": task_id, "r": ask})
-        self._send(self.control, body, False)
+        self._send(self.asks, body, False)
 
-    def _answer_current(self, task_id: str, to: str) -> None:
-        """Another process's `request_current`, for a task that may run here."""
+    def _forget_unanswered(self) -> None:
+        """Questions nobody answered in time (the task ended, or runs nowhere)."""
+        now = time.monotonic()
+        while self._asked and next(iter(self._asked.values()))[2] < now:
+            del self._asked[next(iter(self._asked))]
+
+    def _answer_current(self, task_id: str, origin: str, ask: int) -> None:
+        """Another process's `request_current`, for a task that may run here: answered on
+        that process's own channel, after every change of the task this one sent before
+        (one connection publishes both, in order; the asker reads both on one)."""
         msg = self._current_handler(task_id) if self._current_handler is not None else None
-        if msg is not None:  # after every change of the task this process sent before
-            self._send(self.changes, self._encode(msg, to), msg.droppable, msg.fence)
+        if msg is not None:
+            answer = f"{ask}\n{self._encode(msg)}"
+            self._send(f"{self.prefix}:for:{origin}", answer, msg.droppable, msg.fence)
+
+    def _take_answer(self, data: str) -> None:
+        """An answer to one of this process's `request_current`s: for the subscriber that
+        asked, if it still listens, and only if it is of the task it asked about."""
+        ask, _, change = data.partition("\n")
+        try:
+            asked = self._asked.pop(int(ask), None)
+            msg = self._decode(change, restated=True) if asked is not None else None
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignored a malformed answer on %s", self._answers)
+            return
+        self._forget_unanswered()
+        if asked is None or msg is None:
+            return
+        task_id, sub, _ = asked
+        if not sub.closed and msg.task_id == task_id and sub.topic.matches(msg):
+            self.deliver_to(sub, msg)
 
     def _send(
         self, channel: str, body: str, droppable: bool, fence: Callable[[], bool] | None = None
@@ -177,8 +207,9 @@ class RedisBus(LocalBus):
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                channels = [self.changes] if self.follows_changes else []
-                await pubsub.subscribe(*channels, self.control)
+                # A process that follows nobody's changes asks no questions: it only answers.
+                channels = [self.changes, self._answers] if self.follows_changes else []
+                await pubsub.subscribe(*channels, self.control, self.asks)
                 self.connected = True
                 if ready.is_set():  # back after an outage: what was missed is read anew
                     log.info("Redis subscription restored")
@@ -201,52 +232,52 @@ class RedisBus(LocalBus):
                 await pubsub.aclose()
 
     def _receive(self, channel: str, data: str) -> None:
-        try:
-            if channel == self.control:
-                body = json.loads(data)
-                if body.get("o") == self.origin:
-                    return
-                if "current" in body:
-                    self._answer_current(str(body["current"]), f"{body['o']}/{int(body['r'])}")
-                else:
-                    self._cancel_here(str(body["cancel"]))
+        if channel == self.changes:
+            try:
+                msg = self._decode(data)
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignored a malformed bus message on %s", channel)
                 return
-            head, _, payload = data.partition("\n")
-            meta: dict[str, Any] = json.loads(head)
-            if meta["o"] == self.origin:
-                return
-            self.received += 1
-            if self.on_lag is not None:
-                self.on_lag(max(0.0, time.time() - meta["t"]))
-            to: str | None = meta.get("for")
-            asked: tuple[Subscription, float] | None = None
-            if to is not None:  # an answer to one process's `request_current`
-                origin, _, ask = to.partition("/")
-                asked = self._asked.pop(int(ask), None) if origin == self.origin else None
-                if asked is None or asked[0].closed:
-                    return
-            elif not LocalBus.has_listeners(self, meta["task_id"]):
-                return  # nobody here follows it: not decoded
-            msg = TaskMessage(
-                task_id=meta["task_id"],
-                state_name=meta["state_name"],
-                owner_id=meta["owner_id"],
-                client_id=meta["client_id"],
-                version=meta["version"],
-                terminal=meta["terminal"],
-                droppable=meta["droppable"],
-                attempt=int(meta.get("attempt") or 0),
-                payload=json.loads(payload),
-                _json=payload,
-                restated=to is not None,
-            )
-        except (ValueError, KeyError, TypeError):
-            log.warning("ignored a malformed bus message on %s", channel)
-            return
-        if asked is not None:
-            self.deliver_to(asked[0], msg)
+            if msg is not None:
+                self.deliver_here(msg)
+        elif channel == self._answers:
+            self._take_answer(data)
         else:
-            self.deliver_here(msg)
+            try:
+                body = json.loads(data)
+                if body.get("o") != self.origin:
+                    if channel == self.asks:
+                        self._answer_current(str(body["current"]), str(body["o"]), int(body["r"]))
+                    else:
+                        self._cancel_here(str(body["cancel"]))
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignored a malformed bus message on %s", channel)
+
+    def _decode(self, data: str, restated: bool = False) -> TaskMessage | None:
+        """A change another process published (None: this one's own, or one nobody here
+        follows, left undecoded); raises ValueError, KeyError or TypeError if malformed."""
+        head, _, payload = data.partition("\n")
+        meta: dict[str, Any] = json.loads(head)
+        if meta["o"] == self.origin:
+            return None
+        self.received += 1
+        if self.on_lag is not None:
+            self.on_lag(max(0.0, time.time() - meta["t"]))
+        if not restated and not LocalBus.has_listeners(self, meta["task_id"]):
+            return None  # nobody here follows it: not decoded
+        return TaskMessage(
+            task_id=meta["task_id"],
+            state_name=meta["state_name"],
+            owner_id=meta["owner_id"],
+            client_id=meta["client_id"],
+            version=meta["version"],
+            terminal=meta["terminal"],
+            droppable=meta["droppable"],
+            attempt=int(meta.get("attempt") or 0),
+            payload=json.loads(payload),
+            _json=payload,
+            restated=restated,
+        )
 
     def health(self) -> dict[str, Any]:
         return {

@@ -55,6 +55,9 @@ class LiveTask:
     args: Any
     instance: Any = None
     version: int = 0
+    #: The status its last message told (`_publish`): a status written but not told yet
+    #: is not restated (`Runner.current`).
+    told_status: str | None = None
     seq: int = 0
     cancel_requested: bool = False
     shutdown_requested: bool = False
@@ -746,15 +749,17 @@ class Runner:
     ) -> None:
         """Tell the task's subscribers (the message is made from its live row)."""
         live.version += 1
+        live.told_status = live.row["status"]
         if self.bus.has_listeners(live.id):
             self.bus.publish(self._message(live, kind, droppable, terminal, event, data))
 
     def current(self, task_id: str) -> TaskMessage | None:
         """The current state of a task running here, restated as an update of its last
         version (for a reader in another process, `Bus.on_current`); None if it does not
-        run here, or is ending (its end is on its way)."""
+        run here, or if its status changed and is not told yet (being written: the change
+        itself is on its way, the end included)."""
         live = self.live.get(task_id)
-        if live is None or TaskStatus(live.row["status"]).is_terminal:
+        if live is None or live.row["status"] != live.told_status:
             return None
         return self._message(live, "update", droppable=True, restated=True)
 
