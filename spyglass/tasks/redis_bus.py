@@ -6,6 +6,11 @@ task that runs on worker A streams to a socket held by worker B, and a cancel se
 any worker reaches the one running the task. Messages of one publisher arrive in
 order; publishing is batched (one pipeline per loop turn) so a chatty job costs Redis
 one round trip per batch, not per update.
+
+A worker that read a running task from the database (its progress up to one flush window
+old) asks, on `{prefix}:ask`, for the task's current state (`request_current`); the worker
+running it answers on the asker's own `{prefix}:for:<origin>`, after the task's earlier
+changes, for the subscriber that asked alone.
 """
 
 from __future__ import annotations
