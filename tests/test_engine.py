@@ -1335,3 +1335,52 @@ async def test_a_row_read_in_the_loop_never_waits_for_sqlites_locks(tmp_path: Pa
     finally:
         holder.close()
         await store.close()
+
+
+async def test_no_status_is_restated_to_another_process_before_it_is_told(
+    tmp_path: Path,
+) -> None:
+    """Among several processes (a Redis bus) a status change is written, then told. Asked
+    for the task's current state meanwhile (`Runner.current`, answering another process's
+    reader), the runner restates only what it has told: never a status still being written,
+    which a reader would then be told twice, or told although its write failed."""
+    from tests.services import redis_server
+
+    @monitored_background_task
+    async def brief(task: TaskContext) -> str:
+        await task.update(progress=50, message="half way")
+        return "done"
+
+    with redis_server() as redis_url:
+        settings = Settings(
+            data_dir=tmp_path,
+            db_url=f"sqlite:///{tmp_path / 'restate.db'}",
+            port=0,
+            secret_key="unit",
+            redis_url=redis_url,
+        )
+        eng = Engine(settings, Registry())
+        await eng.start()
+        try:
+            assert not eng._runner.alone  # the mode where changes are written before told
+            restated: list[tuple[str | None, str]] = []  # (status told by then, restated)
+            withheld = 0  # asked while it ran, and nothing restated
+            with eng.subscribe(Topic()) as sub:  # before the start: told everything
+                task = await eng.start_job(spec_of(brief), None, origin="direct")
+                told: str | None = None
+                while True:
+                    while (msg := sub.take()) is not None:
+                        told = msg.payload["status"]
+                    if told == "COMPLETED":
+                        break
+                    answer = eng._runner.current(task.id)
+                    if answer is not None:
+                        restated.append((told, answer.payload["status"]))
+                    elif task.id in eng._runner.live:
+                        withheld += 1
+                    await asyncio.sleep(0)  # every turn of the loop, the writes' included
+        finally:
+            await eng.stop()
+    assert restated, "the runner was never asked while the job ran"
+    assert withheld, "never asked while a status change was being written"
+    assert all(told == status for told, status in restated), restated
