@@ -42,14 +42,18 @@ def spec_of(fn: Any, static: bool = True, state: str = "unit_state") -> JobSpec:
 
 
 @contextlib.asynccontextmanager
-async def unit_engine(folder: Path, flush: float) -> AsyncIterator[Engine]:
-    """An engine of its own on a SQLite file, writing coalesced lines every `flush` s."""
+async def unit_engine(
+    folder: Path, flush: float, redis_url: str | None = None
+) -> AsyncIterator[Engine]:
+    """An engine of its own on a SQLite file, writing coalesced lines every `flush` s (with
+    `redis_url`, on a Redis bus: not the only process)."""
     settings = Settings(
         data_dir=folder,
         db_url=f"sqlite:///{folder / f'unit-{flush:g}.db'}",
         port=0,
         secret_key="unit",
         progress_flush_interval=flush,
+        redis_url=redis_url,
     )
     eng = Engine(settings, Registry())
     await eng.start()
@@ -1352,16 +1356,7 @@ async def test_no_status_is_restated_to_another_process_before_it_is_told(
         return "done"
 
     with redis_server() as redis_url:
-        settings = Settings(
-            data_dir=tmp_path,
-            db_url=f"sqlite:///{tmp_path / 'restate.db'}",
-            port=0,
-            secret_key="unit",
-            redis_url=redis_url,
-        )
-        eng = Engine(settings, Registry())
-        await eng.start()
-        try:
+        async with unit_engine(tmp_path, 0.25, redis_url) as eng:
             assert not eng._runner.alone  # the mode where changes are written before told
             restated: list[tuple[str | None, str]] = []  # (status told by then, restated)
             withheld = 0  # asked while it ran, and nothing restated
@@ -1379,8 +1374,6 @@ async def test_no_status_is_restated_to_another_process_before_it_is_told(
                     elif task.id in eng._runner.live:
                         withheld += 1
                     await asyncio.sleep(0)  # every turn of the loop, the writes' included
-        finally:
-            await eng.stop()
     assert restated, "the runner was never asked while the job ran"
     assert withheld, "never asked while a status change was being written"
     assert all(told == status for told, status in restated), restated

@@ -235,7 +235,7 @@ async def stream_task(
     A task running on another worker has no version here (-1): its snapshot came from the
     database, so buffered updates older than it are recognised by their progress instead,
     and the restatement of its current state asked for (`Engine.catch_up`) is skipped if
-    a message of that version was told already.
+    the socket was told the same state already (`Told`).
     """
     if snapshot_version >= 0:
 
