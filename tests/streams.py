@@ -94,10 +94,13 @@ async def read_fast_and_slow(
 
 def _from_its_work(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A task's messages from the first of its work on (`go`): before it, a reader may have
-    been told the task's move to PROCESSING, or read it in its snapshot, as the moment it
-    subscribed falls."""
+    been told the task's start (PENDING, then PROCESSING, in that order), or read it in its
+    snapshot, as the moment it subscribed falls (through Redis, a reader on another worker
+    may subscribe before the start is announced there)."""
     first = next(i for i, m in enumerate(messages) if (m.get("data") or {}).get("i") is not None)
-    assert {m["status"] for m in messages[:first]} <= {"PROCESSING"}, messages[:first]
+    statuses = [m["status"] for m in messages[:first]]
+    assert set(statuses) <= {"PENDING", "PROCESSING"}, messages[:first]
+    assert statuses == sorted(statuses, key=["PENDING", "PROCESSING"].index), statuses
     return messages[first:]
 
 
