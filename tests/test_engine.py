@@ -457,6 +457,26 @@ async def test_progress_never_goes_back_and_is_clamped(engine: Engine) -> None:
     assert len(warnings) == 1 and "clamped to 0" in (warnings[0].message or "")
 
 
+async def test_progress_too_slow_for_a_rate_is_told_with_a_finite_eta(engine: Engine) -> None:
+    """A job that creeps (a millionth of a percent after a while: a rate that rounds to 0
+    per second) is told to its readers like any other, with an ETA; it used to divide by
+    the rounded rate, and the update failed the job."""
+
+    @monitored_background_task
+    async def creeping(task: TaskContext) -> str:
+        await asyncio.sleep(0.05)
+        await task.update(progress=1e-6, data={"step": 1})
+        return "done"
+
+    with engine.subscribe(Topic()) as sub:
+        done = await run_to_end(engine, spec_of(creeping))
+        told = [m.payload for m in await sub.get_batch()]
+    assert done.status is TaskStatus.COMPLETED, done.error_message
+    update = next(p for p in told if p.get("data") == {"step": 1})
+    assert update["progress"] == 1e-6 and update["rate"] == 0.0
+    assert update["eta_seconds"] > 1e6  # 100 % at this pace: months
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

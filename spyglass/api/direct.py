@@ -238,6 +238,10 @@ def _account_doc(spec: JobSpec, state: str) -> str:
     return NEEDS_ACCOUNT_DOC.format(cost=spec.options.cost, state=state, job=spec.task_name)
 
 
+#: Set in a request's scope by the `Lane` that serves it: the lane picked it for being one
+#: these routes handle themselves (it looked at the query string, telemetry and headers).
+ON_LANE = "spyglass.on_lane"
+
 #: The job each documented start route starts (by its endpoint).
 _STARTS: dict[Any, JobSpec] = {}
 
@@ -279,7 +283,7 @@ class DirectStartRoute(APIRoute):
             framework = self.app
 
             async def app(scope: Scope, receive: Receive, send: Send) -> None:
-                if self.quick(scope):
+                if scope.get(ON_LANE) or self.quick(scope):
                     response = await self.start(Request(scope, receive, send))
                     await response(scope, receive, send)
                 else:
@@ -355,7 +359,7 @@ class TaskRoute(APIRoute):
         framework = self.app
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            if get_telemetry_data() is not None:
+            if not scope.get(ON_LANE) and get_telemetry_data() is not None:
                 await framework(scope, receive, send)
                 return
             params = scope["path_params"]

@@ -37,7 +37,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from spyglass import idempotency
 from spyglass.api import security
-from spyglass.api.direct import DirectStartRoute, TaskRoute
+from spyglass.api.direct import ON_LANE, DirectStartRoute, TaskRoute
 
 VARY = b"vary"
 #: What Starlette's CORS middleware adds to an answer to a request without `Origin`.
@@ -107,6 +107,7 @@ class Lane:
             scope.update(child)
         scope["app"] = self.api  # as FastAPI and its router set them
         scope.setdefault("router", self.api.router)
+        scope[ON_LANE] = True  # the route need not look again (`pick` did)
         added = security.answer_headers(scope["path"])
         started = False
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from starlette.types import Message
@@ -86,7 +86,9 @@ class Feed:
         "_followed",
         "_futures",
         "_keep",
+        "_keeps_on",
         "_last",
+        "_over",
         "_raw",
         "_send",
         "_sent",
@@ -100,6 +102,7 @@ class Feed:
         keep: Callable[[TaskMessage], bool],
         *,
         end_at_terminal: bool,
+        keeps_on: bool = False,
     ) -> None:
         self._send = frame_sender(ws)
         #: Whether `_send` is the server's own (it returns a future; see `frame_sender`).
@@ -107,7 +110,10 @@ class Feed:
         #: Whether the server's own send returns futures (Granian's), once it has sent.
         self._futures: bool | None = None
         self._sub = sub
-        self._keep = keep
+        #: Which messages this socket is sent; None: every one (`keeps_on`: once `keep`
+        #: took one, it takes every later one, as a task's own messages come in order).
+        self._keep: Callable[[TaskMessage], bool] | None = keep
+        self._keeps_on = keeps_on
         self._end_at_terminal = end_at_terminal
         #: The last write, until it is seen done; whether a callback follows it up; whether
         #: it was of the terminal message.
@@ -115,6 +121,8 @@ class Feed:
         self._followed = False
         self._last = False
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: `_done` is done (read on every message: an attribute, not a call).
+        self._over = False
 
     async def run(self) -> None:
         """Until the terminal message is written (`end_at_terminal`); raises if a write fails
@@ -129,6 +137,7 @@ class Feed:
                 self._sent.add_done_callback(_outcome_read)
 
     def _finish(self, error: BaseException | None = None) -> None:
+        self._over = True
         if not self._done.done():
             if error is None:
                 self._done.set_result(None)
@@ -144,7 +153,7 @@ class Feed:
     def _settle(self, sent: asyncio.Future[None]) -> bool:
         """Look at the outcome of the last write, done: True if the stream goes on."""
         self._sent = None
-        error = asyncio.CancelledError() if sent.cancelled() else sent.exception()
+        error = _failure(sent)
         if error is not None or self._last:
             self._finish(error)
             return False
@@ -161,7 +170,7 @@ class Feed:
             if self._futures is None:  # what the server's send gives, seen once
                 self._futures = asyncio.isfuture(sent)
             if self._futures:
-                self._sent = cast("asyncio.Future[None]", sent)
+                self._sent = sent  # type: ignore[assignment]  # a future (`_futures`)
                 return
         else:
             sent = self._send({"type": "websocket.send", "text": msg.json()})
@@ -171,7 +180,7 @@ class Feed:
         """Write what waits, one message at a time (called by the publisher and by
         `_written`: never raises)."""
         try:
-            while not self._done.done():
+            while not self._over:
                 if not self._idle():
                     sent = self._sent
                     if sent is not None and not self._followed:
@@ -183,7 +192,7 @@ class Feed:
                     if self._sub.closed:
                         self._finish(SubscriptionClosed())
                     return
-                if not self._keep(msg):
+                if not self._kept(msg):
                     continue
                 self._write(msg)
                 if not self._last and not self._sub.waiting:
@@ -200,14 +209,19 @@ class Feed:
             if sent is not None:  # `_idle`, inlined for a write that went well
                 if not sent.done():
                     return False
-                if sent.cancelled() or sent.exception() is not None or self._last:
+                try:  # `_failure`, inlined
+                    over = self._last or sent.exception() is not None
+                except asyncio.CancelledError:
+                    over = True
+                if over:
                     return self._settle(sent)  # the feed is over
                 self._sent = None
-            if self._done.done():
+            if self._over:
                 return False
-            if self._keep(msg):
+            keep = self._keep
+            if keep is None or self._kept(msg):
                 if self._futures and not msg.terminal:  # `_write`'s usual case, inlined
-                    self._sent = cast("asyncio.Future[None]", self._send(msg.frame()))
+                    self._sent = self._send(msg.frame())  # type: ignore[assignment]
                     return True
                 self._write(msg)
                 if self._last:
@@ -217,9 +231,28 @@ class Feed:
             self._finish(exc)
             return False
 
+    def _kept(self, msg: TaskMessage) -> bool:
+        """Whether this socket is sent `msg`."""
+        keep = self._keep
+        if keep is None:
+            return True
+        if not keep(msg):
+            return False
+        if self._keeps_on:
+            self._keep = None
+        return True
+
     def _written(self, sent: asyncio.Future[None]) -> None:
         self._followed = False
         self._pump()
+
+
+def _failure(sent: asyncio.Future[None]) -> BaseException | None:
+    """The error of a write that is done (a cancelled one's too), or None."""
+    try:
+        return sent.exception()
+    except asyncio.CancelledError as exc:
+        return exc
 
 
 def _outcome_read(sent: asyncio.Future[None]) -> None:
@@ -253,7 +286,8 @@ async def stream_task(
                 or (msg.payload.get("progress") or 0) >= snapshot.progress
             ) and told.fresh(msg)
 
-    await Feed(ws, sub, newer, end_at_terminal=True).run()
+    # With a version, a message newer than the snapshot is followed only by newer ones.
+    await Feed(ws, sub, newer, end_at_terminal=True, keeps_on=snapshot_version >= 0).run()
 
 
 class Told:

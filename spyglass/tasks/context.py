@@ -11,6 +11,8 @@ from spyglass.tasks.child import run_in_child
 from spyglass.tasks.status import TaskStatus
 
 R = TypeVar("R")
+#: What a progress may be (not a bool).
+_NUMBERS = (int, float)
 LOG_LEVELS = ("debug", "info", "success", "warning", "error", "agent_started", "agent_completed")
 
 
@@ -88,7 +90,12 @@ class TaskContext:
             await asyncio.sleep(0)  # a pending cancellation lands here
             raise asyncio.CancelledError("task cancelled")  # it was swallowed: stop now
         if progress is not None:
-            if isinstance(progress, bool) or not isinstance(progress, int | float):
+            kind = type(progress)  # a float or an int, the usual case, in two comparisons
+            if (
+                kind is not float
+                and kind is not int
+                and (kind is bool or not isinstance(progress, _NUMBERS))
+            ):
                 raise TypeError(f"progress must be a number from 0 to 100, got {progress!r}")
             if math.isnan(progress):
                 raise ValueError("progress must be a number from 0 to 100, got NaN")

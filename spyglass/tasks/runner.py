@@ -777,9 +777,12 @@ class Runner:
         eta = rate = None
         if kind == "update" and row["status"] == _PROCESSING and live.started_mono:
             elapsed = time.monotonic() - live.started_mono
-            if elapsed > 0 and row["progress"] > 0:
-                rate = round(row["progress"] / elapsed, 3)
-                eta = round((100.0 - row["progress"]) / rate, 3)
+            progress = row["progress"]
+            # The ETA from the rate as measured, not as shown (a creeping job's rounds to 0).
+            per_second = progress / elapsed if elapsed > 0 else 0.0
+            if per_second > 0:
+                rate = round(per_second, 3)
+                eta = round((100.0 - progress) / per_second, 3)
         payload = socket_payload(
             kind,
             row,
@@ -892,9 +895,23 @@ def _queued_data(row: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+#: Values `to_jsonable_python` gives back as they are.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_TEXT = frozenset({str})
+
+
 def _jsonable(value: Any) -> Any:
-    if value is None:
-        return None
+    """`value` as plain JSON values (pydantic's `to_jsonable_python`); a scalar, or a flat
+    dict of scalars by text keys (a progress report's usual data), without it."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if (
+        kind is dict
+        and _TEXT.issuperset(map(type, value))
+        and _SCALARS.issuperset(map(type, value.values()))
+    ):
+        return dict(value)
     return to_jsonable_python(value)
 
 
