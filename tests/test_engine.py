@@ -457,15 +457,19 @@ async def test_progress_never_goes_back_and_is_clamped(engine: Engine) -> None:
     assert len(warnings) == 1 and "clamped to 0" in (warnings[0].message or "")
 
 
-async def test_progress_too_slow_for_a_rate_is_told_with_a_finite_eta(engine: Engine) -> None:
+@pytest.mark.parametrize("progress", [1e-6, 1e-305])
+async def test_progress_too_slow_for_a_rate_is_told_with_a_finite_eta(
+    engine: Engine, progress: float
+) -> None:
     """A job that creeps (a millionth of a percent after a while: a rate that rounds to 0
     per second) is told to its readers like any other, with an ETA; it used to divide by
-    the rounded rate, and the update failed the job."""
+    the rounded rate, and the update failed the job. At a pace that would take longer than
+    any ETA means (or than a float holds), it is told with none."""
 
     @monitored_background_task
     async def creeping(task: TaskContext) -> str:
         await asyncio.sleep(0.05)
-        await task.update(progress=1e-6, data={"step": 1})
+        await task.update(progress=progress, data={"step": 1})
         return "done"
 
     with engine.subscribe(Topic()) as sub:
@@ -473,8 +477,11 @@ async def test_progress_too_slow_for_a_rate_is_told_with_a_finite_eta(engine: En
         told = [m.payload for m in await sub.get_batch()]
     assert done.status is TaskStatus.COMPLETED, done.error_message
     update = next(p for p in told if p.get("data") == {"step": 1})
-    assert update["progress"] == 1e-6 and update["rate"] == 0.0
-    assert update["eta_seconds"] > 1e6  # 100 % at this pace: months
+    assert update["progress"] == progress and update["rate"] == 0.0
+    if progress > 1e-12:
+        assert 1e6 < update["eta_seconds"] < 1e15  # 100 % at this pace: months
+    else:
+        assert update["eta_seconds"] is None
 
 
 @pytest.mark.parametrize(
@@ -669,6 +676,46 @@ def test_status_words() -> None:
 
 def _msg(version: int, *, droppable: bool, terminal: bool = False) -> TaskMessage:
     return TaskMessage("t", "s", None, None, version, terminal, droppable, {"v": version})
+
+
+@pytest.mark.parametrize("keeps_on", [False, True])
+async def test_a_feed_stopped_with_a_write_in_flight_writes_nothing_more(keeps_on: bool) -> None:
+    """A socket's feed cancelled (its token revoked, its client gone) while a write is in
+    flight and messages wait behind it: when that write completes, nothing more is sent."""
+    from types import SimpleNamespace
+
+    from spyglass.api.front import RAW_SEND
+    from spyglass.api.sockets import Feed
+
+    loop = asyncio.get_running_loop()
+    sent: list[str] = []
+    writes: list[asyncio.Future[None]] = []
+
+    def send(frame: dict[str, str]) -> asyncio.Future[None]:
+        sent.append(frame["text"])
+        writes.append(loop.create_future())
+        return writes[-1]
+
+    bus = LocalBus()
+    sub = bus.subscribe(Topic(task_id="t"))
+    ws: Any = SimpleNamespace(scope={RAW_SEND: send})
+    run = asyncio.create_task(
+        Feed(ws, sub, lambda m: m.version > 0, end_at_terminal=True, keeps_on=keeps_on).run()
+    )
+    await asyncio.sleep(0)
+    bus.publish(_msg(1, droppable=False))  # written at once, and still being written
+    bus.publish(_msg(2, droppable=True))
+    bus.publish(_msg(3, droppable=False))  # these two wait behind it
+    assert len(sent) == 1
+    run.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await run
+    writes[0].set_result(None)
+    bus.publish(_msg(4, droppable=False))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert len(sent) == 1
+    sub.close()
 
 
 async def test_a_slow_subscriber_loses_only_intermediate_progress() -> None:

@@ -121,7 +121,9 @@ class Feed:
         self._followed = False
         self._last = False
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        #: `_done` is done (read on every message: an attribute, not a call).
+        #: The feed is over: ended (`_finish`), or stopped (`run` left). Read on every
+        #: message (an attribute, not a call); `_pump` also asks `_done`, which a cancelled
+        #: `run` cancels at once.
         self._over = False
 
     async def run(self) -> None:
@@ -132,6 +134,9 @@ class Feed:
             self._pump()
             await self._done
         finally:
+            # Stopped (cancelled: the client left, its token was revoked) or ended: the
+            # write in flight may still call `_written`, which must write nothing more.
+            self._over = True
             self._sub.listen(None)
             if self._sent is not None:  # its outcome is of no more use: not reported
                 self._sent.add_done_callback(_outcome_read)
@@ -180,7 +185,7 @@ class Feed:
         """Write what waits, one message at a time (called by the publisher and by
         `_written`: never raises)."""
         try:
-            while not self._over:
+            while not self._over and not self._done.done():
                 if not self._idle():
                     sent = self._sent
                     if sent is not None and not self._followed:

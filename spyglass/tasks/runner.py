@@ -784,7 +784,9 @@ class Runner:
             per_second = progress / elapsed if elapsed > 0 else 0.0
             if per_second > 0:
                 rate = int(per_second * 1000 + 0.5) / 1000
-                eta = int((100.0 - progress) / per_second * 1000 + 0.5) / 1000
+                left = (100.0 - progress) / per_second  # up to infinity for a tiny progress
+                if left < ETA_MAX:
+                    eta = int(left * 1000 + 0.5) / 1000
         payload = socket_payload(
             kind,
             row,
@@ -896,6 +898,9 @@ def _queued_data(row: dict[str, Any]) -> dict[str, Any]:
         data["priority"] = row["priority"]
     return data
 
+
+#: The longest ETA told, in seconds (about 31 million years): past it, none means anything.
+ETA_MAX = 1e15
 
 #: Values `to_jsonable_python` gives back as they are.
 _SCALARS = frozenset({str, int, float, bool, type(None)})
