@@ -121,9 +121,9 @@ class Feed:
         self._followed = False
         self._last = False
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        #: The feed is over: ended (`_finish`), or stopped (`run` left). Read on every
-        #: message (an attribute, not a call); `_pump` also asks `_done`, which a cancelled
-        #: `run` cancels at once.
+        #: `_finish` was called: read on every message (an attribute, not a call). `_pump`
+        #: asks `_done` itself, which a cancelled `run` also cancels: a write still in
+        #: flight then calls `_written` to write nothing more.
         self._over = False
 
     async def run(self) -> None:
@@ -134,9 +134,6 @@ class Feed:
             self._pump()
             await self._done
         finally:
-            # Stopped (cancelled: the client left, its token was revoked) or ended: the
-            # write in flight may still call `_written`, which must write nothing more.
-            self._over = True
             self._sub.listen(None)
             if self._sent is not None:  # its outcome is of no more use: not reported
                 self._sent.add_done_callback(_outcome_read)
@@ -185,7 +182,7 @@ class Feed:
         """Write what waits, one message at a time (called by the publisher and by
         `_written`: never raises)."""
         try:
-            while not self._over and not self._done.done():
+            while not self._done.done():
                 if not self._idle():
                     sent = self._sent
                     if sent is not None and not self._followed:
