@@ -13,7 +13,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import start_job, wait_terminal, ws_base
+from tests.conftest import TERMINAL, start_job, wait_terminal, ws_base
 from tests.streams import check_fast_and_slow, flood_body, read_fast_and_slow
 
 
@@ -121,6 +121,42 @@ async def test_timeline_events_and_clamped_progress(client: httpx.AsyncClient) -
     assert max(m["progress"] for m in messages) == 100
     seqs = [e["seq"] for e in events]
     assert seqs == sorted(seqs)
+
+
+@pytest.mark.parametrize("progress", [1e-6, 1e-305])
+async def test_a_creeping_job_is_told_with_a_rate_and_completes(
+    client: httpx.AsyncClient, tmp_path: Path, progress: float
+) -> None:
+    """A job whose progress is too slow for a rate in thousandths per second, through the
+    direct API and its socket: its update is told with a rate of 0 and an ETA (none past
+    10**15 s), and it completes. Such an update used to fail the job (a division by the
+    rounded rate)."""
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    body = {"go": str(go), "ready": str(ready), "progress": progress}
+    started = await start_job(client, "testjobs", "hold", body)
+    told: list[dict[str, Any]] = []
+    async with (
+        asyncio.timeout(30),
+        websockets.connect(url_for(client, "testjobs", started["task_id"])) as ws,
+    ):
+        told.append(json.loads(await ws.recv()))  # the snapshot
+        await asyncio.sleep(0.05)  # PROCESSING a while: a rate of progress / elapsed
+        ready.touch()
+        async for raw in ws:
+            message = json.loads(raw)
+            told.append(message)
+            if message["type"] == "update" and message["progress"] == progress:
+                go.touch()
+            if message.get("status") in TERMINAL:
+                break
+    update = next(m for m in told if m["type"] == "update" and m["progress"] == progress)
+    assert update["rate"] == 0.0, update
+    if progress > 1e-12:
+        assert 1e4 < update["eta_seconds"] < 1e15, update
+    else:
+        assert update["eta_seconds"] is None, update
+    assert told[-1]["status"] == "COMPLETED", told[-1]
+    assert told[-1]["result"] == progress
 
 
 async def test_a_hundred_subscribers_all_see_the_end(client: httpx.AsyncClient) -> None:
